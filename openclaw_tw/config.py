@@ -1,0 +1,201 @@
+"""Gateway settings: the JSON5 config file (same keys as the real gateway), env and flags.
+
+Precedence for each setting: command-line flag > environment > config file > default.  This
+module only reads; it never rewrites the user's config file.  A generated token is persisted
+in the state dir instead (``gateway-token``), written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pyjson5
+
+DEFAULT_PORT = 18789
+BIND_MODES = ("loopback", "lan", "custom")
+AUTH_MODES = ("none", "token", "password")
+TOKEN_FILE = "gateway-token"
+
+
+class ConfigError(Exception):
+    """The config file or the options are unusable; the message says why and where."""
+
+
+@attrs.frozen
+class GatewaySettings:
+    port: int
+    bind: str
+    host: str
+    auth_mode: str
+    token: str | None
+    password: str | None
+    token_source: str
+    config_path: Path
+    state_dir: Path
+    config_exists: bool
+    trusted_proxies: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def listen_host(self) -> str:
+        if self.bind == "loopback":
+            return "127.0.0.1"
+        if self.bind == "lan":
+            return "0.0.0.0"
+        return self.host
+
+    def endpoint_description(self) -> str:
+        host = self.listen_host.replace(":", "\\:")
+        return f"tcp:{self.port}:interface={host}"
+
+    @property
+    def secret(self) -> str | None:
+        return self.token if self.auth_mode == "token" else self.password
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    if env.get("OPENCLAW_STATE_DIR"):
+        return Path(env["OPENCLAW_STATE_DIR"]).expanduser()
+    return Path(env.get("HOME") or Path.home()) / ".openclaw"
+
+
+def load_config_file(path: Path) -> dict[str, Any] | None:
+    """Parse the JSON5 file; ``None`` when it does not exist."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    try:
+        data = pyjson5.decode(text)
+    except Exception as e:  # pyjson5 raises several exception types
+        raise ConfigError(f"invalid JSON5 in {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be an object")
+    return data
+
+
+def _dig(data: Mapping[str, Any], *keys: str) -> Any:
+    cur: Any = data
+    for key in keys:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be an array of strings")
+    return tuple(value)
+
+
+def resolve(
+    options: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> GatewaySettings:
+    """Combine flags (``options``), environment and the config file into settings."""
+    env = os.environ if env is None else env
+    state_dir = Path(options.get("state-dir") or default_state_dir(env)).expanduser()
+    config_path = Path(
+        options.get("config") or env.get("OPENCLAW_CONFIG_PATH") or state_dir / "openclaw.json"
+    ).expanduser()
+    data = load_config_file(config_path)
+    cfg = data or {}
+    gw = _dig(cfg, "gateway") or {}
+
+    port_src = options.get("port") or env.get("OPENCLAW_GATEWAY_PORT") or gw.get("port")
+    try:
+        port = int(port_src) if port_src is not None else DEFAULT_PORT
+    except (TypeError, ValueError):
+        raise ConfigError(f"invalid port: {port_src!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"invalid port: {port}")
+
+    bind = options.get("bind") or gw.get("bind") or "loopback"
+    if bind not in BIND_MODES:
+        raise ConfigError(f"gateway.bind must be one of {', '.join(BIND_MODES)} (got {bind!r})")
+    host = options.get("host") or gw.get("customBindHost") or "127.0.0.1"
+
+    auth = _dig(gw, "auth") or {}
+    token = options.get("token") or env.get("OPENCLAW_GATEWAY_TOKEN") or auth.get("token")
+    password = (
+        options.get("password") or env.get("OPENCLAW_GATEWAY_PASSWORD") or auth.get("password")
+    )
+    mode = options.get("auth") or auth.get("mode")
+    if mode is None:
+        mode = "password" if password and not token else "token"
+    if mode not in AUTH_MODES:
+        raise ConfigError(f"gateway.auth.mode must be one of {', '.join(AUTH_MODES)} (got {mode!r})")
+    for name, value in (("token", token), ("password", password)):
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"gateway.auth.{name} must be a string")
+
+    token_source = "flag/env/config" if token else "none"
+    if mode == "token" and not token:
+        token, token_source = load_or_create_token(state_dir)
+    if mode == "password" and not password:
+        raise ConfigError("auth mode 'password' needs --password, OPENCLAW_GATEWAY_PASSWORD "
+                          "or gateway.auth.password")
+
+    return GatewaySettings(
+        port=port,
+        bind=bind,
+        host=host,
+        auth_mode=mode,
+        token=token,
+        password=password,
+        token_source=token_source,
+        config_path=config_path,
+        state_dir=state_dir,
+        config_exists=data is not None,
+        trusted_proxies=_str_list(gw.get("trustedProxies"), "gateway.trustedProxies"),
+        allowed_origins=_str_list(
+            _dig(gw, "controlUi", "allowedOrigins"), "gateway.controlUi.allowedOrigins"
+        ),
+        raw=cfg,
+    )
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write via a temp file, fsync, rename: readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def token_path(state_dir: Path) -> Path:
+    return state_dir / TOKEN_FILE
+
+
+def load_or_create_token(state_dir: Path) -> tuple[str, str]:
+    """The persisted generated token, creating it on first use: ``(token, source)``."""
+    path = token_path(state_dir)
+    try:
+        existing = path.read_text("utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing, "state"
+    token = secrets.token_urlsafe(32)
+    atomic_write(path, token.encode("ascii") + b"\n")
+    return token, "generated"

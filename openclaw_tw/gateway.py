@@ -1,0 +1,319 @@
+"""The gateway hub: connected sockets, broadcast, presence, health, timers and hello-ok.
+
+One ``Gateway`` object is shared by every socket and every method handler.  It owns no I/O of
+its own beyond timers on the injected clock; the listener and the web tree are built around it
+in ``tap.makeService``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from openclaw_tw import PROTOCOL_VERSION, __version__
+from openclaw_tw.config import GatewaySettings
+from openclaw_tw.health import HealthMonitor
+from openclaw_tw.identity import GatewayIdentity
+from openclaw_tw.presence import PresenceRegistry, client_entry, gateway_self_entry
+from openclaw_tw.protocol import scopes as S
+from openclaw_tw.protocol.dispatch import MethodTable
+from openclaw_tw.protocol.frames import EncodedEvent
+from openclaw_tw.protocol.handshake import AuthPolicy, DeviceVerifier, is_loopback_ip
+from openclaw_tw.protocol.websocket import (
+    MAX_BUFFERED_BYTES,
+    MAX_PAYLOAD,
+    OPEN,
+    GatewayProtocol,
+)
+from openclaw_tw.ratelimit import AuthRateLimiter
+
+if TYPE_CHECKING:
+    RunBlocking = Callable[..., Deferred[Any]]
+
+# The OpenClaw release whose protocol we speak; server.version in hello-ok.
+COMPAT_VERSION = "2026.9.6"
+BUILD_ID = f"openclaw_tw-{__version__}"
+TICK_INTERVAL_MS = 30_000
+PING_INTERVAL_S = 25.0
+MAX_PREAUTH_PER_IP = 32
+MAX_INFLIGHT = 256
+SHUTDOWN_GRACE_S = 2.0
+ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}
+
+# Events we emit, in the order the reference advertises them.
+EVENTS = ["connect.challenge", "presence", "tick", "shutdown", "health"]
+
+_log = Logger(namespace="gateway")
+
+
+def run_inline(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
+    """Run blocking work synchronously (tests); production uses the reactor's thread pool."""
+    return succeed(fn(*args))
+
+
+class Gateway(Service):
+    """Shared state of the control plane; started and stopped by the service tree."""
+
+    name = "gateway"
+
+    def __init__(
+        self,
+        reactor: Any,
+        settings: GatewaySettings,
+        identity: GatewayIdentity,
+        methods: MethodTable,
+        run_blocking: RunBlocking = run_inline,
+        log_file: Callable[[], Path] | None = None,
+        devices: DeviceVerifier | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.clock: IReactorTime = reactor
+        self.settings = settings
+        self.identity = identity
+        self.methods = methods
+        self.run_blocking = run_blocking
+        self.log_file = log_file or (lambda: settings.state_dir / "logs" / "openclaw.log")
+        self.devices = devices
+        self.boot_id = str(uuid.uuid4())
+        self.instance_id = str(uuid.uuid4())
+        self.started_at = self.clock.seconds()
+        self.auth_policy = AuthPolicy(settings.auth_mode, settings.secret,
+                                      settings.allowed_origins)
+        self.auth_limiter = AuthRateLimiter(self.clock)
+        self.max_buffered_bytes = MAX_BUFFERED_BYTES
+        self.max_inflight = MAX_INFLIGHT
+        self.max_preauth_per_ip = MAX_PREAUTH_PER_IP
+        self.inflight = 0
+        self.shutting_down = False
+        self.heartbeats_enabled = True
+        self.last_heartbeat: dict[str, Any] | None = None
+        self.conns: dict[str, GatewayProtocol] = {}
+        self._preauth: dict[str, int] = {}
+        self.presence = PresenceRegistry(
+            self.now_ms,
+            gateway_self_entry(COMPAT_VERSION, self.instance_id, settings.listen_host),
+        )
+        self.health = HealthMonitor(
+            self.clock, self.now_ms, self.display_path(self.sessions_path()),
+            self._health_refreshed,
+        )
+        self._tick = LoopingCall(self._send_tick)
+        self._tick.clock = self.clock
+        self._ping = LoopingCall(self._keepalive)
+        self._ping.clock = self.clock
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        # Wall-clock milliseconds.  Under a test Clock, seconds() starts at 0, so we anchor it.
+        seconds = self.clock.seconds()
+        if seconds < 1e9:
+            return int((time.time() + seconds) * 1000)
+        return int(seconds * 1000)
+
+    def uptime_ms(self) -> int:
+        return int((self.clock.seconds() - self.started_at) * 1000)
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def sessions_path(self) -> Path:
+        return self.settings.state_dir / "agents" / "main" / "agent" / "openclaw-agent.sqlite"
+
+    def display_path(self, path: Path) -> str:
+        home = str(Path.home())
+        text = str(path)
+        return "~" + text[len(home):] if home != "/" and text.startswith(home + "/") else text
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self.started_at = self.clock.seconds()
+        self.health.start()
+        self._tick.start(TICK_INTERVAL_MS / 1000, now=False)
+        self._ping.start(PING_INTERVAL_S, now=False)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        self.shutting_down = True
+        for loop in (self._tick, self._ping):
+            if loop.running:
+                loop.stop()
+        self.health.stop()
+        self.broadcast("shutdown", {"reason": "gateway stopping"})
+        for conn in list(self.conns.values()):
+            conn.close(1012, "service restart")
+        return self._wait_closed(SHUTDOWN_GRACE_S)
+
+    def _wait_closed(self, grace: float) -> Deferred[None]:
+        done: Deferred[None] = Deferred()
+        deadline = self.clock.seconds() + grace
+
+        def check() -> None:
+            if not self.conns:
+                done.callback(None)
+                return
+            if self.clock.seconds() >= deadline:
+                for conn in list(self.conns.values()):
+                    conn.abort()
+                    self.unregister(conn)
+                done.callback(None)
+                return
+            self.clock.callLater(0.05, check)
+
+        check()
+        return done
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def is_trusted_proxy(self, ip: str) -> bool:
+        return ip in self.settings.trusted_proxies
+
+    def preauth_count(self, ip: str) -> int:
+        return self._preauth.get(ip, 0)
+
+    def preauth_opened(self, ip: str) -> None:
+        self._preauth[ip] = self._preauth.get(ip, 0) + 1
+
+    def preauth_closed(self, ip: str) -> None:
+        n = self._preauth.get(ip, 0) - 1
+        if n > 0:
+            self._preauth[ip] = n
+        else:
+            self._preauth.pop(ip, None)
+
+    def register(self, conn: GatewayProtocol) -> None:
+        self.conns[conn.conn_id] = conn
+        if not conn.ephemeral:
+            self.presence.upsert(
+                conn.conn_id,
+                client_entry(conn.client, conn.peer_info.ip, conn.conn_id, sorted(conn.scopes),
+                             conn.role, self.now_ms()),
+            )
+            self.broadcast_presence()
+
+    def unregister(self, conn: GatewayProtocol) -> None:
+        if self.conns.pop(conn.conn_id, None) is None:
+            return
+        if self.presence.remove(conn.conn_id):
+            self.broadcast_presence()
+
+    # -- events --------------------------------------------------------------------------------
+
+    def state_version(self) -> dict[str, int]:
+        return {"presence": self.presence.version, "health": self.health.version}
+
+    def broadcast(
+        self,
+        event: str,
+        payload: Any,
+        scope: str | None = None,
+        drop_if_slow: bool = False,
+        with_state_version: bool = False,
+    ) -> int:
+        """Send one event to every connected operator allowed to see it; returns deliveries."""
+        if not self.conns:
+            return 0
+        encoded = EncodedEvent(event, payload,
+                               self.state_version() if with_state_version else None)
+        sent = 0
+        for conn in list(self.conns.values()):
+            if conn.phase != OPEN or conn.role != S.ROLE_OPERATOR:
+                continue
+            if scope is not None and not S.scope_satisfied(scope, conn.scopes):
+                continue
+            conn.deliver(encoded, drop_if_slow)
+            sent += 1
+        return sent
+
+    def broadcast_presence(self) -> int:
+        return self.broadcast("presence", {"presence": self.presence.snapshot()}, scope=S.READ,
+                              drop_if_slow=True, with_state_version=True)
+
+    def _health_refreshed(self, snapshot: dict[str, Any]) -> None:
+        self.broadcast("health", snapshot, with_state_version=True)
+
+    def _send_tick(self) -> None:
+        self.broadcast("tick", {"ts": self.now_ms()})
+
+    def _keepalive(self) -> None:
+        for conn in list(self.conns.values()):
+            if conn.phase != OPEN:
+                continue
+            if conn.awaiting_pong:
+                _log.info("missed pong, dropping conn={conn}", conn=conn.conn_id)
+                conn.abort()
+                continue
+            conn.awaiting_pong = True
+            conn.sendPing()
+
+    def busy_retry_after_ms(self) -> int:
+        return 250 if self.inflight < 2 * self.max_inflight else 1000
+
+    # -- hello ---------------------------------------------------------------------------------
+
+    def session_defaults(self) -> dict[str, Any]:
+        return {
+            "defaultAgentId": "main",
+            "modelConfigured": False,
+            "ownership": "sole",
+            "selectionRequired": False,
+            "mainKey": "main",
+            "mainSessionKey": "agent:main:main",
+            "scope": "per-sender",
+        }
+
+    def hello_payload(self, conn: GatewayProtocol, decision: Any) -> dict[str, Any]:
+        snapshot: dict[str, Any] = {
+            "suspension": {"phase": "accepting"},
+            "presence": self.presence.snapshot(),
+            "health": self.health.current(),
+            "stateVersion": self.state_version(),
+            "uptimeMs": self.uptime_ms(),
+            "sessionDefaults": self.session_defaults(),
+        }
+        if S.ADMIN in conn.scopes:
+            snapshot["configPath"] = str(self.settings.config_path)
+            snapshot["stateDir"] = str(self.settings.state_dir)
+            snapshot["authMode"] = self.settings.auth_mode
+        auth: dict[str, Any] = {
+            "method": decision.auth_method,
+            "role": decision.role,
+            "scopes": list(decision.scopes),
+        }
+        return {
+            "type": "hello-ok",
+            "protocol": PROTOCOL_VERSION,
+            "server": {
+                "version": COMPAT_VERSION,
+                "buildId": BUILD_ID,
+                "bootId": self.boot_id,
+                "connId": conn.conn_id,
+            },
+            "features": {
+                "methods": self.methods.advertised(),
+                "events": list(EVENTS),
+                "capabilities": [],
+            },
+            "snapshot": snapshot,
+            "auth": auth,
+            "policy": {
+                "maxPayload": MAX_PAYLOAD,
+                "maxBufferedBytes": MAX_BUFFERED_BYTES,
+                "tickIntervalMs": TICK_INTERVAL_MS,
+                "attachments": dict(ATTACHMENTS),
+            },
+        }
+
+
+def is_local_request_ip(ip: str) -> bool:
+    return is_loopback_ip(ip)

@@ -1,0 +1,159 @@
+"""Health: the cached HealthSnapshot, its 60 s refresh, and an event-loop lag probe.
+
+The snapshot is rebuilt at most once per refresh interval (or on demand with ``probe``), so
+the ``health`` RPC is a dictionary lookup.  ``version`` is the health half of ``stateVersion``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+
+REFRESH_INTERVAL_S = 60.0
+LAG_INTERVAL_S = 1.0
+HEARTBEAT_EVERY_MS = 30 * 60 * 1000
+HEARTBEAT_PROMPT = (
+    "Read HEARTBEAT.md if it exists and follow it. If nothing needs attention, reply NO_REPLY."
+)
+
+
+class LoopLagProbe:
+    """Samples how late a 1 s timer fires: the reactor's scheduling delay."""
+
+    def __init__(self, clock: IReactorTime, samples: int = 60) -> None:
+        self._clock = clock
+        self._delays: deque[float] = deque(maxlen=samples)
+        self._expected: float | None = None
+        self._cpu_start = self._cpu()
+        self._wall_start = clock.seconds()
+        self._loop = LoopingCall(self._tick)
+        self._loop.clock = clock
+
+    @staticmethod
+    def _cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def start(self) -> None:
+        self._cpu_start, self._wall_start = self._cpu(), self._clock.seconds()
+        self._expected = self._clock.seconds() + LAG_INTERVAL_S
+        self._loop.start(LAG_INTERVAL_S, now=False)
+
+    def stop(self) -> None:
+        if self._loop.running:
+            self._loop.stop()
+
+    def _tick(self) -> None:
+        now = self._clock.seconds()
+        if self._expected is not None:
+            self._delays.append(max(0.0, now - self._expected) * 1000)
+        self._expected = now + LAG_INTERVAL_S
+
+    def snapshot(self) -> dict[str, Any]:
+        delays = sorted(self._delays)
+        p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))] if delays else 0.0
+        mx = delays[-1] if delays else 0.0
+        now = self._clock.seconds()
+        cpu = self._cpu()
+        wall = max(now - self._wall_start, 1e-6)
+        ratio = round(max(cpu - self._cpu_start, 0.0) / wall, 3)
+        self._cpu_start, self._wall_start = cpu, now
+        degraded = p99 > 1000
+        return {
+            "degraded": degraded,
+            "degradedSinceMs": None,
+            "reasons": ["delay"] if degraded else [],
+            "intervalMs": LAG_INTERVAL_S * 1000,
+            "delayP99Ms": round(p99, 1),
+            "delayMaxMs": round(mx, 1),
+            "utilization": min(ratio, 1.0),
+            "cpuCoreRatio": ratio,
+            "cpuBreakdown": {
+                "mainThreadCoreRatio": ratio,
+                "hostCpuCount": os.cpu_count() or 1,
+            },
+        }
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        now_ms: Callable[[], int],
+        sessions_path: str,
+        on_refresh: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self._clock = clock
+        self._now_ms = now_ms
+        self._sessions_path = sessions_path
+        self._on_refresh = on_refresh
+        self.lag = LoopLagProbe(clock)
+        self.version = 1
+        self._snapshot = self._build()
+        self._built_at = clock.seconds()
+        self._loop = LoopingCall(self.refresh)
+        self._loop.clock = clock
+
+    def start(self) -> None:
+        self.lag.start()
+        self._loop.start(REFRESH_INTERVAL_S, now=False)
+
+    def stop(self) -> None:
+        self.lag.stop()
+        if self._loop.running:
+            self._loop.stop()
+
+    def current(self) -> dict[str, Any]:
+        return self._snapshot
+
+    def is_stale(self) -> bool:
+        return self._clock.seconds() - self._built_at >= REFRESH_INTERVAL_S
+
+    def refresh(self) -> dict[str, Any]:
+        """Rebuild the snapshot, bump the version, and announce it (→ ``health`` event)."""
+        self._snapshot = self._build()
+        self._built_at = self._clock.seconds()
+        self.version += 1
+        self._on_refresh(self._snapshot)
+        return self._snapshot
+
+    def _build(self) -> dict[str, Any]:
+        start = self._clock.seconds()
+        sessions = {"path": self._sessions_path, "count": 0, "recent": []}
+        snapshot = {
+            "ok": True,
+            "ts": self._now_ms(),
+            "durationMs": 0,
+            "plugins": {"loaded": [], "errors": [], "unavailable": []},
+            "channels": {},
+            "channelOrder": [],
+            "channelLabels": {},
+            "heartbeatSeconds": HEARTBEAT_EVERY_MS // 1000,
+            "defaultAgentId": "main",
+            "agents": [
+                {
+                    "agentId": "main",
+                    "isDefault": True,
+                    "heartbeat": {
+                        "enabled": True,
+                        "every": "30m",
+                        "everyMs": HEARTBEAT_EVERY_MS,
+                        "prompt": HEARTBEAT_PROMPT,
+                        "target": "owner",
+                        "ackMaxChars": 300,
+                    },
+                    "sessions": dict(sessions),
+                }
+            ],
+            "sessions": sessions,
+            "modelRuntime": {"degraded": False, "pendingAgents": []},
+            "eventLoop": self.lag.snapshot(),
+        }
+        snapshot["durationMs"] = int((self._clock.seconds() - start) * 1000)
+        return snapshot

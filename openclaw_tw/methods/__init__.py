@@ -1,0 +1,1 @@
+"""RPC method families; each module exposes ``register(table, gateway)``."""

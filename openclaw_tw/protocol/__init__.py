@@ -1,0 +1,1 @@
+"""The protocol v4 wire layer: frames, schemas, scopes, handshake, dispatch, WebSocket shim."""

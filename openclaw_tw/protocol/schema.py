@@ -1,0 +1,181 @@
+"""A small declarative schema for closed JSON params, with the real gateway's error wording.
+
+The real gateway validates params with JSON Schema (AJV) and reports the first problem as
+``at /client/id: must be equal to one of the allowed values``, ``at root: unexpected property
+'bogus'`` or ``must have required property 'idempotencyKey'``.  Clients display these strings,
+so we produce the same wording.  Schemas are plain objects built once at import time; ``check``
+walks a decoded JSON value and returns ``None`` or the message of the first problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class SchemaError(Exception):
+    def __init__(self, path: str, message: str, root_prefix: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.root_prefix = root_prefix
+
+    def render(self) -> str:
+        if self.path:
+            return f"at {self.path}: {self.message}"
+        if self.root_prefix:
+            return f"at root: {self.message}"
+        return self.message
+
+
+class Schema:
+    def validate(self, value: Any, path: str) -> None:
+        raise NotImplementedError
+
+    def check(self, value: Any) -> str | None:
+        try:
+            self.validate(value, "")
+        except SchemaError as e:
+            return e.render()
+        return None
+
+
+class AnyValue(Schema):
+    def validate(self, value: Any, path: str) -> None:
+        return None
+
+
+class Str(Schema):
+    def __init__(
+        self,
+        min_len: int | None = None,
+        max_len: int | None = None,
+        enum: Sequence[str] | None = None,
+    ) -> None:
+        self.min_len = min_len
+        self.max_len = max_len
+        self.enum = frozenset(enum) if enum is not None else None
+
+    def validate(self, value: Any, path: str) -> None:
+        if not isinstance(value, str):
+            raise SchemaError(path, "must be string")
+        if self.enum is not None and value not in self.enum:
+            raise SchemaError(path, "must be equal to one of the allowed values")
+        if self.min_len is not None and len(value) < self.min_len:
+            raise SchemaError(path, f"must NOT have fewer than {self.min_len} characters")
+        if self.max_len is not None and len(value) > self.max_len:
+            raise SchemaError(path, f"must NOT have more than {self.max_len} characters")
+
+
+class Int(Schema):
+    def __init__(self, minimum: int | None = None, maximum: int | None = None) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def validate(self, value: Any, path: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SchemaError(path, "must be integer")
+        if isinstance(value, float) and not value.is_integer():
+            raise SchemaError(path, "must be integer")
+        if self.minimum is not None and value < self.minimum:
+            raise SchemaError(path, f"must be >= {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise SchemaError(path, f"must be <= {self.maximum}")
+
+
+class Num(Schema):
+    def validate(self, value: Any, path: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SchemaError(path, "must be number")
+
+
+class Bool(Schema):
+    def validate(self, value: Any, path: str) -> None:
+        if not isinstance(value, bool):
+            raise SchemaError(path, "must be boolean")
+
+
+class Arr(Schema):
+    def __init__(self, items: Schema, max_items: int | None = None) -> None:
+        self.items = items
+        self.max_items = max_items
+
+    def validate(self, value: Any, path: str) -> None:
+        if not isinstance(value, list):
+            raise SchemaError(path, "must be array")
+        if self.max_items is not None and len(value) > self.max_items:
+            raise SchemaError(path, f"must NOT have more than {self.max_items} items")
+        for i, item in enumerate(value):
+            self.items.validate(item, f"{path}/{i}")
+
+
+class Record(Schema):
+    def __init__(self, values: Schema) -> None:
+        self.values = values
+
+    def validate(self, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise SchemaError(path, "must be object")
+        for k, v in value.items():
+            self.values.validate(v, f"{path}/{_escape(k)}")
+
+
+class Obj(Schema):
+    """A closed object (unknown keys rejected) unless ``closed=False``."""
+
+    def __init__(
+        self,
+        required: Mapping[str, Schema] | None = None,
+        optional: Mapping[str, Schema] | None = None,
+        closed: bool = True,
+    ) -> None:
+        self.required = dict(required or {})
+        self.optional = dict(optional or {})
+        self.closed = closed
+        self.fields = {**self.required, **self.optional}
+
+    def validate(self, value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise SchemaError(path, "must be object")
+        for name in self.required:
+            if name not in value:
+                raise SchemaError(path, f"must have required property '{name}'")
+        if self.closed:
+            for name in value:
+                if name not in self.fields:
+                    raise SchemaError(path, f"unexpected property '{name}'", root_prefix=True)
+        for name, item in value.items():
+            schema = self.fields.get(name)
+            if schema is not None:
+                schema.validate(item, f"{path}/{_escape(name)}")
+
+
+class OneOf(Schema):
+    def __init__(self, *options: Schema) -> None:
+        self.options = options
+
+    def validate(self, value: Any, path: str) -> None:
+        for option in self.options:
+            try:
+                option.validate(value, path)
+            except SchemaError:
+                continue
+            return
+        raise SchemaError(path, "must match a schema in anyOf")
+
+
+class Nullable(Schema):
+    def __init__(self, inner: Schema) -> None:
+        self.inner = inner
+
+    def validate(self, value: Any, path: str) -> None:
+        if value is not None:
+            self.inner.validate(value, path)
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+EMPTY = Obj()
+NONEMPTY = Str(min_len=1)

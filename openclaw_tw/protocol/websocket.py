@@ -1,0 +1,397 @@
+"""The Autobahn shim: one ``GatewayProtocol`` per socket, a factory that configures them.
+
+States: ``AWAIT_CONNECT`` (challenge sent, 15 s timer, 64 KiB frame cap) -> ``CONNECTING``
+(connect being evaluated; later frames queue, at most 15) -> ``OPEN`` (hello-ok sent, 25 MiB
+cap, requests dispatched, events delivered with a per-socket seq) -> ``CLOSED``.
+
+Autobahn's own timers use txaio's global loop, so they are switched off; the handshake
+timeout, close grace and keepalive run on the gateway's injected clock instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionRequest
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, busy, invalid_request
+from openclaw_tw.protocol import frames
+from openclaw_tw.protocol import scopes as S
+from openclaw_tw.protocol.dispatch import CallContext, is_async
+from openclaw_tw.protocol.frames import EncodedEvent
+from openclaw_tw.protocol.handshake import AuthFailure, PeerInfo, evaluate_connect
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+
+AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
+
+MAX_PREAUTH_PAYLOAD = 64 * 1024
+MAX_PAYLOAD = 25 * 1024 * 1024
+MAX_BUFFERED_BYTES = 50 * 1024 * 1024
+HANDSHAKE_TIMEOUT_S = 15.0
+MAX_PENDING_HANDSHAKE_FRAMES = 15
+CLOSE_GRACE_S = 1.0
+MAX_UNAUTHORIZED_ROLE_STREAK = 10
+MAX_CLOSE_REASON_BYTES = 123
+
+_log = Logger(namespace="gateway/ws")
+
+
+def truncate_reason(reason: str) -> str:
+    data = reason.encode("utf-8")
+    if len(data) <= MAX_CLOSE_REASON_BYTES:
+        return reason
+    return data[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
+
+
+def outbound_buffered(transport: Any) -> int:
+    """Bytes written to the socket but not yet accepted by the kernel (TCP and TLS)."""
+    total = 0
+    app = getattr(transport, "_appSendBuffer", None)
+    if app is not None:  # TLSMemoryBIOProtocol: app data waiting for the handshake
+        total += sum(len(x) for x in app)
+        transport = getattr(transport, "transport", transport)
+    data = getattr(transport, "dataBuffer", None)
+    if data is not None:
+        total += len(data) - getattr(transport, "offset", 0)
+        total += getattr(transport, "_tempDataLen", 0)
+    return total
+
+
+class GatewayProtocol(WebSocketServerProtocol):
+    factory: GatewayFactory
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conn_id = str(uuid.uuid4())
+        self.phase = AWAIT_CONNECT
+        self.nonce = str(uuid.uuid4())
+        self.peer_info = PeerInfo(ip="unknown")
+        self.role = S.ROLE_OPERATOR
+        self.scopes: frozenset[str] = frozenset()
+        self.client: dict[str, Any] = {}
+        self.caps: frozenset[str] = frozenset()
+        self.ephemeral = True
+        self.seq = 0
+        self.dropped_events = 0
+        self.awaiting_pong = False
+        self._pending: deque[bytes] = deque()
+        self._handshake_timer: IDelayedCall | None = None
+        self._drop_timer: IDelayedCall | None = None
+        self._unauthorized_streak = 0
+        self._counted_preauth = False
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.factory.gateway
+
+    # -- Autobahn callbacks ------------------------------------------------------------------
+
+    def onConnect(self, request: ConnectionRequest) -> None:
+        headers = request.headers
+        peer = self.transport.getPeer()
+        ip = getattr(peer, "host", "unknown")
+        forwarded = any(h in headers for h in _FORWARD_HEADERS)
+        if forwarded and self.gateway.is_trusted_proxy(ip):
+            ip = _forwarded_ip(headers) or ip
+        self.peer_info = PeerInfo(
+            ip=ip,
+            host_header=headers.get("host"),
+            origin=headers.get("origin"),
+            forwarded=forwarded,
+        )
+        self.gateway.preauth_opened(self.peer_info.ip)
+        self._counted_preauth = True
+        # Autobahn copied the factory's limits onto us at connectionMade; until hello-ok a
+        # frame above 64 KiB fails the connection with 1009 (Autobahn enforces the cap).
+        self.maxMessagePayloadSize = MAX_PREAUTH_PAYLOAD
+        self.maxFramePayloadSize = MAX_PREAUTH_PAYLOAD
+        return None
+
+    def onOpen(self) -> None:
+        gw = self.gateway
+        self.sendMessage(
+            frames.encode_plain_event(
+                "connect.challenge", {"nonce": self.nonce, "ts": gw.now_ms()}
+            )
+        )
+        self._handshake_timer = gw.clock.callLater(HANDSHAKE_TIMEOUT_S, self._handshake_timeout)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        try:
+            if self.phase == OPEN:
+                self._on_request_frame(payload, isBinary)
+            elif self.phase == AWAIT_CONNECT:
+                self._on_handshake_frame(payload, isBinary)
+            elif self.phase == CONNECTING:
+                if len(self._pending) >= MAX_PENDING_HANDSHAKE_FRAMES:
+                    self.close(1008, "too many pending handshake frames")
+                else:
+                    self._pending.append(payload if not isBinary else b"")
+        except Exception:
+            _log.failure("frame handling failed conn={conn}", conn=self.conn_id)
+            self.close(1011, "gateway message handler unavailable")
+
+    def onPong(self, payload: bytes) -> None:
+        self.awaiting_pong = False
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        previous, self.phase = self.phase, CLOSED
+        for timer in (self._handshake_timer, self._drop_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._handshake_timer = self._drop_timer = None
+        if self._counted_preauth:
+            self._counted_preauth = False
+            self.gateway.preauth_closed(self.peer_info.ip)
+        if previous == OPEN:
+            self.gateway.unregister(self)
+
+    def sendCloseFrame(self, code: int | None = None, reasonUtf8: bytes | None = None,
+                       isReply: bool = False) -> None:
+        super().sendCloseFrame(code=code, reasonUtf8=reasonUtf8, isReply=isReply)
+        # Whoever initiated the close, the TCP connection goes away within the grace period.
+        if self._drop_timer is None and self.phase != CLOSED:
+            self._drop_timer = self.gateway.clock.callLater(CLOSE_GRACE_S, self._force_drop)
+
+    # -- closing -------------------------------------------------------------------------------
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self.phase == CLOSED:
+            return
+        if self._handshake_timer is not None and self._handshake_timer.active():
+            self._handshake_timer.cancel()
+        self.sendClose(code, truncate_reason(reason) if reason else None)
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close handshake (missed pong)."""
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def _force_drop(self) -> None:
+        self._drop_timer = None
+        if self.phase != CLOSED and self.transport is not None:
+            self.transport.abortConnection()
+
+    def _handshake_timeout(self) -> None:
+        self._handshake_timer = None
+        if self.phase in (AWAIT_CONNECT, CONNECTING):
+            _log.info("handshake timeout conn={conn} ip={ip}", conn=self.conn_id, ip=self.peer_info.ip)
+            self.close(1000)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def buffered(self) -> int:
+        return outbound_buffered(self.transport)
+
+    def send_frame(self, data: bytes) -> None:
+        """A direct response: a socket more than 50 MiB behind is retired as a slow consumer."""
+        if self.phase == CLOSED:
+            return
+        if self.buffered() > self.gateway.max_buffered_bytes:
+            self.close(1008, "slow consumer")
+            return
+        self.sendMessage(data)
+
+    def deliver(self, event: EncodedEvent, drop_if_slow: bool) -> None:
+        """A broadcast event: consumes a seq even when dropped, so the client sees the gap."""
+        if self.phase != OPEN:
+            return
+        self.seq += 1
+        if self.buffered() + event.size > self.gateway.max_buffered_bytes:
+            if drop_if_slow:
+                self.dropped_events += 1
+                return
+            self.close(1008, "slow consumer")
+            return
+        self.sendMessage(event.with_seq(self.seq))
+
+    def respond(self, req_id: str, payload: Any) -> None:
+        self.send_frame(frames.encode_response(req_id, payload))
+
+    def respond_error(self, req_id: str, error: GatewayError, payload: Any = None) -> None:
+        self.send_frame(frames.encode_error(req_id, error.shape(), payload))
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def _on_handshake_frame(self, payload: bytes, is_binary: bool) -> None:
+        if is_binary:
+            self.close(1000)
+            return
+        try:
+            frame = frames.decode(payload)
+        except frames.FrameDecodeError:
+            self.close(1000)
+            return
+        if frames.request_problem(frame) is not None:
+            self.close(1008, "invalid request frame")
+            return
+        if frame["method"] != "connect":
+            err = invalid_request("invalid handshake: first request must be connect")
+            self.respond_error(frame["id"], err)
+            self.close(1008, err.message)
+            return
+        self.phase = CONNECTING
+        self._connect(frame["id"], frame.get("params"))
+
+    def _connect(self, req_id: str, params: Any) -> None:
+        gw = self.gateway
+        retry_ms = gw.auth_limiter.retry_after_ms(self.peer_info.ip, self.peer_info.loopback)
+        try:
+            if retry_ms is not None:
+                from openclaw_tw.protocol.handshake import rate_limited
+
+                raise rate_limited(retry_ms)
+            decision = evaluate_connect(params, self.nonce, self.peer_info, gw.auth_policy,
+                                        gw.devices)
+        except AuthFailure as err:
+            delay = gw.auth_limiter.record_failure(self.peer_info.ip, self.peer_info.loopback)
+            _log.info("auth failed conn={conn} ip={ip} reason={reason} delay={delay}",
+                      conn=self.conn_id, ip=self.peer_info.ip,
+                      reason=(err.details or {}).get("authReason"), delay=delay)
+            gw.clock.callLater(delay, self._refuse, req_id, err)
+            return
+        except GatewayError as err:
+            self._refuse(req_id, err)
+            return
+        if gw.shutting_down:
+            self._refuse(req_id, GatewayError(
+                UNAVAILABLE, "gateway restart in progress", retryable=True,
+                retry_after_ms=500, close_code=1013))
+            return
+        self._accept(req_id, decision)
+
+    def _refuse(self, req_id: str, err: GatewayError) -> None:
+        if self.phase == CLOSED:
+            return
+        self.respond_error(req_id, err)
+        self.close(err.close_code or 1008, err.message)
+
+    def _accept(self, req_id: str, decision: Any) -> None:
+        gw = self.gateway
+        if self._handshake_timer is not None and self._handshake_timer.active():
+            self._handshake_timer.cancel()
+        self._handshake_timer = None
+        self.role = decision.role
+        self.scopes = frozenset(decision.scopes)
+        self.client = decision.client
+        self.caps = frozenset(decision.caps)
+        self.ephemeral = decision.ephemeral
+        self.maxMessagePayloadSize = MAX_PAYLOAD
+        self.maxFramePayloadSize = MAX_PAYLOAD
+        if self._counted_preauth:
+            self._counted_preauth = False
+            gw.preauth_closed(self.peer_info.ip)
+        self.phase = OPEN
+        self.respond(req_id, gw.hello_payload(self, decision))
+        _log.info(
+            "client connected conn={conn} client={client} mode={mode} role={role} ip={ip}",
+            conn=self.conn_id, client=decision.client.get("id"),
+            mode=decision.client.get("mode"), role=decision.role, ip=self.peer_info.ip,
+        )
+        gw.register(self)
+        while self._pending and self.phase == OPEN:
+            self._on_request_frame(self._pending.popleft(), False)
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _on_request_frame(self, payload: bytes, is_binary: bool) -> None:
+        if is_binary or not payload:
+            return  # the real gateway ignores non-JSON frames after hello
+        try:
+            frame = frames.decode(payload)
+        except frames.FrameDecodeError:
+            _log.debug("ignored non-JSON frame conn={conn}", conn=self.conn_id)
+            return
+        problem = frames.request_problem(frame)
+        if problem is not None:
+            req_id = frame.get("id") if isinstance(frame, dict) else None
+            if not isinstance(req_id, str) or not req_id:
+                req_id = "invalid"
+            self.respond_error(req_id, invalid_request(f"invalid request frame: {problem}"))
+            return
+        self.handle_request(frame["id"], frame["method"], frame.get("params"))
+
+    def handle_request(self, req_id: str, method: str, params: Any) -> None:
+        gw = self.gateway
+        ctx = CallContext(self, method, req_id)
+        if gw.inflight >= gw.max_inflight:
+            self.respond_error(req_id, busy(gw.busy_retry_after_ms()))
+            return
+        try:
+            result = gw.methods.invoke(ctx, params)
+        except GatewayError as err:
+            self._request_failed(req_id, err)
+            return
+        except Exception:
+            _log.failure("method {method} failed", method=method)
+            self.respond_error(req_id, GatewayError(UNAVAILABLE, "internal error"))
+            return
+        self._unauthorized_streak = 0
+        if not is_async(result):
+            self.respond(req_id, result)
+            return
+        gw.inflight += 1
+
+        def done(value: Any) -> None:
+            gw.inflight -= 1
+            self.respond(req_id, value)
+
+        def failed(failure: Failure) -> None:
+            gw.inflight -= 1
+            if failure.check(GatewayError):
+                self._request_failed(req_id, failure.value)
+            else:
+                _log.failure("method {method} failed", failure, method=method)
+                self.respond_error(req_id, GatewayError(UNAVAILABLE, "internal error"))
+
+        result.addCallbacks(done, failed)
+
+    def _request_failed(self, req_id: str, err: GatewayError) -> None:
+        self.respond_error(req_id, err)
+        if S.is_unauthorized_role(err):
+            self._unauthorized_streak += 1
+            if self._unauthorized_streak > MAX_UNAUTHORIZED_ROLE_STREAK:
+                self.close(1008, "repeated unauthorized calls")
+        else:
+            self._unauthorized_streak = 0
+
+
+_FORWARD_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+                    "x-real-ip")
+
+
+def _forwarded_ip(headers: dict[str, str]) -> str | None:
+    value = headers.get("x-forwarded-for") or headers.get("x-real-ip")
+    if not value:
+        return None
+    return value.split(",")[0].strip() or None
+
+
+class GatewayFactory(WebSocketServerFactory):
+    protocol = GatewayProtocol
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__(reactor=gateway.reactor)
+        self.gateway = gateway
+        self.setProtocolOptions(
+            maxFramePayloadSize=MAX_PAYLOAD,
+            maxMessagePayloadSize=MAX_PAYLOAD,
+            autoFragmentSize=0,
+            failByDrop=False,
+            openHandshakeTimeout=0,
+            closeHandshakeTimeout=0,
+            autoPingInterval=0,
+            perMessageCompressionAccept=lambda offers: None,
+            requireMaskedClientFrames=True,
+            echoCloseCodeReason=False,
+        )
+        # Not a setProtocolOptions key; the close grace on our own clock replaces it.
+        self.serverConnectionDropTimeout = 0

@@ -1,0 +1,115 @@
+"""``twistd openclaw``: command-line options and ``makeService``, the composition root.
+
+Start order: gateway hub (timers, presence, health) then the listener; stop runs in reverse,
+so the port stops accepting before the hub sends ``shutdown`` and closes sockets with 1012.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IService, MultiService
+from twisted.internet import threads
+from twisted.internet.endpoints import serverFromString
+from twisted.logger import Logger
+from twisted.python import usage
+from twisted.web.server import Site
+
+from openclaw_tw import config, identity
+from openclaw_tw.config import BIND_MODES, ConfigError
+from openclaw_tw.gateway import Gateway
+from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
+from openclaw_tw.methods import logs, system
+from openclaw_tw.protocol.dispatch import MethodTable
+from openclaw_tw.protocol.websocket import GatewayFactory
+from openclaw_tw.web.root import GatewayRoot
+
+_log = Logger(namespace="gateway")
+
+METHOD_FAMILIES = (system, logs)
+
+
+class Options(usage.Options):
+    optParameters = [
+        ["port", "p", None, "Port to listen on (default 18789; env OPENCLAW_GATEWAY_PORT)."],
+        ["bind", None, None, "Bind mode: loopback (default), lan, or custom (with --host)."],
+        ["host", None, None, "Address to bind with --bind custom."],
+        ["auth", None, None, "Auth mode: none, token (default) or password."],
+        ["token", None, None, "Shared token (env OPENCLAW_GATEWAY_TOKEN)."],
+        ["password", None, None, "Shared password (env OPENCLAW_GATEWAY_PASSWORD)."],
+        ["config", "c", None, "Config file (env OPENCLAW_CONFIG_PATH; default "
+                              "~/.openclaw/openclaw.json)."],
+        ["state-dir", None, None, "State directory (env OPENCLAW_STATE_DIR; default ~/.openclaw)."],
+    ]
+    optFlags = [
+        ["allow-unconfigured", None, "Accepted for compatibility with `openclaw gateway run`."],
+    ]
+
+    def postOptions(self) -> None:
+        if self["bind"] is not None and self["bind"] not in BIND_MODES:
+            raise usage.UsageError(f"--bind must be one of {', '.join(BIND_MODES)}")
+        if self["bind"] == "custom" and not self["host"]:
+            raise usage.UsageError("--bind custom needs --host")
+
+
+def build_gateway(settings: config.GatewaySettings, reactor: Any,
+                  log_observer: JsonLinesFileObserver | None = None,
+                  run_blocking: Any = None) -> Gateway:
+    """The hub with every method family registered (also used by tests)."""
+    table = MethodTable()
+    kwargs: dict[str, Any] = {}
+    if run_blocking is not None:
+        kwargs["run_blocking"] = run_blocking
+    if log_observer is not None:
+        kwargs["log_file"] = log_observer.current_file
+    gw = Gateway(reactor, settings, identity.load_or_create(settings.state_dir), table, **kwargs)
+    for family in METHOD_FAMILIES:
+        family.register(table, gw)
+    return gw
+
+
+def build_site(gw: Gateway) -> Site:
+    site = Site(GatewayRoot(gw, GatewayFactory(gw)))
+    site.noisy = False
+    site.log = lambda request: None  # type: ignore[method-assign]  # no per-request log lines
+    return site
+
+
+def makeService(options: Any, reactor: Any = None) -> IService:
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    try:
+        settings = config.resolve(options)
+    except ConfigError as e:
+        raise SystemExit(f"openclaw: {e}") from None
+
+    observer = JsonLinesFileObserver(log_dir(settings.state_dir))
+
+    def run_blocking(fn: Any, *args: Any) -> Any:
+        return threads.deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
+
+    gw = build_gateway(settings, reactor, observer, run_blocking)
+    root = MultiService()
+    LogFileService(observer).setServiceParent(root)
+    gw.setServiceParent(root)
+    endpoint = serverFromString(reactor, settings.endpoint_description())
+    listener = StreamServerEndpointService(endpoint, build_site(gw))
+    listener.setName("listener")
+    listener.setServiceParent(root)
+
+    _log.info(
+        "gateway listening on ws://{host}:{port} (auth {mode}; state {state})",
+        host=settings.listen_host, port=settings.port, mode=settings.auth_mode,
+        state=str(settings.state_dir),
+    )
+    if settings.token_source in ("generated", "state"):
+        path = config.token_path(settings.state_dir)
+        verb = "generated a gateway token" if settings.token_source == "generated" else \
+            "using the gateway token"
+        print(f"openclaw: {verb} stored in {path}\n"
+              f"openclaw: read it with `openclaw-tw token` (or `cat {path}`)", file=sys.stdout)
+    return root

@@ -1,0 +1,129 @@
+"""The resource tree on the gateway port: WebSocket upgrades, health probes, 404s.
+
+``GatewayRoot`` is a leaf that routes on the request path.  A WebSocket upgrade on any
+non-reserved path passes the upgrade-time checks (forwarded headers, auth lockout, pre-auth
+budget) and is then handed to Autobahn through ``WebSocketResource``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import TYPE_CHECKING, Any
+
+from autobahn.twisted.resource import WebSocketResource
+from twisted.web.resource import Resource
+from twisted.web.server import Request
+
+from openclaw_tw import _json
+from openclaw_tw.gateway import COMPAT_VERSION
+from openclaw_tw.protocol.handshake import is_loopback_ip
+from openclaw_tw.protocol.websocket import GatewayFactory
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+
+SECURITY_HEADERS = (
+    (b"X-Content-Type-Options", b"nosniff"),
+    (b"Referrer-Policy", b"no-referrer"),
+    (b"Permissions-Policy", b"camera=(), microphone=(self), geolocation=()"),
+)
+LIVE_PATHS = frozenset({b"/health", b"/healthz"})
+READY_PATHS = frozenset({b"/ready", b"/readyz"})
+STARTUP_PATHS = frozenset({b"/startup", b"/startupz"})
+PROBE_PATHS = LIVE_PATHS | READY_PATHS | STARTUP_PATHS
+_FORWARD_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-forwarded-host",
+                    b"x-forwarded-proto", b"x-real-ip")
+
+
+def _json_response(request: Request, status: int, body: Any) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+    request.setHeader(b"Cache-Control", b"no-store")
+    return _json.dumps(body)
+
+
+def _text_response(request: Request, status: int, body: str) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+    return body.encode("utf-8")
+
+
+class GatewayRoot(Resource):
+    isLeaf = True
+
+    def __init__(self, gateway: Gateway, factory: GatewayFactory) -> None:
+        super().__init__()
+        self.gateway = gateway
+        self.ws = WebSocketResource(factory)
+
+    def render(self, request: Request) -> Any:
+        for name, value in SECURITY_HEADERS:
+            request.setHeader(name, value)
+        upgrade = request.getHeader(b"upgrade")
+        if upgrade is not None:
+            if upgrade.lower() != b"websocket":
+                return _text_response(request, 400, "Bad Request")
+            return self._upgrade(request)
+        path = request.path
+        if path in PROBE_PATHS:
+            if request.method not in (b"GET", b"HEAD"):
+                request.setHeader(b"Allow", b"GET, HEAD")
+                return _text_response(request, 405, "Method Not Allowed")
+            return self._probe(request, path)
+        return _text_response(request, 404, "Not Found")
+
+    # -- probes --------------------------------------------------------------------------------
+
+    def _detailed(self, request: Request) -> bool:
+        peer = request.getClientAddress()
+        ip = getattr(peer, "host", "")
+        if is_loopback_ip(ip) and not any(request.getHeader(h) for h in _FORWARD_HEADERS):
+            return True
+        auth = request.getHeader(b"authorization") or b""
+        if auth[:7].lower() == b"bearer ":
+            secret = (self.gateway.auth_policy.secret or "").encode("utf-8")
+            return bool(secret) and hmac.compare_digest(auth[7:].strip(), secret)
+        return False
+
+    def _probe(self, request: Request, path: bytes) -> bytes:
+        gw = self.gateway
+        if path in LIVE_PATHS:
+            return _json_response(request, 200, {"ok": True, "status": "live"})
+        ready = not gw.shutting_down
+        status = 200 if ready else 503
+        if path in READY_PATHS:
+            if self._detailed(request):
+                body: dict[str, Any] = {
+                    "ready": ready,
+                    "failing": [] if ready else ["shutdown"],
+                    "uptimeMs": gw.uptime_ms(),
+                    "eventLoop": gw.health.current()["eventLoop"],
+                }
+            else:
+                body = {"ready": ready}
+            return _json_response(request, status, body)
+        body = {"ok": ready, "status": "started" if ready else "stopping"}
+        if self._detailed(request):
+            body["version"] = COMPAT_VERSION
+            body["uptimeMs"] = gw.uptime_ms()
+        return _json_response(request, status, body)
+
+    # -- upgrade -------------------------------------------------------------------------------
+
+    def _upgrade(self, request: Request) -> Any:
+        gw = self.gateway
+        ip = getattr(request.getClientAddress(), "host", "")
+        if any(request.getHeader(h) for h in _FORWARD_HEADERS) and not gw.is_trusted_proxy(ip):
+            return _json_response(request, 403, {"error": {
+                "message": "Proxy client attribution is required. Add the proxy address to "
+                           "gateway.trustedProxies or connect directly.",
+                "type": "proxy_attribution_required"}})
+        retry_ms = gw.auth_limiter.retry_after_ms(ip, is_loopback_ip(ip))
+        if retry_ms is not None:
+            request.setHeader(b"Retry-After", str(max(1, retry_ms // 1000)).encode())
+            return _text_response(request, 429, "Too Many Requests")
+        if gw.preauth_count(ip) >= gw.max_preauth_per_ip:
+            return _text_response(request, 503, "Too many unauthenticated sockets")
+        if gw.shutting_down:
+            return _text_response(request, 503, "Service Unavailable")
+        return self.ws.render(request)
