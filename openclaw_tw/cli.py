@@ -110,27 +110,15 @@ def call(reactor: Any, url: str, token: str | None, method: str, params: Any,
 
 
 def _defaults(args: argparse.Namespace) -> tuple[str, str | None]:
-    options: dict[str, Any] = {}
-    if getattr(args, "config", None):
-        options["config"] = args.config
-    settings_port = config.DEFAULT_PORT
-    token = args.token or os.environ.get("OPENCLAW_GATEWAY_TOKEN")
+    """URL and token as the gateway on this machine would resolve them (flags win)."""
+    port, token = config.DEFAULT_PORT, None
     try:
-        state_dir = config.default_state_dir(os.environ)
-        path = config.token_path(state_dir)
-        data = config.load_config_file(
-            config.Path(options.get("config") or os.environ.get("OPENCLAW_CONFIG_PATH")
-                        or state_dir / "openclaw.json"))
-        gw = (data or {}).get("gateway") or {}
-        settings_port = int(os.environ.get("OPENCLAW_GATEWAY_PORT") or gw.get("port")
-                            or settings_port)
-        token = token or ((gw.get("auth") or {}).get("token"))
-        if not token and path.exists():
-            token = path.read_text("utf-8").strip() or None
-    except (config.ConfigError, ValueError, OSError):
-        pass
-    url = args.url or f"ws://127.0.0.1:{settings_port}"
-    return url, token
+        options = {"config": args.config} if args.config else {}
+        settings = config.resolve(options, os.environ, create_token=False)
+        port, token = settings.port, settings.secret
+    except config.ConfigError as e:
+        print(f"openclaw-tw: {e}", file=sys.stderr)
+    return args.url or f"ws://127.0.0.1:{port}", args.token or token
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         state_dir = config.default_state_dir(os.environ)
         try:
-            settings = config.resolve({}, os.environ)
+            settings = config.resolve({}, os.environ, create_token=False)
         except config.ConfigError as e:
             print(f"openclaw-tw: {e}", file=sys.stderr)
             return 1

@@ -38,6 +38,8 @@ class GatewaySettings:
     config_path: Path
     state_dir: Path
     config_exists: bool
+    handshake_timeout_ms: int = 15_000
+    max_preauth_per_ip: int = 32
     trusted_proxies: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict)
@@ -100,9 +102,13 @@ def _str_list(value: Any, where: str) -> tuple[str, ...]:
 
 
 def resolve(
-    options: Mapping[str, Any], env: Mapping[str, str] | None = None
+    options: Mapping[str, Any], env: Mapping[str, str] | None = None, create_token: bool = True
 ) -> GatewaySettings:
-    """Combine flags (``options``), environment and the config file into settings."""
+    """Combine flags (``options``), environment and the config file into settings.
+
+    With token auth and no token anywhere, one is generated and persisted in the state dir
+    (unless ``create_token`` is false: then an existing persisted token is used, if any).
+    """
     env = os.environ if env is None else env
     state_dir = Path(options.get("state-dir") or default_state_dir(env)).expanduser()
     config_path = Path(
@@ -141,12 +147,21 @@ def resolve(
 
     token_source = "flag/env/config" if token else "none"
     if mode == "token" and not token:
-        token, token_source = load_or_create_token(state_dir)
+        if create_token:
+            token, token_source = load_or_create_token(state_dir)
+        elif token_path(state_dir).exists():
+            token = token_path(state_dir).read_text("utf-8").strip() or None
+            token_source = "state"
     if mode == "password" and not password:
         raise ConfigError("auth mode 'password' needs --password, OPENCLAW_GATEWAY_PASSWORD "
                           "or gateway.auth.password")
 
+    limits = {
+        "handshake_timeout_ms": _env_int(env, "OPENCLAW_HANDSHAKE_TIMEOUT_MS", 15_000),
+        "max_preauth_per_ip": _env_int(env, "OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP", 32),
+    }
     return GatewaySettings(
+        **limits,
         port=port,
         bind=bind,
         host=host,
@@ -163,6 +178,19 @@ def resolve(
         ),
         raw=cfg,
     )
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number (got {raw!r})") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive (got {value})")
+    return value
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:

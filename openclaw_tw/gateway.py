@@ -44,7 +44,6 @@ COMPAT_VERSION = "2026.9.6"
 BUILD_ID = f"openclaw_tw-{__version__}"
 TICK_INTERVAL_MS = 30_000
 PING_INTERVAL_S = 25.0
-MAX_PREAUTH_PER_IP = 32
 MAX_INFLIGHT = 256
 SHUTDOWN_GRACE_S = 2.0
 ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}
@@ -91,7 +90,8 @@ class Gateway(Service):
         self.auth_limiter = AuthRateLimiter(self.clock)
         self.max_buffered_bytes = MAX_BUFFERED_BYTES
         self.max_inflight = MAX_INFLIGHT
-        self.max_preauth_per_ip = MAX_PREAUTH_PER_IP
+        self.max_preauth_per_ip = settings.max_preauth_per_ip
+        self.handshake_timeout_s = settings.handshake_timeout_ms / 1000
         self.inflight = 0
         self.shutting_down = False
         self.heartbeats_enabled = True

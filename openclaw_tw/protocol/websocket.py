@@ -35,7 +35,6 @@ AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open",
 MAX_PREAUTH_PAYLOAD = 64 * 1024
 MAX_PAYLOAD = 25 * 1024 * 1024
 MAX_BUFFERED_BYTES = 50 * 1024 * 1024
-HANDSHAKE_TIMEOUT_S = 15.0
 MAX_PENDING_HANDSHAKE_FRAMES = 15
 CLOSE_GRACE_S = 1.0
 MAX_UNAUTHORIZED_ROLE_STREAK = 10
@@ -122,7 +121,7 @@ class GatewayProtocol(WebSocketServerProtocol):
                 "connect.challenge", {"nonce": self.nonce, "ts": gw.now_ms()}
             )
         )
-        self._handshake_timer = gw.clock.callLater(HANDSHAKE_TIMEOUT_S, self._handshake_timeout)
+        self._handshake_timer = gw.clock.callLater(gw.handshake_timeout_s, self._handshake_timeout)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         try:
