@@ -52,9 +52,13 @@ class GatewaySettings:
             return "0.0.0.0"
         return self.host
 
-    def endpoint_description(self) -> str:
+    def endpoint_descriptions(self, ipv6_loopback: bool = True) -> list[str]:
+        """Server endpoint strings; loopback binds 127.0.0.1 and, on a fixed port, ::1 too."""
         host = self.listen_host.replace(":", "\\:")
-        return f"tcp:{self.port}:interface={host}"
+        out = [f"tcp:{self.port}:interface={host}"]
+        if self.bind == "loopback" and self.port != 0 and ipv6_loopback:
+            out.append(f"tcp6:{self.port}:interface=\\:\\:1")
+        return out
 
     @property
     def secret(self) -> str | None:

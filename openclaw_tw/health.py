@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +31,10 @@ class LoopLagProbe:
         self._clock = clock
         self._delays: deque[float] = deque(maxlen=samples)
         self._expected: float | None = None
+        # CPU ratios compare real CPU seconds with real elapsed seconds (not the test clock).
         self._cpu_start = self._cpu()
-        self._wall_start = clock.seconds()
+        self._wall_start = time.monotonic()
+        self._ratio = 0.0
         self._loop = LoopingCall(self._tick)
         self._loop.clock = clock
 
@@ -41,7 +44,7 @@ class LoopLagProbe:
         return usage.ru_utime + usage.ru_stime
 
     def start(self) -> None:
-        self._cpu_start, self._wall_start = self._cpu(), self._clock.seconds()
+        self._cpu_start, self._wall_start = self._cpu(), time.monotonic()
         self._expected = self._clock.seconds() + LAG_INTERVAL_S
         self._loop.start(LAG_INTERVAL_S, now=False)
 
@@ -59,11 +62,12 @@ class LoopLagProbe:
         delays = sorted(self._delays)
         p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))] if delays else 0.0
         mx = delays[-1] if delays else 0.0
-        now = self._clock.seconds()
-        cpu = self._cpu()
-        wall = max(now - self._wall_start, 1e-6)
-        ratio = round(max(cpu - self._cpu_start, 0.0) / wall, 3)
-        self._cpu_start, self._wall_start = cpu, now
+        now, cpu = time.monotonic(), self._cpu()
+        wall = now - self._wall_start
+        if wall >= 0.5:  # too short a window says nothing; keep the last ratio
+            self._ratio = round(max(cpu - self._cpu_start, 0.0) / wall, 3)
+            self._cpu_start, self._wall_start = cpu, now
+        ratio = self._ratio
         degraded = p99 > 1000
         return {
             "degraded": degraded,

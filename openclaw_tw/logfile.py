@@ -73,7 +73,10 @@ def event_to_record(event: dict[str, Any]) -> dict[str, Any]:
         + f".{int((when % 1) * 1000):03d}Z",
         "level": getattr(event.get("log_level"), "name", "info"),
         "subsystem": event.get("log_namespace", ""),
-        "message": formatEvent(event),
+        # Format from a redacted copy, so a secret passed as a field never reaches the text.
+        "message": formatEvent(
+            {k: (REDACTED if k in SECRET_KEYS else v) for k, v in event.items()}
+        ),
     }
     for key, value in event.items():
         if key.startswith("log_") or key in _RESERVED:

@@ -6,6 +6,7 @@ so the port stops accepting before the hub sends ``shutdown`` and closes sockets
 
 from __future__ import annotations
 
+import socket
 import sys
 from typing import Any
 
@@ -77,6 +78,15 @@ def build_site(gw: Gateway) -> Site:
     return site
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def makeService(options: Any, reactor: Any = None) -> IService:
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -96,10 +106,11 @@ def makeService(options: Any, reactor: Any = None) -> IService:
     root = MultiService()
     LogFileService(observer).setServiceParent(root)
     gw.setServiceParent(root)
-    endpoint = serverFromString(reactor, settings.endpoint_description())
-    listener = StreamServerEndpointService(endpoint, build_site(gw))
-    listener.setName("listener")
-    listener.setServiceParent(root)
+    site = build_site(gw)
+    for i, description in enumerate(settings.endpoint_descriptions(_has_ipv6_loopback())):
+        listener = StreamServerEndpointService(serverFromString(reactor, description), site)
+        listener.setName("listener" if i == 0 else f"listener-{i}")
+        listener.setServiceParent(root)
 
     _log.info(
         "gateway listening on ws://{host}:{port} (auth {mode}; state {state})",

@@ -23,6 +23,15 @@ from openclaw_tw.gateway import Gateway
 from openclaw_tw.protocol.websocket import GatewayFactory, GatewayProtocol
 from openclaw_tw.tap import build_gateway
 
+
+class _Transport(StringTransport):
+    """StringTransport that tolerates Autobahn unregistering a producer it never registered."""
+
+    def unregisterProducer(self) -> None:
+        self.producer = None
+        self.streaming = None
+
+
 TOKEN = "secret123"
 _ids = itertools.count(1)
 
@@ -71,7 +80,7 @@ class WSClient:
                  factory: GatewayFactory | None = None) -> None:
         self.gw = gw
         self.factory = factory or GatewayFactory(gw)
-        self.transport = StringTransport(peerAddress=IPv4Address("TCP", ip, 40000 + next(_ids)))
+        self.transport = _Transport(peerAddress=IPv4Address("TCP", ip, 40000 + next(_ids)))
         self.proto: GatewayProtocol = self.factory.buildProtocol(self.transport.getPeer())
         self.proto.makeConnection(self.transport)
         self._buf = b""

@@ -55,8 +55,27 @@ def tail(path: Path, cursor: int | None, limit: int, max_bytes: int) -> dict[str
         new_cursor = start + sum(len(line) + 1 for line in raw)
         truncated = new_cursor < size
     lines = [line.decode("utf-8", "replace") for line in raw]
-    return {"file": str(path), "cursor": new_cursor, "size": size, "lines": lines,
-            "truncated": truncated, "reset": reset}
+    result: dict[str, Any] = {"file": str(path), "cursor": new_cursor, "size": size,
+                              "lines": lines, "truncated": truncated, "reset": reset}
+    if not from_tail and not raw and end < size:
+        # One line is longer than maxBytes: skip it whole so a follow loop keeps moving.
+        skip_to = _next_line_start(path, end, size)
+        result.update(cursor=skip_to, skippedBytes=skip_to - start, truncated=skip_to < size)
+    return result
+
+
+def _next_line_start(path: Path, offset: int, size: int, block: int = 65536) -> int:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while offset < size:
+            data = f.read(block)
+            if not data:
+                break
+            nl = data.find(b"\n")
+            if nl >= 0:
+                return offset + nl + 1
+            offset += len(data)
+    return size
 
 
 def register(table: MethodTable, gw: Gateway) -> None:

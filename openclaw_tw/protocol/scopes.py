@@ -188,9 +188,22 @@ def authorize(method: str, params: Any, role: str, scopes: frozenset[str]) -> No
         return
     if ADMIN in scopes:
         return
+    session_method = method.startswith("sessions.")
     for scope in required_scopes(method, params):
-        if not scope_satisfied(scope, scopes):
-            raise missing_scope(scope)
+        if scope_satisfied(scope, scopes):
+            continue
+        if session_method and _narrow_session_scope_ok(scope, scopes):
+            continue
+        raise missing_scope(scope)
+
+
+def _narrow_session_scope_ok(required: str, granted: frozenset[str]) -> bool:
+    """Session methods also accept operator.sessions.read/write (§5.3 step 8)."""
+    if required == READ:
+        return SESSIONS_READ in granted or SESSIONS_WRITE in granted
+    if required == WRITE:
+        return SESSIONS_WRITE in granted
+    return False
 
 
 def is_unauthorized_role(error: GatewayError) -> bool:

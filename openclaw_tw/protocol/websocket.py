@@ -99,7 +99,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         ip = getattr(peer, "host", "unknown")
         forwarded = any(h in headers for h in _FORWARD_HEADERS)
         if forwarded and self.gateway.is_trusted_proxy(ip):
-            ip = _forwarded_ip(headers) or ip
+            ip = client_ip_from_headers(headers) or ip
         self.peer_info = PeerInfo(
             ip=ip,
             host_header=headers.get("host"),
@@ -167,7 +167,19 @@ class GatewayProtocol(WebSocketServerProtocol):
             return
         if self._handshake_timer is not None and self._handshake_timer.active():
             self._handshake_timer.cancel()
-        self.sendClose(code, truncate_reason(reason) if reason else None)
+        if self.state != self.STATE_OPEN:
+            return  # a close handshake is already under way
+        # Autobahn's sendClose only allows 1000 and 3000-4999 for applications; the gateway's
+        # contract needs 1002/1008/1011/1012/1013 as well, so write the close frame directly.
+        self.sendCloseFrame(
+            code=code,
+            reasonUtf8=truncate_reason(reason).encode("utf-8") if reason else None,
+            isReply=False,
+        )
+
+    def _fail_connection(self, code: int = 1001, reason: str = "going away") -> None:
+        # The reference closes oversize frames with 1009 and an empty reason.
+        super()._fail_connection(code, "" if code == 1009 else reason)
 
     def abort(self) -> None:
         """Drop the TCP connection without a close handshake (missed pong)."""
@@ -192,7 +204,7 @@ class GatewayProtocol(WebSocketServerProtocol):
 
     def send_frame(self, data: bytes) -> None:
         """A direct response: a socket more than 50 MiB behind is retired as a slow consumer."""
-        if self.phase == CLOSED:
+        if self.phase == CLOSED or self.state != self.STATE_OPEN:
             return
         if self.buffered() > self.gateway.max_buffered_bytes:
             self.close(1008, "slow consumer")
@@ -201,7 +213,7 @@ class GatewayProtocol(WebSocketServerProtocol):
 
     def deliver(self, event: EncodedEvent, drop_if_slow: bool) -> None:
         """A broadcast event: consumes a seq even when dropped, so the client sees the gap."""
-        if self.phase != OPEN:
+        if self.phase != OPEN or self.state != self.STATE_OPEN:
             return
         self.seq += 1
         if self.buffered() + event.size > self.gateway.max_buffered_bytes:
@@ -367,7 +379,7 @@ _FORWARD_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwa
                     "x-real-ip")
 
 
-def _forwarded_ip(headers: dict[str, str]) -> str | None:
+def client_ip_from_headers(headers: dict[str, str]) -> str | None:
     value = headers.get("x-forwarded-for") or headers.get("x-real-ip")
     if not value:
         return None

@@ -17,7 +17,7 @@ from twisted.web.server import Request
 from openclaw_tw import _json
 from openclaw_tw.gateway import COMPAT_VERSION
 from openclaw_tw.protocol.handshake import is_loopback_ip
-from openclaw_tw.protocol.websocket import GatewayFactory
+from openclaw_tw.protocol.websocket import GatewayFactory, client_ip_from_headers
 
 if TYPE_CHECKING:
     from openclaw_tw.gateway import Gateway
@@ -113,11 +113,16 @@ class GatewayRoot(Resource):
     def _upgrade(self, request: Request) -> Any:
         gw = self.gateway
         ip = getattr(request.getClientAddress(), "host", "")
-        if any(request.getHeader(h) for h in _FORWARD_HEADERS) and not gw.is_trusted_proxy(ip):
+        forwarded = any(request.getHeader(h) for h in _FORWARD_HEADERS)
+        if forwarded and not gw.is_trusted_proxy(ip):
             return _json_response(request, 403, {"error": {
                 "message": "Proxy client attribution is required. Add the proxy address to "
                            "gateway.trustedProxies or connect directly.",
                 "type": "proxy_attribution_required"}})
+        if forwarded:  # a trusted proxy: budgets and lockouts apply to the client behind it
+            ip = client_ip_from_headers(
+                {k.decode("latin-1").lower(): v[0].decode("latin-1")
+                 for k, v in request.requestHeaders.getAllRawHeaders()}) or ip
         retry_ms = gw.auth_limiter.retry_after_ms(ip, is_loopback_ip(ip))
         if retry_ms is not None:
             request.setHeader(b"Retry-After", str(max(1, retry_ms // 1000)).encode())
@@ -126,4 +131,7 @@ class GatewayRoot(Resource):
             return _text_response(request, 503, "Too many unauthenticated sockets")
         if gw.shutting_down:
             return _text_response(request, 503, "Service Unavailable")
+        # The socket now belongs to the WebSocket protocol: stop HTTPChannel's idle timer, which
+        # would otherwise fire on a channel whose transport has been taken away.
+        request.channel.setTimeout(None)
         return self.ws.render(request)
