@@ -40,6 +40,7 @@ class GatewaySettings:
     config_exists: bool
     handshake_timeout_ms: int = 15_000
     max_preauth_per_ip: int = 32
+    auto_approve_local: bool = True
     trusted_proxies: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict)
@@ -177,6 +178,7 @@ def resolve(
         state_dir=state_dir,
         config_exists=data is not None,
         trusted_proxies=_str_list(gw.get("trustedProxies"), "gateway.trustedProxies"),
+        auto_approve_local=_dig(gw, "nodes", "pairing", "autoApproveLocal") is not False,
         allowed_origins=_str_list(
             _dig(gw, "controlUi", "allowedOrigins"), "gateway.controlUi.allowedOrigins"
         ),

@@ -28,8 +28,10 @@ class GatewayError(Exception):
         retryable: bool | None = None,
         retry_after_ms: int | None = None,
         close_code: int | None = None,
+        close_reason: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.close_reason = close_reason
         self.code = code
         self.message = message
         self.details = details

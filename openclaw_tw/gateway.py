@@ -27,7 +27,7 @@ from openclaw_tw.presence import PresenceRegistry, client_entry, gateway_self_en
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.frames import EncodedEvent
-from openclaw_tw.protocol.handshake import AuthPolicy, DeviceVerifier, is_loopback_ip
+from openclaw_tw.protocol.handshake import AuthPolicy, DeviceAuthority, is_loopback_ip
 from openclaw_tw.protocol.websocket import (
     MAX_BUFFERED_BYTES,
     MAX_PAYLOAD,
@@ -49,7 +49,8 @@ SHUTDOWN_GRACE_S = 2.0
 ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}
 
 # Events we emit, in the order the reference advertises them.
-EVENTS = ["connect.challenge", "presence", "tick", "shutdown", "health"]
+EVENTS = ["connect.challenge", "presence", "tick", "shutdown", "health", "device.pair.changed",
+          "device.pair.requested", "device.pair.resolved"]
 
 _log = Logger(namespace="gateway")
 
@@ -72,7 +73,7 @@ class Gateway(Service):
         methods: MethodTable,
         run_blocking: RunBlocking = run_inline,
         log_file: Callable[[], Path] | None = None,
-        devices: DeviceVerifier | None = None,
+        devices: DeviceAuthority | None = None,
     ) -> None:
         self.reactor = reactor
         self.clock: IReactorTime = reactor
@@ -82,6 +83,7 @@ class Gateway(Service):
         self.run_blocking = run_blocking
         self.log_file = log_file or (lambda: settings.state_dir / "logs" / "openclaw.log")
         self.devices = devices
+        self.db: Any = None  # the embedded database, set by the composition root
         self.boot_id = str(uuid.uuid4())
         self.instance_id = str(uuid.uuid4())
         self.started_at = self.clock.seconds()
@@ -201,6 +203,17 @@ class Gateway(Service):
             )
             self.broadcast_presence()
 
+    def disconnect_device(self, device_id: str, role: str | None, code: int, reason: str,
+                          keep: GatewayProtocol | None = None) -> int:
+        """Close every socket of a device (for one role, or all); returns how many."""
+        closed = 0
+        for conn in list(self.conns.values()):
+            if conn.device_id == device_id and conn is not keep and \
+                    (role is None or conn.role == role):
+                conn.close(code, reason)
+                closed += 1
+        return closed
+
     def unregister(self, conn: GatewayProtocol) -> None:
         if self.conns.pop(conn.conn_id, None) is None:
             return
@@ -290,6 +303,9 @@ class Gateway(Service):
             "role": decision.role,
             "scopes": list(decision.scopes),
         }
+        if decision.device_token is not None:
+            auth["deviceToken"] = decision.device_token
+            auth["issuedAtMs"] = decision.token_issued_at
         return {
             "type": "hello-ok",
             "protocol": PROTOCOL_VERSION,

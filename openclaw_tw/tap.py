@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet import threads
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
@@ -20,9 +20,13 @@ from twisted.web.server import Site
 
 from openclaw_tw import config, identity
 from openclaw_tw.config import BIND_MODES, ConfigError
+from openclaw_tw.db import Database
+from openclaw_tw.devices.authority import DeviceAuthority
+from openclaw_tw.devices.store import MIGRATIONS as STORE_MIGRATIONS
+from openclaw_tw.devices.store import DeviceStore
 from openclaw_tw.gateway import Gateway
 from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
-from openclaw_tw.methods import logs, system
+from openclaw_tw.methods import devices, logs, system
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.web.root import GatewayRoot
@@ -58,7 +62,10 @@ class Options(usage.Options):
 def build_gateway(settings: config.GatewaySettings, reactor: Any,
                   log_observer: JsonLinesFileObserver | None = None,
                   run_blocking: Any = None) -> Gateway:
-    """The hub with every method family registered (also used by tests)."""
+    """The hub with its stores and every method family registered (also used by tests).
+
+    Without ``run_blocking`` (tests), blocking work and SQLite run inline.
+    """
     table = MethodTable()
     kwargs: dict[str, Any] = {}
     if run_blocking is not None:
@@ -66,13 +73,40 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
     if log_observer is not None:
         kwargs["log_file"] = log_observer.current_file
     gw = Gateway(reactor, settings, identity.load_or_create(settings.state_dir), table, **kwargs)
+    db = Database(settings.state_dir / "state" / "openclaw.sqlite", STORE_MIGRATIONS, reactor,
+                  inline=run_blocking is None)
+    db.open()
+    gw.db = db
+    store = DeviceStore(db)
+    store.load()
+    authority = DeviceAuthority(store, gw.now_ms, gw.broadcast,
+                                auto_approve_local=settings.auto_approve_local)
+    gw.devices = authority
     for family in METHOD_FAMILIES:
         family.register(table, gw)
+    devices.register(table, gw, authority)
     return gw
 
 
+class DatabaseService(Service):
+    """Closes the database after everything above it in the tree has stopped."""
+
+    name = "database"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def startService(self) -> None:
+        super().startService()
+        self.db.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.db.close()
+
+
 def build_site(gw: Gateway) -> Site:
-    site = Site(GatewayRoot(gw, GatewayFactory(gw)))
+    site = Site(GatewayRoot(gw, GatewayFactory(gw)), reactor=gw.reactor)
     site.noisy = False
     site.log = lambda request: None  # type: ignore[method-assign]  # no per-request log lines
     return site
@@ -105,6 +139,7 @@ def makeService(options: Any, reactor: Any = None) -> IService:
     gw = build_gateway(settings, reactor, observer, run_blocking)
     root = MultiService()
     LogFileService(observer).setServiceParent(root)
+    DatabaseService(gw.db).setServiceParent(root)
     gw.setServiceParent(root)
     site = build_site(gw)
     for i, description in enumerate(settings.endpoint_descriptions(_has_ipv6_loopback())):

@@ -2,8 +2,8 @@
 
 ``evaluate_connect`` takes the request and what the socket knows about its peer and returns a
 ``ConnectDecision`` or raises ``GatewayError`` whose ``close_code`` says how to close.  Device
-identity (Ed25519 proof, pairing) plugs in through ``DeviceVerifier``; until it is wired, a
-``device`` block from a loopback peer is treated as device-less.
+identity (Ed25519 proof, device tokens, pairing) is decided by a ``DeviceAuthority``, which
+receives the ``DeviceConnect`` this module returns for connects that carry ``device``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import attrs
+from twisted.internet.defer import Deferred
 
 from openclaw_tw import MIN_NODE_PROTOCOL, MIN_PROBE_PROTOCOL, PROTOCOL_VERSION
 from openclaw_tw.errors import INVALID_REQUEST, NOT_PAIRED, GatewayError
@@ -132,7 +133,9 @@ class ConnectDecision:
     client: dict[str, Any]
     caps: tuple[str, ...]
     protocol: int = PROTOCOL_VERSION
-    device: dict[str, Any] | None = None
+    device_id: str | None = None
+    device_token: str | None = None  # returned in hello-ok.auth when minted or presented
+    token_issued_at: int | None = None
 
     @property
     def ephemeral(self) -> bool:
@@ -143,8 +146,24 @@ class AuthFailure(GatewayError):
     """A shared-secret failure: counted by the rate limiter and answered after its delay."""
 
 
-class DeviceVerifier(Protocol):
-    def verify(self, params: dict[str, Any], nonce: str, peer: PeerInfo) -> dict[str, Any]: ...
+SHARED_OK, SHARED_MISSING, SHARED_MISMATCH = "ok", "missing", "mismatch"
+
+
+@attrs.frozen
+class DeviceConnect:
+    """A connect that carries ``device``: checks 1-8 passed; the device authority decides."""
+
+    params: dict[str, Any]
+    role: str
+    requested: tuple[str, ...]
+    shared: str  # SHARED_OK | SHARED_MISSING | SHARED_MISMATCH
+    nonce: str
+    peer: PeerInfo
+    policy: AuthPolicy
+
+
+class DeviceAuthority(Protocol):
+    def authorize(self, attempt: DeviceConnect) -> Deferred[ConnectDecision]: ...
 
 
 def is_loopback_ip(ip: str) -> bool:
@@ -193,7 +212,7 @@ _AUTH_HINT_LOCAL = "(use this gateway's gateway.auth.token or pair the device)"
 _AUTH_HINT_REMOTE = "(set gateway.remote.token to match gateway.auth.token)"
 
 
-def _auth_failure(reason: str, peer: PeerInfo, mode: str) -> AuthFailure:
+def auth_failure(reason: str, peer: PeerInfo, mode: str) -> AuthFailure:
     kind = "token" if mode == "token" else "password"
     hint = _AUTH_HINT_LOCAL if peer.loopback else _AUTH_HINT_REMOTE
     if mode == "password":
@@ -251,28 +270,25 @@ def check_protocol(params: dict[str, Any], role: str) -> None:
         )
 
 
-def check_shared_secret(auth: dict[str, Any], policy: AuthPolicy, peer: PeerInfo) -> bool:
-    """True when the shared secret checks out; raises ``AuthFailure`` when one was offered
-    wrongly; False when none was offered (the device path may still authenticate)."""
+def check_shared_secret(auth: dict[str, Any], policy: AuthPolicy) -> str:
+    """Compare ``auth.token``/``auth.password`` (either may carry it) with the secret."""
     if policy.mode == "none":
-        return True
+        return SHARED_OK
     offered = [v for v in (auth.get("token"), auth.get("password")) if isinstance(v, str) and v]
     if not offered:
-        return False
+        return SHARED_MISSING
     secret = (policy.secret or "").encode("utf-8")
     for candidate in offered:
         if secret and hmac.compare_digest(candidate.encode("utf-8"), secret):
-            return True
-    raise _auth_failure("mismatch", peer, policy.mode)
+            return SHARED_OK
+    return SHARED_MISMATCH
 
 
 def evaluate_connect(
-    params: Any,
-    nonce: str,
-    peer: PeerInfo,
-    policy: AuthPolicy,
-    devices: DeviceVerifier | None = None,
-) -> ConnectDecision:
+    params: Any, nonce: str, peer: PeerInfo, policy: AuthPolicy
+) -> ConnectDecision | DeviceConnect:
+    """Checks 1-10 of §4.5.  Device-less connects are decided here; a connect with ``device``
+    comes back as a ``DeviceConnect`` for the device authority (proof, tokens, pairing)."""
     problem = CONNECT_PARAMS.check(params)
     if problem is not None:
         raise _fail(f"invalid connect params: {problem}")
@@ -292,36 +308,29 @@ def evaluate_connect(
             {"code": "CONTROL_UI_ORIGIN_NOT_ALLOWED", "reason": "origin-mismatch"},
         )
 
-    auth = params.get("auth") or {}
-    shared_ok = check_shared_secret(auth, policy, peer)
+    shared = check_shared_secret(params.get("auth") or {}, policy)
     requested = tuple(dict.fromkeys(params.get("scopes") or ()))
-    device_record: dict[str, Any] | None = None
-    device = params.get("device")
-    if device is not None and devices is not None:
-        device_record = devices.verify(params, nonce, peer)
+    if params.get("device") is not None:
+        return DeviceConnect(params, role, requested, shared, nonce, peer, policy)
 
-    if device_record is None:
-        if not shared_ok and device is not None:
-            raise _auth_failure("missing", peer, policy.mode)
-        if role == S.ROLE_NODE or not shared_ok:
-            raise _fail("device identity required", {"code": "DEVICE_IDENTITY_REQUIRED"},
-                        code=NOT_PAIRED)
-        if client["id"] == "openclaw-control-ui" and policy.mode != "none":
-            raise _fail(
-                "control ui requires device identity (use https or localhost)",
-                {"code": "CONTROL_UI_DEVICE_IDENTITY_REQUIRED"},
-            )
-        local = peer.direct_local
-        keeps = (client["id"], client["mode"]) in (("cli", "cli"), ("gateway-client", "backend"))
-        effective = requested if (local and keeps) else ()
-        method = policy.mode if policy.mode != "none" else "none"
-        return ConnectDecision(role, effective, method, client, tuple(params.get("caps") or ()))
+    if shared == SHARED_MISMATCH:
+        raise auth_failure("mismatch", peer, policy.mode)
+    if role == S.ROLE_NODE or shared != SHARED_OK:
+        raise _fail("device identity required", {"code": "DEVICE_IDENTITY_REQUIRED"},
+                    code=NOT_PAIRED)
+    if client["id"] == "openclaw-control-ui" and policy.mode != "none":
+        raise _fail(
+            "control ui requires device identity (use https or localhost)",
+            {"code": "CONTROL_UI_DEVICE_IDENTITY_REQUIRED"},
+        )
+    keeps = (client["id"], client["mode"]) in (("cli", "cli"), ("gateway-client", "backend"))
+    effective = requested if (peer.direct_local and keeps) else ()
+    return ConnectDecision(role, effective, policy.mode, client, tuple(params.get("caps") or ()))
 
-    return ConnectDecision(
-        role,
-        tuple(device_record.get("scopes", requested)),
-        device_record.get("authMethod", policy.mode),
-        client,
-        tuple(params.get("caps") or ()),
-        device=device_record,
-    )
+
+def device_less(attempt: DeviceConnect) -> ConnectDecision:
+    """Without a device authority, a ``device`` block is ignored (the pre-pairing behaviour)."""
+    params = {k: v for k, v in attempt.params.items() if k != "device"}
+    decision = evaluate_connect(params, attempt.nonce, attempt.peer, attempt.policy)
+    assert isinstance(decision, ConnectDecision)
+    return decision

@@ -25,7 +25,14 @@ from openclaw_tw.protocol import frames
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, is_async
 from openclaw_tw.protocol.frames import EncodedEvent
-from openclaw_tw.protocol.handshake import AuthFailure, PeerInfo, evaluate_connect
+from openclaw_tw.protocol.handshake import (
+    AuthFailure,
+    ConnectDecision,
+    PeerInfo,
+    device_less,
+    evaluate_connect,
+    rate_limited,
+)
 
 if TYPE_CHECKING:
     from openclaw_tw.gateway import Gateway
@@ -78,6 +85,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.client: dict[str, Any] = {}
         self.caps: frozenset[str] = frozenset()
         self.ephemeral = True
+        self.device_id: str | None = None
         self.seq = 0
         self.dropped_events = 0
         self.awaiting_pong = False
@@ -257,22 +265,45 @@ class GatewayProtocol(WebSocketServerProtocol):
         retry_ms = gw.auth_limiter.retry_after_ms(self.peer_info.ip, self.peer_info.loopback)
         try:
             if retry_ms is not None:
-                from openclaw_tw.protocol.handshake import rate_limited
-
                 raise rate_limited(retry_ms)
-            decision = evaluate_connect(params, self.nonce, self.peer_info, gw.auth_policy,
-                                        gw.devices)
-        except AuthFailure as err:
-            delay = gw.auth_limiter.record_failure(self.peer_info.ip, self.peer_info.loopback)
-            _log.info("auth failed conn={conn} ip={ip} reason={reason} delay={delay}",
-                      conn=self.conn_id, ip=self.peer_info.ip,
-                      reason=(err.details or {}).get("authReason"), delay=delay)
-            gw.clock.callLater(delay, self._refuse, req_id, err)
-            return
+            outcome = evaluate_connect(params, self.nonce, self.peer_info, gw.auth_policy)
         except GatewayError as err:
+            self._connect_failed(req_id, err)
+            return
+        if isinstance(outcome, ConnectDecision):
+            self._connect_decided(req_id, outcome)
+            return
+        if gw.devices is None:
+            self._connect_decided(req_id, device_less(outcome))
+            return
+        d = gw.devices.authorize(outcome)
+
+        def failed(failure: Failure) -> None:
+            if failure.check(GatewayError):
+                self._connect_failed(req_id, failure.value)
+            else:
+                _log.failure("device authorization failed conn={conn}", failure,
+                             conn=self.conn_id)
+                self._refuse(req_id, GatewayError(UNAVAILABLE, "gateway message handler "
+                                                  "unavailable", close_code=1011))
+
+        d.addCallbacks(lambda decision: self._connect_decided(req_id, decision), failed)
+
+    def _connect_failed(self, req_id: str, err: GatewayError) -> None:
+        if not isinstance(err, AuthFailure):
             self._refuse(req_id, err)
             return
-        if gw.shutting_down:
+        gw = self.gateway
+        delay = gw.auth_limiter.record_failure(self.peer_info.ip, self.peer_info.loopback)
+        _log.info("auth failed conn={conn} ip={ip} reason={reason} delay={delay}",
+                  conn=self.conn_id, ip=self.peer_info.ip,
+                  reason=(err.details or {}).get("authReason"), delay=delay)
+        gw.clock.callLater(delay, self._refuse, req_id, err)
+
+    def _connect_decided(self, req_id: str, decision: ConnectDecision) -> None:
+        if self.phase == CLOSED:
+            return
+        if self.gateway.shutting_down:
             self._refuse(req_id, GatewayError(
                 UNAVAILABLE, "gateway restart in progress", retryable=True,
                 retry_after_ms=500, close_code=1013))
@@ -283,9 +314,9 @@ class GatewayProtocol(WebSocketServerProtocol):
         if self.phase == CLOSED:
             return
         self.respond_error(req_id, err)
-        self.close(err.close_code or 1008, err.message)
+        self.close(err.close_code or 1008, err.close_reason or err.message)
 
-    def _accept(self, req_id: str, decision: Any) -> None:
+    def _accept(self, req_id: str, decision: ConnectDecision) -> None:
         gw = self.gateway
         if self._handshake_timer is not None and self._handshake_timer.active():
             self._handshake_timer.cancel()
@@ -295,6 +326,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.client = decision.client
         self.caps = frozenset(decision.caps)
         self.ephemeral = decision.ephemeral
+        self.device_id = decision.device_id
         self.maxMessagePayloadSize = MAX_PAYLOAD
         self.maxFramePayloadSize = MAX_PAYLOAD
         if self._counted_preauth:

@@ -1,0 +1,1 @@
+"""Device identity: Ed25519 proofs, the device store, pairing policy and device tokens."""
