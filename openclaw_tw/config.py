@@ -41,6 +41,9 @@ class GatewaySettings:
     handshake_timeout_ms: int = 15_000
     max_preauth_per_ip: int = 32
     auto_approve_local: bool = True
+    tls_enabled: bool = False
+    tls_cert_path: Path | None = None
+    tls_key_path: Path | None = None
     trusted_proxies: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict)
@@ -53,13 +56,12 @@ class GatewaySettings:
             return "0.0.0.0"
         return self.host
 
-    def endpoint_descriptions(self, ipv6_loopback: bool = True) -> list[str]:
-        """Server endpoint strings; loopback binds 127.0.0.1 and, on a fixed port, ::1 too."""
-        host = self.listen_host.replace(":", "\\:")
-        out = [f"tcp:{self.port}:interface={host}"]
+    def listen_hosts(self, ipv6_loopback: bool = True) -> list[str]:
+        """Addresses to bind; loopback binds 127.0.0.1 and, on a fixed port, ::1 too."""
+        hosts = [self.listen_host]
         if self.bind == "loopback" and self.port != 0 and ipv6_loopback:
-            out.append(f"tcp6:{self.port}:interface=\\:\\:1")
-        return out
+            hosts.append("::1")
+        return hosts
 
     @property
     def secret(self) -> str | None:
@@ -179,11 +181,22 @@ def resolve(
         config_exists=data is not None,
         trusted_proxies=_str_list(gw.get("trustedProxies"), "gateway.trustedProxies"),
         auto_approve_local=_dig(gw, "nodes", "pairing", "autoApproveLocal") is not False,
+        tls_enabled=bool(options.get("tls") or _dig(gw, "tls", "enabled")),
+        tls_cert_path=_opt_path(_dig(gw, "tls", "certPath")),
+        tls_key_path=_opt_path(_dig(gw, "tls", "keyPath")),
         allowed_origins=_str_list(
             _dig(gw, "controlUi", "allowedOrigins"), "gateway.controlUi.allowedOrigins"
         ),
         raw=cfg,
     )
+
+
+def _opt_path(value: Any) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError("gateway.tls.certPath/keyPath must be non-empty strings")
+    return Path(value).expanduser()
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -102,7 +102,7 @@ class Gateway(Service):
         self._preauth: dict[str, int] = {}
         self.presence = PresenceRegistry(
             self.now_ms,
-            gateway_self_entry(COMPAT_VERSION, self.instance_id, settings.listen_host),
+            gateway_self_entry(COMPAT_VERSION, self.instance_id, _advertised_ip(settings)),
         )
         self.health = HealthMonitor(
             self.clock, self.now_ms, self.display_path(self.sessions_path()),
@@ -331,5 +331,11 @@ class Gateway(Service):
         }
 
 
-def is_local_request_ip(ip: str) -> bool:
-    return is_loopback_ip(ip)
+def _advertised_ip(settings: GatewaySettings) -> str:
+    """The address shown in the gateway's own presence entry."""
+    if settings.listen_host not in ("0.0.0.0", "::"):
+        return settings.listen_host
+    from openclaw_tw.tls import local_addresses
+
+    routable = [a for a in local_addresses() if not is_loopback_ip(a)]
+    return routable[0] if routable else "127.0.0.1"

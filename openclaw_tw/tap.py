@@ -13,17 +13,17 @@ from typing import Any
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet import threads
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
-from openclaw_tw import config, identity
+from openclaw_tw import config, identity, tls
 from openclaw_tw.config import BIND_MODES, ConfigError
 from openclaw_tw.db import Database
 from openclaw_tw.devices.authority import DeviceAuthority
 from openclaw_tw.devices.store import MIGRATIONS as STORE_MIGRATIONS
-from openclaw_tw.devices.store import DeviceStore
+from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.gateway import Gateway
 from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
 from openclaw_tw.methods import devices, logs, system
@@ -50,6 +50,8 @@ class Options(usage.Options):
     ]
     optFlags = [
         ["allow-unconfigured", None, "Accepted for compatibility with `openclaw gateway run`."],
+        ["tls", None, "Serve wss:// and https:// (gateway.tls.enabled); a certificate is "
+                      "generated in the state dir unless gateway.tls.certPath/keyPath are set."],
     ]
 
     def postOptions(self) -> None:
@@ -77,7 +79,7 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
                   inline=run_blocking is None)
     db.open()
     gw.db = db
-    store = DeviceStore(db)
+    store = DeviceStore(db, TokenKey.load_or_create(settings.state_dir))
     store.load()
     authority = DeviceAuthority(store, gw.now_ms, gw.broadcast,
                                 auto_approve_local=settings.auto_approve_local)
@@ -121,6 +123,24 @@ def _has_ipv6_loopback() -> bool:
     return True
 
 
+def tcp_description(port: int, host: str) -> str:
+    escaped = host.replace(":", "\\:")
+    return f"tcp:{port}:interface={escaped}"
+
+
+def _endpoints(settings: config.GatewaySettings, reactor: Any) -> list[Any]:
+    """Server endpoints for the port: plain TCP descriptions, or SSL endpoints with TLS."""
+    hosts = settings.listen_hosts(_has_ipv6_loopback())
+    if not settings.tls_enabled:
+        return [serverFromString(reactor, tcp_description(settings.port, h)) for h in hosts]
+    material = tls.load_or_create(settings.state_dir, settings.tls_cert_path,
+                                  settings.tls_key_path, [settings.listen_host])
+    _log.info("TLS on; certificate sha256 fingerprint {fingerprint}",
+              fingerprint=material.fingerprint)
+    options = tls.server_options(material)
+    return [SSL4ServerEndpoint(reactor, settings.port, options, interface=h) for h in hosts]
+
+
 def makeService(options: Any, reactor: Any = None) -> IService:
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -142,8 +162,8 @@ def makeService(options: Any, reactor: Any = None) -> IService:
     DatabaseService(gw.db).setServiceParent(root)
     gw.setServiceParent(root)
     site = build_site(gw)
-    for i, description in enumerate(settings.endpoint_descriptions(_has_ipv6_loopback())):
-        listener = StreamServerEndpointService(serverFromString(reactor, description), site)
+    for i, endpoint in enumerate(_endpoints(settings, reactor)):
+        listener = StreamServerEndpointService(endpoint, site)
         listener.setName("listener" if i == 0 else f"listener-{i}")
         listener.setServiceParent(root)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, IServiceCollection, IServiceMaker
@@ -67,6 +69,14 @@ class OptionsParsing(unittest.SynchronousTestCase):
         self.assertRaises(usage.UsageError, self.parse, "--no-such-flag")
 
 
+def dispose(root: Any) -> None:
+    """Release what building (not starting) the tree may hold: the database, if any."""
+    for child in root:
+        db = getattr(child, "db", None)
+        if db is not None and callable(getattr(db, "close", None)):
+            db.close()
+
+
 class ServiceTree(unittest.SynchronousTestCase):
     def setUp(self) -> None:
         # makeService reads os.environ: keep the caller's OPENCLAW_* settings out of it.
@@ -80,9 +90,14 @@ class ServiceTree(unittest.SynchronousTestCase):
                               "--config", os.path.join(self.state, "absent.json"), *extra])
         return options
 
+    def make(self, reactor: Any = None) -> Any:
+        root = tap.makeService(self.options(), reactor=reactor or MemoryReactorClock())
+        self.addCleanup(dispose, root)
+        return root
+
     def test_make_service_tree(self) -> None:
         reactor = MemoryReactorClock()
-        root = tap.makeService(self.options(), reactor=reactor)
+        root = self.make(reactor)
         self.assertTrue(IServiceCollection.providedBy(root))
         names = [IService(child).name for child in root]
         # Start order matters: the log file, then the hub, then the listening port(s).
@@ -104,6 +119,14 @@ class ServiceTree(unittest.SynchronousTestCase):
         self.assertFalse(any(IService(child).running for child in root))
         self.assertEqual(reactor.tcpServers, [])
         self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_building_starts_no_threads(self) -> None:
+        """twistd daemonizes (forks) *after* makeService; threads do not survive a fork, so
+        anything that needs a thread must start it in startService."""
+        before = set(threading.enumerate())
+        self.make()
+        started = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+        self.assertEqual(started, [])
 
     def test_unusable_settings_exit_with_a_message(self) -> None:
         """A config problem stops twistd with a one-line reason, not a traceback."""

@@ -26,8 +26,6 @@ from openclaw_tw.devices.store import (
     DeviceToken,
     PairedDevice,
     PendingRequest,
-    hash_token,
-    new_token,
 )
 from openclaw_tw.errors import INVALID_REQUEST, NOT_PAIRED, GatewayError
 from openclaw_tw.protocol import scopes as S
@@ -95,7 +93,7 @@ class DeviceAuthority:
                 assert dev is not None
                 self.store.touch(dev, role, now, token_used=True)
                 return succeed(self._decision(attempt, verified.device_id, "device-token",
-                                              candidate, token.created_at))
+                                              dev, token))
             if explicit:
                 raise _token_failure(
                     "unauthorized: device token mismatch (rotate/reissue device token)",
@@ -115,18 +113,20 @@ class DeviceAuthority:
             self.store.touch(dev, role, now)
             if token is None:
                 return self._mint(dev, role, attempt, verified.device_id)
-            return succeed(self._decision(attempt, verified.device_id, attempt.policy.mode))
+            return succeed(self._decision(attempt, verified.device_id, attempt.policy.mode,
+                                          dev, token))
         if attempt.peer.direct_local and self.auto_approve_local:
             return self._approve_silently(dev, attempt, verified, reason)
         return self._require_pairing(dev, attempt, verified, reason)
 
     def _decision(self, attempt: DeviceConnect, device_id: str, method: str,
-                  device_token: str | None = None, issued_at: int | None = None
-                  ) -> ConnectDecision:
+                  dev: PairedDevice, token: DeviceToken) -> ConnectDecision:
+        """hello-ok carries the device's current token for the role, as the reference does."""
         params = attempt.params
+        value = self.store.key.value(device_id, token.role, token.salt)
         return ConnectDecision(attempt.role, attempt.requested, method, params["client"],
                                tuple(params.get("caps") or ()), device_id=device_id,
-                               device_token=device_token, token_issued_at=issued_at)
+                               device_token=value, token_issued_at=token.created_at)
 
     @staticmethod
     def _pairing_reason(dev: PairedDevice | None, params: dict[str, Any], role: str,
@@ -144,13 +144,11 @@ class DeviceAuthority:
 
     def _mint(self, dev: PairedDevice, role: str, attempt: DeviceConnect,
               device_id: str) -> Deferred[ConnectDecision]:
-        value = new_token()
-        now = self.now_ms()
         scopes = list(dev.scopes) if role == S.ROLE_OPERATOR else []
-        record = DeviceToken(role, hash_token(value), scopes, now)
+        record, _ = self.store.key.issue(device_id, role, scopes, self.now_ms())
         d = self.store.put_token(dev, record)
-        d.addCallback(lambda _: self._decision(attempt, device_id, attempt.policy.mode, value,
-                                               now))
+        d.addCallback(lambda _: self._decision(attempt, device_id, attempt.policy.mode, dev,
+                                               record))
         return d
 
     def _approve_silently(self, dev: PairedDevice | None, attempt: DeviceConnect,
@@ -164,14 +162,14 @@ class DeviceAuthority:
                                [], [], "silent", now, now)
         self._grant(dev, attempt.role, attempt.requested, client, now)
         dev.last_seen_at, dev.last_seen_reason = now, "connect"
-        value = new_token()
         scopes = list(dev.scopes) if attempt.role == S.ROLE_OPERATOR else []
-        record = DeviceToken(attempt.role, hash_token(value), scopes, now)
+        record, _ = self.store.key.issue(dev.device_id, attempt.role, scopes, now)
         _log.info("device {device} approved silently (local, {reason})",
                   device=dev.device_id[:12], reason=reason)
         d = self.store.save_device(dev, record, drop_pending_for=dev.device_id)
+        paired = dev
         d.addCallback(lambda _: self._decision(attempt, verified.device_id,
-                                               attempt.policy.mode, value, now))
+                                               attempt.policy.mode, paired, record))
         return d
 
     @staticmethod

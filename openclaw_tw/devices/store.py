@@ -2,21 +2,31 @@
 
 Reads come from the in-memory mirror (loaded once at start-up), so the connect path never waits
 on disk; every change is written through the database thread and the caller's Deferred fires
-only after the transaction commits.  Token values are never stored: only SHA-256 digests.
+only after the transaction commits.
+
+Token values are never stored.  A token is ``HMAC-SHA256(key, device|role|salt)`` with the key
+in its own file in the state dir; the database keeps the salt and a SHA-256 digest.  So the
+gateway can hand a paired device its current token again on every connect (as the reference
+does, which lets read-only clients pick it up later), a copy of the database alone reveals no
+token, and rotation is a new salt.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import secrets
 import sqlite3
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred
 
+from openclaw_tw.config import atomic_write
 from openclaw_tw.db import Database
 
 MIGRATIONS = [
@@ -35,8 +45,8 @@ MIGRATIONS = [
             expires_at INTEGER NOT NULL)""",
         """CREATE TABLE tokens (
             device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
-            role TEXT NOT NULL, token_hash TEXT NOT NULL, scopes TEXT NOT NULL,
-            created_at INTEGER NOT NULL, last_used_at INTEGER,
+            role TEXT NOT NULL, token_hash TEXT NOT NULL, salt TEXT NOT NULL,
+            scopes TEXT NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER,
             PRIMARY KEY (device_id, role))""",
     ]
 ]
@@ -48,14 +58,40 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+class TokenKey:
+    """The secret that derives device token values; 32 random bytes in a 0600 file."""
+
+    FILE = "identity/device-token.key"
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    @classmethod
+    def load_or_create(cls, state_dir: Path) -> TokenKey:
+        path = state_dir / cls.FILE
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            key = secrets.token_bytes(32)
+            atomic_write(path, key)
+        return cls(key)
+
+    def value(self, device_id: str, role: str, salt: str) -> str:
+        digest = hmac.new(self._key, f"v1|{device_id}|{role}|{salt}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+
+    def issue(self, device_id: str, role: str, scopes: list[str], now: int
+              ) -> tuple[DeviceToken, str]:
+        salt = secrets.token_hex(16)
+        value = self.value(device_id, role, salt)
+        return DeviceToken(role, hash_token(value), salt, list(scopes), now), value
 
 
 @attrs.define
 class DeviceToken:
     role: str
     token_hash: str
+    salt: str
     scopes: list[str]
     created_at: int
     last_used_at: int | None = None
@@ -140,11 +176,28 @@ def _j(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+_TOKEN_UPSERT = ("INSERT OR REPLACE INTO tokens (device_id, role, token_hash, salt, scopes, "
+                 "created_at, last_used_at) VALUES (?,?,?,?,?,?,?)")
+
+
+def _token_row(device_id: str, token: DeviceToken) -> tuple[Any, ...]:
+    return (device_id, token.role, token.token_hash, token.salt, _j(token.scopes),
+            token.created_at, token.last_used_at)
+
+
+def _exec(sql: str, row: tuple[Any, ...]) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        conn.execute(sql, row)
+
+    return run
+
+
 class DeviceStore:
     """The mirror plus write-through operations; all mutators return Deferreds."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, key: TokenKey) -> None:
         self.db = db
+        self.key = key
         self.devices: dict[str, PairedDevice] = {}
         self.pending: dict[str, PendingRequest] = {}
 
@@ -165,7 +218,7 @@ class DeviceStore:
                     dev = self.devices.get(r["device_id"])
                     if dev is not None:
                         dev.tokens[r["role"]] = DeviceToken(
-                            r["role"], r["token_hash"], json.loads(r["scopes"]),
+                            r["role"], r["token_hash"], r["salt"], json.loads(r["scopes"]),
                             r["created_at"], r["last_used_at"])
                 for r in conn.execute("SELECT * FROM pending"):
                     self.pending[r["request_id"]] = PendingRequest(
@@ -193,14 +246,13 @@ class DeviceStore:
                dev.client_mode, _j(dev.roles), _j(dev.scopes), dev.approved_via, dev.label,
                dev.remote_ip, dev.created_at, dev.approved_at, dev.last_seen_at,
                dev.last_seen_reason)
-        tok = None if token is None else (dev.device_id, token.role, token.token_hash,
-                                          _j(token.scopes), token.created_at, token.last_used_at)
+        tok = None if token is None else _token_row(dev.device_id, token)
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("INSERT OR REPLACE INTO devices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                          row)
             if tok is not None:
-                conn.execute("INSERT OR REPLACE INTO tokens VALUES (?,?,?,?,?,?)", tok)
+                conn.execute(_TOKEN_UPSERT, tok)
             for rid in removed:
                 conn.execute("DELETE FROM pending WHERE request_id=?", (rid,))
 
@@ -226,13 +278,12 @@ class DeviceStore:
         row = (req.request_id, req.device_id, req.public_key, req.platform, req.device_family,
                req.client_id, req.client_mode, req.role, _j(req.scopes), req.reason,
                req.remote_ip, int(req.silent), int(req.is_repair), req.ts, req.expires_at)
-        return self.db.run(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row) and None)
+        return self.db.run(_exec(
+            "INSERT OR REPLACE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row))
 
     def remove_pending(self, request_id: str) -> Deferred[None]:
         self.pending.pop(request_id, None)
-        return self.db.run(lambda conn: conn.execute(
-            "DELETE FROM pending WHERE request_id=?", (request_id,)) and None)
+        return self.db.run(_exec("DELETE FROM pending WHERE request_id=?", (request_id,)))
 
     def remove_device(self, device_id: str) -> Deferred[None]:
         self.devices.pop(device_id, None)
@@ -248,15 +299,12 @@ class DeviceStore:
 
     def put_token(self, dev: PairedDevice, token: DeviceToken) -> Deferred[None]:
         dev.tokens[token.role] = token
-        row = (dev.device_id, token.role, token.token_hash, _j(token.scopes), token.created_at,
-               token.last_used_at)
-        return self.db.run(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO tokens VALUES (?,?,?,?,?,?)", row) and None)
+        return self.db.run(_exec(_TOKEN_UPSERT, _token_row(dev.device_id, token)))
 
     def revoke_token(self, dev: PairedDevice, role: str) -> Deferred[None]:
         dev.tokens.pop(role, None)
-        return self.db.run(lambda conn: conn.execute(
-            "DELETE FROM tokens WHERE device_id=? AND role=?", (dev.device_id, role)) and None)
+        return self.db.run(_exec("DELETE FROM tokens WHERE device_id=? AND role=?",
+                                 (dev.device_id, role)))
 
     def expire_pending(self, now: int) -> list[PendingRequest]:
         expired = [p for p in self.pending.values() if p.expires_at <= now]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred, succeed
 
 from openclaw_tw.devices.authority import DeviceAuthority
-from openclaw_tw.devices.store import DeviceToken, PairedDevice, hash_token, new_token
+from openclaw_tw.devices.store import PairedDevice
 from openclaw_tw.errors import invalid_request, missing_scope
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable
@@ -121,7 +121,7 @@ def register(table: MethodTable, gw: Gateway, authority: DeviceAuthority) -> Non
         elif role == S.ROLE_OPERATOR and not all(s in dev.scopes for s in scopes):
             raise invalid_request("scopes must be within the device's approved scopes")
         now = gw.now_ms()
-        value = new_token()
+        record, value = store.key.issue(dev.device_id, role, list(scopes), now)
         same_device = ctx.conn.device_id == dev.device_id
 
         def done(_: Any) -> dict[str, Any]:
@@ -135,8 +135,7 @@ def register(table: MethodTable, gw: Gateway, authority: DeviceAuthority) -> Non
                 out["token"] = value
             return out
 
-        return store.put_token(dev, DeviceToken(role, hash_token(value), list(scopes), now)) \
-            .addCallback(done)
+        return store.put_token(dev, record).addCallback(done)
 
     def revoke(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         dev = device_or_fail(params["deviceId"])

@@ -335,9 +335,11 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.phase = OPEN
         self.respond(req_id, gw.hello_payload(self, decision))
         _log.info(
-            "client connected conn={conn} client={client} mode={mode} role={role} ip={ip}",
+            "client connected conn={conn} client={client} mode={mode} role={role} ip={ip} "
+            "auth={auth} device={device}",
             conn=self.conn_id, client=decision.client.get("id"),
             mode=decision.client.get("mode"), role=decision.role, ip=self.peer_info.ip,
+            auth=decision.auth_method, device=(decision.device_id or "-")[:12],
         )
         gw.register(self)
         while self._pending and self.phase == OPEN:
