@@ -1,8 +1,19 @@
 """``openclaw-tw``: a small client of the gateway speaking the same protocol as any client.
 
     openclaw-tw call METHOD [--params JSON] [--url URL] [--token T] [--json]
-    openclaw-tw health [--url URL] [--token T] [--json]
-    openclaw-tw token            # print the gateway token this machine's gateway uses
+    openclaw-tw health
+    openclaw-tw token                      print the token this machine's gateway uses
+    openclaw-tw devices list
+    openclaw-tw devices approve REQUEST_ID | --latest
+    openclaw-tw devices reject REQUEST_ID
+    openclaw-tw devices remove DEVICE_ID
+    openclaw-tw devices rename DEVICE_ID LABEL
+    openclaw-tw devices rotate DEVICE_ID [--role operator] [--scopes a,b]
+    openclaw-tw devices revoke DEVICE_ID [--role operator]
+
+URL and token default to what the gateway on this machine uses (flags > env > config file >
+the generated token).  Connects to non-loopback gateways are signed with this client's own
+Ed25519 identity (``<state>/client``), and device tokens it is given are stored and reused.
 """
 
 from __future__ import annotations
@@ -10,103 +21,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
+from pathlib import Path
 from typing import Any
 
-from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet.defer import Deferred
 
-from openclaw_tw import PROTOCOL_VERSION, __version__, _json, config
-from openclaw_tw.protocol import scopes as S
+from openclaw_tw import _json, config
+from openclaw_tw.client import CallError, ClientState, call
 
-
-class CallError(Exception):
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", "error"))
-        self.error = error
-
-
-def scopes_for(method: str, params: Any) -> list[str]:
-    """Least privilege for a classified method, else the CLI's default scope set."""
-    if method in S.METHOD_POLICY and S.policy_scope(method) != S.NODE_SCOPE:
-        return list(S.required_scopes(method, params))
-    return list(S.CLI_DEFAULT_SCOPES)
-
-
-class _CallProtocol(WebSocketClientProtocol):
-    factory: _CallFactory
-
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        f = self.factory
-        frame = _json.loads(payload)
-        if frame.get("type") == "event" and frame.get("event") == "connect.challenge":
-            params = {
-                "minProtocol": PROTOCOL_VERSION, "maxProtocol": PROTOCOL_VERSION,
-                "client": {"id": "cli", "version": __version__, "platform": sys.platform,
-                           "mode": "cli", "instanceId": str(uuid.uuid4())},
-                "caps": [], "role": "operator", "scopes": scopes_for(f.method, f.params),
-                "auth": {"token": f.token} if f.token else {},
-            }
-            self._send("1", "connect", params)
-            return
-        if frame.get("type") != "res":
-            return
-        if frame["id"] == "1":
-            if not frame.get("ok"):
-                self._finish(CallError(frame.get("error") or {}))
-            else:
-                self._send("2", f.method, f.params)
-            return
-        if frame["id"] == "2":
-            if frame.get("ok"):
-                self._finish(frame.get("payload"))
-            else:
-                self._finish(CallError(frame.get("error") or {}))
-
-    def _send(self, req_id: str, method: str, params: Any) -> None:
-        frame: dict[str, Any] = {"type": "req", "id": req_id, "method": method}
-        if params is not None:
-            frame["params"] = params
-        self.sendMessage(_json.dumps(frame))
-
-    def _finish(self, result: Any) -> None:
-        d, self.factory.result = self.factory.result, None
-        self.sendClose()
-        if d is None:
-            return
-        if isinstance(result, Exception):
-            d.errback(result)
-        else:
-            d.callback(result)
-
-    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
-        d, self.factory.result = self.factory.result, None
-        if d is not None:
-            d.errback(CallError({"code": "UNAVAILABLE",
-                                 "message": f"connection closed ({code}): {reason or ''}"}))
-
-
-class _CallFactory(WebSocketClientFactory):
-    protocol = _CallProtocol
-
-    def __init__(self, url: str, token: str | None, method: str, params: Any) -> None:
-        super().__init__(url)
-        self.token, self.method, self.params = token, method, params
-        self.result: Deferred[Any] | None = Deferred()
-
-
-def call(reactor: Any, url: str, token: str | None, method: str, params: Any,
-         timeout: float = 10.0) -> Deferred[Any]:
-    from autobahn.twisted.websocket import connectWS
-
-    factory = _CallFactory(url, token, method, params)
-    d = factory.result
-    assert d is not None
-    connectWS(factory, timeout=timeout)
-    timer = reactor.callLater(timeout, lambda: d.called or d.errback(
-        CallError({"code": "UNAVAILABLE", "message": f"timeout after {timeout:.0f}s"})))
-    d.addBoth(lambda r: (timer.active() and timer.cancel(), r)[1])
-    return d
+DEVICE_COMMANDS = ("list", "approve", "reject", "remove", "rename", "rotate", "revoke")
 
 
 def _defaults(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -118,26 +41,118 @@ def _defaults(args: argparse.Namespace) -> tuple[str, str | None]:
         port, token = settings.port, settings.secret
     except config.ConfigError as e:
         print(f"openclaw-tw: {e}", file=sys.stderr)
-    return args.url or f"ws://127.0.0.1:{port}", args.token or token
+    env_url = os.environ.get("OPENCLAW_GATEWAY_URL")
+    return args.url or env_url or f"ws://127.0.0.1:{port}", args.token or token
 
 
-def main(argv: list[str] | None = None) -> int:
+def _connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url")
+    p.add_argument("--token")
+    p.add_argument("--config")
+    p.add_argument("--ca-file", help="PEM certificate to trust for wss:// (self-signed gateways)")
+    p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--json", action="store_true", help="print raw JSON")
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openclaw-tw", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("call", "health"):
-        p = sub.add_parser(name)
-        if name == "call":
-            p.add_argument("method")
-            p.add_argument("--params", default=None, help="JSON object of params")
-        p.add_argument("--url")
-        p.add_argument("--token")
-        p.add_argument("--config")
-        p.add_argument("--timeout", type=float, default=10.0)
-        p.add_argument("--json", action="store_true", help="print raw JSON")
-    sub.add_parser("token")
-    args = parser.parse_args(argv)
+    p = sub.add_parser("call", help="call one gateway method")
+    p.add_argument("method")
+    p.add_argument("--params", default=None, help="JSON object of params")
+    _connection_args(p)
+    _connection_args(sub.add_parser("health", help="the gateway's health snapshot"))
+    sub.add_parser("token", help="print the gateway token")
+    d = sub.add_parser("devices", help="device pairing and device tokens")
+    d.add_argument("action", choices=DEVICE_COMMANDS)
+    d.add_argument("target", nargs="?", help="request id or device id")
+    d.add_argument("label", nargs="?", help="label for rename")
+    d.add_argument("--latest", action="store_true", help="approve the newest pending request")
+    d.add_argument("--role", default="operator")
+    d.add_argument("--scopes", help="comma-separated scopes for rotate")
+    _connection_args(d)
+    return parser
 
+
+def _device_call(args: argparse.Namespace) -> tuple[str, Any]:
+    action, target = args.action, args.target
+    if action == "list":
+        return "device.pair.list", {}
+    if action in ("approve", "reject"):
+        if not target and not (action == "approve" and args.latest):
+            raise SystemExit(f"openclaw-tw: devices {action} needs a request id")
+        return f"device.pair.{action}", {"requestId": target}
+    if not target:
+        raise SystemExit(f"openclaw-tw: devices {action} needs a device id")
+    if action == "remove":
+        return "device.pair.remove", {"deviceId": target}
+    if action == "rename":
+        if not args.label:
+            raise SystemExit("openclaw-tw: devices rename needs a label")
+        return "device.pair.rename", {"deviceId": target, "label": args.label}
+    params: dict[str, Any] = {"deviceId": target, "role": args.role}
+    if action == "rotate" and args.scopes:
+        params["scopes"] = [s for s in args.scopes.split(",") if s]
+    return f"device.token.{action}", params
+
+
+def _run(args: argparse.Namespace, method: str, params: Any) -> tuple[Any, Exception | None]:
+    url, token = _defaults(args)
+    state = ClientState(config.default_state_dir(os.environ))
+    ca_file = Path(args.ca_file) if getattr(args, "ca_file", None) else None
+    outcome: dict[str, Any] = {}
+
+    def run(reactor: Any) -> Deferred[Any]:
+        d = _latest_then_approve(reactor, url, token, args, state, ca_file) \
+            if method == "device.pair.approve" and params.get("requestId") is None \
+            else call(reactor, url, token, method, params, args.timeout, state, ca_file)
+        d.addCallbacks(lambda r: outcome.__setitem__("ok", r),
+                       lambda f: outcome.__setitem__("err", f.value))
+        return d
+
+    from twisted.internet import task
+
+    try:
+        task.react(run)
+    except SystemExit:
+        pass
+    return outcome.get("ok"), outcome.get("err")
+
+
+def _latest_then_approve(reactor: Any, url: str, token: str | None, args: argparse.Namespace,
+                         state: ClientState, ca_file: Path | None) -> Deferred[Any]:
+    d = call(reactor, url, token, "device.pair.list", {}, args.timeout, state, ca_file)
+
+    def approve(listing: dict[str, Any]) -> Any:
+        pending = sorted(listing.get("pending") or [], key=lambda p: p.get("ts", 0))
+        if not pending:
+            raise CallError({"code": "INVALID_REQUEST",
+                             "message": "no pending device pairing requests"})
+        return call(reactor, url, token, "device.pair.approve",
+                    {"requestId": pending[-1]["requestId"]}, args.timeout, state, ca_file)
+
+    return d.addCallback(approve)
+
+
+def _print_devices(result: dict[str, Any]) -> None:
+    pending, paired = result.get("pending") or [], result.get("paired") or []
+    print(f"Pending ({len(pending)})")
+    for p in pending:
+        print(f"  {p['requestId']}  device {p['deviceId'][:12]}  {p.get('clientId')}/"
+              f"{p.get('clientMode')}  role {p.get('role')}  scopes {','.join(p.get('scopes', []))}"
+              f"  reason {p.get('reason')}  from {p.get('remoteIp', '-')}")
+    print(f"Paired ({len(paired)})")
+    for d in paired:
+        label = f" \"{d['label']}\"" if d.get("label") else ""
+        roles = ",".join(t["role"] for t in d.get("tokens", [])) or "-"
+        print(f"  {d['deviceId'][:12]}{label}  {d.get('clientId')}/{d.get('clientMode')}  "
+              f"via {d.get('approvedVia')}  scopes {','.join(d.get('scopes', []))}  "
+              f"tokens {roles}  {'connected' if d.get('connected') else 'offline'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "token":
         state_dir = config.default_state_dir(os.environ)
         try:
@@ -151,38 +166,28 @@ def main(argv: list[str] | None = None) -> int:
         print(settings.token)
         return 0
 
-    method = args.method if args.command == "call" else "health"
     params: Any = None
-    if getattr(args, "params", None):
-        try:
-            params = _json.loads(args.params)
-        except _json.JSONDecodeError as e:
-            print(f"openclaw-tw: --params is not JSON: {e}", file=sys.stderr)
-            return 2
-    url, token = _defaults(args)
-    outcome: dict[str, Any] = {}
+    if args.command == "call":
+        method = args.method
+        if args.params:
+            try:
+                params = _json.loads(args.params)
+            except _json.JSONDecodeError as e:
+                print(f"openclaw-tw: --params is not JSON: {e}", file=sys.stderr)
+                return 2
+    elif args.command == "health":
+        method = "health"
+    else:
+        method, params = _device_call(args)
 
-    def run(reactor: Any) -> Deferred[Any]:
-        d = call(reactor, url, token, method, params, args.timeout)
-        d.addCallbacks(lambda r: outcome.__setitem__("ok", r),
-                       lambda f: outcome.__setitem__("err", f.value))
-        return d
-
-    from twisted.internet import task
-
-    try:
-        task.react(run)
-    except SystemExit:
-        pass
-    if "err" in outcome:
-        err = outcome["err"]
+    result, err = _run(args, method, params)
+    if err is not None:
         error = err.error if isinstance(err, CallError) else {"message": str(err)}
-        print(f"gateway call failed: {error.get('message')}", file=sys.stderr)
+        print(f"openclaw-tw: {method} failed: {error.get('message')}", file=sys.stderr)
         print(_json.pretty({"ok": False, "error": error}))
         return 1
-    result = outcome.get("ok")
-    if args.json or not isinstance(result, dict | list):
-        print(_json.pretty(result))
+    if args.command == "devices" and args.action == "list" and not args.json:
+        _print_devices(result)
     else:
         print(_json.pretty(result))
     return 0

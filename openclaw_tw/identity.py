@@ -40,8 +40,8 @@ def _from_key(key: Ed25519PrivateKey) -> GatewayIdentity:
     return GatewayIdentity(key, device_id_for(raw), b64url(raw))
 
 
-def load_or_create(state_dir: Path) -> GatewayIdentity:
-    path = state_dir / KEY_FILE
+def load_or_create(state_dir: Path, key_file: str = KEY_FILE) -> GatewayIdentity:
+    path = state_dir / key_file
     try:
         pem = path.read_bytes()
     except FileNotFoundError:

@@ -21,7 +21,8 @@ from twisted.python.failure import Failure
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 
-from openclaw_tw import cli, config, tap
+from openclaw_tw import client as cli
+from openclaw_tw import config, tap
 
 TOKEN = "loopback-secret"
 WAIT_S = 5.0  # per awaited event: a missing frame fails fast, naming what never came
