@@ -101,8 +101,9 @@ class ServiceTree(unittest.SynchronousTestCase):
         self.assertTrue(IServiceCollection.providedBy(root))
         names = [IService(child).name for child in root]
         # Start order matters: the log file, then the hub, then the listening port(s).
-        self.assertEqual(names[:4], ["logfile", "database", "gateway", "listener"])
-        self.assertTrue(all(n.startswith("listener") for n in names[3:]), names)
+        self.assertEqual(names[:6], ["logfile", "database", "sessions-database", "gateway",
+                                     "agents", "listener"])
+        self.assertTrue(all(n.startswith("listener") for n in names[5:]), names)
 
         self.assertIsInstance(root.getServiceNamed("logfile"), LogFileService)
         gw = root.getServiceNamed("gateway")

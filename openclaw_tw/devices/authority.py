@@ -214,7 +214,7 @@ class DeviceAuthority:
                 "remediationHint": "Approve this device from the pending pairing requests "
                                    f"(openclaw devices approve {req.request_id}).",
                 "deviceId": verified.device_id, "requestedRole": attempt.role,
-                "requestedScopes": scopes, "recommendedNextStep": "wait_for_approval",
+                "requestedScopes": scopes, "recommendedNextStep": "wait_then_retry",
             }, close_code=1008, close_reason=f"{message} (requestId: {req.request_id})")
             raise err
 

@@ -61,11 +61,15 @@ def register(table: MethodTable, gw: Gateway, authority: DeviceAuthority) -> Non
                   "id": req.client_id, "mode": req.client_mode}
         DeviceAuthority._grant(dev, req.role, req.scopes, client, now)
         dev.approved_via = "owner"
-        # A role's token scopes follow the approval; the token itself is minted on the next
-        # connect of that device, where it can be delivered (only digests are stored).
-        if req.role in dev.tokens:
-            dev.tokens[req.role].scopes = list(dev.scopes)
-        d = store.save_device(dev, dev.tokens.get(req.role), drop_pending_for=dev.device_id)
+        # The role's token is issued at approval (as the reference does) and delivered in
+        # hello-ok on the device's next connect; its scopes follow the approval.
+        token = dev.tokens.get(req.role)
+        scopes = list(dev.scopes) if req.role == S.ROLE_OPERATOR else []
+        if token is None:
+            token, _ = store.key.issue(dev.device_id, req.role, scopes, now)
+        else:
+            token.scopes = scopes
+        d = store.save_device(dev, token, drop_pending_for=dev.device_id)
 
         def done(_: Any) -> dict[str, Any]:
             gw.broadcast("device.pair.resolved", {"requestId": req.request_id,
