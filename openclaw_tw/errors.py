@@ -29,9 +29,11 @@ class GatewayError(Exception):
         retry_after_ms: int | None = None,
         close_code: int | None = None,
         close_reason: str | None = None,
+        payload: Any = None,
     ) -> None:
         super().__init__(message)
         self.close_reason = close_reason
+        self.payload = payload  # an ok:false response may carry a payload too (§1)
         self.code = code
         self.message = message
         self.details = details

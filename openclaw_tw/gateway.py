@@ -49,8 +49,9 @@ SHUTDOWN_GRACE_S = 2.0
 ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}
 
 # Events we emit, in the order the reference advertises them.
-EVENTS = ["connect.challenge", "presence", "tick", "shutdown", "health", "device.pair.changed",
-          "device.pair.requested", "device.pair.resolved"]
+EVENTS = ["connect.challenge", "agent", "chat", "sessions.changed", "presence", "tick",
+          "shutdown", "health", "device.pair.changed", "device.pair.requested",
+          "device.pair.resolved"]
 
 _log = Logger(namespace="gateway")
 
@@ -83,7 +84,12 @@ class Gateway(Service):
         self.run_blocking = run_blocking
         self.log_file = log_file or (lambda: settings.state_dir / "logs" / "openclaw.log")
         self.devices = devices
-        self.db: Any = None  # the embedded database, set by the composition root
+        # Set by the composition root: databases, session store, agent runtime, dedupe cache.
+        self.db: Any = None
+        self.sessions_db: Any = None
+        self.sessions: Any = None
+        self.runtime: Any = None
+        self.dedupe: Any = None
         self.boot_id = str(uuid.uuid4())
         self.instance_id = str(uuid.uuid4())
         self.started_at = self.clock.seconds()
@@ -277,7 +283,8 @@ class Gateway(Service):
     def session_defaults(self) -> dict[str, Any]:
         return {
             "defaultAgentId": "main",
-            "modelConfigured": False,
+            "modelConfigured": self.runtime is not None and
+            not self.runtime.registry.primary.startswith("offline/"),
             "ownership": "sole",
             "selectionRequired": False,
             "mainKey": "main",

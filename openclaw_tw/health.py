@@ -97,6 +97,7 @@ class HealthMonitor:
         self._now_ms = now_ms
         self._sessions_path = sessions_path
         self._on_refresh = on_refresh
+        self.sessions_summary: Callable[[], dict[str, Any]] | None = None
         self.lag = LoopLagProbe(clock)
         self.version = 1
         self._snapshot = self._build()
@@ -129,7 +130,8 @@ class HealthMonitor:
 
     def _build(self) -> dict[str, Any]:
         start = self._clock.seconds()
-        sessions = {"path": self._sessions_path, "count": 0, "recent": []}
+        sessions = (self.sessions_summary() if self.sessions_summary is not None
+                    else {"path": self._sessions_path, "count": 0, "recent": []})
         snapshot = {
             "ok": True,
             "ts": self._now_ms(),

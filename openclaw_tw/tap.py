@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import IService, MultiService, Service
+from twisted.application.service import IService, Service
 from twisted.internet import threads
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.logger import Logger
@@ -19,6 +19,10 @@ from twisted.python import usage
 from twisted.web.server import Site
 
 from openclaw_tw import config, identity, tls
+from openclaw_tw.agent.dedupe import DedupeCache
+from openclaw_tw.agent.models import build_registry
+from openclaw_tw.agent.offline import OfflineProvider
+from openclaw_tw.agent.runtime import AgentRuntime
 from openclaw_tw.config import BIND_MODES, ConfigError
 from openclaw_tw.db import Database
 from openclaw_tw.devices.authority import DeviceAuthority
@@ -26,9 +30,12 @@ from openclaw_tw.devices.store import MIGRATIONS as STORE_MIGRATIONS
 from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.gateway import Gateway
 from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
-from openclaw_tw.methods import devices, logs, system
+from openclaw_tw.methods import agents, chat, devices, logs, system
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.websocket import GatewayFactory
+from openclaw_tw.service import SequentialMultiService
+from openclaw_tw.sessions.store import MIGRATIONS as SESSION_MIGRATIONS
+from openclaw_tw.sessions.store import SessionStore
 from openclaw_tw.web.root import GatewayRoot
 
 _log = Logger(namespace="gateway")
@@ -84,10 +91,44 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
     authority = DeviceAuthority(store, gw.now_ms, gw.broadcast,
                                 auto_approve_local=settings.auto_approve_local)
     gw.devices = authority
+
+    sessions_db = Database(gw.sessions_path(), SESSION_MIGRATIONS, reactor,
+                           inline=run_blocking is None)
+    sessions_db.open()
+    gw.sessions_db = sessions_db
+    store = SessionStore(sessions_db, gw.now_ms)
+    store.load()
+    registry = build_registry(settings.raw, _openai_maker(reactor), OfflineProvider(reactor))
+    runtime = AgentRuntime(gw, store, registry)
+    gw.runtime, gw.sessions, gw.dedupe = runtime, store, DedupeCache(reactor)
+    gw.health.sessions_summary = lambda: sessions_summary(store, gw)
+
     for family in METHOD_FAMILIES:
         family.register(table, gw)
     devices.register(table, gw, authority)
+    chat.register(table, gw, runtime, store)
+    agents.register(table, gw, registry)
+    if store.interrupted_at_start:
+        _log.warn("{n} run(s) were interrupted by the last stop; marked in their transcripts",
+                  n=len(store.interrupted_at_start))
     return gw
+
+
+def _openai_maker(reactor: Any) -> Any:
+    def make(provider_id: str, spec: Any) -> Any:
+        from openclaw_tw.agent.openai import OpenAIProvider
+
+        return OpenAIProvider(provider_id, spec, reactor)
+
+    return make
+
+
+def sessions_summary(store: SessionStore, gw: Gateway) -> dict[str, Any]:
+    rows = sorted(store.rows.values(), key=lambda r: r.updated_at, reverse=True)
+    now = gw.now_ms()
+    return {"path": gw.display_path(gw.sessions_path()), "count": len(rows),
+            "recent": [{"key": r.key, "updatedAt": r.updated_at, "age": now - r.updated_at}
+                       for r in rows[:5]]}
 
 
 class DatabaseService(Service):
@@ -157,10 +198,14 @@ def makeService(options: Any, reactor: Any = None) -> IService:
         return threads.deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
 
     gw = build_gateway(settings, reactor, observer, run_blocking)
-    root = MultiService()
+    root = SequentialMultiService()
     LogFileService(observer).setServiceParent(root)
     DatabaseService(gw.db).setServiceParent(root)
+    sessions_db = DatabaseService(gw.sessions_db)
+    sessions_db.setName("sessions-database")
+    sessions_db.setServiceParent(root)
     gw.setServiceParent(root)
+    gw.runtime.setServiceParent(root)
     site = build_site(gw)
     for i, endpoint in enumerate(_endpoints(settings, reactor)):
         listener = StreamServerEndpointService(endpoint, site)

@@ -48,6 +48,7 @@ def make_gateway(**options: Any) -> tuple[Gateway, MemoryReactorClock]:
     clock.advance(1_795_000_000)  # a realistic epoch, so ts fields look like the real ones
     gw = build_gateway(make_settings(**options), clock)
     gw.startService()
+    gw.runtime.startService()
     return gw, clock
 
 

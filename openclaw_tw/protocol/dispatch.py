@@ -50,6 +50,10 @@ class CallContext:
     def is_admin(self) -> bool:
         return S.ADMIN in self.conn.scopes
 
+    def respond_early(self, payload: Any) -> None:
+        """A first response on this request id ("accepted"); the handler's result follows."""
+        self.conn.respond(self.request_id, payload)
+
 
 class MethodTable:
     def __init__(self) -> None:

@@ -179,3 +179,16 @@ def _escape(key: str) -> str:
 
 EMPTY = Obj()
 NONEMPTY = Str(min_len=1)
+
+
+def closed(required: dict[str, Schema] | None = None, optional: dict[str, Schema] | None = None,
+           accepted: str = "") -> Obj:
+    """A closed object whose ``accepted`` (space-separated) extra fields are allowed untyped.
+
+    For the reference's wide params schemas: the fields we act on are typed, the rest of the
+    reference's field names are accepted so real clients are never refused, and anything
+    else is still an unknown key.
+    """
+    extra = {name: AnyValue() for name in accepted.split() if name}
+    extra.update(optional or {})
+    return Obj(required=required, optional=extra)

@@ -235,8 +235,8 @@ class GatewayProtocol(WebSocketServerProtocol):
     def respond(self, req_id: str, payload: Any) -> None:
         self.send_frame(frames.encode_response(req_id, payload))
 
-    def respond_error(self, req_id: str, error: GatewayError, payload: Any = None) -> None:
-        self.send_frame(frames.encode_error(req_id, error.shape(), payload))
+    def respond_error(self, req_id: str, error: GatewayError) -> None:
+        self.send_frame(frames.encode_error(req_id, error.shape(), error.payload))
 
     # -- handshake ---------------------------------------------------------------------------
 
@@ -290,7 +290,9 @@ class GatewayProtocol(WebSocketServerProtocol):
         d.addCallbacks(lambda decision: self._connect_decided(req_id, decision), failed)
 
     def _connect_failed(self, req_id: str, err: GatewayError) -> None:
-        if not isinstance(err, AuthFailure):
+        # Only wrong credentials count toward throttling; a missing one is answered at once.
+        reason = str((err.details or {}).get("authReason", ""))
+        if not isinstance(err, AuthFailure) or reason.endswith("_missing"):
             self._refuse(req_id, err)
             return
         gw = self.gateway
@@ -336,10 +338,10 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.respond(req_id, gw.hello_payload(self, decision))
         _log.info(
             "client connected conn={conn} client={client} mode={mode} role={role} ip={ip} "
-            "auth={auth} device={device}",
+            "auth={auth_method} device={device}",
             conn=self.conn_id, client=decision.client.get("id"),
             mode=decision.client.get("mode"), role=decision.role, ip=self.peer_info.ip,
-            auth=decision.auth_method, device=(decision.device_id or "-")[:12],
+            auth_method=decision.auth_method, device=(decision.device_id or "-")[:12],
         )
         gw.register(self)
         while self._pending and self.phase == OPEN:

@@ -1,0 +1,1 @@
+"""The agent runtime: model providers, runs, streaming, idempotency."""

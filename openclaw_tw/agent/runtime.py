@@ -1,0 +1,421 @@
+"""Agent runs: one active run per session, streamed as ``chat``/``agent`` events (§7.3).
+
+A run is accepted only after its user entry is committed (so an acknowledged turn is never
+lost), streams deltas from its model provider, and commits the assistant entry before the
+terminal events and responses that report it.  Abort, timeout and shutdown cancel the
+provider's Deferred (which cancels the upstream request) and persist what was said so far.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from twisted.application.service import Service
+from twisted.internet.defer import CancelledError, Deferred, DeferredList, ensureDeferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+
+from openclaw_tw.agent.models import ModelRegistry, ModelRequest, ModelResult, ProviderError
+from openclaw_tw.protocol import scopes as S
+from openclaw_tw.protocol.frames import EncodedEvent
+from openclaw_tw.sessions.store import SessionRow, SessionStore
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.protocol.websocket import GatewayProtocol
+
+_log = Logger(namespace="agent/runtime")
+
+DEFAULT_TIMEOUT_S = 600.0
+HISTORY_TURNS = 40
+SHUTDOWN_GRACE_S = 1.5
+
+
+@attrs.frozen
+class Outcome:
+    status: str  # ok | error | aborted
+    text: str
+    stop_reason: str
+    started_at: int
+    ended_at: int
+    provider: str
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    error_detail: dict[str, Any] | None = None
+    response_id: str | None = None
+
+    def wait_payload(self, run_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"runId": run_id, "status": self.status, "endedAt": self.ended_at,
+                               "stopReason": self.stop_reason}
+        if self.error:
+            out["error"] = self.error
+        if self.status == "ok":
+            out["terminalReply"] = {"disposition": "visible", "text": self.text}
+        return out
+
+
+@attrs.define(eq=False)
+class Run:
+    run_id: str
+    row: SessionRow
+    kind: str  # chat | agent
+    message: str
+    origin: GatewayProtocol | None
+    timeout_s: float
+    model_ref: str | None
+    accepted_at: int
+    seq: int = 0
+    text: str = ""
+    state: str = "queued"
+    started_at: int = 0
+    provider: str = ""
+    model: str = ""
+    upstream: Deferred[ModelResult] | None = None
+    stop: str | None = None  # rpc | timeout | shutdown | interrupt
+    outcome: Outcome | None = None
+    waiters: list[Deferred[Outcome]] = attrs.field(factory=list)
+    item_id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def session_key(self) -> str:
+        return self.row.key
+
+    def finished(self) -> Deferred[Outcome]:
+        d: Deferred[Outcome] = Deferred()
+        if self.outcome is not None:
+            d.callback(self.outcome)
+        else:
+            self.waiters.append(d)
+        return d
+
+
+class AgentRuntime(Service):
+    name = "agents"
+
+    def __init__(self, gw: Gateway, store: SessionStore, registry: ModelRegistry) -> None:
+        self.gw = gw
+        self.store = store
+        self.registry = registry
+        self.runs: dict[str, Run] = {}
+        self.active: dict[str, Run] = {}
+        self.queues: dict[str, deque[Run]] = {}
+        self.on_session_changed: Callable[[SessionRow, str], None] = lambda row, reason: None
+
+    # -- accepting ----------------------------------------------------------------------------
+
+    def accept(self, row: SessionRow, message: str, run_id: str, kind: str,
+               origin: GatewayProtocol | None, timeout_s: float | None = None,
+               model_ref: str | None = None, queue_mode: str = "followup") -> Deferred[Run]:
+        """Commit the user entry, then queue the run; fires with the Run after the commit."""
+        now = self.gw.now_ms()
+        run = Run(run_id, row, kind, message, origin, timeout_s or DEFAULT_TIMEOUT_S,
+                  model_ref or row.overrides.get("model"), now)
+        self.runs[run_id] = run
+        row.updated_at = row.last_interaction_at = now
+        body = {"role": "user", "content": message, "timestamp": now,
+                "idempotencyKey": f"{run_id}:user"}
+        d = self.store.append(row, "user", body, run_id, f"{run_id}:user")
+
+        def committed(_: Any) -> Run:
+            if queue_mode == "interrupt" and row.key in self.active:
+                self.abort(row.key, None, "interrupt")
+            self.queues.setdefault(row.key, deque()).append(run)
+            self._pump(row.key)
+            return run
+
+        def failed(f: Any) -> Any:
+            self.runs.pop(run_id, None)
+            return f
+
+        return d.addCallbacks(committed, failed)
+
+    def _pump(self, key: str) -> None:
+        if key in self.active or not self.running:
+            return
+        queue = self.queues.get(key)
+        if not queue:
+            self.queues.pop(key, None)
+            return
+        run = queue.popleft()
+        self.active[key] = run
+        ensureDeferred(self._execute(run)).addErrback(
+            lambda f: _log.failure("run {run} crashed", f, run=run.run_id))
+
+    # -- control --------------------------------------------------------------------------------
+
+    def abort(self, session_key: str | None, run_id: str | None, reason: str = "rpc") -> list[str]:
+        """Abort matching active or queued runs; returns their ids."""
+        hit: list[str] = []
+        for run in list(self.runs.values()):
+            if run.outcome is not None:
+                continue
+            if run_id is not None and run.run_id != run_id:
+                continue
+            if session_key is not None and run.session_key != session_key:
+                continue
+            hit.append(run.run_id)
+            run.stop = reason
+            if run.state == "queued":
+                queue = self.queues.get(run.session_key)
+                if queue and run in queue:
+                    queue.remove(run)
+                self._settle(run, self._outcome(run, "aborted", reason))
+            elif run.upstream is not None:
+                run.upstream.cancel()
+        return hit
+
+    def wait(self, run_id: str, timeout_ms: int | None) -> Deferred[dict[str, Any]]:
+        run = self.runs.get(run_id)
+        timeout_payload = {"runId": run_id, "status": "timeout"}
+        if run is None:
+            d: Deferred[dict[str, Any]] = Deferred()
+            self.gw.clock.callLater((timeout_ms or 0) / 1000, d.callback, timeout_payload)
+            return d
+        waiter = run.finished()
+        if run.outcome is not None:
+            return waiter.addCallback(lambda o: o.wait_payload(run_id))
+        timer = self.gw.clock.callLater((timeout_ms if timeout_ms is not None else 30_000)
+                                        / 1000, waiter.cancel)
+        waiter.addCallback(lambda o: (timer.active() and timer.cancel(),
+                                      o.wait_payload(run_id))[1])
+        return waiter.addErrback(lambda f: f.trap(CancelledError) and timeout_payload)
+
+    def stopService(self) -> Deferred[Any]:
+        """Abort running turns and wait (bounded) until their partial replies are persisted."""
+        active = list(self.active.values())
+        self.abort(None, None, "shutdown")
+        super().stopService()
+        if not active:
+            return DeferredList([])
+        waits = DeferredList([r.finished() for r in active], consumeErrors=True)
+        done: Deferred[Any] = Deferred()
+        timer = self.gw.clock.callLater(SHUTDOWN_GRACE_S, lambda: done.called or
+                                        done.callback(None))
+        waits.addBoth(lambda _: (timer.active() and timer.cancel(),
+                                 done.called or done.callback(None)))
+        return done
+
+    # -- one run --------------------------------------------------------------------------------
+
+    async def _execute(self, run: Run) -> None:
+        row, now = run.row, self.gw.now_ms()
+        run.state, run.started_at = "running", now
+        timer: IDelayedCall | None = None
+        try:
+            provider, model = self.registry.resolve(run.model_ref)
+            run.provider, run.model = provider.id, model
+            row.status, row.last_run_id, row.started_at = "running", run.run_id, now
+            row.ended_at = None
+            await self.store.save(row)
+            self.on_session_changed(row, "run-start")
+            if run.kind == "chat":
+                self._status(run, "preparing_context")
+            self._agent(run, "lifecycle", {"phase": "start", "startedAt": now}, sid=True)
+            if run.kind == "chat":
+                self._status(run, "starting_model")
+            self._agent(run, "lifecycle", {"phase": "model", "provider": run.provider,
+                                           "model": run.model}, sid=True)
+            entries = await self.store.history(row.key, HISTORY_TURNS)
+            request = ModelRequest(run.provider, model, to_messages(entries))
+            if run.stop is not None:
+                raise CancelledError()
+            run.upstream = provider.stream(request, lambda t: self._delta(run, t),
+                                           lambda data: self._tool(run, data))
+            timer = self.gw.clock.callLater(run.timeout_s, self._timeout, run)
+            result = await run.upstream
+        except CancelledError:
+            await self._stopped(run)
+        except ProviderError as err:
+            await self._failed(run, err)
+        except Exception as err:  # a bug or an unexpected provider failure: report it
+            _log.failure("run {run} failed", run=run.run_id)
+            await self._failed(run, ProviderError(f"internal error: {err}"))
+        else:
+            await self._completed(run, result)
+        finally:
+            if timer is not None and timer.active():
+                timer.cancel()
+            self.active.pop(row.key, None)
+            self._pump(row.key)
+
+    def _timeout(self, run: Run) -> None:
+        if run.outcome is None and run.upstream is not None:
+            run.stop = "timeout"
+            run.upstream.cancel()
+
+    async def _completed(self, run: Run, result: ModelResult) -> None:
+        row, now = run.row, self.gw.now_ms()
+        text = result.text or run.text
+        self._agent(run, "usage", {"outputTokens": result.output_tokens})
+        self._agent(run, "lifecycle", {"phase": "finishing", "stopReason": result.stop_reason,
+                                       "aborted": False, "livenessState": "working",
+                                       "endedAt": now}, sid=True)
+        usage = {"input": result.input_tokens, "output": result.output_tokens,
+                 "totalTokens": result.input_tokens + result.output_tokens}
+        body = {"role": "assistant", "content": [{"type": "text", "text": text}],
+                "api": "offline" if run.provider == "offline" else "openai-completions",
+                "provider": run.provider, "model": run.model, "usage": usage,
+                "stopReason": result.stop_reason, "timestamp": now,
+                "responseId": result.response_id}
+        row.status, row.ended_at, row.last_run_error = "done", now, None
+        row.input_tokens += result.input_tokens
+        row.output_tokens += result.output_tokens
+        row.updated_at = row.last_interaction_at = now
+        await self.store.append(row, "assistant", body, run.run_id)
+        outcome = self._outcome(run, "ok", result.stop_reason, text=text, result=result)
+        receipt = {"runId": run.run_id, "sessionId": row.session_id, "turnId": run.run_id,
+                   "requested": {"provider": run.provider, "model": run.model},
+                   "effective": {"provider": run.provider, "model": run.model,
+                                 "responseModel": result.response_model or run.model},
+                   "successfulToolNames": [], "rerouted": False,
+                   "terminalDisposition": "visible"}
+        self._agent(run, "lifecycle", {
+            "phase": "end", "startedAt": run.started_at, "endedAt": now, "aborted": False,
+            "stopReason": result.stop_reason, "livenessState": "working",
+            "executionSettled": True, "terminalReceipt": receipt,
+            "terminalReply": {"disposition": "visible", "text": text}}, sid=True)
+        self._chat(run, "final", stopReason=result.stop_reason, message=_message(text, now),
+                   usage=usage)
+        self._settle(run, outcome)
+
+    async def _failed(self, run: Run, err: ProviderError) -> None:
+        row, now = run.row, self.gw.now_ms()
+        message = err.message
+        detail = err.detail(run.provider, run.model)
+        row.status, row.ended_at, row.last_run_error = "error", now, message
+        row.updated_at = now
+        body = {"role": "custom", "customType": "run-failed-before-reply", "display": True,
+                "content": f"⚠️ Agent failed before reply: {message}", "timestamp": now,
+                "errorKind": err.kind}
+        await self.store.append(row, "custom", body, run.run_id)
+        self._agent(run, "lifecycle", {"phase": "error", "error": message,
+                                       "startedAt": run.started_at, "endedAt": now,
+                                       "executionSettled": True}, sid=True)
+        self._chat(run, "error", errorMessage=message, errorKind=err.kind, errorDetail=detail)
+        self._settle(run, self._outcome(run, "error", "error", text=run.text, error=message,
+                                        kind=err.kind, detail=detail))
+
+    async def _stopped(self, run: Run) -> None:
+        row, now = run.row, self.gw.now_ms()
+        reason = run.stop or "rpc"
+        if reason == "timeout":
+            await self._failed(run, ProviderError(
+                f"run timed out after {run.timeout_s:g}s", "timeout"))
+            return
+        row.status = "interrupted" if reason == "shutdown" else "aborted"
+        row.ended_at, row.updated_at = now, now
+        if run.text:
+            body = {"role": "assistant", "content": [{"type": "text", "text": run.text}],
+                    "provider": run.provider, "model": run.model, "stopReason": "aborted",
+                    "timestamp": now, "aborted": True, "abortReason": reason}
+            await self.store.append(row, "assistant", body, run.run_id)
+        if reason == "shutdown":
+            marker = {"role": "custom", "customType": "run-interrupted", "display": True,
+                      "content": "This run was interrupted because the gateway stopped.",
+                      "timestamp": now}
+            await self.store.append(row, "custom", marker, run.run_id)
+        else:
+            await self.store.save(row)
+        self._chat(run, "aborted", stopReason=reason, message=_message(run.text, now))
+        self._agent(run, "lifecycle", {"phase": "end", "status": "cancelled", "aborted": True,
+                                       "stopReason": reason, "startedAt": run.started_at,
+                                       "endedAt": now}, sid=True)
+        self._settle(run, self._outcome(run, "aborted", reason, text=run.text,
+                                        error="This operation was aborted"))
+
+    def _outcome(self, run: Run, status: str, stop: str, text: str = "",
+                 result: ModelResult | None = None, error: str | None = None,
+                 kind: str | None = None, detail: dict[str, Any] | None = None) -> Outcome:
+        return Outcome(status, text, stop, run.started_at or run.accepted_at, self.gw.now_ms(),
+                       run.provider, run.model,
+                       result.input_tokens if result else 0,
+                       result.output_tokens if result else 0,
+                       error, kind, detail, result.response_id if result else None)
+
+    def _settle(self, run: Run, outcome: Outcome) -> None:
+        run.outcome, run.state = outcome, "done"
+        waiters, run.waiters = run.waiters, []
+        for d in waiters:
+            d.callback(outcome)
+        self.on_session_changed(run.row, "run-end")
+        self._forget_later(run)
+
+    def _forget_later(self, run: Run) -> None:
+        def forget() -> None:
+            if self.runs.get(run.run_id) is run:
+                del self.runs[run.run_id]
+
+        self.gw.clock.callLater(300, forget)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _delta(self, run: Run, text: str) -> None:
+        if not text or run.outcome is not None:
+            return
+        run.text += text
+        self._agent(run, "assistant", {"text": run.text, "delta": text,
+                                       "itemId": f"{run.item_id}:1"}, drop=True)
+        self._chat(run, "delta", drop=True, deltaText=text,
+                   message=_message(run.text, self.gw.now_ms()))
+
+    def _tool(self, run: Run, data: dict[str, Any]) -> None:
+        origin = run.origin
+        if origin is None or "tool-events" not in origin.caps:
+            return
+        run.seq += 1
+        origin.deliver(EncodedEvent("agent", self._agent_payload(run, "tool", data)), True)
+
+    def _status(self, run: Run, phase: str) -> None:
+        run.seq += 1
+        self._chat(run, "status", phase=phase)
+        self._broadcast("agent", self._agent_payload(run, "run_status", {"phase": phase},
+                                                     bump=False))
+
+    def _agent(self, run: Run, stream: str, data: dict[str, Any], sid: bool = False,
+               drop: bool = False) -> None:
+        self._broadcast("agent", self._agent_payload(run, stream, data, sid=sid), drop)
+
+    def _agent_payload(self, run: Run, stream: str, data: dict[str, Any], sid: bool = False,
+                       bump: bool = True) -> dict[str, Any]:
+        if bump:
+            run.seq += 1
+        payload: dict[str, Any] = {"runId": run.run_id, "stream": stream, "data": data,
+                                   "sessionKey": run.session_key, "agentId": run.row.agent_id,
+                                   "seq": run.seq, "ts": self.gw.now_ms()}
+        if sid:
+            payload["sessionId"] = run.row.session_id
+        return payload
+
+    def _chat(self, run: Run, state: str, drop: bool = False, **fields: Any) -> None:
+        payload = {"runId": run.run_id, "sessionKey": run.session_key,
+                   "agentId": run.row.agent_id, "seq": run.seq, "state": state, **fields}
+        self._broadcast("chat", payload, drop)
+
+    def _broadcast(self, event: str, payload: dict[str, Any], drop: bool = False) -> None:
+        self.gw.broadcast(event, payload, scope=S.READ, drop_if_slow=drop)
+
+
+def _message(text: str, ts: int) -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts}
+
+
+def to_messages(entries: list[Any]) -> list[dict[str, Any]]:
+    """Transcript entries -> OpenAI chat messages (user/assistant turns only)."""
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        body = e.body
+        if e.role == "user":
+            out.append({"role": "user", "content": str(body.get("content", ""))})
+        elif e.role == "assistant":
+            parts = body.get("content") or []
+            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+            if text:
+                out.append({"role": "assistant", "content": text})
+    return out

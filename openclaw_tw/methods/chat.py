@@ -1,0 +1,229 @@
+"""chat.send, chat.history, chat.abort, chat.inject; agent, agent.wait (§6.2)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+
+from openclaw_tw.agent.runtime import AgentRuntime, Outcome
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.schema import Bool, Int, Str, closed
+from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
+from openclaw_tw.sessions.store import Entry, SessionStore
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+
+_S1 = Str(min_len=1)
+MAX_MESSAGE_CHARS = 1_000_000
+
+CHAT_SEND = closed(
+    {"sessionKey": Str(min_len=1, max_len=512), "message": Str(),
+     "idempotencyKey": _S1},
+    {"agentId": _S1, "sessionId": _S1, "timeoutMs": Int(minimum=0),
+     "queueMode": Str(enum=["steer", "followup", "collect", "interrupt"])},
+    "mentions workContext intent thinking fastMode fastAutoOnSeconds deliver "
+    "originatingChannel originatingTo originatingAccountId originatingThreadId replyToId "
+    "attachments toolBindings systemInputProvenance systemProvenanceReceipt "
+    "suppressCommandInterpretation expectedLeafEntryId expectedSessionRoutingContract "
+    "expectedPermissionMode expectedToolOverrides")
+CHAT_HISTORY = closed(
+    {"sessionKey": _S1},
+    {"agentId": _S1, "limit": Int(minimum=1, maximum=1000), "maxChars": Int(1, 500_000),
+     "cursor": Str(), "sessionId": _S1},
+    "maxBytes offset pendingBefore inputRunIds messageId")
+CHAT_ABORT = closed({"sessionKey": _S1}, {"agentId": _S1, "runId": _S1},
+                    "preserveSideRuns")
+CHAT_INJECT = closed({"sessionKey": _S1, "message": _S1},
+                     {"agentId": _S1, "label": Str(max_len=100)})
+AGENT = closed(
+    {"message": _S1, "idempotencyKey": _S1},
+    {"agentId": _S1, "sessionKey": Str(), "sessionId": Str(), "model": Str(),
+     "provider": Str(), "timeout": Int(minimum=0), "deliver": Bool()},
+    "to replyTo expectedExistingSessionId thinking attachments channel replyChannel "
+    "accountId replyAccountId threadId groupId groupChannel groupSpace bestEffortDeliver lane "
+    "cwd cleanupBundleMcpOnRunEnd modelRun promptMode extraSystemPrompt bootstrapContextMode "
+    "bootstrapContextRunKind acpTurnSource internalRuntimeHandoffId "
+    "internalExecutionIdentityRetry internalExecutionIdentityRecoveryAttempt "
+    "execApprovalFollowupExpectedSessionId internalEvents inputProvenance "
+    "suppressPromptPersistence sessionEffects sourceReplyDeliveryMode disableMessageTool "
+    "swarmCollector swarmOutputSchema forceRestartSafeTools forceCodeModeTools "
+    "voiceWakeTrigger label")
+AGENT_WAIT = closed({"runId": _S1}, {"timeoutMs": Int(minimum=0)})
+
+
+def agent_final(run_id: str, row_key: str, session_id: str, outcome: Outcome
+                ) -> tuple[bool, dict[str, Any], dict[str, Any] | None]:
+    """The terminal ``agent`` response: (ok, payload, error)."""
+    if outcome.status == "ok":
+        usage = {"input": outcome.input_tokens, "output": outcome.output_tokens,
+                 "cacheRead": 0, "cacheWrite": 0,
+                 "total": outcome.input_tokens + outcome.output_tokens}
+        return True, {"runId": run_id, "status": "ok", "summary": "completed", "result": {
+            "payloads": [{"text": outcome.text, "mediaUrl": None}],
+            "meta": {"durationMs": max(0, outcome.ended_at - outcome.started_at),
+                     "agentMeta": {"sessionId": session_id, "sessionFile": row_key,
+                                   "provider": outcome.provider, "model": outcome.model,
+                                   "usage": usage}}}}, None
+    message = outcome.error or "run failed"
+    status = "aborted" if outcome.status == "aborted" else "error"
+    return False, {"runId": run_id, "status": status, "summary": message}, \
+        {"code": UNAVAILABLE, "message": message}
+
+
+def history_message(entry: Entry, max_chars: int | None) -> dict[str, Any]:
+    body = dict(entry.body)
+    meta = {"id": entry.entry_id, "seq": entry.seq}
+    if entry.run_id:
+        meta["runId"] = entry.run_id
+    if max_chars:
+        content = body.get("content")
+        if isinstance(content, str) and len(content) > max_chars:
+            body["content"] = content[:max_chars]
+        elif isinstance(content, list):
+            body["content"] = [
+                {**p, "text": p["text"][:max_chars]} if isinstance(p, dict) and
+                isinstance(p.get("text"), str) else p for p in content]
+    body["__openclaw"] = meta
+    return body
+
+
+def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
+             store: SessionStore) -> None:
+    dedupe = gw.dedupe
+
+    def key_of(params: dict[str, Any], field: str = "sessionKey") -> str:
+        return resolve_key(params.get(field), agent_id=params.get("agentId"))
+
+    def chat_send(ctx: CallContext, params: dict[str, Any]) -> Any:
+        run_id = params["idempotencyKey"]
+        if len(params["message"]) > MAX_MESSAGE_CHARS:
+            raise invalid_request(f"message too long (max {MAX_MESSAGE_CHARS} characters)")
+        seen = dedupe.get(f"chat:{run_id}")
+        if seen is not None:
+            if seen.active:
+                return {"runId": run_id, "status": "in_flight"}
+            if not seen.ok:
+                raise GatewayError(UNAVAILABLE, seen.error["message"], payload=seen.payload)
+            return seen.payload
+        if not params["message"].strip() and not params.get("attachments"):
+            raise invalid_request("invalid chat.send params: message must not be empty")
+        key = key_of(params)
+        dedupe.start(f"chat:{run_id}")
+        row = store.ensure(key, "chat")
+        timeout = params.get("timeoutMs")
+        d = runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
+                           timeout / 1000 if timeout else None, None,
+                           params.get("queueMode", "followup"))
+
+        def accepted(run: Any) -> dict[str, Any]:
+            run.finished().addCallback(lambda o: _settle_chat(run_id, o))
+            return {"runId": run_id, "status": "started"}
+
+        def failed(f: Any) -> Any:
+            dedupe.settle(f"chat:{run_id}", False, None, {"message": str(f.value)})
+            return f
+
+        return d.addCallbacks(accepted, failed)
+
+    def _settle_chat(run_id: str, outcome: Outcome) -> None:
+        if outcome.status == "ok":
+            dedupe.settle(f"chat:{run_id}", True, {"runId": run_id, "status": "ok"})
+        else:
+            message = outcome.error or "run failed"
+            dedupe.settle(f"chat:{run_id}", False,
+                          {"runId": run_id, "status": "error", "summary": message},
+                          {"code": UNAVAILABLE, "message": message})
+
+    def chat_history(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        key = key_of(params)
+        row = store.get(key)
+        limit = params.get("limit", 200)
+        before = None
+        cursor = params.get("cursor")
+        if cursor:
+            try:
+                before = int(cursor)
+            except ValueError:
+                raise invalid_request("invalid chat.history params: bad cursor") from None
+        d = store.history(key, limit + 1, before, params.get("sessionId"))
+
+        def shape(entries: list[Entry]) -> dict[str, Any]:
+            more = len(entries) > limit
+            entries = entries[-limit:]
+            out: dict[str, Any] = {
+                "sessionKey": key, "sessionId": row.session_id if row else None,
+                "messages": [history_message(e, params.get("maxChars")) for e in entries],
+                "hasMore": more}
+            if more and entries:
+                out["cursor"] = str(entries[0].seq)
+            return out
+
+        return d.addCallback(shape)
+
+    def chat_abort(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        ids = runtime.abort(key_of(params), params.get("runId"), "rpc")
+        return {"ok": True, "aborted": bool(ids), "runIds": ids}
+
+    def chat_inject(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        row = store.ensure(key_of(params), "inject")
+        now = gw.now_ms()
+        body: dict[str, Any] = {"role": "assistant", "content": [
+            {"type": "text", "text": params["message"]}], "timestamp": now, "injected": True}
+        if params.get("label"):
+            body["label"] = params["label"]
+        row.updated_at = now
+        return store.append(row, "assistant", body).addCallback(
+            lambda e: {"ok": True, "messageId": e.entry_id, "sessionKey": row.key})
+
+    def agent(ctx: CallContext, params: dict[str, Any]) -> Any:
+        run_id = params["idempotencyKey"]
+        agent_id = normalize_agent_id(params.get("agentId"))
+        seen = dedupe.get(f"agent:{run_id}")
+        if seen is not None:
+            if seen.active:
+                return {"runId": run_id, "status": "in_flight", **(seen.payload or {})}
+            if not seen.ok:
+                raise GatewayError(UNAVAILABLE, seen.error["message"], payload=seen.payload)
+            return seen.payload
+        key = resolve_key(params.get("sessionKey"), agent_id=agent_id)
+        model = params.get("model")
+        if model and params.get("provider") and "/" not in model:
+            model = f"{params['provider']}/{model}"
+        entry = dedupe.start(f"agent:{run_id}")
+        entry.payload = {"sessionKey": key, "agentId": agent_id}
+        row = store.ensure(key, "agent")
+        timeout = params.get("timeout")
+        d = runtime.accept(row, params["message"], run_id, "agent", ctx.conn,
+                           float(timeout) if timeout else None, model)
+
+        def accepted(run: Any) -> Deferred[Any]:
+            ctx.respond_early({"runId": run_id, "sessionKey": key, "agentId": row.agent_id,
+                               "status": "accepted", "acceptedAt": run.accepted_at})
+            return run.finished().addCallback(final, row)
+
+        def final(outcome: Outcome, row: Any) -> Any:
+            ok, payload, error = agent_final(run_id, row.key, row.session_id, outcome)
+            dedupe.settle(f"agent:{run_id}", ok, payload, error)
+            if not ok:
+                assert error is not None
+                raise GatewayError(error["code"], error["message"], payload=payload)
+            return payload
+
+        def failed(f: Any) -> Any:
+            dedupe.settle(f"agent:{run_id}", False, None, {"message": str(f.value)})
+            return f
+
+        return d.addCallbacks(accepted, failed)
+
+    def agent_wait(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        return runtime.wait(params["runId"], params.get("timeoutMs"))
+
+    table.add("chat.send", chat_send, CHAT_SEND)
+    table.add("chat.history", chat_history, CHAT_HISTORY)
+    table.add("chat.abort", chat_abort, CHAT_ABORT)
+    table.add("chat.inject", chat_inject, CHAT_INJECT)
+    table.add("agent", agent, AGENT)
+    table.add("agent.wait", agent_wait, AGENT_WAIT)

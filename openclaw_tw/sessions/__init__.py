@@ -1,0 +1,1 @@
+"""Sessions: key grammar, the durable session and transcript store."""
