@@ -238,6 +238,7 @@ class Gateway(Service):
         scope: str | None = None,
         drop_if_slow: bool = False,
         with_state_version: bool = False,
+        predicate: Callable[[GatewayProtocol], bool] | None = None,
     ) -> int:
         """Send one event to every connected operator allowed to see it; returns deliveries."""
         if not self.conns:
@@ -249,6 +250,8 @@ class Gateway(Service):
             if conn.phase != OPEN or conn.role != S.ROLE_OPERATOR:
                 continue
             if scope is not None and not S.scope_satisfied(scope, conn.scopes):
+                continue
+            if predicate is not None and not predicate(conn):
                 continue
             conn.deliver(encoded, drop_if_slow)
             sent += 1

@@ -30,7 +30,7 @@ from openclaw_tw.devices.store import MIGRATIONS as STORE_MIGRATIONS
 from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.gateway import Gateway
 from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
-from openclaw_tw.methods import agents, chat, devices, logs, system
+from openclaw_tw.methods import agents, chat, devices, logs, sessions, system
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.service import SequentialMultiService
@@ -107,6 +107,7 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
         family.register(table, gw)
     devices.register(table, gw, authority)
     chat.register(table, gw, runtime, store)
+    sessions.register(table, gw, runtime, store)
     agents.register(table, gw, registry)
     if store.interrupted_at_start:
         _log.warn("{n} run(s) were interrupted by the last stop; marked in their transcripts",

@@ -1,11 +1,16 @@
 """The OpenAI-compatible streaming provider (``api: openai-completions``).
 
 One ``stream()`` call is one ``POST {baseUrl}/chat/completions`` with ``stream: true``; the
-``text/event-stream`` body is decoded incrementally (``SSEParser``) and each chunk's delta is
-handed to ``on_text`` / ``on_tool`` as it arrives.  Cancelling the returned Deferred cancels
-the request or aborts the connection mid-body; an idle timer on the injected clock
-(``timeoutSeconds``, reset by every byte received) does the same and fails with kind
-``timeout``.  Every failure is a ``ProviderError``; the API key never appears in one.
+``text/event-stream`` body is decoded incrementally (``sse.SSEParser``) and each chunk's delta
+goes to ``on_text`` as it arrives.  Tool calls go to ``on_tool`` as ``{"phase": "start" |
+"update" | "end", "toolCallId", "name", "arguments"}`` (``arguments``: the JSON text so far;
+``end`` adds ``args``, the parsed object or None).  The result is taken when the body ends
+(after ``data: [DONE]``), so a keep-alive connection is back in the pool by then.
+
+Cancelling the returned Deferred cancels the request or drops the connection mid-body; an idle
+timer on the injected clock (``timeoutSeconds``, default 120, reset by every byte) does the
+same and fails with kind ``timeout``.  Every failure is a ``ProviderError``; the API key (and
+any auth header) is redacted from all of them and never logged.
 """
 
 from __future__ import annotations
@@ -13,17 +18,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-from twisted.internet import error as neterr
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
-from twisted.web.client import ResponseDone, ResponseNeverReceived
+from twisted.web.client import ResponseDone
 
 from openclaw_tw import _json
+from openclaw_tw.agent import openai_errors as errors
 from openclaw_tw.agent.models import ModelRequest, ModelResult, ProviderError
 from openclaw_tw.agent.sse import SSEEvent, SSEParser
 
@@ -35,7 +39,6 @@ STOP_REASONS = {"stop": "stop", "length": "length", "tool_calls": "tool_calls",
                 "function_call": "tool_calls", "content_filter": "content_filter"}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _AUTH_HEADERS = ("authorization", "api-key", "x-api-key")
-_CONTEXT = re.compile(r"context[_ ]length|context window|maximum context|too many tokens", re.I)
 
 
 def resolve_secret(value: Any, environ: Mapping[str, str]) -> str | None:
@@ -80,6 +83,10 @@ class _Body(Protocol):
 
 
 class OpenAIProvider:
+    """``spec`` is ``models.providers.<id>``: baseUrl, apiKey (literal, ``"${VAR}"`` or
+    ``{"env": VAR}``; absent: ``<ID>_API_KEY``), headers, timeoutSeconds.  ``http`` is
+    treq-like (``.post``), e.g. ``treq.testing.StubTreq``; ``reactor`` supplies the timers."""
+
     api = "openai-completions"
 
     def __init__(self, provider_id: str, spec: Mapping[str, Any], reactor: Any,
@@ -98,10 +105,8 @@ class OpenAIProvider:
         if self._api_key is not None:
             self._secrets.append(self._api_key)
         self.timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT_S)
-        self.models = [m["id"] for m in spec.get("models") or []
-                       if isinstance(m, Mapping) and m.get("id")]
         self._pool = None
-        if http is None:
+        if http is None:  # our own keep-alive pool on the real reactor, closed by close()
             from treq.client import HTTPClient
             from twisted.web.client import Agent, HTTPConnectionPool
             self._pool = HTTPConnectionPool(reactor, persistent=True)
@@ -144,84 +149,15 @@ class OpenAIProvider:
         return text
 
     def http_error(self, status: int, headers: Any, body: bytes) -> ProviderError:
-        """An HTTP error response (OpenAI-style ``{"error": {...}}`` body or not)."""
-        try:
-            message, etype, code = _error_fields(_json.loads(body))
-        except _json.JSONDecodeError:
-            message = etype = code = None
-        text = self.redact(message or body.decode("utf-8", "replace").strip())[:500] or None
-        kw: dict[str, Any] = {"http_status": status, "provider_error_type": etype,
-                              "preview": text}
-        if status == 429:
-            return ProviderError(f"{self.id} rate limit: {text or 'HTTP 429'}", "rate_limit",
-                                 retry_after_ms=self._retry_after(headers), **kw)
-        if status in (401, 403):
-            if not self.has_key:
-                msg = f"No route-compatible authentication source is configured for {self.id}."
-            else:
-                msg = text or f"{self.id} rejected the API key (HTTP {status})."
-            return ProviderError(msg, "unknown", **kw)
-        if status in (400, 413) and _CONTEXT.search(f"{code} {etype} {message}"):
-            return ProviderError(text or "context length exceeded", "context_length", **kw)
-        return ProviderError(f"{self.id} HTTP {status}: {text or 'no body'}", "unknown", **kw)
+        return errors.http_error(self.id, status, headers, body, has_key=self.has_key,
+                                 redact=self.redact, now=self.reactor.seconds())
 
     def stream_error(self, payload: Any) -> ProviderError:
-        """An ``{"error": ...}`` object sent as an event inside a 200 stream."""
-        message, etype, code = _error_fields(payload)
-        text = self.redact(message or "error")[:500]
-        kind = ("rate_limit" if "rate_limit" in f"{code} {etype}" else
-                "context_length" if _CONTEXT.search(f"{code} {etype} {message}") else "unknown")
-        return ProviderError(f"{self.id} stream error: {text}", kind,
-                             provider_error_type=etype, preview=text)
-
-    def _retry_after(self, headers: Any) -> int | None:
-        for name, scale in ((b"retry-after-ms", 1), (b"retry-after", 1000)):
-            value = (headers.getRawHeaders(name) or [b""])[0].decode("latin-1").strip()
-            if not value:
-                continue
-            try:
-                return max(0, int(float(value) * scale))
-            except ValueError:
-                try:  # an HTTP date
-                    when = parsedate_to_datetime(value).timestamp()
-                except (TypeError, ValueError):
-                    return None
-                return max(0, int((when - self.reactor.seconds()) * 1000))
-        return None
-
-
-def _error_fields(obj: Any) -> tuple[str | None, str | None, str | None]:
-    """(message, type, code) out of a parsed error body, OpenAI-style or not."""
-    err = obj.get("error", obj) if isinstance(obj, dict) else obj
-    if isinstance(err, str):
-        return err, None, None
-    if not isinstance(err, dict):
-        return None, None, None
-    message = err.get("message") or err.get("detail") or err.get("msg")
-    etype, code = err.get("type"), err.get("code")
-    return (str(message) if message else None, str(etype) if etype else None,
-            str(code) if code is not None else None)
+        return errors.stream_error(self.id, payload, self.redact)
 
 
 def _count(value: Any) -> int:
     return int(value) if isinstance(value, int | float) and value >= 0 else 0
-
-
-def _connect_error(provider: OpenAIProvider, failure: Failure) -> ProviderError:
-    where = f"{provider.id} unreachable at {provider.base_url}"
-    if failure.check(neterr.ConnectionRefusedError):
-        return ProviderError(f"{where}: connection refused", "unknown")
-    if failure.check(neterr.DNSLookupError):
-        return ProviderError(f"{where}: DNS lookup failed", "unknown")
-    if failure.check(neterr.TimeoutError):
-        return ProviderError(f"{where}: connect timed out", "timeout")
-    if failure.check(neterr.ConnectError):
-        return ProviderError(f"{where}: {failure.getErrorMessage()}", "unknown")
-    if failure.check(ResponseNeverReceived):
-        return ProviderError(f"{provider.id} at {provider.base_url} closed the connection "
-                             "without a response", "unknown")
-    return ProviderError(f"{provider.id} request to {provider.base_url} failed: "
-                         f"{provider.redact(failure.getErrorMessage())}", "unknown")
 
 
 class _Call:
@@ -252,7 +188,8 @@ class _Call:
                 self.p.url, data=_json.dumps(self.p.request_body(self.request)),
                 headers=self.p.request_headers(), unbuffered=True, allow_redirects=False)
         except Exception:  # e.g. a baseUrl treq cannot parse
-            self._fail(_connect_error(self.p, Failure()))
+            self._fail(errors.connect_error(self.p.id, self.p.base_url, Failure(),
+                                            self.p.redact))
             return self.d
         self.req_d.addCallbacks(self._on_response, self._on_request_error)
         self.req_d.addErrback(self._fail)
@@ -315,7 +252,8 @@ class _Call:
     # -- HTTP --------------------------------------------------------------------------------
     def _on_request_error(self, failure: Failure) -> None:
         if not self.settled:
-            self._fail(_connect_error(self.p, failure))
+            self._fail(errors.connect_error(self.p.id, self.p.base_url, failure,
+                                               self.p.redact))
 
     def _on_response(self, response: Any) -> None:
         if self.settled:

@@ -148,7 +148,8 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
                 before = int(cursor)
             except ValueError:
                 raise invalid_request("invalid chat.history params: bad cursor") from None
-        d = store.history(key, limit + 1, before, params.get("sessionId"))
+        session_id = params.get("sessionId") or (row.session_id if row else None)
+        d = store.history(key, limit + 1, before, session_id)
 
         def shape(entries: list[Entry]) -> dict[str, Any]:
             more = len(entries) > limit

@@ -86,6 +86,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.caps: frozenset[str] = frozenset()
         self.ephemeral = True
         self.device_id: str | None = None
+        self.sessions_subscribed = False
         self.seq = 0
         self.dropped_events = 0
         self.awaiting_pong = False
