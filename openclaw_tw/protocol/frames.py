@@ -33,8 +33,21 @@ def decode(payload: bytes) -> Any:
         raise FrameDecodeError(str(e)) from None
 
 
+_REQUEST_KEYS = frozenset({"type", "id", "method", "params", "traceparent", "expectedProfileId"})
+
+
 def request_problem(frame: Any) -> str | None:
-    """``None`` for a valid request frame, else the schema message."""
+    """``None`` for a valid request frame, else the schema message.
+
+    The common well-formed frame is recognised without walking the schema (hot path); any
+    doubt falls through to the schema, which produces the exact message.
+    """
+    if (type(frame) is dict and frame.get("type") == "req"
+            and type(frame.get("id")) is str and frame["id"]
+            and type(frame.get("method")) is str and frame["method"]
+            and "traceparent" not in frame and "expectedProfileId" not in frame
+            and _REQUEST_KEYS.issuperset(frame)):
+        return None
     return REQUEST_FRAME.check(frame)
 
 
