@@ -116,10 +116,12 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
 
 
 def _openai_maker(reactor: Any) -> Any:
-    def make(provider_id: str, spec: Any) -> Any:
-        from openclaw_tw.agent.openai import OpenAIProvider
+    """Imported only when a provider is configured: the offline default needs no HTTP stack."""
 
-        return OpenAIProvider(provider_id, spec, reactor)
+    def make(provider_id: str, spec: Any) -> Any:
+        from openclaw_tw.agent.openai import provider_factory
+
+        return provider_factory(reactor)(provider_id, spec)
 
     return make
 

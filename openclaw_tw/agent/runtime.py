@@ -188,10 +188,15 @@ class AgentRuntime(Service):
         return waiter.addErrback(lambda f: f.trap(CancelledError) and timeout_payload)
 
     def stopService(self) -> Deferred[Any]:
-        """Abort running turns and wait (bounded) until their partial replies are persisted."""
+        """Abort running turns, wait (bounded) until their partial replies are persisted, and
+        close providers' connection pools."""
         active = list(self.active.values())
         self.abort(None, None, "shutdown")
         super().stopService()
+        for provider in self.registry.providers.values():
+            close = getattr(provider, "close", None)
+            if close is not None:
+                close()
         if not active:
             return DeferredList([])
         waits = DeferredList([r.finished() for r in active], consumeErrors=True)
