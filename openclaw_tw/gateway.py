@@ -105,6 +105,9 @@ class Gateway(Service):
         self.heartbeats_enabled = True
         self.last_heartbeat: dict[str, Any] | None = None
         self.conns: dict[str, GatewayProtocol] = {}
+        # Services that track connections (e.g. the node registry) add callables here.
+        self.on_connect: list[Callable[[GatewayProtocol], None]] = []
+        self.on_disconnect: list[Callable[[GatewayProtocol], None]] = []
         self._preauth: dict[str, int] = {}
         self.presence = PresenceRegistry(
             self.now_ms,
@@ -201,6 +204,8 @@ class Gateway(Service):
 
     def register(self, conn: GatewayProtocol) -> None:
         self.conns[conn.conn_id] = conn
+        for hook in self.on_connect:
+            hook(conn)
         if not conn.ephemeral:
             self.presence.upsert(
                 conn.conn_id,
@@ -223,6 +228,8 @@ class Gateway(Service):
     def unregister(self, conn: GatewayProtocol) -> None:
         if self.conns.pop(conn.conn_id, None) is None:
             return
+        for hook in self.on_disconnect:
+            hook(conn)
         if self.presence.remove(conn.conn_id):
             self.broadcast_presence()
 

@@ -166,6 +166,9 @@ class AgentRuntime(Service):
                 queue = self.queues.get(run.session_key)
                 if queue and run in queue:
                     queue.remove(run)
+                # Every acknowledged turn ends with an entry of its own (see store.load).
+                self.store.append(run.row, "custom", _aborted_body(reason, self.gw.now_ms()),
+                                  run.run_id)
                 self._settle(run, self._outcome(run, "aborted", reason))
             elif run.upstream is not None:
                 run.upstream.cancel()
@@ -227,8 +230,10 @@ class AgentRuntime(Service):
                 self._status(run, "starting_model")
             self._agent(run, "lifecycle", {"phase": "model", "provider": run.provider,
                                            "model": run.model}, sid=True)
-            entries = await self.store.history(row.key, HISTORY_TURNS)
-            request = ModelRequest(run.provider, model, to_messages(entries))
+            entries = await self.store.history(row.key, HISTORY_TURNS, None, row.session_id)
+            queued = {r.run_id for r in self.queues.get(row.key, ())}
+            request = ModelRequest(run.provider, model,
+                                   to_messages(turn_order(entries, run.run_id, queued)))
             if run.stop is not None:
                 raise CancelledError()
             run.upstream = provider.stream(request, lambda t: self._delta(run, t),
@@ -326,6 +331,8 @@ class AgentRuntime(Service):
                       "content": "This run was interrupted because the gateway stopped.",
                       "timestamp": now}
             await self.store.append(row, "custom", marker, run.run_id)
+        elif not run.text:
+            await self.store.append(row, "custom", _aborted_body(reason, now), run.run_id)
         else:
             await self.store.save(row)
         self._chat(run, "aborted", stopReason=reason, message=_message(run.text, now))
@@ -407,8 +414,24 @@ class AgentRuntime(Service):
         self.gw.broadcast(event, payload, scope=S.READ, drop_if_slow=drop)
 
 
+def _aborted_body(reason: str, ts: int) -> dict[str, Any]:
+    return {"role": "custom", "customType": "run-aborted", "display": True,
+            "content": f"This turn was aborted before a reply ({reason}).", "timestamp": ts,
+            "abortReason": reason}
+
+
 def _message(text: str, ts: int) -> dict[str, Any]:
     return {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts}
+
+
+def turn_order(entries: list[Any], run_id: str, queued: set[str]) -> list[Any]:
+    """The transcript as this run's model should see it: turns still queued behind it left
+    out, and its own user message last (it may have been committed before the reply to an
+    earlier turn)."""
+    own = [e for e in entries if e.run_id == run_id and e.role == "user"]
+    rest = [e for e in entries if e.run_id not in queued and not
+            (e.run_id == run_id and e.role == "user")]
+    return rest + own
 
 
 def to_messages(entries: list[Any]) -> list[dict[str, Any]]:

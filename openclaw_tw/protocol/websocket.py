@@ -91,6 +91,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.caps: frozenset[str] = frozenset()
         self.ephemeral = True
         self.device_id: str | None = None
+        self.connect_params: dict[str, Any] = {}
         self.sessions_subscribed = False
         self.seq = 0
         self.dropped_events = 0
@@ -254,6 +255,10 @@ class GatewayProtocol(WebSocketServerProtocol):
             self.close(1008, "slow consumer")
             return
         self.write_text(event.with_seq(self.seq))
+
+    def send_direct_event(self, event: str, payload: Any) -> None:
+        """A point-to-point event with no seq (node-targeted frames, §7.1)."""
+        self.send_frame(frames.encode_plain_event(event, payload))
 
     def respond(self, req_id: str, payload: Any) -> None:
         self.send_frame(frames.encode_response(req_id, payload))

@@ -39,8 +39,16 @@ MIGRATIONS = [
         "CREATE INDEX transcript_by_session ON transcript (session_key, seq)",
         "CREATE UNIQUE INDEX transcript_idem ON transcript (idempotency_key) "
         "WHERE idempotency_key IS NOT NULL",
-    ]
+    ],
+    ["CREATE INDEX transcript_by_run ON transcript (run_id) WHERE run_id IS NOT NULL"],
 ]
+
+# Acknowledged turns (a user entry with a run id) that nothing else answered: the process died
+# while they were running or queued.
+_UNANSWERED = (
+    "SELECT t.session_key, t.session_id, t.run_id FROM transcript t "
+    "WHERE t.role = 'user' AND t.run_id IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM transcript u WHERE u.run_id = t.run_id AND u.seq > t.seq) ORDER BY t.seq")
 
 OVERRIDE_FIELDS = ("model", "thinkingLevel", "fastMode", "verboseLevel", "reasoningLevel",
                    "sendPolicy", "groupActivation", "category", "permissionMode")
@@ -113,21 +121,25 @@ class SessionStore:
                                                         bool(row.unread))
                 self.rows[row.key] = row
             now = self.now_ms()
-            marked = []
-            for row in self.rows.values():
-                if row.status != "running":
-                    continue
-                row.status, row.ended_at = "interrupted", now
-                row.last_run_error = "interrupted: the gateway stopped during this run"
+            marked: list[str] = []
+            for key, session_id, run_id in conn.execute(_UNANSWERED).fetchall():
                 body = {"role": "custom", "customType": "run-interrupted", "display": True,
-                        "content": "This run was interrupted when the gateway stopped; "
-                                   "the reply may be incomplete.", "timestamp": now}
+                        "content": "This turn was interrupted when the gateway stopped; "
+                                   "it has no reply.", "timestamp": now}
                 conn.execute("INSERT INTO transcript (session_key, session_id, entry_id, role,"
                              " body, run_id, idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?)",
-                             (row.key, row.session_id, str(uuid.uuid4()), "custom",
-                              json.dumps(body), row.last_run_id, None, now))
-                conn.execute(_UPSERT, row.as_tuple())
-                marked.append(row.key)
+                             (key, session_id, str(uuid.uuid4()), "custom", json.dumps(body),
+                              run_id, None, now))
+                row = self.rows.get(key)
+                if row is not None and key not in marked:
+                    marked.append(key)
+            for row in self.rows.values():
+                if row.status == "running" or row.key in marked:
+                    row.status, row.ended_at = "interrupted", now
+                    row.last_run_error = "interrupted: the gateway stopped during this run"
+                    conn.execute(_UPSERT, row.as_tuple())
+                    if row.key not in marked:
+                        marked.append(row.key)
             return marked
 
         self.interrupted_at_start = self.db.run_now(read)
