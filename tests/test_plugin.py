@@ -135,3 +135,19 @@ class ServiceTree(unittest.SynchronousTestCase):
             tap.makeService(self.options("--auth", "password"), reactor=MemoryReactorClock())
         self.assertIn("openclaw:", str(ctx.exception.code))
         self.assertIn("password", str(ctx.exception.code))
+
+
+class Packaging(unittest.SynchronousTestCase):
+    def test_setup_cfg_lists_every_package(self) -> None:
+        """A non-editable install (``make run``) ships only the packages setup.cfg names."""
+        import configparser
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parent.parent
+        cfg = configparser.ConfigParser()
+        cfg.read(root / "setup.cfg")
+        listed = set(cfg["options"]["packages"].split())
+        found = {str(p.parent.relative_to(root)).replace("/", ".")
+                 for p in (root / "openclaw_tw").rglob("__init__.py")}
+        self.assertEqual(found - listed, set())
+        self.assertIn("twisted.plugins", listed)
