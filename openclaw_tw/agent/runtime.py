@@ -8,6 +8,7 @@ provider's Deferred (which cancels the upstream request) and persist what was sa
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -33,6 +34,14 @@ _log = Logger(namespace="agent/runtime")
 DEFAULT_TIMEOUT_S = 600.0
 HISTORY_TURNS = 40
 SHUTDOWN_GRACE_S = 1.5
+
+
+class AlreadyRecorded(Exception):
+    """A turn with this idempotency key is already in the transcript."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
 
 
 @attrs.frozen
@@ -82,6 +91,10 @@ class Run:
     outcome: Outcome | None = None
     waiters: list[Deferred[Outcome]] = attrs.field(factory=list)
     item_id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
+    # Extra system prompt text for this turn (e.g. an HTTP client's system messages).
+    system_prompt: str | None = None
+    # Called with each text delta as it streams (HTTP SSE); dropped when the run settles.
+    listeners: list[Callable[[str], None]] = attrs.field(factory=list)
 
     @property
     def session_key(self) -> str:
@@ -112,11 +125,17 @@ class AgentRuntime(Service):
 
     def accept(self, row: SessionRow, message: str, run_id: str, kind: str,
                origin: GatewayProtocol | None, timeout_s: float | None = None,
-               model_ref: str | None = None, queue_mode: str = "followup") -> Deferred[Run]:
-        """Commit the user entry, then queue the run; fires with the Run after the commit."""
+               model_ref: str | None = None, queue_mode: str = "followup",
+               system_prompt: str | None = None,
+               listeners: list[Callable[[str], None]] | None = None) -> Deferred[Run]:
+        """Commit the user entry, then queue the run; fires with the Run after the commit.
+
+        ``listeners`` are called with each text delta (before any can stream); the end of the
+        run is ``Run.finished()``."""
         now = self.gw.now_ms()
         run = Run(run_id, row, kind, message, origin, timeout_s or DEFAULT_TIMEOUT_S,
-                  model_ref or row.overrides.get("model"), now)
+                  model_ref or row.overrides.get("model"), now,
+                  system_prompt=system_prompt, listeners=list(listeners or ()))
         self.runs[run_id] = run
         row.updated_at = row.last_interaction_at = now
         body = {"role": "user", "content": message, "timestamp": now,
@@ -125,16 +144,44 @@ class AgentRuntime(Service):
 
         def committed(_: Any) -> Run:
             if queue_mode == "interrupt" and row.key in self.active:
-                self.abort(row.key, None, "interrupt")
+                self.abort(row.key, None, "interrupt", exclude=run)
             self.queues.setdefault(row.key, deque()).append(run)
             self._pump(row.key)
             return run
 
         def failed(f: Any) -> Any:
-            self.runs.pop(run_id, None)
+            if self.runs.get(run_id) is run:
+                del self.runs[run_id]
+            if f.check(sqlite3.IntegrityError):
+                # The key was recorded before (the dedupe window passed, or the gateway
+                # restarted): answer from the durable transcript instead of running again.
+                raise AlreadyRecorded(run_id)
             return f
 
         return d.addCallbacks(committed, failed)
+
+    def recorded_outcome(self, run_id: str) -> Deferred[Outcome]:
+        """The terminal outcome of an earlier turn, rebuilt from its transcript entries."""
+
+        def build(entries: list[Any]) -> Outcome:
+            reply = next((e for e in reversed(entries) if e.role == "assistant"), None)
+            last = entries[-1] if entries else None
+            ts = last.ts if last is not None else self.gw.now_ms()
+            start = entries[0].ts if entries else ts
+            if reply is not None and not reply.body.get("aborted"):
+                usage = reply.body.get("usage") or {}
+                text = "".join(p.get("text", "") for p in reply.body.get("content") or []
+                               if isinstance(p, dict))
+                return Outcome("ok", text, str(reply.body.get("stopReason") or "stop"), start,
+                               ts, str(reply.body.get("provider") or ""),
+                               str(reply.body.get("model") or ""),
+                               int(usage.get("input") or 0), int(usage.get("output") or 0),
+                               response_id=reply.body.get("responseId"))
+            message = str(last.body.get("content")) if last is not None and \
+                last.role == "custom" else "this turn has no reply"
+            return Outcome("error", "", "error", start, ts, "", "", error=message)
+
+        return self.store.run_entries(run_id).addCallback(build)
 
     def _pump(self, key: str) -> None:
         if key in self.active or not self.running:
@@ -150,11 +197,12 @@ class AgentRuntime(Service):
 
     # -- control --------------------------------------------------------------------------------
 
-    def abort(self, session_key: str | None, run_id: str | None, reason: str = "rpc") -> list[str]:
+    def abort(self, session_key: str | None, run_id: str | None, reason: str = "rpc",
+              exclude: Run | None = None) -> list[str]:
         """Abort matching active or queued runs; returns their ids."""
         hit: list[str] = []
         for run in list(self.runs.values()):
-            if run.outcome is not None:
+            if run.outcome is not None or run is exclude:
                 continue
             if run_id is not None and run.run_id != run_id:
                 continue
@@ -353,6 +401,7 @@ class AgentRuntime(Service):
 
     def _settle(self, run: Run, outcome: Outcome) -> None:
         run.outcome, run.state = outcome, "done"
+        run.listeners = []
         waiters, run.waiters = run.waiters, []
         for d in waiters:
             d.callback(outcome)
@@ -376,6 +425,11 @@ class AgentRuntime(Service):
                                        "itemId": f"{run.item_id}:1"}, drop=True)
         self._chat(run, "delta", drop=True, deltaText=text,
                    message=_message(run.text, self.gw.now_ms()))
+        for listener in list(run.listeners):
+            try:
+                listener(text)
+            except Exception:  # a broken listener must not break the run or its events
+                _log.failure("run {run}: delta listener failed", run=run.run_id)
 
     def _tool(self, run: Run, data: dict[str, Any]) -> None:
         origin = run.origin

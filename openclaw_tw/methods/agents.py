@@ -55,10 +55,10 @@ def register(table: MethodTable, gw: Gateway, registry: ModelRegistry) -> None:
                                        if params.get("sessionKey") else None))
         spec = next((a for a in configured_agents(raw)
                      if normalize_agent_id(a["id"]) == agent_id), {})
-        name = spec.get("name") or ("OpenClaw" if agent_id == "main" else agent_id)
+        name = spec.get("name") or ("Assistant" if agent_id == "main" else agent_id)
         return {"agentId": agent_id, "name": name,
                 "nameSource": "config" if spec.get("name") else "default",
-                "avatar": spec.get("avatar")}
+                "avatar": spec.get("avatar") or name[:1].upper()}
 
     def models_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         provider = params.get("provider")

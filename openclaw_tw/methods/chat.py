@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
-from openclaw_tw.agent.runtime import AgentRuntime, Outcome
+from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable
 from openclaw_tw.protocol.schema import Bool, Int, Str, closed
@@ -122,7 +122,17 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
             run.finished().addCallback(lambda o: _settle_chat(run_id, o))
             return {"runId": run_id, "status": "started"}
 
+        def replay(outcome: Outcome) -> dict[str, Any]:
+            _settle_chat(run_id, outcome)
+            entry = dedupe.get(f"chat:{run_id}")
+            assert entry is not None
+            if not entry.ok:
+                raise GatewayError(UNAVAILABLE, entry.error["message"], payload=entry.payload)
+            return entry.payload
+
         def failed(f: Any) -> Any:
+            if f.check(AlreadyRecorded):
+                return runtime.recorded_outcome(run_id).addCallback(replay)
             dedupe.settle(f"chat:{run_id}", False, None, {"message": str(f.value)})
             return f
 
@@ -214,6 +224,8 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
             return payload
 
         def failed(f: Any) -> Any:
+            if f.check(AlreadyRecorded):
+                return runtime.recorded_outcome(run_id).addCallback(final, row)
             dedupe.settle(f"agent:{run_id}", False, None, {"message": str(f.value)})
             return f
 

@@ -251,6 +251,17 @@ class SessionStore:
 
         return self.db.run(write)
 
+    def run_entries(self, run_id: str) -> Deferred[list[Entry]]:
+        """Every entry of one turn (its user entry, reply, markers), oldest first."""
+
+        def read(conn: sqlite3.Connection) -> list[Entry]:
+            rows = conn.execute("SELECT * FROM transcript WHERE run_id=? ORDER BY seq",
+                                (run_id,)).fetchall()
+            return [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8])
+                    for r in rows]
+
+        return self.db.run(read)
+
     def count_entries(self, key: str) -> Deferred[int]:
         return self.db.run(lambda conn: conn.execute(
             "SELECT COUNT(*) FROM transcript WHERE session_key=?", (key,)).fetchone()[0])

@@ -1,0 +1,347 @@
+"""The ``agent`` method and friends (reference §6.2, §9): two responses on one request id,
+failure and dedupe shapes, the dynamic admin scope for /new and /reset, agent.wait, and the
+agents.list / agent.identity.get / models.list shapes (vectors: traces/agent-cli*.jsonl,
+agent-wait.jsonl, misc-methods*.jsonl).
+
+The helpers here (request shortcuts, event labels, a hand-driven fake provider, frame spies
+and held commits) are shared by test_chat_runs and test_sessions_methods."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.trial.unittest import SynchronousTestCase
+
+from openclaw_tw.agent.models import ModelRequest, ModelResult, ProviderError
+from openclaw_tw.gateway import Gateway
+from tests.helpers import WSClient, hello, make_gateway
+
+READ = ["operator.read"]
+RW = ["operator.read", "operator.write"]
+ADMIN = ["operator.admin"]
+MAIN = "agent:main:main"
+
+
+def call(client: WSClient, method: str, params: Any = None) -> dict[str, Any]:
+    res = client.response(client.request(method, params))
+    assert res is not None, method
+    return res
+
+
+def ok(client: WSClient, method: str, params: Any = None) -> Any:
+    res = call(client, method, params)
+    assert res["ok"], res
+    return res["payload"]
+
+
+def responses(client: WSClient, req_id: str) -> list[dict[str, Any]]:
+    client.flush()
+    return [f for f in client.received if isinstance(f, dict) and f.get("type") == "res"
+            and f.get("id") == req_id]
+
+
+def drain(clock: Any, steps: int = 80) -> None:
+    """Let the offline model stream (one chunk per 5 ms of clock time)."""
+    for _ in range(steps):
+        clock.advance(0.005)
+
+
+def run_events(client: WSClient, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
+    client.flush()
+    return [f for f in client.events(name) if f["payload"].get("runId") == run_id]
+
+
+def label(frame: dict[str, Any]) -> str:
+    p = frame["payload"]
+    if frame["event"] == "chat":
+        return f"chat:{p['state']}" + (f":{p['phase']}" if p["state"] == "status" else "")
+    phase = p["data"].get("phase")
+    return f"agent:{p['stream']}" + (f":{phase}" if phase else "")
+
+
+def labels(client: WSClient, run_id: str) -> list[str]:
+    return [label(f) for f in run_events(client, run_id)]
+
+
+def by_label(client: WSClient, run_id: str) -> dict[str, dict[str, Any]]:
+    return {label(f): f["payload"] for f in run_events(client, run_id)}
+
+
+def send(client: WSClient, key: str, message: str, idem: str, **extra: Any) -> str:
+    return client.request("chat.send", {"sessionKey": key, "message": message,
+                                        "idempotencyKey": idem, **extra})
+
+
+def send_now(client: WSClient, key: str, message: str, idem: str) -> dict[str, Any]:
+    res = client.response(send(client, key, message, idem))
+    assert res is not None
+    return res
+
+
+def history(client: WSClient, key: str = MAIN, **params: Any) -> Any:
+    return ok(client, "chat.history", {"sessionKey": key, **params})
+
+
+def text_of(message: dict[str, Any]) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(p["text"] for p in content)
+
+
+class FakeCall:
+    def __init__(self, request: ModelRequest, on_text: Callable[[str], None],
+                 on_tool: Callable[[dict[str, Any]], None]) -> None:
+        self.request, self.on_text, self.on_tool = request, on_text, on_tool
+        self.cancelled, self.said = False, ""
+        self.d: Deferred[ModelResult] = Deferred(lambda d: setattr(self, "cancelled", True))
+
+    def say(self, text: str) -> None:
+        self.said += text
+        self.on_text(text)
+
+    def finish(self, text: str | None = None) -> None:
+        if text is not None:
+            self.say(text)
+        self.d.callback(ModelResult(self.said, "stop", 4, 2, "resp-1", self.request.model))
+
+    def fail(self, err: Exception) -> None:
+        self.d.errback(err)
+
+
+class FakeProvider:
+    """A provider whose stream the test drives by hand."""
+
+    id, api = "fake", "openai-completions"
+
+    def __init__(self) -> None:
+        self.calls: list[FakeCall] = []
+
+    def stream(self, request: ModelRequest, on_text: Callable[[str], None],
+               on_tool: Callable[[dict[str, Any]], None]) -> Deferred[ModelResult]:
+        self.calls.append(FakeCall(request, on_text, on_tool))
+        return self.calls[-1].d
+
+
+def install_fake(gw: Gateway, model: str = "fake-1", primary: bool = True) -> FakeProvider:
+    provider = FakeProvider()
+    gw.runtime.registry.providers[provider.id] = provider
+    if primary:
+        gw.runtime.registry.primary = f"{provider.id}/{model}"
+    return provider
+
+
+def transcript(gw: Gateway, key: str = MAIN) -> list[tuple[str, str | None]]:
+    """(role, idempotency key) of the committed rows, read straight from SQLite."""
+    return gw.sessions_db.run_now(lambda conn: conn.execute(
+        "SELECT role, idempotency_key FROM transcript WHERE session_key=? ORDER BY seq",
+        (key,)).fetchall())
+
+
+def spy_frames(case: SynchronousTestCase, client: WSClient, probe: Callable[[], Any]
+               ) -> list[tuple[dict[str, Any], Any]]:
+    """Record (frame, probe()) at the moment each frame is written to the socket."""
+    log: list[tuple[dict[str, Any], Any]] = []
+    original = client.proto.write_text
+
+    def write_text(data: bytes) -> None:
+        log.append((json.loads(data), probe()))
+        original(data)
+
+    case.patch(client.proto, "write_text", write_text)
+    return log
+
+
+class HeldAppends:
+    """Transcript appends of the given roles commit only when ``release`` is called."""
+
+    def __init__(self, case: SynchronousTestCase, gw: Gateway, roles: set[str]) -> None:
+        self.pending: list[Callable[[], None]] = []
+        store = gw.sessions
+        original = store.append
+
+        def append(row: Any, role: str, body: dict[str, Any], run_id: str | None = None,
+                   idempotency_key: str | None = None) -> Deferred[Any]:
+            if role not in roles:
+                return original(row, role, body, run_id, idempotency_key)
+            d: Deferred[Any] = Deferred()
+
+            def commit() -> None:
+                original(row, role, body, run_id, idempotency_key).chainDeferred(d)
+
+            self.pending.append(commit)
+            return d
+
+        case.patch(store, "append", append)
+
+    def release(self) -> None:
+        pending, self.pending = self.pending, []
+        for commit in pending:
+            commit()
+
+
+OFFLINE_HI = "[offline model] You said: hi"
+CLI_KEY = "agent:main:cli"
+
+
+class AgentMethod(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.gw, self.clock = make_gateway()
+        self.addCleanup(self.gw.runtime.stopService)  # settle runs left open
+        self.c = hello(self.gw, scopes=RW)
+
+    def agent(self, client: WSClient | None = None, message: str = "hi", idem: str = "a1",
+              **extra: Any) -> str:
+        params = {"message": message, "idempotencyKey": idem, "sessionKey": CLI_KEY, **extra}
+        return (client or self.c).request("agent", params)
+
+    def test_two_responses_on_one_request(self) -> None:
+        rid = self.agent()
+        [accepted] = responses(self.c, rid)
+        self.assertTrue(accepted["ok"])
+        self.assertIsInstance(accepted["payload"].pop("acceptedAt"), int)
+        self.assertEqual(accepted["payload"], {"runId": "a1", "sessionKey": CLI_KEY,
+                                               "agentId": "main", "status": "accepted"})
+        drain(self.clock)
+        first, final = responses(self.c, rid)
+        self.assertTrue(final["ok"])
+        payload = final["payload"]
+        self.assertEqual((payload["runId"], payload["status"], payload["summary"]),
+                         ("a1", "ok", "completed"))
+        self.assertEqual(payload["result"]["payloads"], [{"text": OFFLINE_HI, "mediaUrl": None}])
+        meta = payload["result"]["meta"]
+        self.assertIsInstance(meta["durationMs"], int)
+        self.assertGreaterEqual(meta["durationMs"], 0)
+        row = self.gw.sessions.get(CLI_KEY)
+        assert row is not None
+        agent_meta = meta["agentMeta"]
+        self.assertEqual((agent_meta["sessionId"], agent_meta["provider"], agent_meta["model"]),
+                         (row.session_id, "offline", "offline-echo"))
+        self.assertLessEqual({"input", "output", "total"}, set(agent_meta["usage"]))
+        seen = labels(self.c, "a1")
+        self.assertEqual(seen[:2], ["agent:lifecycle:start", "agent:lifecycle:model"])
+        self.assertFalse([s for s in seen if s.startswith("chat:status")])
+        self.assertEqual(seen[-2:], ["agent:lifecycle:end", "chat:final"])
+
+    def test_default_session_is_main(self) -> None:
+        rid = self.c.request("agent", {"message": "hello there", "agentId": "main",
+                                       "idempotencyKey": "a1", "deliver": False,
+                                       "timeout": 600})
+        self.assertEqual(responses(self.c, rid)[0]["payload"]["sessionKey"], MAIN)
+
+    def test_failing_provider(self) -> None:
+        fake = install_fake(self.gw)
+        rid = self.agent()
+        message = "No route-compatible authentication source is configured for openai."
+        fake.calls[0].fail(ProviderError(message))
+        accepted, final = responses(self.c, rid)
+        self.assertEqual(accepted["payload"]["status"], "accepted")
+        self.assertFalse(final["ok"])
+        self.assertEqual(final["payload"], {"runId": "a1", "status": "error",
+                                            "summary": message})
+        self.assertEqual(final["error"], {"code": "UNAVAILABLE", "message": message})
+
+    def test_duplicate_while_active_is_in_flight(self) -> None:
+        rid = self.agent()
+        dup = self.agent()
+        self.assertEqual([r["payload"] for r in responses(self.c, dup)],
+                         [{"runId": "a1", "status": "in_flight", "sessionKey": CLI_KEY,
+                           "agentId": "main"}])
+        drain(self.clock)
+        self.assertEqual(len(responses(self.c, dup)), 1)
+        self.assertEqual(len(responses(self.c, rid)), 2)
+        self.assertEqual(labels(self.c, "a1").count("agent:lifecycle:start"), 1)
+
+    def test_duplicate_after_completion_gets_the_original_final(self) -> None:
+        rid = self.agent()
+        drain(self.clock)
+        final = responses(self.c, rid)[-1]
+        dup = self.agent()
+        drain(self.clock)
+        [again] = responses(self.c, dup)
+        self.assertEqual((again["ok"], again["payload"]), (True, final["payload"]))
+        self.assertEqual(labels(self.c, "a1").count("agent:lifecycle:start"), 1)
+
+    def test_new_and_reset_need_admin(self) -> None:
+        for i, message in enumerate(["/new", "  /reset now", "/NEW"]):
+            res = responses(self.c, self.agent(message=message, idem=f"n{i}"))[0]
+            self.assertEqual(res["error"]["message"], "missing scope: operator.admin")
+        self.assertIsNone(self.gw.sessions.get(CLI_KEY))
+        admin = hello(self.gw, scopes=ADMIN)
+        res = responses(admin, self.agent(admin, message="/new", idem="n9"))[0]
+        self.assertEqual(res["payload"]["status"], "accepted")
+        reader = hello(self.gw, scopes=READ)
+        res = responses(reader, self.agent(reader, idem="r1"))[0]
+        self.assertEqual(res["error"]["message"], "missing scope: operator.write")
+
+    def test_wait_before_and_after_the_end(self) -> None:
+        fake = install_fake(self.gw)
+        send(self.c, "main", "hi", "k1")
+        early = self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 100})
+        self.clock.advance(0.099)
+        self.assertIsNone(self.c.response(early))
+        self.clock.advance(0.002)
+        self.assertEqual(self.c.response(early)["payload"], {"runId": "k1", "status": "timeout"})
+        pending = self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 20_000})
+        self.assertIsNone(self.c.response(pending))
+        fake.calls[0].finish("Hello from the mock model.")
+        for rid in (pending, self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 1000})):
+            waited = self.c.response(rid)["payload"]
+            self.assertEqual((waited["runId"], waited["status"], waited["stopReason"]),
+                             ("k1", "ok", "stop"))
+            self.assertIsInstance(waited["endedAt"], int)
+            self.assertEqual(waited["terminalReply"],
+                             {"disposition": "visible", "text": "Hello from the mock model."})
+
+    def test_wait_unknown_run_times_out(self) -> None:
+        rid = self.c.request("agent.wait", {"runId": "no-such-run", "timeoutMs": 500})
+        self.clock.advance(0.499)
+        self.assertIsNone(self.c.response(rid))
+        self.clock.advance(0.002)
+        self.assertEqual(self.c.response(rid)["payload"],
+                         {"runId": "no-such-run", "status": "timeout"})
+
+
+class AgentCatalog(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.gw, self.clock = make_gateway()
+        self.c = hello(self.gw, scopes=READ)
+
+    def test_agents_list(self) -> None:
+        listing = ok(self.c, "agents.list", {})
+        self.assertEqual({k: listing[k] for k in ("defaultId", "ownership", "selectionRequired",
+                                                  "mainKey", "scope")},
+                         {"defaultId": "main", "ownership": "sole", "selectionRequired": False,
+                          "mainKey": "main", "scope": "per-sender"})
+        main = listing["agents"][0]
+        self.assertLessEqual({"id", "workspace", "workspaceGit", "agentRuntime",
+                              "thinkingLevels", "thinkingOptions", "thinkingDefault", "model",
+                              "defaultPermissionMode"}, set(main))
+        self.assertEqual((main["id"], main["model"]), ("main", {"primary": "offline/offline-echo"}))
+        self.assertIsInstance(main["workspace"], str)
+        self.assertIn(main["thinkingDefault"], main["thinkingOptions"])
+
+    def test_agent_identity_shape(self) -> None:
+        identity = ok(self.c, "agent.identity.get", {"agentId": "main"})
+        self.assertEqual(set(identity), {"agentId", "name", "nameSource", "avatar"})
+        self.assertEqual((identity["agentId"], identity["nameSource"]), ("main", "default"))
+        other = ok(self.c, "agent.identity.get", {"sessionKey": "agent:Ops:x"})
+        self.assertEqual(other["agentId"], "ops")
+
+    def test_agent_identity_default_matches_trace(self) -> None:
+        """misc-methods-2.jsonl: an unconfigured main agent is "Assistant" with avatar "A"."""
+        self.assertEqual(ok(self.c, "agent.identity.get", {"agentId": "main"}),
+                         {"agentId": "main", "name": "Assistant", "nameSource": "default",
+                          "avatar": "A"})
+
+
+    def test_models_list_labels_the_offline_model(self) -> None:
+        models = ok(self.c, "models.list", {})["models"]
+        [offline] = [m for m in models if m["provider"] == "offline"]
+        self.assertLessEqual({"id", "name", "provider", "contextWindow", "reasoning", "tags",
+                              "thinkingLevels", "thinkingDefault", "available"}, set(offline))
+        self.assertEqual((offline["id"], offline["available"]), ("offline-echo", True))
+        self.assertIn("offline", offline["tags"])
+        self.assertIn("offline", offline["name"].lower())
+        self.assertEqual(ok(self.c, "models.list", {"provider": "nope"})["models"], [])
