@@ -10,6 +10,10 @@
     openclaw-tw devices rename DEVICE_ID LABEL
     openclaw-tw devices rotate DEVICE_ID [--role operator] [--scopes a,b]
     openclaw-tw devices revoke DEVICE_ID [--role operator]
+    openclaw-tw nodes list | describe NODE_ID | approve REQUEST_ID|--latest | reject REQUEST_ID
+    openclaw-tw nodes invoke NODE_ID COMMAND [--params JSON] [--invoke-timeout MS]
+    openclaw-tw approvals list | resolve ID allow-once|allow-always|deny
+    openclaw-tw node run [--url URL] [--token T] [--display-name NAME] [--deny-run]
 
 URL and token default to what the gateway on this machine uses (flags > env > config file >
 the generated token).  Connects to non-loopback gateways are signed with this client's own
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,8 @@ from openclaw_tw import _json, config
 from openclaw_tw.client import CallError, ClientState, call
 
 DEVICE_COMMANDS = ("list", "approve", "reject", "remove", "rename", "rotate", "revoke")
+NODE_COMMANDS = ("list", "describe", "approve", "reject", "invoke")
+APPROVAL_COMMANDS = ("list", "resolve")
 
 
 def _defaults(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -72,7 +79,75 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--role", default="operator")
     d.add_argument("--scopes", help="comma-separated scopes for rotate")
     _connection_args(d)
+    n = sub.add_parser("nodes", help="node pairing, listing and invoke")
+    n.add_argument("action", choices=NODE_COMMANDS)
+    n.add_argument("target", nargs="?", help="node id or request id")
+    n.add_argument("node_command", nargs="?", help="command for invoke")
+    n.add_argument("--latest", action="store_true", help="approve the newest pending request")
+    n.add_argument("--params", default=None, help="JSON object of invoke params")
+    n.add_argument("--invoke-timeout", type=int, default=15000, help="node invoke timeout ms")
+    _connection_args(n)
+    a = sub.add_parser("approvals", help="pending exec approvals")
+    a.add_argument("action", choices=APPROVAL_COMMANDS)
+    a.add_argument("target", nargs="?", help="approval id")
+    a.add_argument("decision", nargs="?", choices=("allow-once", "allow-always", "deny"))
+    _connection_args(a)
+    h = sub.add_parser("node", help="run a headless node host")
+    h.add_argument("action", choices=("run",))
+    h.add_argument("--display-name")
+    h.add_argument("--deny-run", action="store_true", help="refuse system.run")
+    _connection_args(h)
     return parser
+
+
+def _node_call(args: argparse.Namespace) -> tuple[str, Any]:
+    action, target = args.action, args.target
+    if action == "list":
+        return "node.list", {}
+    if action == "approve" and args.latest:
+        return "node.pair.approve", {"requestId": None}
+    if not target:
+        raise SystemExit(f"openclaw-tw: nodes {action} needs an id")
+    if action == "describe":
+        return "node.describe", {"nodeId": target}
+    if action in ("approve", "reject"):
+        return f"node.pair.{action}", {"requestId": target}
+    if not args.node_command:
+        raise SystemExit("openclaw-tw: nodes invoke needs NODE_ID COMMAND")
+    params: dict[str, Any] = {"nodeId": target, "command": args.node_command,
+                              "idempotencyKey": str(uuid.uuid4()),
+                              "timeoutMs": args.invoke_timeout}
+    if args.params:
+        try:
+            params["params"] = _json.loads(args.params)
+        except _json.JSONDecodeError as e:
+            raise SystemExit(f"openclaw-tw: --params is not JSON: {e}") from None
+    args.timeout = max(args.timeout, args.invoke_timeout / 1000 + 5)
+    return "node.invoke", params
+
+
+def _approval_call(args: argparse.Namespace) -> tuple[str, Any]:
+    if args.action == "list":
+        return "exec.approval.list", {}
+    if not args.target or not args.decision:
+        raise SystemExit("openclaw-tw: approvals resolve needs ID DECISION")
+    return "exec.approval.resolve", {"id": args.target, "decision": args.decision}
+
+
+def _node_run(args: argparse.Namespace) -> int:
+    from autobahn.twisted.websocket import connectWS
+    from twisted.internet import reactor
+
+    from openclaw_tw.nodehost import NodeHostFactory, node_identity
+
+    url, token = _defaults(args)
+    identity = node_identity(config.default_state_dir(os.environ))
+    print(f"node host: device {identity.device_id} -> {url}", flush=True)
+    factory = NodeHostFactory(reactor, url, token, identity, args.display_name,
+                              allow_run=not args.deny_run)
+    connectWS(factory, timeout=args.timeout)
+    reactor.run()  # type: ignore[attr-defined]
+    return 0
 
 
 def _device_call(args: argparse.Namespace) -> tuple[str, Any]:
@@ -104,8 +179,9 @@ def _run(args: argparse.Namespace, method: str, params: Any) -> tuple[Any, Excep
     outcome: dict[str, Any] = {}
 
     def run(reactor: Any) -> Deferred[Any]:
-        d = _latest_then_approve(reactor, url, token, args, state, ca_file) \
-            if method == "device.pair.approve" and params.get("requestId") is None \
+        d = _latest_then_approve(reactor, url, token, args, state, ca_file, method) \
+            if method in ("device.pair.approve", "node.pair.approve") and \
+            params.get("requestId") is None \
             else call(reactor, url, token, method, params, args.timeout, state, ca_file)
         d.addCallbacks(lambda r: outcome.__setitem__("ok", r),
                        lambda f: outcome.__setitem__("err", f.value))
@@ -121,15 +197,17 @@ def _run(args: argparse.Namespace, method: str, params: Any) -> tuple[Any, Excep
 
 
 def _latest_then_approve(reactor: Any, url: str, token: str | None, args: argparse.Namespace,
-                         state: ClientState, ca_file: Path | None) -> Deferred[Any]:
-    d = call(reactor, url, token, "device.pair.list", {}, args.timeout, state, ca_file)
+                         state: ClientState, ca_file: Path | None,
+                         method: str = "device.pair.approve") -> Deferred[Any]:
+    family = method.rsplit(".", 1)[0]
+    d = call(reactor, url, token, f"{family}.list", {}, args.timeout, state, ca_file)
 
     def approve(listing: dict[str, Any]) -> Any:
         pending = sorted(listing.get("pending") or [], key=lambda p: p.get("ts", 0))
         if not pending:
             raise CallError({"code": "INVALID_REQUEST",
-                             "message": "no pending device pairing requests"})
-        return call(reactor, url, token, "device.pair.approve",
+                             "message": "no pending pairing requests"})
+        return call(reactor, url, token, method,
                     {"requestId": pending[-1]["requestId"]}, args.timeout, state, ca_file)
 
     return d.addCallback(approve)
@@ -149,6 +227,27 @@ def _print_devices(result: dict[str, Any]) -> None:
         print(f"  {d['deviceId'][:12]}{label}  {d.get('clientId')}/{d.get('clientMode')}  "
               f"via {d.get('approvedVia')}  scopes {','.join(d.get('scopes', []))}  "
               f"tokens {roles}  {'connected' if d.get('connected') else 'offline'}")
+
+
+def _print_nodes(result: dict[str, Any]) -> None:
+    nodes = result.get("nodes") or []
+    print(f"Nodes ({len(nodes)})")
+    for n in nodes:
+        name = f" \"{n['displayName']}\"" if n.get("displayName") else ""
+        state = n.get("approvalState")
+        if n.get("pendingRequestId"):
+            state = f"{state} (request {n['pendingRequestId']})"
+        print(f"  {n['nodeId']}{name}  {n.get('platform')}  {state}  "
+              f"{'connected' if n.get('connected') else 'offline'}  "
+              f"commands {','.join(n.get('commands') or []) or '-'}")
+
+
+def _print_approvals(result: list[dict[str, Any]]) -> None:
+    print(f"Pending approvals ({len(result)})")
+    for a in result:
+        req = a.get("request") or {}
+        command = req.get("command") or " ".join(req.get("commandArgv") or [])
+        print(f"  {a['id']}  {req.get('host')}  {command!r}  expires {a.get('expiresAtMs')}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
     elif args.command == "health":
         method = "health"
+    elif args.command == "node":
+        return _node_run(args)
+    elif args.command == "nodes":
+        method, params = _node_call(args)
+    elif args.command == "approvals":
+        method, params = _approval_call(args)
     else:
         method, params = _device_call(args)
 
@@ -188,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.command == "devices" and args.action == "list" and not args.json:
         _print_devices(result)
+    elif args.command == "nodes" and args.action == "list" and not args.json:
+        _print_nodes(result)
+    elif args.command == "approvals" and args.action == "list" and not args.json:
+        _print_approvals(result)
     else:
         print(_json.pretty(result))
     return 0

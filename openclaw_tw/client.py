@@ -34,6 +34,8 @@ class CallError(Exception):
 
 def scopes_for(method: str, params: Any) -> list[str]:
     """Least privilege for a classified method, else the CLI's default scope set."""
+    if method == "node.pair.approve":  # extra scopes depend on the node's declared commands
+        return list(S.CLI_DEFAULT_SCOPES)
     if method in S.METHOD_POLICY and S.policy_scope(method) != S.NODE_SCOPE:
         return list(S.required_scopes(method, params))
     return list(S.CLI_DEFAULT_SCOPES)

@@ -51,7 +51,9 @@ ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}
 # Events we emit, in the order the reference advertises them.
 EVENTS = ["connect.challenge", "agent", "chat", "sessions.changed", "presence", "tick",
           "shutdown", "health", "device.pair.changed", "device.pair.requested",
-          "device.pair.resolved"]
+          "device.pair.resolved", "node.pair.requested", "node.pair.resolved",
+          "node.presence", "node.hostStats", "node.invoke.request", "node.invoke.cancel",
+          "exec.approval.requested", "exec.approval.resolved"]
 
 _log = Logger(namespace="gateway")
 
@@ -90,6 +92,9 @@ class Gateway(Service):
         self.sessions: Any = None
         self.runtime: Any = None
         self.dedupe: Any = None
+        self.nodes_db: Any = None
+        self.nodes: Any = None
+        self.approvals: Any = None
         self.boot_id = str(uuid.uuid4())
         self.instance_id = str(uuid.uuid4())
         self.started_at = self.clock.seconds()

@@ -23,6 +23,8 @@ from openclaw_tw.agent.dedupe import DedupeCache
 from openclaw_tw.agent.models import build_registry
 from openclaw_tw.agent.offline import OfflineProvider
 from openclaw_tw.agent.runtime import AgentRuntime
+from openclaw_tw.approvals.policyfile import PolicyFile
+from openclaw_tw.approvals.service import ExecApprovals
 from openclaw_tw.config import BIND_MODES, ConfigError
 from openclaw_tw.db import Database
 from openclaw_tw.devices.authority import DeviceAuthority
@@ -31,6 +33,11 @@ from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.gateway import Gateway
 from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
 from openclaw_tw.methods import agents, chat, devices, logs, sessions, system
+from openclaw_tw.methods import approvals as approval_methods
+from openclaw_tw.methods import nodes as node_methods
+from openclaw_tw.nodes.registry import NodeRegistry
+from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
+from openclaw_tw.nodes.store import NodeStore, nodes_db_path
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.service import SequentialMultiService
@@ -109,10 +116,29 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
     chat.register(table, gw, runtime, store)
     sessions.register(table, gw, runtime, store)
     agents.register(table, gw, registry)
+    wire_nodes(gw, table, reactor, inline=run_blocking is None)
     if store.interrupted_at_start:
         _log.warn("{n} run(s) were interrupted by the last stop; marked in their transcripts",
                   n=len(store.interrupted_at_start))
     return gw
+
+
+def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> None:
+    """The node registry and exec approvals, with their own database (nodes.sqlite)."""
+    nodes_db = Database(nodes_db_path(gw.settings.state_dir), NODE_MIGRATIONS, reactor,
+                        inline=inline)
+    nodes_db.open()
+    store = NodeStore(nodes_db)
+    pending_rows = store.load()
+    registry = NodeRegistry(gw, store)
+    approvals = ExecApprovals(gw, store)
+    restored = approvals.restore(pending_rows)
+    if restored:
+        _log.info("restored {n} pending exec approval(s)", n=restored)
+    gw.nodes_db, gw.nodes, gw.approvals = nodes_db, registry, approvals
+    node_methods.register(table, gw, registry)
+    approval_methods.register(table, approvals, PolicyFile(gw.settings.state_dir,
+                                                           gw.display_path))
 
 
 def _openai_maker(reactor: Any) -> Any:
@@ -207,7 +233,12 @@ def makeService(options: Any, reactor: Any = None) -> IService:
     sessions_db = DatabaseService(gw.sessions_db)
     sessions_db.setName("sessions-database")
     sessions_db.setServiceParent(root)
+    nodes_db = DatabaseService(gw.nodes_db)
+    nodes_db.setName("nodes-database")
+    nodes_db.setServiceParent(root)
     gw.setServiceParent(root)
+    gw.nodes.setServiceParent(root)
+    gw.approvals.setServiceParent(root)
     gw.runtime.setServiceParent(root)
     site = build_site(gw)
     for i, endpoint in enumerate(_endpoints(settings, reactor)):

@@ -101,9 +101,10 @@ class ServiceTree(unittest.SynchronousTestCase):
         self.assertTrue(IServiceCollection.providedBy(root))
         names = [IService(child).name for child in root]
         # Start order matters: the log file, then the hub, then the listening port(s).
-        self.assertEqual(names[:6], ["logfile", "database", "sessions-database", "gateway",
+        self.assertEqual(names[:9], ["logfile", "database", "sessions-database",
+                                     "nodes-database", "gateway", "nodes", "exec-approvals",
                                      "agents", "listener"])
-        self.assertTrue(all(n.startswith("listener") for n in names[5:]), names)
+        self.assertTrue(all(n.startswith("listener") for n in names[8:]), names)
 
         self.assertIsInstance(root.getServiceNamed("logfile"), LogFileService)
         gw = root.getServiceNamed("gateway")

@@ -280,8 +280,10 @@ class AgentRuntime(Service):
                                            "model": run.model}, sid=True)
             entries = await self.store.history(row.key, HISTORY_TURNS, None, row.session_id)
             queued = {r.run_id for r in self.queues.get(row.key, ())}
-            request = ModelRequest(run.provider, model,
-                                   to_messages(turn_order(entries, run.run_id, queued)))
+            messages = to_messages(turn_order(entries, run.run_id, queued))
+            if run.system_prompt:
+                messages.insert(0, {"role": "system", "content": run.system_prompt})
+            request = ModelRequest(run.provider, model, messages)
             if run.stop is not None:
                 raise CancelledError()
             run.upstream = provider.stream(request, lambda t: self._delta(run, t),

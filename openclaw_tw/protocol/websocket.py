@@ -286,7 +286,9 @@ class GatewayProtocol(WebSocketServerProtocol):
             self.close(1008, err.message)
             return
         self.phase = CONNECTING
-        self._connect(frame["id"], frame.get("params"))
+        params = frame.get("params")
+        self.connect_params = params if isinstance(params, dict) else {}
+        self._connect(frame["id"], params)
 
     def _connect(self, req_id: str, params: Any) -> None:
         gw = self.gateway

@@ -1,0 +1,226 @@
+"""Interop tier: the real headless node host (`openclaw node run`, OpenClaw 2026.9.6) against
+our gateway on a loopback port, managed with the real `openclaw nodes` CLI.
+
+The node host is a child process (spawnProcess) with its own fresh HOME; it is terminated in
+cleanup.  Skipped when the reference launcher is not installed (see test_interop_cli).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from autobahn.twisted.websocket import WebSocketClientFactory
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial import unittest
+
+from openclaw_tw import config, tap
+from tests.test_interop_cli import CLIResult, reference_launcher
+from tests.test_loopback import (
+    RecordingClient,
+    close_store,
+    connect_params,
+    listen_loopback,
+    require_clean_reactor,
+)
+
+TOKEN = "interop-nodes-secret"
+
+
+class _NodeHost(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.output = b""
+        self.ended: defer.Deferred[None] = defer.Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.output += data
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(None)
+
+
+class _Interop(unittest.TestCase):
+    """Our gateway on a loopback port and the real CLI; no tests of its own."""
+
+    timeout = 90
+
+    def setUp(self) -> None:
+        launcher, why = reference_launcher()
+        if launcher is None:
+            raise unittest.SkipTest(why)
+        self.launcher = launcher
+        require_clean_reactor(self)
+        state = os.path.abspath(self.mktemp())
+        os.makedirs(state)
+        settings = config.resolve({"port": "0", "token": TOKEN, "state-dir": state},
+                                  env={"HOME": state})
+        self.gw = tap.build_gateway(settings, reactor)
+        self.gw.startService()
+        self.port = listen_loopback(tap.build_site(self.gw))
+        self.port_number = self.port.getHost().port
+        self.url = f"ws://127.0.0.1:{self.port_number}"
+
+    async def tearDown(self) -> None:
+        await defer.maybeDeferred(self.port.stopListening)
+        if self.gw.running:
+            await self.gw.stopService()
+        await defer.gatherResults([conn.lost for conn in self.port.connections])
+        self.gw.approvals.stopService()
+        close_store(self.gw)
+        self.gw.nodes_db.close()
+
+    def env(self, home: str) -> dict[str, str]:
+        return {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "NO_COLOR": "1"}
+
+    def fresh_home(self) -> str:
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+        return home
+
+    async def openclaw(self, *args: str) -> CLIResult:
+        home = self.fresh_home()
+        out, err, code = await getProcessOutputAndValue(
+            self.launcher, args, env=self.env(home), path=home, reactor=reactor)
+        return CLIResult(args, out, err, code)
+
+    def start_node_host(self) -> tuple[_NodeHost, defer.Deferred[Any]]:
+        connected: defer.Deferred[Any] = defer.Deferred()
+
+        def on_connect(conn: Any) -> None:
+            if conn.role == "node" and not connected.called:
+                connected.callback(conn)
+
+        self.gw.on_connect.append(on_connect)
+        home = self.fresh_home()
+        env = self.env(home)
+        env["OPENCLAW_GATEWAY_TOKEN"] = TOKEN
+        host = _NodeHost()
+        transport = reactor.spawnProcess(
+            host, self.launcher, [self.launcher, "node", "run", "--host", "127.0.0.1",
+                                  "--port", str(self.port_number)], env=env, path=home)
+
+        async def stop() -> None:
+            if not host.ended.called:
+                transport.signalProcess("TERM")
+                timer = reactor.callLater(10, lambda: host.ended.called or
+                                          transport.signalProcess("KILL"))
+                await host.ended
+                if timer.active():
+                    timer.cancel()
+
+        self.addCleanup(lambda: defer.Deferred.fromCoroutine(stop()))
+        return host, connected
+
+
+
+class RealNodeHost(_Interop):
+    async def test_node_run_pair_approve_invoke(self) -> None:
+        host, connected = self.start_node_host()
+        conn = await connected
+        node_id = conn.device_id
+        request = self.gw.nodes.pending_for(node_id)
+        self.assertIsNotNone(request, host.output)
+
+        listing = await self.openclaw("nodes", "list", "--json", "--url", self.url,
+                                      "--token", TOKEN)
+        self.assertEqual(listing.code, 0, listing)
+        pending = listing.json()["pending"]
+        self.assertEqual([p["requestId"] for p in pending], [request.request_id])
+        self.assertEqual(pending[0]["nodeId"], node_id)
+        self.assertIn("system.which", pending[0]["commands"])
+        self.assertEqual(pending[0]["requiredApproveScopes"],
+                         ["operator.pairing", "operator.admin"])
+
+        approved = await self.openclaw("nodes", "approve", request.request_id, "--url",
+                                       self.url, "--token", TOKEN, "--json")
+        self.assertEqual(approved.code, 0, approved)
+        self.assertEqual(approved.json()["node"]["nodeId"], node_id)
+        self.assertIn("system.run", self.gw.nodes.effective(node_id))
+
+        which, run = await defer.gatherResults([
+            defer.Deferred.fromCoroutine(self.openclaw(
+                "nodes", "invoke", "--node", node_id, "--command", "system.which",
+                "--params", json.dumps({"bins": ["sh"]}), "--json", "--url", self.url,
+                "--token", TOKEN)),
+            defer.Deferred.fromCoroutine(self.openclaw(
+                "gateway", "call", "node.invoke", "--json", "--url", self.url, "--token", TOKEN,
+                "--params", json.dumps({"nodeId": node_id, "command": "system.run",
+                                        "params": {"command": ["echo", "hi"]},
+                                        "idempotencyKey": "interop-run-1",
+                                        "timeoutMs": 15000}))),
+        ])
+        self.assertEqual(which.code, 0, which)
+        result = which.json()
+        self.assertIs(result["ok"], True)
+        self.assertEqual(result["command"], "system.which")
+        self.assertTrue(result["payload"]["bins"]["sh"].endswith("/sh"), which)
+        self.assertEqual(run.code, 0, run)
+        payload = run.json()["payload"]
+        self.assertEqual((payload["exitCode"], payload["stdout"]), (0, "hi\n"), run)
+
+        described = await self.openclaw("nodes", "describe", "--node", node_id, "--json",
+                                        "--url", self.url, "--token", TOKEN)
+        self.assertEqual(described.code, 0, described)
+        if os.environ.get("OPENCLAW_TW_SHOW_CLI"):
+            print(listing, approved, which, run)
+
+
+class RealApprovalsCLI(_Interop):
+    """`openclaw approvals pending/resolve` as the human's tool, with a requester socket and
+    an approval-client socket (caps exec-approvals) on our gateway."""
+
+    async def client(self, scopes: list[str], caps: list[str]) -> RecordingClient:
+        factory = WebSocketClientFactory(self.url)
+        factory.protocol = RecordingClient
+        factory.setProtocolOptions(closeHandshakeTimeout=0, openHandshakeTimeout=5)
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.port_number)
+        client: RecordingClient = await endpoint.connect(factory)
+        await client.opened
+        await client.next_frame("event", "connect.challenge")
+        params = connect_params(TOKEN, scopes)
+        params["caps"] = caps
+        res = await client.request("connect", params)
+        self.assertTrue(res["ok"], res)
+        return client
+
+    async def test_approval_resolved_with_the_real_cli(self) -> None:
+        approver = await self.client(["operator.admin", "operator.approvals"],
+                                     ["exec-approvals"])
+        requester = await self.client(["operator.approvals"], [])
+        req_id = "approval-1"
+        requester.send_json({"type": "req", "id": req_id, "method": "exec.approval.request",
+                             "params": {"command": "echo hi", "commandArgv": ["echo", "hi"],
+                                        "host": "gateway", "cwd": "/tmp", "timeoutMs": 60000,
+                                        "twoPhase": True, "agentId": "main",
+                                        "sessionKey": "agent:main:main"}})
+        accepted = await requester.next_frame("res", req_id=req_id)
+        self.assertEqual(accepted["payload"]["status"], "accepted", accepted)
+        approval_id = accepted["payload"]["id"]
+        requested = await approver.next_frame("event", "exec.approval.requested")
+        self.assertEqual(requested["payload"]["id"], approval_id)
+
+        pending = await self.openclaw("approvals", "pending", "--json", "--url", self.url,
+                                      "--token", TOKEN)
+        self.assertEqual(pending.code, 0, pending)
+        self.assertIn(approval_id, pending.out)
+
+        resolved = await self.openclaw("approvals", "resolve", approval_id, "allow-once",
+                                       "--url", self.url, "--token", TOKEN)
+        self.assertEqual(resolved.code, 0, resolved)
+        self.assertIn(f"Approval {approval_id} resolved allow-once by client:cli",
+                      resolved.out, resolved)
+        if os.environ.get("OPENCLAW_TW_SHOW_CLI"):
+            print(pending, resolved)
+        decision = await requester.next_frame("res", req_id=req_id)
+        self.assertEqual(decision["payload"]["decision"], "allow-once")
+        event = await approver.next_frame("event", "exec.approval.resolved")
+        self.assertEqual(event["payload"]["decision"], "allow-once")
+        for c in (approver, requester):
+            c.sendClose()
+        await defer.gatherResults([approver.lost, requester.lost])

@@ -1,0 +1,140 @@
+"""Our own node host (`openclaw-tw node run`) and the `openclaw-tw nodes|approvals` commands,
+end to end on a real loopback port: the same flow as the real node host interop test.
+
+The node host and each CLI run are child processes (``python -m openclaw_tw.cli``) with a
+fresh HOME/state dir; the gateway runs in-process on the real reactor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial import unittest
+
+from openclaw_tw import config, tap
+from tests.test_loopback import close_store, listen_loopback, require_clean_reactor
+
+TOKEN = "nodehost-secret"
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+class _Child(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.output = b""
+        self.ended: defer.Deferred[None] = defer.Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.output += data
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(None)
+
+
+class OwnNodeHost(unittest.TestCase):
+    timeout = 60
+
+    def setUp(self) -> None:
+        require_clean_reactor(self)
+        state = os.path.abspath(self.mktemp())
+        os.makedirs(state)
+        settings = config.resolve({"port": "0", "token": TOKEN, "state-dir": state},
+                                  env={"HOME": state})
+        self.gw = tap.build_gateway(settings, reactor)
+        self.gw.startService()
+        self.port = listen_loopback(tap.build_site(self.gw))
+        self.url = f"ws://127.0.0.1:{self.port.getHost().port}"
+
+    async def tearDown(self) -> None:
+        await defer.maybeDeferred(self.port.stopListening)
+        if self.gw.running:
+            await self.gw.stopService()
+        await defer.gatherResults([conn.lost for conn in self.port.connections])
+        self.gw.approvals.stopService()
+        close_store(self.gw)
+        self.gw.nodes_db.close()
+
+    def env(self) -> dict[str, str]:
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+        return {"HOME": home, "OPENCLAW_STATE_DIR": os.path.join(home, ".openclaw"),
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": ROOT}
+
+    async def cli(self, *args: str) -> tuple[int, str, str]:
+        out, err, code = await getProcessOutputAndValue(
+            sys.executable, ("-m", "openclaw_tw.cli", *args, "--url", self.url,
+                             "--token", TOKEN), env=self.env(), reactor=reactor)
+        return code, out.decode(), err.decode()
+
+    def start_node_host(self) -> tuple[_Child, defer.Deferred[Any]]:
+        connected: defer.Deferred[Any] = defer.Deferred()
+
+        def on_connect(conn: Any) -> None:
+            if conn.role == "node" and not connected.called:
+                connected.callback(conn)
+
+        self.gw.on_connect.append(on_connect)
+        child = _Child()
+        transport = reactor.spawnProcess(
+            child, sys.executable, [sys.executable, "-m", "openclaw_tw.cli", "node", "run",
+                                    "--url", self.url, "--token", TOKEN,
+                                    "--display-name", "tw-host"], env=self.env())
+
+        async def stop() -> None:
+            if not child.ended.called:
+                transport.signalProcess("KILL")
+                await child.ended
+
+        self.addCleanup(lambda: defer.Deferred.fromCoroutine(stop()))
+        return child, connected
+
+    async def test_node_run_pair_approve_invoke(self) -> None:
+        child, connected = self.start_node_host()
+        conn = await connected
+        node_id = conn.device_id
+        self.assertIsNotNone(self.gw.nodes.pending_for(node_id))
+
+        code, out, err = await self.cli("nodes", "list")
+        self.assertEqual(code, 0, err)
+        self.assertIn(f"{node_id} \"tw-host\"  {sys.platform}  pending-approval", out)
+
+        code, out, err = await self.cli("nodes", "approve", "--latest")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["node"]["commands"],
+                         ["system.notify", "system.run", "system.which"])
+
+        results = await defer.gatherResults([defer.Deferred.fromCoroutine(self.cli(
+            "nodes", "invoke", node_id, command, "--params", json.dumps(params)))
+            for command, params in (("system.run", {"command": ["echo", "hi"]}),
+                                    ("system.run", {"command": ["sh", "-c", "exit 3"]}),
+                                    ("system.which", {"bins": ["sh", "no-such-bin-x"]}),
+                                    ("system.notify", {"title": "hello"}))])
+        for code, _, err in results:
+            self.assertEqual(code, 0, err)
+        run, failing, which, notify = (json.loads(out) for _, out, _ in results)
+        self.assertEqual((run["payload"]["exitCode"], run["payload"]["stdout"]), (0, "hi\n"))
+        self.assertEqual((failing["payload"]["exitCode"], failing["payload"]["success"]),
+                         (3, False))
+        self.assertEqual(list(which["payload"]["bins"]), ["sh"])
+        self.assertEqual(notify["payload"], {"ok": True})
+
+        code, out, err = await self.cli("nodes", "describe", node_id)
+        self.assertEqual(json.loads(out)["approvalState"], "approved")
+        code, out, err = await self.cli("nodes", "invoke", node_id, "camera.snap")
+        self.assertEqual(code, 1)
+        self.assertIn("requires explicit gateway.nodes.commands.allow opt-in", err)
+        self.assertIn(b"node host connected", child.output)
+
+    async def test_approvals_cli(self) -> None:
+        code, out, err = await self.cli("approvals", "list")
+        self.assertEqual((code, out), (0, "Pending approvals (0)\n"), err)
+        code, out, err = await self.cli("approvals", "resolve", "nope", "deny")
+        self.assertEqual(code, 1)
+        self.assertIn("unknown or expired approval id", err)
