@@ -20,6 +20,7 @@ from twisted.web.server import Site
 
 from openclaw_tw import config, identity, tls
 from openclaw_tw.agent.dedupe import DedupeCache
+from openclaw_tw.agent.exec_tool import ExecTool, exec_enabled
 from openclaw_tw.agent.models import build_registry
 from openclaw_tw.agent.offline import OfflineProvider
 from openclaw_tw.agent.runtime import AgentRuntime
@@ -136,9 +137,11 @@ def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> N
     if restored:
         _log.info("restored {n} pending exec approval(s)", n=restored)
     gw.nodes_db, gw.nodes, gw.approvals = nodes_db, registry, approvals
+    policy = PolicyFile(gw.settings.state_dir, gw.display_path)
     node_methods.register(table, gw, registry)
-    approval_methods.register(table, approvals, PolicyFile(gw.settings.state_dir,
-                                                           gw.display_path))
+    approval_methods.register(table, approvals, policy)
+    if exec_enabled(dict(gw.settings.raw)):
+        gw.runtime.exec_tool = ExecTool(gw, policy)
 
 
 def _openai_maker(reactor: Any) -> Any:

@@ -25,6 +25,7 @@ class ModelRequest:
     model: str
     messages: list[dict[str, Any]]  # OpenAI chat format: {role, content}
     max_tokens: int | None = None
+    tools: list[dict[str, Any]] | None = None  # OpenAI function tools offered to the model
 
 
 @attrs.frozen

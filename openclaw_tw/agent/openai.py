@@ -137,6 +137,8 @@ class OpenAIProvider:
                                 "stream": True, "stream_options": {"include_usage": True}}
         if request.max_tokens is not None:
             body["max_tokens"] = request.max_tokens
+        if request.tools:
+            body["tools"] = request.tools
         return body
 
     def stream(self, request: ModelRequest, on_text: Callable[[str], None],

@@ -20,6 +20,8 @@ from twisted.internet.defer import CancelledError, Deferred, DeferredList, ensur
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
+from openclaw_tw import _json
+from openclaw_tw.agent.exec_tool import EXEC_TOOL, TOOL_NAME
 from openclaw_tw.agent.models import ModelRegistry, ModelRequest, ModelResult, ProviderError
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.frames import EncodedEvent
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 _log = Logger(namespace="agent/runtime")
 
 DEFAULT_TIMEOUT_S = 600.0
+MAX_TOOL_ROUNDS = 6
 HISTORY_TURNS = 40
 SHUTDOWN_GRACE_S = 1.5
 
@@ -120,6 +123,7 @@ class AgentRuntime(Service):
         self.active: dict[str, Run] = {}
         self.queues: dict[str, deque[Run]] = {}
         self.on_session_changed: Callable[[SessionRow, str], None] = lambda row, reason: None
+        self.exec_tool: Any = None  # agent.exec_tool.ExecTool when tools.exec.enabled
 
     # -- accepting ----------------------------------------------------------------------------
 
@@ -283,13 +287,20 @@ class AgentRuntime(Service):
             messages = to_messages(turn_order(entries, run.run_id, queued))
             if run.system_prompt:
                 messages.insert(0, {"role": "system", "content": run.system_prompt})
-            request = ModelRequest(run.provider, model, messages)
-            if run.stop is not None:
-                raise CancelledError()
-            run.upstream = provider.stream(request, lambda t: self._delta(run, t),
-                                           lambda data: self._tool(run, data))
+            tools = self._tools_for(provider)
             timer = self.gw.clock.callLater(run.timeout_s, self._timeout, run)
-            result = await run.upstream
+            for _ in range(MAX_TOOL_ROUNDS):
+                if run.stop is not None:
+                    raise CancelledError()
+                calls: list[dict[str, Any]] = []
+                run.upstream = provider.stream(
+                    ModelRequest(run.provider, model, messages, tools=tools or None),
+                    lambda t: self._delta(run, t),
+                    lambda data, calls=calls: self._tool(run, data, calls))
+                result = await run.upstream
+                if not (calls and result.stop_reason == "tool_calls" and tools):
+                    break
+                await self._run_tools(run, calls, messages, result)
         except CancelledError:
             await self._stopped(run)
         except ProviderError as err:
@@ -433,12 +444,44 @@ class AgentRuntime(Service):
             except Exception:  # a broken listener must not break the run or its events
                 _log.failure("run {run}: delta listener failed", run=run.run_id)
 
-    def _tool(self, run: Run, data: dict[str, Any]) -> None:
+    def _tool(self, run: Run, data: dict[str, Any],
+              calls: list[dict[str, Any]] | None = None) -> None:
+        if calls is not None and data.get("phase") == "end":
+            calls.append(data)
         origin = run.origin
         if origin is None or "tool-events" not in origin.caps:
             return
         run.seq += 1
         origin.deliver(EncodedEvent("agent", self._agent_payload(run, "tool", data)), True)
+
+    def _tools_for(self, provider: Any) -> list[dict[str, Any]]:
+        """Tools offered to this provider's models (only real models get the exec tool)."""
+        if self.exec_tool is None or getattr(provider, "api", "") != "openai-completions":
+            return []
+        return [EXEC_TOOL]
+
+    async def _run_tools(self, run: Run, calls: list[dict[str, Any]],
+                         messages: list[dict[str, Any]], result: ModelResult) -> None:
+        """Run the model's tool calls, record them, and extend the conversation with them."""
+        messages.append({"role": "assistant", "content": result.text or None, "tool_calls": [
+            {"id": c.get("toolCallId"), "type": "function",
+             "function": {"name": c.get("name"), "arguments": c.get("arguments") or "{}"}}
+            for c in calls]})
+        for call in calls:
+            args = call.get("args") if isinstance(call.get("args"), dict) else {}
+            if call.get("name") == TOOL_NAME and self.exec_tool is not None:
+                output = await self.exec_tool(args, run.row.agent_id, run.session_key)
+            else:
+                output = _json.dumps({"ok": False, "error":
+                                      f"unknown tool {call.get('name')!r}"}).decode()
+            body = {"role": "toolResult", "toolCallId": call.get("toolCallId"),
+                    "toolName": call.get("name"), "arguments": args, "content": output,
+                    "timestamp": self.gw.now_ms()}
+            await self.store.append(run.row, "tool", body, run.run_id)
+            self._tool(run, {"phase": "result", "toolCallId": call.get("toolCallId"),
+                             "name": call.get("name"), "result": output})
+            messages.append({"role": "tool", "tool_call_id": call.get("toolCallId"),
+                             "content": output})
 
     def _status(self, run: Run, phase: str) -> None:
         run.seq += 1
