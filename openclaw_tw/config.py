@@ -46,6 +46,15 @@ class GatewaySettings:
     tls_key_path: Path | None = None
     trusted_proxies: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    # HTTP surface (§11): OpenAI-compatible endpoints, /tools/invoke policy, hooks.
+    chat_completions_enabled: bool = False
+    responses_enabled: bool = False
+    tools_allow: tuple[str, ...] = ()
+    tools_deny: tuple[str, ...] = ()
+    hooks_enabled: bool = False
+    hooks_token: str | None = None
+    hooks_path: str = "/hooks"
+    hooks_allow_request_session_key: bool = False
     raw: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
@@ -187,8 +196,36 @@ def resolve(
         allowed_origins=_str_list(
             _dig(gw, "controlUi", "allowedOrigins"), "gateway.controlUi.allowedOrigins"
         ),
+        **_http_settings(cfg),
         raw=cfg,
     )
+
+
+def _http_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``gateway.http.endpoints.*``, ``gateway.tools.{allow,deny}`` and ``hooks.*``."""
+    endpoints = _dig(cfg, "gateway", "http", "endpoints") or {}
+    hooks = _dig(cfg, "hooks") or {}
+    token = hooks.get("token") if isinstance(hooks, Mapping) else None
+    if token is not None and not isinstance(token, str):
+        raise ConfigError("hooks.token must be a string")
+    path = _dig(cfg, "hooks", "path")
+    if path is None:
+        path = "/hooks"
+    if not isinstance(path, str):
+        raise ConfigError("hooks.path must be a string")
+    path = "/" + path.strip().strip("/")
+    if path == "/":
+        raise ConfigError("hooks.path cannot be '/'")
+    return {
+        "chat_completions_enabled": _dig(endpoints, "chatCompletions", "enabled") is True,
+        "responses_enabled": _dig(endpoints, "responses", "enabled") is True,
+        "tools_allow": _str_list(_dig(cfg, "gateway", "tools", "allow"), "gateway.tools.allow"),
+        "tools_deny": _str_list(_dig(cfg, "gateway", "tools", "deny"), "gateway.tools.deny"),
+        "hooks_enabled": _dig(cfg, "hooks", "enabled") is True,
+        "hooks_token": token or None,
+        "hooks_path": path,
+        "hooks_allow_request_session_key": _dig(cfg, "hooks", "allowRequestSessionKey") is True,
+    }
 
 
 def _opt_path(value: Any) -> Path | None:

@@ -44,6 +44,7 @@ from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.service import SequentialMultiService
 from openclaw_tw.sessions.store import MIGRATIONS as SESSION_MIGRATIONS
 from openclaw_tw.sessions.store import SessionStore
+from openclaw_tw.web.http import CappedRequest
 from openclaw_tw.web.root import GatewayRoot
 
 _log = Logger(namespace="gateway")
@@ -182,6 +183,7 @@ class DatabaseService(Service):
 
 def build_site(gw: Gateway) -> Site:
     site = Site(GatewayRoot(gw, GatewayFactory(gw)), reactor=gw.reactor)
+    site.requestFactory = CappedRequest  # oversized bodies: 413 before they are buffered
     site.noisy = False
     site.log = lambda request: None  # type: ignore[method-assign]  # no per-request log lines
     return site

@@ -1,8 +1,12 @@
-"""The resource tree on the gateway port: WebSocket upgrades, health probes, 404s.
+"""The resource tree on the gateway port: WebSocket upgrades, health probes, the HTTP API, 404s.
 
 ``GatewayRoot`` is a leaf that routes on the request path.  A WebSocket upgrade on any
 non-reserved path passes the upgrade-time checks (forwarded headers, auth lockout, pre-auth
-budget) and is then handed to Autobahn through ``WebSocketResource``.
+budget) and is then handed to Autobahn through ``WebSocketResource``.  Other requests go, in
+the reference's order (§11): probes -> hooks -> ``/v1/models*``, ``/v1/embeddings`` ->
+``/tools/invoke`` -> ``/sessions/<key>/history`` -> ``/v1/responses`` ->
+``/v1/chat/completions`` -> 404 ``Not Found``.
+Disabled endpoints fall through to the 404; endpoint switches are read per request.
 """
 
 from __future__ import annotations
@@ -18,15 +22,20 @@ from openclaw_tw import _json
 from openclaw_tw.gateway import COMPAT_VERSION
 from openclaw_tw.protocol.handshake import is_loopback_ip
 from openclaw_tw.protocol.websocket import GatewayFactory, client_ip_from_headers
+from openclaw_tw.web import openai_compat, sessions_http, tools_invoke
+from openclaw_tw.web.chat_completions import ChatCompletions
+from openclaw_tw.web.hooks import Hooks, hook_error
+from openclaw_tw.web.http import SECURITY_HEADERS, Handler, InternalError, serve
+from openclaw_tw.web.openai_models import EMBEDDINGS_PATH, MODELS_PATH, OpenAIModels
+from openclaw_tw.web.responses import Responses
+from openclaw_tw.web.sessions_http import SessionHistory, is_history_path
+from openclaw_tw.web.tools_invoke import ToolsInvoke
 
 if TYPE_CHECKING:
     from openclaw_tw.gateway import Gateway
 
-SECURITY_HEADERS = (
-    (b"X-Content-Type-Options", b"nosniff"),
-    (b"Referrer-Policy", b"no-referrer"),
-    (b"Permissions-Policy", b"camera=(), microphone=(self), geolocation=()"),
-)
+__all__ = ["SECURITY_HEADERS", "GatewayRoot"]
+
 LIVE_PATHS = frozenset({b"/health", b"/healthz"})
 READY_PATHS = frozenset({b"/ready", b"/readyz"})
 STARTUP_PATHS = frozenset({b"/startup", b"/startupz"})
@@ -55,6 +64,12 @@ class GatewayRoot(Resource):
         super().__init__()
         self.gateway = gateway
         self.ws = WebSocketResource(factory)
+        self.hooks = Hooks(gateway)
+        self.models = OpenAIModels(gateway)
+        self.tools = ToolsInvoke(gateway)
+        self.responses = Responses(gateway)
+        self.chat = ChatCompletions(gateway)
+        self.history = SessionHistory(gateway)
 
     def render(self, request: Request) -> Any:
         for name, value in SECURITY_HEADERS:
@@ -70,7 +85,29 @@ class GatewayRoot(Resource):
                 request.setHeader(b"Allow", b"GET, HEAD")
                 return _text_response(request, 405, "Method Not Allowed")
             return self._probe(request, path)
+        route = self._route(path)
+        if route is not None:
+            return serve(request, *route)
         return _text_response(request, 404, "Not Found")
+
+    def _route(self, path: bytes) -> tuple[Handler, InternalError] | None:
+        settings = self.gateway.settings
+        if self.hooks.matches(path):
+            return self.hooks.handle, lambda: hook_error(500, "internal error")
+        openai = settings.chat_completions_enabled or settings.responses_enabled
+        if openai and (path == MODELS_PATH or path.startswith(MODELS_PATH + b"/")):
+            return self.models.models, openai_compat.internal_error
+        if openai and path == EMBEDDINGS_PATH:
+            return self.models.embeddings, openai_compat.internal_error
+        if path == b"/tools/invoke":
+            return self.tools.handle, tools_invoke.internal_error
+        if is_history_path(path):
+            return self.history.handle, sessions_http.internal_error
+        if settings.responses_enabled and path == b"/v1/responses":
+            return self.responses.handle, openai_compat.internal_error
+        if settings.chat_completions_enabled and path == b"/v1/chat/completions":
+            return self.chat.handle, openai_compat.internal_error
+        return None
 
     # -- probes --------------------------------------------------------------------------------
 

@@ -1,0 +1,157 @@
+"""``POST /v1/chat/completions`` (§11.3): OpenAI Chat Completions over an agent turn.
+
+Non-streaming answers one ``chat.completion`` after the run ends; ``stream: true`` answers
+``text/event-stream`` chunks as the run streams: the role chunk, one ``content`` chunk per text
+delta, the ``finish_reason`` chunk, the usage chunk when ``stream_options.include_usage``, then
+``data: [DONE]``.  A run that fails mid-stream ends with ``data: {"error": ...}`` and
+``[DONE]`` (the status is already 200).  Sampling options are validated, then left to the
+agent's model configuration; client ``tools`` are not offered to the model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from twisted.web.server import Request
+
+from openclaw_tw.web import openai_compat as oc
+from openclaw_tw.web.auth import require_bearer
+from openclaw_tw.web.http import (
+    HttpError,
+    json_body,
+    method_not_allowed,
+    parse_json_object,
+    read_body,
+)
+from openclaw_tw.web.sse import EventStream
+
+if TYPE_CHECKING:
+    from openclaw_tw.agent.runtime import Outcome
+    from openclaw_tw.gateway import Gateway
+
+MISSING_USER = "Missing user message in `messages`."
+_RANGES = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2),
+           "presence_penalty": (-2, 2)}
+
+
+def validate_options(body: dict[str, Any]) -> None:
+    """The sampling extras of §11.3: types and ranges (400 when out of range)."""
+    for name, (low, high) in _RANGES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not low <= value <= high:
+            raise oc.invalid(f"`{name}` must be a number between {low} and {high}.")
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise oc.invalid(f"`{name}` must be a positive integer.")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise oc.invalid("`seed` must be an integer.")
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str) and not (
+            isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop)):
+        raise oc.invalid("`stop` must be a string or an array of at most 4 strings.")
+
+
+def chat_prompt(messages: Any) -> oc.Prompt:
+    """System/developer messages -> extra system prompt; the last user message is the turn."""
+    system: list[str] = []
+    entries: list[tuple[str, str, str]] = []
+    for msg in messages if isinstance(messages, list) else []:
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            continue
+        role = msg["role"].strip()
+        text = oc.text_of(msg.get("content")).strip()
+        if role in ("system", "developer"):
+            if text:
+                system.append(text)
+            continue
+        role = "tool" if role == "function" else role
+        if role in ("user", "assistant", "tool") and text:
+            entries.append((role, oc.sender_of(role, msg.get("name")), text))
+    return oc.build_prompt(system, entries, MISSING_USER)
+
+
+def usage_of(outcome: Outcome) -> dict[str, int]:
+    return {"prompt_tokens": outcome.input_tokens, "completion_tokens": outcome.output_tokens,
+            "total_tokens": outcome.input_tokens + outcome.output_tokens}
+
+
+class ChatCompletions:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def handle(self, request: Request) -> bytes | None:
+        gw = self.gw
+        if request.method != b"POST":
+            raise method_not_allowed("POST")
+        await require_bearer(request, gw)
+        body = parse_json_object(read_body(request, oc.MAX_BODY_BYTES, oc.too_large()),
+                                 oc.invalid)
+        model = oc.request_model(body)
+        agent_id = oc.resolve_agent(request, gw, model)
+        override = oc.model_override(request, gw)
+        key = oc.session_key(request, agent_id, body.get("user"), "openai")
+        validate_options(body)
+        prompt = chat_prompt(body.get("messages"))
+        completion_id = f"chatcmpl_{uuid.uuid4()}"
+        head = {"id": completion_id, "object": "chat.completion.chunk",
+                "created": oc.created_s(gw), "model": model}
+        if body.get("stream"):
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            await self._stream(request, head, key, prompt, override, include_usage)
+            return None
+        run = await oc.start_turn(request, gw, key, prompt, completion_id, override, "openai")
+        outcome = await run.finished()
+        if outcome.status != "ok":
+            status, type_, message = oc.failure_of(outcome)
+            raise oc.openai_error(status, message, type_)
+        return json_body(request, 200, {
+            "id": completion_id, "object": "chat.completion", "created": head["created"],
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": outcome.text},
+                         "finish_reason": oc.finish_reason(outcome)}],
+            "usage": usage_of(outcome)})
+
+    async def _stream(self, request: Request, head: dict[str, Any], key: str,
+                      prompt: oc.Prompt, override: str | None, include_usage: bool) -> None:
+        sse = EventStream(request)
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+        sse.data(chunk({"role": "assistant"}))
+        streamed: list[str] = []
+
+        def on_text(text: str) -> None:
+            streamed.append(text)
+            sse.data(chunk({"content": text}))
+
+        try:
+            run = await oc.start_turn(request, self.gw, key, prompt, head["id"], override,
+                                      "openai", on_text)
+            outcome = await run.finished()
+        except HttpError as err:
+            sse.data(err.body if isinstance(err.body, dict) else
+                     {"error": {"message": err.body, "type": "api_error"}})
+            sse.done()
+            return
+        if sse.closed:
+            return
+        if outcome.status != "ok":
+            _, type_, message = oc.failure_of(outcome)
+            sse.data({"error": {"message": message, "type": type_}})
+            sse.done()
+            return
+        if not streamed and outcome.text:  # a provider that answered without deltas
+            sse.data(chunk({"content": outcome.text}))
+        sse.data(chunk({}, oc.finish_reason(outcome)))
+        if include_usage:
+            sse.data({**head, "choices": [], "usage": usage_of(outcome)})
+        sse.done()

@@ -1,0 +1,230 @@
+"""Hooks (§11.5): ``POST <hooks.path>/wake`` and ``POST <hooks.path>/agent``.
+
+Served only with ``hooks.enabled: true`` and a ``hooks.token``; otherwise the path falls
+through to the 404.  Checks, in order: a ``?token=`` query (400), the method (405), the
+token in ``Authorization: Bearer`` or ``x-openclaw-token`` (401 ``Unauthorized``; after 20
+failures from one address within 60 s that address gets 429 with ``Retry-After`` until the
+window clears, whatever it sends), the sub-path (404 for anything but ``wake``/``agent``:
+configured mappings are not implemented), then the JSON body (≤256 KiB).
+
+``wake`` queues a system event for the session (default ``agent:<agentId>:main``): it is
+kept in a bounded pending queue (an identical pending text is ``coalesced``) and shown in
+presence as a ``system-event`` entry (broadcast to operators).  There is no heartbeat runner
+yet, so nothing consumes the queue and ``mode`` is only echoed.
+
+``agent`` starts an agent run (the runtime's ordinary path) in an isolated
+``agent:<agentId>:hook:<uuid>`` session and answers ``{ok, runId}`` once the user entry is
+committed; the run goes on without the caller.  A request ``sessionKey`` is honoured only
+with ``hooks.allowRequestSessionKey: true``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from twisted.web.server import Request
+
+from openclaw_tw.agent.models import ProviderError
+from openclaw_tw.sessions.keys import is_reserved, main_key, resolve_key, rest_of
+from openclaw_tw.web.http import (
+    NOT_FOUND,
+    HttpError,
+    client_ip,
+    header,
+    json_body,
+    method_not_allowed,
+    parse_json_object,
+    read_body,
+    text_error,
+)
+from openclaw_tw.web.openai_compat import agent_ids
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+
+MAX_BODY_BYTES = 256 * 1024
+WINDOW_S = 60.0
+MAX_FAILURES = 20
+MAX_TRACKED = 10_000
+MAX_PENDING = 20
+QUERY_TOKEN = ("Hook token must be provided via Authorization: Bearer <token> or "
+               "X-OpenClaw-Token header (query parameters are not allowed).")
+WAKE_MODES = ("now", "next-heartbeat")
+
+
+def hook_error(status: int, message: str) -> HttpError:
+    return HttpError(status, {"ok": False, "error": message})
+
+
+class FailureWindow:
+    """Failed hook-token attempts per address in a sliding window."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.failures: dict[str, deque[float]] = {}
+
+    def _recent(self, ip: str) -> deque[float]:
+        q = self.failures.get(ip, deque())
+        cutoff = self.clock.seconds() - WINDOW_S
+        while q and q[0] <= cutoff:
+            q.popleft()
+        if not q:
+            self.failures.pop(ip, None)
+        return q
+
+    def retry_after_s(self, ip: str) -> int | None:
+        q = self._recent(ip)
+        if len(q) < MAX_FAILURES:
+            return None
+        return max(1, int(q[-MAX_FAILURES] + WINDOW_S - self.clock.seconds() + 0.999))
+
+    def record(self, ip: str) -> None:
+        q = self._recent(ip)
+        if not q:
+            if len(self.failures) >= MAX_TRACKED:
+                self.failures.pop(next(iter(self.failures)))
+            q = self.failures.setdefault(ip, deque())
+        q.append(self.clock.seconds())
+
+
+class Hooks:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.failures = FailureWindow(gw.clock)
+        self.pending: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    @property
+    def base(self) -> bytes | None:
+        """The hooks path when hooks are served, else ``None`` (the path falls through)."""
+        s = self.gw.settings
+        return s.hooks_path.encode("utf-8") if s.hooks_enabled and s.hooks_token else None
+
+    def matches(self, path: bytes) -> bool:
+        base = self.base
+        return base is not None and (path == base or path.startswith(base + b"/"))
+
+    async def handle(self, request: Request) -> bytes:
+        query = request.uri.split(b"?", 1)[1] if b"?" in request.uri else b""
+        if "token" in parse_qs(query.decode("latin-1"), keep_blank_values=True):
+            raise text_error(400, QUERY_TOKEN)
+        if request.method != b"POST":
+            raise method_not_allowed("POST")
+        self.authorize(request)
+        base = self.base or b""
+        action = request.path[len(base) + 1:]
+        if action not in (b"wake", b"agent"):
+            raise text_error(404, NOT_FOUND)
+        body = parse_json_object(
+            read_body(request, MAX_BODY_BYTES, hook_error(413, "payload too large")),
+            lambda message: hook_error(400, message))
+        if action == b"wake":
+            return json_body(request, 200, self.wake(body))
+        return json_body(request, 200, await self.agent(body))
+
+    def authorize(self, request: Request) -> None:
+        ip = client_ip(request, self.gw)
+        retry = self.failures.retry_after_s(ip)
+        if retry is not None:
+            raise text_error(429, "Too Many Requests", {"Retry-After": str(retry)})
+        auth = header(request, "authorization") or ""
+        offered = auth[7:].strip() if auth[:7].lower() == "bearer " else \
+            header(request, "x-openclaw-token") or ""
+        token = (self.gw.settings.hooks_token or "").encode("utf-8")
+        if not token or not hmac.compare_digest(offered.encode("utf-8"), token):
+            self.failures.record(ip)
+            raise text_error(401, "Unauthorized")
+
+    def agent_id(self, body: dict[str, Any]) -> str:
+        raw = body.get("agentId")
+        if raw is None:
+            return "main"
+        agent = raw.strip().lower() if isinstance(raw, str) else ""
+        if agent not in agent_ids(self.gw):
+            raise hook_error(400, f"unknown agentId: {raw}")
+        return agent
+
+    # -- wake ----------------------------------------------------------------------------------
+
+    def wake(self, body: dict[str, Any]) -> dict[str, Any]:
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise hook_error(400, "text required")
+        mode = body.get("mode", "now")
+        if mode not in WAKE_MODES:
+            raise hook_error(400, "mode must be now or next-heartbeat")
+        agent = self.agent_id(body)
+        raw_key = body.get("sessionKey")
+        key = resolve_key(raw_key, agent_id=agent) if isinstance(raw_key, str) and raw_key \
+            else main_key(agent)
+        slot = (key, text.strip())
+        if slot in self.pending:
+            return {"ok": True, "mode": mode, "eventOutcome": "coalesced"}
+        self.pending[slot] = {"sessionKey": key, "text": text.strip(), "mode": mode,
+                              "ts": self.gw.now_ms()}
+        while len(self.pending) > MAX_PENDING:
+            self.pending.popitem(last=False)
+        self.gw.presence.add_event({"text": text.strip(), "reason": "hook:wake",
+                                    "mode": "hook"})
+        self.gw.broadcast_presence()
+        return {"ok": True, "mode": mode, "eventOutcome": "queued"}
+
+    # -- agent ---------------------------------------------------------------------------------
+
+    async def agent(self, body: dict[str, Any]) -> dict[str, Any]:
+        gw = self.gw
+        message = body.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise hook_error(400, "message required")
+        agent = self.agent_id(body)
+        key = self.session_key(body, agent)
+        model = body.get("model")
+        if model is not None:
+            try:
+                if not isinstance(model, str) or not gw.runtime.registry.resolve(model)[1]:
+                    raise ProviderError("invalid model")
+            except ProviderError:
+                raise hook_error(400, "invalid model") from None
+        timeout = body.get("timeoutSeconds")
+        if timeout is not None and (isinstance(timeout, bool) or
+                                    not isinstance(timeout, int | float) or timeout <= 0):
+            raise hook_error(400, "timeoutSeconds must be a positive number")
+        idem = body.get("idempotencyKey")
+        dedupe_key = f"hook:{idem}" if isinstance(idem, str) and idem else None
+        seen = gw.dedupe.get(dedupe_key) if dedupe_key else None
+        if seen is not None and seen.payload:
+            return {"ok": True, "runId": seen.payload["runId"]}
+        if gw.shutting_down or not gw.runtime.running:
+            raise hook_error(503, "gateway is shutting down")
+        run_id = str(uuid.uuid4())
+        if dedupe_key:
+            gw.dedupe.start(dedupe_key).payload = {"runId": run_id}
+        row = gw.sessions.ensure(key, "hook")
+        try:
+            run = await gw.runtime.accept(row, message, run_id, "agent", None,
+                                          float(timeout) if timeout else None, model)
+        except Exception:
+            if dedupe_key:
+                gw.dedupe.settle(dedupe_key, False, None, {"message": "not started"})
+            raise
+        if dedupe_key:
+            run.finished().addCallback(lambda o: gw.dedupe.settle(
+                dedupe_key, o.status == "ok", {"runId": run_id}))
+        return {"ok": True, "runId": run_id}
+
+    def session_key(self, body: dict[str, Any], agent: str) -> str:
+        raw = body.get("sessionKey")
+        if raw is None or raw == "":
+            return f"agent:{agent}:hook:{uuid.uuid4()}"
+        if not self.gw.settings.hooks_allow_request_session_key:
+            raise hook_error(400, "sessionKey is not accepted from hook requests "
+                                  "(set hooks.allowRequestSessionKey: true to allow it)")
+        if not isinstance(raw, str):
+            raise hook_error(400, "sessionKey must be a string")
+        key = resolve_key(raw, agent_id=agent)
+        if is_reserved(raw) or is_reserved(rest_of(key)):
+            raise hook_error(400, "sessionKey cannot use reserved internal session namespaces")
+        return key
