@@ -1,12 +1,14 @@
 # Two commands on a fresh machine: `make run` (the gateway) and `make test` (the suite).
+# `make bench [ARGS=--quick]`: ours vs the real gateway, side by side (bench/README.md).
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+BENCHSTAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint clean reference
+.PHONY: run test lint clean reference bench
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -23,6 +25,10 @@ $(DEVSTAMP): $(STAMP)
 	$(PIP) install -q ".[dev]"
 	touch $@
 
+$(BENCHSTAMP): $(STAMP)
+	$(PIP) install -q ".[bench]"
+	touch $@
+
 run: $(STAMP)
 	$(VENV)/bin/twistd -n --pidfile= openclaw $(ARGS)
 
@@ -30,10 +36,16 @@ test: $(DEVSTAMP)
 	$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp tests
 
 lint: $(DEVSTAMP)
-	$(VENV)/bin/ruff check openclaw_tw tests twisted
+	$(VENV)/bin/ruff check openclaw_tw tests twisted bench
 
 reference:
 	bash scripts/install-openclaw-reference.sh
+
+# Installs the reference gateway if needed, then runs every scenario against both gateways
+# (several minutes; ARGS=--quick for a short smoke run). Results: bench/results/.
+bench: $(BENCHSTAMP)
+	bash scripts/install-openclaw-reference.sh
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp

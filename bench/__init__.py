@@ -1,0 +1,1 @@
+"""Benchmark harness: ours vs the real OpenClaw gateway (`python -m bench`)."""
