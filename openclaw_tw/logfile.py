@@ -6,6 +6,7 @@ Secrets are redacted from structured fields before anything is written.
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -194,9 +195,12 @@ class LogFileService(Service):
 
     def startService(self) -> None:
         super().startService()
-        globalLogPublisher.addObserver(self.observer)
+        level = LogLevel.debug if os.environ.get("OPENCLAW_TW_DEBUG") else LogLevel.info
+        self._filtered = FilteringLogObserver(
+            self.observer, [LogLevelFilterPredicate(defaultLogLevel=level)])
+        globalLogPublisher.addObserver(self._filtered)
 
     def stopService(self) -> None:
         super().stopService()
-        globalLogPublisher.removeObserver(self.observer)
+        globalLogPublisher.removeObserver(self._filtered)
         self.observer.stop()

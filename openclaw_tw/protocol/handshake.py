@@ -8,6 +8,7 @@ receives the ``DeviceConnect`` this module returns for connects that carry ``dev
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 from collections.abc import Sequence
@@ -166,6 +167,7 @@ class DeviceAuthority(Protocol):
     def authorize(self, attempt: DeviceConnect) -> Deferred[ConnectDecision]: ...
 
 
+@functools.lru_cache(maxsize=4096)
 def is_loopback_ip(ip: str) -> bool:
     try:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])

@@ -10,11 +10,13 @@ timeout, close grace and keepalive run on the gateway's injected clock instead.
 
 from __future__ import annotations
 
+import os
 import struct
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import autobahn.websocket.protocol as _autobahn_protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionRequest
 from twisted.internet.interfaces import IDelayedCall
@@ -49,6 +51,19 @@ MAX_UNAUTHORIZED_ROLE_STREAK = 10
 MAX_CLOSE_REASON_BYTES = 123
 
 _log = Logger(namespace="gateway/ws")
+DEBUG = bool(os.environ.get("OPENCLAW_TW_DEBUG"))
+
+
+def _skip_pformat(obj: Any, *args: Any, **kwargs: Any) -> str:
+    """Autobahn pretty-prints its whole protocol configuration for a debug log line on every
+    new connection, whether or not anything logs at debug level; that alone was ~40 % of a
+    handshake.  The text only matters when debugging Autobahn itself
+    (OPENCLAW_TW_AUTOBAHN_DEBUG=1 restores it)."""
+    return ""
+
+
+if not os.environ.get("OPENCLAW_TW_AUTOBAHN_DEBUG"):
+    _autobahn_protocol.pformat = _skip_pformat
 
 
 _H16 = struct.Struct("!BBH")
@@ -366,13 +381,17 @@ class GatewayProtocol(WebSocketServerProtocol):
             gw.preauth_closed(self.peer_info.ip)
         self.phase = OPEN
         self.respond(req_id, gw.hello_payload(self, decision))
-        _log.info(
-            "client connected conn={conn} client={client} mode={mode} role={role} ip={ip} "
-            "auth={auth_method} device={device}",
-            conn=self.conn_id, client=decision.client.get("id"),
-            mode=decision.client.get("mode"), role=decision.role, ip=self.peer_info.ip,
-            auth_method=decision.auth_method, device=(decision.device_id or "-")[:12],
-        )
+        # One-shot CLI calls (ephemeral, shared secret, no device) are the bulk of connects and
+        # are not logged (OPENCLAW_TW_DEBUG=1 logs them); devices, nodes and long-lived
+        # clients are.  Refusals are always logged.
+        if DEBUG or not decision.ephemeral or decision.device_id is not None:
+            _log.info(
+                "client connected conn={conn} client={client} mode={mode} role={role} ip={ip} "
+                "auth={auth_method} device={device}",
+                conn=self.conn_id, client=decision.client.get("id"),
+                mode=decision.client.get("mode"), role=decision.role, ip=self.peer_info.ip,
+                auth_method=decision.auth_method, device=(decision.device_id or "-")[:12],
+            )
         gw.register(self)
         while self._pending and self.phase == OPEN:
             self._on_request_frame(self._pending.popleft(), False)
