@@ -19,7 +19,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from openclaw_tw import PROTOCOL_VERSION, __version__
+from openclaw_tw import PROTOCOL_VERSION, __version__, memory
 from openclaw_tw.config import GatewaySettings
 from openclaw_tw.health import HealthMonitor
 from openclaw_tw.identity import GatewayIdentity
@@ -124,6 +124,8 @@ class Gateway(Service):
         )
         self._tick = LoopingCall(self._send_tick)
         self._tick.clock = self.clock
+        self._trimmer = memory.TrimAfterDrop()
+        self._trim_call: Any = None
         self._ping = LoopingCall(self._keepalive)
         self._ping.clock = self.clock
 
@@ -154,6 +156,7 @@ class Gateway(Service):
     def startService(self) -> None:
         super().startService()
         self.started_at = self.clock.seconds()
+        self._trim_call = self.clock.callLater(1.0, memory.trim)  # import-time garbage
         self.health.start()
         self._tick.start(TICK_INTERVAL_MS / 1000, now=False)
         self._ping.start(PING_INTERVAL_S, now=False)
@@ -161,6 +164,8 @@ class Gateway(Service):
     def stopService(self) -> Deferred[None]:
         super().stopService()
         self.shutting_down = True
+        if self._trim_call is not None and self._trim_call.active():
+            self._trim_call.cancel()
         for loop in (self._tick, self._ping):
             if loop.running:
                 loop.stop()
@@ -209,6 +214,7 @@ class Gateway(Service):
 
     def register(self, conn: GatewayProtocol) -> None:
         self.conns[conn.conn_id] = conn
+        self._trimmer.peak = max(self._trimmer.peak, len(self.conns))
         for hook in self.on_connect:
             hook(conn)
         if not conn.ephemeral:
@@ -235,6 +241,10 @@ class Gateway(Service):
             return
         for hook in self.on_disconnect:
             hook(conn)
+        if self._trimmer.peak - len(self.conns) >= self._trimmer.min_drop and \
+                not (self._trim_call and self._trim_call.active()) and self.running:
+            # Many sockets went away: hand their memory back soon (not inside this callback).
+            self._trim_call = self.clock.callLater(0.5, self._trim_after_drop)
         if self.presence.remove(conn.conn_id):
             self.broadcast_presence()
 
@@ -279,7 +289,11 @@ class Gateway(Service):
     def _send_tick(self) -> None:
         self.broadcast("tick", {"ts": self.now_ms()})
 
+    def _trim_after_drop(self) -> None:
+        self._trimmer.observe(len(self.conns))
+
     def _keepalive(self) -> None:
+        self._trimmer.observe(len(self.conns))
         for conn in list(self.conns.values()):
             if conn.phase != OPEN:
                 continue
