@@ -131,7 +131,8 @@ class AgentRuntime(Service):
                origin: GatewayProtocol | None, timeout_s: float | None = None,
                model_ref: str | None = None, queue_mode: str = "followup",
                system_prompt: str | None = None,
-               listeners: list[Callable[[str], None]] | None = None) -> Deferred[Run]:
+               listeners: list[Callable[[str], None]] | None = None,
+               attachments: list[dict[str, Any]] | None = None) -> Deferred[Run]:
         """Commit the user entry, then queue the run; fires with the Run after the commit.
 
         ``listeners`` are called with each text delta (before any can stream); the end of the
@@ -142,8 +143,10 @@ class AgentRuntime(Service):
                   system_prompt=system_prompt, listeners=list(listeners or ()))
         self.runs[run_id] = run
         row.updated_at = row.last_interaction_at = now
-        body = {"role": "user", "content": message, "timestamp": now,
-                "idempotencyKey": f"{run_id}:user"}
+        body: dict[str, Any] = {"role": "user", "content": message, "timestamp": now,
+                                "idempotencyKey": f"{run_id}:user"}
+        if attachments:
+            body["attachments"] = attachments
         d = self.store.append(row, "user", body, run_id, f"{run_id}:user")
 
         def committed(_: Any) -> Run:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
+from openclaw_tw.agent import attachments
 from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable
@@ -108,7 +109,8 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
             if not seen.ok:
                 raise GatewayError(UNAVAILABLE, seen.error["message"], payload=seen.payload)
             return seen.payload
-        if not params["message"].strip() and not params.get("attachments"):
+        files = attachments.check("chat.send", params.get("attachments"))
+        if not params["message"].strip() and not files:
             raise invalid_request("invalid chat.send params: message must not be empty")
         key = key_of(params)
         dedupe.start(f"chat:{run_id}")
@@ -116,7 +118,7 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
         timeout = params.get("timeoutMs")
         d = runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
                            timeout / 1000 if timeout else None, None,
-                           params.get("queueMode", "followup"))
+                           params.get("queueMode", "followup"), attachments=files)
 
         def accepted(run: Any) -> dict[str, Any]:
             run.finished().addCallback(lambda o: _settle_chat(run_id, o))

@@ -26,10 +26,12 @@ from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from twisted.logger import Logger
 from twisted.web.server import Request
 
 from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.sessions.keys import is_reserved, main_key, resolve_key, rest_of
+from openclaw_tw.web import hook_mappings
 from openclaw_tw.web.http import (
     NOT_FOUND,
     HttpError,
@@ -42,6 +44,8 @@ from openclaw_tw.web.http import (
     text_error,
 )
 from openclaw_tw.web.openai_compat import agent_ids
+
+_log = Logger(namespace="gateway/hooks")
 
 if TYPE_CHECKING:
     from openclaw_tw.gateway import Gateway
@@ -117,13 +121,54 @@ class Hooks:
         base = self.base or b""
         action = request.path[len(base) + 1:]
         if action not in (b"wake", b"agent"):
-            raise text_error(404, NOT_FOUND)
+            return await self.mapped(request, action.decode("utf-8", "replace").strip("/"))
         body = parse_json_object(
             read_body(request, MAX_BODY_BYTES, hook_error(413, "payload too large")),
             lambda message: hook_error(400, message))
         if action == b"wake":
             return json_body(request, 200, self.wake(body))
         return json_body(request, 200, await self.agent(body))
+
+    async def mapped(self, request: Request, sub_path: str) -> bytes:
+        """``/hooks/<name>``: the first matching ``hooks.mappings`` entry decides."""
+        mappings = hook_mappings.mappings_of(self.gw.settings.raw)
+        if not sub_path or not mappings:
+            raise text_error(404, NOT_FOUND)
+        body = parse_json_object(
+            read_body(request, MAX_BODY_BYTES, hook_error(413, "payload too large")),
+            lambda message: hook_error(400, message))
+        found = hook_mappings.find(mappings, sub_path, body)
+        if found is None:
+            raise text_error(404, NOT_FOUND)
+        headers = {k.decode("latin-1").lower(): v[0].decode("latin-1")
+                   for k, v in request.requestHeaders.getAllRawHeaders()}
+        headers.pop("authorization", None)
+        headers.pop("x-openclaw-token", None)
+        query = {k: v[0] for k, v in parse_qs(
+            (request.uri.split(b"?", 1)[1] if b"?" in request.uri else b"").decode("latin-1")
+        ).items()}
+        try:
+            todo = hook_mappings.actions(found[0], found[1], sub_path, body, headers, query)
+        except hook_mappings.MappingError as e:
+            _log.warn("hook mapping {path} failed: {why}", path=sub_path, why=str(e))
+            raise hook_error(500, "hook mapping failed") from None
+        if not todo:
+            request.setResponseCode(204)
+            return b""
+        results = []
+        for act in todo:
+            if act["kind"] == "wake":
+                results.append(self.wake({"text": act["text"], "mode": act["mode"],
+                                          **({"agentId": act["agentId"]}
+                                             if act.get("agentId") else {})}))
+            else:
+                fields = {k: v for k, v in act.items() if k not in ("kind", "mappingId")
+                          and v is not None}
+                results.append(await self.agent(fields, trusted_key=True))
+        if len(results) == 1:
+            return json_body(request, 200, results[0])
+        return json_body(request, 200, {"ok": True, "count": len(results),
+                                        "results": results})
 
     def authorize(self, request: Request) -> None:
         ip = client_ip(request, self.gw)
@@ -174,13 +219,13 @@ class Hooks:
 
     # -- agent ---------------------------------------------------------------------------------
 
-    async def agent(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def agent(self, body: dict[str, Any], trusted_key: bool = False) -> dict[str, Any]:
         gw = self.gw
         message = body.get("message")
         if not isinstance(message, str) or not message.strip():
             raise hook_error(400, "message required")
         agent = self.agent_id(body)
-        key = self.session_key(body, agent)
+        key = self.session_key(body, agent, trusted_key)
         model = body.get("model")
         if model is not None:
             try:
@@ -215,11 +260,13 @@ class Hooks:
                 dedupe_key, o.status == "ok", {"runId": run_id}))
         return {"ok": True, "runId": run_id}
 
-    def session_key(self, body: dict[str, Any], agent: str) -> str:
+    def session_key(self, body: dict[str, Any], agent: str, trusted: bool = False) -> str:
+        """A fresh hook session unless a key is given (by a mapping, or by the request when
+        ``hooks.allowRequestSessionKey`` allows it)."""
         raw = body.get("sessionKey")
         if raw is None or raw == "":
             return f"agent:{agent}:hook:{uuid.uuid4()}"
-        if not self.gw.settings.hooks_allow_request_session_key:
+        if not trusted and not self.gw.settings.hooks_allow_request_session_key:
             raise hook_error(400, "sessionKey is not accepted from hook requests "
                                   "(set hooks.allowRequestSessionKey: true to allow it)")
         if not isinstance(raw, str):

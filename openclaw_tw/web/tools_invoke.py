@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.web.server import Request
 
+from openclaw_tw import _json
+from openclaw_tw.sessions.keys import resolve_key
 from openclaw_tw.web.auth import require_bearer
 from openclaw_tw.web.http import (
     HttpError,
@@ -61,6 +63,23 @@ class ToolsInvoke:
         self.gw = gw
         self.tools = TOOLS if tools is None else tools
 
+    def builtin(self, name: str) -> Tool | None:
+        """Tools the gateway itself provides: ``exec`` when ``tools.exec.enabled`` (it is on
+        the default HTTP deny list, so it also needs ``gateway.tools.allow``).  The exec tool
+        applies the approval policy, so an ``ask`` policy holds the request for a human."""
+        runtime = self.gw.runtime
+        exec_tool = getattr(runtime, "exec_tool", None)
+        if name != "exec" or exec_tool is None:
+            return None
+
+        async def run_exec(args: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+            agent = context.get("agentId") or "main"
+            key = resolve_key(str(context.get("sessionKey") or "main"), agent_id=agent)
+            output = await exec_tool(args, agent, key)
+            return {"content": [{"type": "text", "text": output}], "details": _json.loads(output)}
+
+        return run_exec
+
     async def handle(self, request: Request) -> bytes:
         if request.method != b"POST":
             raise method_not_allowed("POST")
@@ -76,7 +95,7 @@ class ToolsInvoke:
         if not isinstance(args, dict):
             raise invalid("`args` must be an object.")
         settings = self.gw.settings
-        tool = self.tools.get(name)
+        tool = self.tools.get(name) or self.builtin(name)
         if tool is None or not allowed(name, settings.tools_allow, settings.tools_deny):
             raise tool_error(404, "not_found", f"Tool not available: {name}")
         context = {"sessionKey": body.get("sessionKey") or "main",
