@@ -132,6 +132,25 @@ def resolve(
         options.get("config") or env.get("OPENCLAW_CONFIG_PATH") or state_dir / "openclaw.json"
     ).expanduser()
     data = load_config_file(config_path)
+    return resolve_data(options, env, data, create_token)
+
+
+def config_location(options: Mapping[str, Any], env: Mapping[str, str]) -> tuple[Path, Path]:
+    """``(state_dir, config_path)`` as ``resolve`` computes them."""
+    state_dir = Path(options.get("state-dir") or default_state_dir(env)).expanduser()
+    config_path = Path(
+        options.get("config") or env.get("OPENCLAW_CONFIG_PATH") or state_dir / "openclaw.json"
+    ).expanduser()
+    return state_dir, config_path
+
+
+def resolve_data(
+    options: Mapping[str, Any], env: Mapping[str, str], data: Mapping[str, Any] | None,
+    create_token: bool = True,
+) -> GatewaySettings:
+    """``resolve`` for an already parsed file (``None``: no file); used by hot reload so the
+    file is read once and flags > env > file precedence is the same as at startup."""
+    state_dir, config_path = config_location(options, env)
     cfg = data or {}
     gw = _dig(cfg, "gateway") or {}
 

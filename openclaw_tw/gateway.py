@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -50,10 +51,10 @@ ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}
 
 # Events we emit, in the order the reference advertises them.
 EVENTS = ["connect.challenge", "agent", "chat", "sessions.changed", "presence", "tick",
-          "shutdown", "health", "device.pair.changed", "device.pair.requested",
+          "shutdown", "health", "heartbeat", "cron", "device.pair.changed", "device.pair.requested",
           "device.pair.resolved", "node.pair.requested", "node.pair.resolved",
           "node.presence", "node.hostStats", "node.invoke.request", "node.invoke.cancel",
-          "exec.approval.requested", "exec.approval.resolved"]
+          "exec.approval.requested", "exec.approval.resolved", "config.changed"]
 
 _log = Logger(namespace="gateway")
 
@@ -95,6 +96,7 @@ class Gateway(Service):
         self.nodes_db: Any = None
         self.nodes: Any = None
         self.approvals: Any = None
+        self.config_watcher: Any = None  # reload.ConfigWatcher, when hot reload is wired
         self.boot_id = str(uuid.uuid4())
         self.instance_id = str(uuid.uuid4())
         self.started_at = self.clock.seconds()
@@ -193,6 +195,33 @@ class Gateway(Service):
 
         check()
         return done
+
+    # -- hot reload ----------------------------------------------------------------------------
+
+    # Fields only a restart can change: the listener and the auth mode are built once.
+    RESTART_FIELDS = ("port", "bind", "host", "tls_enabled", "tls_cert_path", "tls_key_path",
+                      "config_path", "state_dir")
+
+    def apply_settings(self, new: GatewaySettings) -> GatewaySettings:
+        """Swap in reloaded settings, keeping what needs a restart; returns what is in force.
+
+        A token/password rotation with the same auth mode replaces the auth policy and closes
+        the sockets that authenticated with the old shared secret (4001 "gateway auth
+        changed"); they must reconnect with the new one.
+        """
+        old = self.settings
+        new = attrs.evolve(new, **{f: getattr(old, f) for f in self.RESTART_FIELDS})
+        if new.auth_mode != old.auth_mode:
+            new = attrs.evolve(new, auth_mode=old.auth_mode, token=old.token,
+                               password=old.password, token_source=old.token_source)
+        self.settings = new
+        old_secret = self.auth_policy.secret
+        self.auth_policy = AuthPolicy(new.auth_mode, new.secret, new.allowed_origins)
+        if old_secret and new.secret != old_secret:
+            for conn in list(self.conns.values()):
+                if _used_secret(conn, old_secret):
+                    conn.close(4001, "gateway auth changed")
+        return new
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -365,6 +394,15 @@ class Gateway(Service):
                 "attachments": dict(ATTACHMENTS),
             },
         }
+
+
+def _used_secret(conn: GatewayProtocol, secret: str) -> bool:
+    """Did this socket authenticate with the shared token/password ``secret``?"""
+    params = getattr(conn, "connect_params", None) or {}
+    auth = params.get("auth") if isinstance(params, dict) else None
+    if not isinstance(auth, dict):
+        return False
+    return secret in (auth.get("token"), auth.get("password"))
 
 
 def _advertised_ip(settings: GatewaySettings) -> str:

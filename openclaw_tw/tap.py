@@ -6,6 +6,7 @@ so the port stops accepting before the hub sends ``shutdown`` and closes sockets
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from typing import Any
@@ -18,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
-from openclaw_tw import config, identity, tls
+from openclaw_tw import config, configfile, identity, mdns, reload, sdnotify, tls
 from openclaw_tw.agent.dedupe import DedupeCache
 from openclaw_tw.agent.exec_tool import ExecTool, exec_enabled
 from openclaw_tw.agent.models import build_registry
@@ -26,6 +27,12 @@ from openclaw_tw.agent.offline import OfflineProvider
 from openclaw_tw.agent.runtime import AgentRuntime
 from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.approvals.service import ExecApprovals
+from openclaw_tw.automation import methods as cron_methods
+from openclaw_tw.automation.boot import BootScript
+from openclaw_tw.automation.heartbeat import Heartbeat
+from openclaw_tw.automation.scheduler import Scheduler
+from openclaw_tw.automation.store import MIGRATIONS as CRON_MIGRATIONS
+from openclaw_tw.automation.store import CronStore, cron_db_path
 from openclaw_tw.config import BIND_MODES, ConfigError
 from openclaw_tw.db import Database
 from openclaw_tw.devices.authority import DeviceAuthority
@@ -35,13 +42,16 @@ from openclaw_tw.gateway import Gateway
 from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
 from openclaw_tw.methods import agents, chat, devices, logs, sessions, system
 from openclaw_tw.methods import approvals as approval_methods
+from openclaw_tw.methods import config as config_methods
 from openclaw_tw.methods import nodes as node_methods
+from openclaw_tw.methods.agents import configured_agents
 from openclaw_tw.nodes.registry import NodeRegistry
 from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
 from openclaw_tw.nodes.store import NodeStore, nodes_db_path
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.service import SequentialMultiService
+from openclaw_tw.sessions.keys import normalize_agent_id
 from openclaw_tw.sessions.store import MIGRATIONS as SESSION_MIGRATIONS
 from openclaw_tw.sessions.store import SessionStore
 from openclaw_tw.web.http import CappedRequest
@@ -115,10 +125,12 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
     for family in METHOD_FAMILIES:
         family.register(table, gw)
     devices.register(table, gw, authority)
+    config_methods.register(table, gw)
     chat.register(table, gw, runtime, store)
     sessions.register(table, gw, runtime, store)
     agents.register(table, gw, registry)
     wire_nodes(gw, table, reactor, inline=run_blocking is None)
+    wire_automation(gw, table, reactor, inline=run_blocking is None)
     if store.interrupted_at_start:
         _log.warn("{n} run(s) were interrupted by the last stop; marked in their transcripts",
                   n=len(store.interrupted_at_start))
@@ -143,6 +155,28 @@ def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> N
     approval_methods.register(table, approvals, policy)
     if exec_enabled(dict(gw.settings.raw)):
         gw.runtime.exec_tool = ExecTool(gw, policy)
+
+
+def wire_automation(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> None:
+    """The cron scheduler (own database, cron.sqlite), the heartbeat and the boot script."""
+    raw = dict(gw.settings.raw)
+    cron_db = Database(cron_db_path(gw.settings.state_dir), CRON_MIGRATIONS, reactor,
+                       inline=inline)
+    cron_db.open()
+    cron_cfg = raw.get("cron") if isinstance(raw.get("cron"), dict) else {}
+    enabled = cron_cfg.get("enabled") is not False and os.environ.get("OPENCLAW_SKIP_CRON") != "1"
+    agents = configured_agents(raw)
+    heartbeat = Heartbeat(gw)
+    scheduler = Scheduler(gw, CronStore(cron_db), heartbeat,
+                          [normalize_agent_id(a["id"]) for a in agents], enabled=enabled,
+                          skip_missed=cron_cfg.get("skipMissedJobs") is True)
+    scheduler.load()
+    if scheduler.interrupted:
+        _log.warn("{n} cron run(s) were interrupted by the last stop; not replayed",
+                  n=len(scheduler.interrupted))
+    gw.cron_db, gw.cron, gw.heartbeat = cron_db, scheduler, heartbeat
+    gw.boot = BootScript(gw, agents)
+    cron_methods.register(table, gw, scheduler)
 
 
 def _openai_maker(reactor: Any) -> Any:
@@ -182,11 +216,30 @@ class DatabaseService(Service):
 
 
 def build_site(gw: Gateway) -> Site:
-    site = Site(GatewayRoot(gw, GatewayFactory(gw)), reactor=gw.reactor)
+    root = GatewayRoot(gw, GatewayFactory(gw))
+    wire_hooks_wake(gw, root.hooks)
+    site = Site(root, reactor=gw.reactor)
     site.requestFactory = CappedRequest  # oversized bodies: 413 before they are buffered
     site.noisy = False
     site.log = lambda request: None  # type: ignore[method-assign]  # no per-request log lines
     return site
+
+
+def wire_hooks_wake(gw: Gateway, hooks: Any) -> None:
+    """The heartbeat drains ``/hooks/wake``'s queue; ``mode: now`` wakes it at once."""
+    gw.hooks = hooks
+    queue_wake = hooks.wake
+
+    def wake(body: dict[str, Any]) -> dict[str, Any]:
+        result = queue_wake(body)
+        heartbeat = getattr(gw, "heartbeat", None)
+        if result.get("mode") == "now" and result.get("eventOutcome") == "queued" and \
+                heartbeat is not None:
+            agent = body.get("agentId") if isinstance(body.get("agentId"), str) else "main"
+            heartbeat.request_wake(agent, "hook:wake")
+        return result
+
+    hooks.wake = wake
 
 
 def _has_ipv6_loopback() -> bool:
@@ -221,10 +274,17 @@ def makeService(options: Any, reactor: Any = None) -> IService:
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor
+    env = dict(os.environ)
     try:
-        settings = config.resolve(options)
+        settings = config.resolve(options, env)
     except ConfigError as e:
         raise SystemExit(f"openclaw: {e}") from None
+    if settings.config_exists:
+        # Strict at startup, as the real gateway: every problem at once, with its path.
+        issues = configfile.validate(dict(settings.raw))
+        if issues:
+            problems = "; ".join(f"{i['path']}: {i['message']}" for i in issues)
+            raise SystemExit(f"openclaw: invalid config {settings.config_path}: {problems}")
 
     observer = JsonLinesFileObserver(log_dir(settings.state_dir))
 
@@ -250,6 +310,14 @@ def makeService(options: Any, reactor: Any = None) -> IService:
         listener = StreamServerEndpointService(endpoint, site)
         listener.setName("listener" if i == 0 else f"listener-{i}")
         listener.setServiceParent(root)
+    # After the port (so stopped before it): the scheduler (which owns cron.sqlite) and the
+    # boot script, which runs BOOT.md once the control plane serves.
+    gw.cron.setName("cron")
+    gw.cron.setServiceParent(root)
+    gw.boot.setName("boot")
+    gw.boot.setServiceParent(root)
+
+    wire_reload_and_mdns(root, gw, options, env)
 
     _log.info(
         "gateway listening on ws://{host}:{port} (auth {mode}; state {state})",
@@ -263,3 +331,32 @@ def makeService(options: Any, reactor: Any = None) -> IService:
         print(f"openclaw: {verb} stored in {path}\n"
               f"openclaw: read it with `openclaw-tw token` (or `cat {path}`)", file=sys.stdout)
     return root
+
+
+def wire_reload_and_mdns(root: Any, gw: Gateway, options: Any, env: dict[str, str]) -> None:
+    """After the listener(s): mDNS (advertises once the port is bound, withdrawn first on
+    stop), the config watcher (file polling + SIGHUP) and the systemd notifier."""
+    fingerprint = None
+    if gw.settings.tls_enabled:
+        s = gw.settings
+        fingerprint = tls.load_or_create(s.state_dir, s.tls_cert_path, s.tls_key_path,
+                                         [s.listen_host]).fingerprint
+    advertiser = mdns.MdnsAdvertiser(gw, env, tls_fingerprint=fingerprint)
+    advertiser.setServiceParent(root)
+    watcher = reload.ConfigWatcher(
+        gw, lambda data: config.resolve_data(options, env, data), install_sighup=True)
+    watcher.setName("config-reload")
+    watcher.on_applied.append(lambda s, plan: apply_hot(gw, advertiser, s, env))
+    watcher.setServiceParent(root)
+    sdnotify.SystemdNotifier(env).setServiceParent(root)  # READY=1 once all of the above ran
+
+
+def apply_hot(gw: Gateway, advertiser: Any, settings: config.GatewaySettings,
+              env: dict[str, str]) -> None:
+    """Reconfigure the services that cache config (the rest read gw.settings per request)."""
+    from openclaw_tw.nodes.policy import CommandPolicy
+
+    if gw.nodes is not None:
+        gw.nodes.policy = CommandPolicy(settings.raw)
+    if advertiser is not None:
+        advertiser.set_mode(mdns.mdns_mode(settings.raw, env))

@@ -10,6 +10,7 @@ from openclaw_tw.gateway import COMPAT_VERSION
 from openclaw_tw.health import HEARTBEAT_EVERY_MS
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable
 from openclaw_tw.protocol.schema import Arr, Bool, Int, Obj, Str
+from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
     from openclaw_tw.gateway import Gateway
@@ -28,6 +29,8 @@ SYSTEM_EVENT_PARAMS = Obj(
     },
 )
 SET_HEARTBEATS_PARAMS = Obj(required={"enabled": Bool()})
+WAKE_PARAMS = Obj(required={"mode": Str(enum=("now", "next-heartbeat")), "text": _S1},
+                  optional={"sessionKey": _S1, "agentId": _S1})
 
 
 def register(table: MethodTable, gw: Gateway) -> None:
@@ -54,6 +57,16 @@ def register(table: MethodTable, gw: Gateway) -> None:
         gw.heartbeats_enabled = params["enabled"]
         return {"ok": True, "enabled": gw.heartbeats_enabled}
 
+    def wake(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        """Queue a system event for the agent's heartbeat; ``now`` runs the heartbeat soon."""
+        agent = normalize_agent_id(params.get("agentId"))
+        raw_key = params.get("sessionKey")
+        key = resolve_key(raw_key, agent_id=agent) if raw_key else main_key(agent)
+        gw.heartbeat.enqueue(key, params["text"], "wake")
+        if params["mode"] == "now":
+            gw.heartbeat.request_wake(agent_of(key), "wake")
+        return {"ok": True}
+
     def identity(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         return {"deviceId": gw.identity.device_id, "publicKey": gw.identity.public_key}
 
@@ -63,6 +76,7 @@ def register(table: MethodTable, gw: Gateway) -> None:
     table.add("system-event", system_event, SYSTEM_EVENT_PARAMS)
     table.add("last-heartbeat", last_heartbeat)
     table.add("set-heartbeats", set_heartbeats, SET_HEARTBEATS_PARAMS)
+    table.add("wake", wake, WAKE_PARAMS)
     table.add("gateway.identity.get", identity)
 
 
@@ -78,7 +92,9 @@ def _process_memory() -> dict[str, int]:
 
 def build_status(gw: Gateway, admin: bool) -> dict[str, Any]:
     path = gw.display_path(gw.sessions_path()) if admin else "[redacted]"
-    every = f"{HEARTBEAT_EVERY_MS // 60000}m"
+    hb = getattr(gw, "heartbeat", None)
+    every_ms = hb.config_for("main")["everyMs"] if hb is not None else HEARTBEAT_EVERY_MS
+    every = f"{every_ms // 60000}m"
     zero_status = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0,
                    "cancelled": 0, "lost": 0}
     return {
@@ -87,7 +103,7 @@ def build_status(gw: Gateway, admin: bool) -> dict[str, Any]:
         "heartbeat": {
             "defaultAgentId": "main",
             "agents": [{"agentId": "main", "enabled": gw.heartbeats_enabled, "every": every,
-                        "everyMs": HEARTBEAT_EVERY_MS}],
+                        "everyMs": every_ms}],
         },
         "channelSummary": [],
         "queuedSystemEvents": [],

@@ -1,0 +1,216 @@
+"""The heartbeat: a periodic main-session agent turn, system events and wakes.
+
+The periodic turn is the system-owned cron job ``heartbeat:<agentId>`` (see scheduler.py); this
+module runs one turn.  The user message is the configured prompt (default: the documented
+prompt, ``docs/gateway/heartbeat.md``), preceded by the queued system events for that agent:
+events queued by ``wake``, by ``systemEvent`` cron jobs, and by ``POST /hooks/wake`` (the hooks
+queue is drained here).  Each turn ends in a ``heartbeat`` event ``{ts, status, reason?,
+preview?, indicatorType?, silent?, durationMs}`` and becomes ``last-heartbeat``.
+
+Event-driven wakes (``wake`` mode ``now``, ``systemEvent`` jobs with ``wakeMode: now``) are rate
+limited: at least 30 s between event-driven turns, and after 5 in 60 s the next one waits until
+the oldest leaves the window (the flood guard).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import ensureDeferred
+from twisted.logger import Logger
+
+from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+
+_log = Logger(namespace="heartbeat")
+
+DEFAULT_EVERY_MS = 30 * 60 * 1000
+DEFAULT_PROMPT = (
+    "Follow the heartbeat monitor scratch context when provided. Recurring tasks are "
+    "automations; create or change their schedules with the automations tool, not heartbeat "
+    "scratch. Do not infer or repeat old tasks from prior chats. If nothing needs attention, "
+    "reply NO_REPLY.")
+ACK_TOKENS = ("NO_REPLY", "HEARTBEAT_OK")
+ACK_MAX_CHARS = 300
+EVENT_MIN_GAP_MS = 30_000
+FLOOD_WINDOW_MS = 60_000
+FLOOD_MAX = 5
+MAX_QUEUED = 100
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.I)
+_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_duration_ms(value: Any, default: int) -> int:
+    """``"30m"``/``"1h"``/``"0m"``/ms number -> ms (0 disables); invalid -> ``default``."""
+    if isinstance(value, bool) or value is None:
+        return default
+    if isinstance(value, int | float):
+        return int(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        return default
+    return int(float(m.group(1)) * _UNITS[(m.group(2) or "m").lower()])
+
+
+def heartbeat_config(raw: dict[str, Any], agent_id: str) -> dict[str, Any]:
+    """``agents.defaults.heartbeat`` merged with the agent's own ``heartbeat`` block."""
+    agents = raw.get("agents") if isinstance(raw.get("agents"), dict) else {}
+    merged: dict[str, Any] = {}
+    defaults = agents.get("defaults") if isinstance(agents.get("defaults"), dict) else {}
+    if isinstance(defaults.get("heartbeat"), dict):
+        merged.update(defaults["heartbeat"])
+    for spec in agents.get("list") or []:
+        if isinstance(spec, dict) and normalize_agent_id(spec.get("id")) == agent_id and \
+                isinstance(spec.get("heartbeat"), dict):
+            merged.update(spec["heartbeat"])
+    return {"everyMs": parse_duration_ms(merged.get("every"), DEFAULT_EVERY_MS),
+            "prompt": merged.get("prompt") if isinstance(merged.get("prompt"), str)
+            and merged.get("prompt").strip() else DEFAULT_PROMPT,
+            "timeoutSeconds": merged.get("timeoutSeconds")}
+
+
+def classify(text: str) -> tuple[str, str | None]:
+    """(status, preview) for a reply: an acknowledgment token is ``ok-token``."""
+    body = text.strip()
+    if not body:
+        return "ok-empty", None
+    for token in ACK_TOKENS:
+        if body.upper() == token:
+            return "ok-token", None
+        if token == "HEARTBEAT_OK" and (body.startswith(token) or body.endswith(token)):
+            rest = body.replace(token, "", 1).strip()
+            if len(rest) <= ACK_MAX_CHARS:
+                return "ok-token", None
+    return "sent", body[:200]
+
+
+class Heartbeat:
+    def __init__(self, gw: Gateway, config_for: Any = None) -> None:
+        self.gw = gw
+        self.config_for = config_for or (lambda agent: heartbeat_config(
+            dict(gw.settings.raw), agent))
+        self.queue: deque[dict[str, Any]] = deque()
+        self._event_turns: deque[int] = deque()
+        self._wake_calls: dict[str, Any] = {}
+        self.running: set[str] = set()
+
+    # -- system events --------------------------------------------------------------------------
+
+    def enqueue(self, session_key: str, text: str, source: str) -> None:
+        self.queue.append({"sessionKey": session_key, "text": text.strip(),
+                           "ts": self.gw.now_ms(), "source": source})
+        while len(self.queue) > MAX_QUEUED:
+            self.queue.popleft()
+
+    def pending_for(self, agent: str) -> list[dict[str, Any]]:
+        return [e for e in self._all_pending() if agent_of(e["sessionKey"]) == agent]
+
+    def _all_pending(self) -> list[dict[str, Any]]:
+        hooks = getattr(self.gw, "hooks", None)
+        extra = list(hooks.pending.values()) if hooks is not None else []
+        return list(self.queue) + [{**e, "source": "hook:wake"} for e in extra]
+
+    def _drain(self, agent: str) -> list[dict[str, Any]]:
+        taken = [e for e in self.queue if agent_of(e["sessionKey"]) == agent]
+        for e in taken:
+            self.queue.remove(e)
+        hooks = getattr(self.gw, "hooks", None)
+        if hooks is not None:
+            for slot, e in list(hooks.pending.items()):
+                if agent_of(e["sessionKey"]) == agent:
+                    taken.append({**e, "source": "hook:wake"})
+                    del hooks.pending[slot]
+        return taken
+
+    # -- wakes ----------------------------------------------------------------------------------
+
+    def request_wake(self, agent: str = "main", reason: str = "wake") -> int:
+        """Run an event-driven heartbeat as soon as the rate limits allow; returns the delay."""
+        agent = normalize_agent_id(agent)
+        if agent in self._wake_calls:
+            return 0
+        now = self.gw.now_ms()
+        turns = self._event_turns
+        while turns and turns[0] <= now - FLOOD_WINDOW_MS:
+            turns.popleft()
+        at = now
+        if turns:
+            at = max(at, turns[-1] + EVENT_MIN_GAP_MS)
+        if len(turns) >= FLOOD_MAX:
+            at = max(at, turns[-FLOOD_MAX] + FLOOD_WINDOW_MS)
+        delay = max(0, at - now)
+
+        def fire() -> None:
+            self._wake_calls.pop(agent, None)
+            self._event_turns.append(self.gw.now_ms())
+            ensureDeferred(self.run(agent, reason)).addErrback(
+                lambda f: _log.failure("heartbeat wake failed", f))
+
+        self._wake_calls[agent] = self.gw.clock.callLater(delay / 1000, fire)
+        return delay
+
+    def stop(self) -> None:
+        for call in self._wake_calls.values():
+            if call.active():
+                call.cancel()
+        self._wake_calls.clear()
+
+    # -- one turn -------------------------------------------------------------------------------
+
+    async def run(self, agent: str = "main", reason: str = "interval") -> dict[str, Any]:
+        gw = self.gw
+        started = gw.now_ms()
+        if not gw.heartbeats_enabled:
+            return self._publish({"ts": started, "status": "skipped", "reason": "disabled",
+                                  "durationMs": 0})
+        key = main_key(agent)
+        if agent in self.running or key in gw.runtime.active:
+            return self._publish({"ts": started, "status": "skipped",
+                                  "reason": "requests-in-flight", "durationMs": 0})
+        cfg = self.config_for(agent)
+        events = self._drain(agent)
+        lines = [f"System: {e['text']}" for e in events]
+        message = "\n".join([*lines, "", cfg["prompt"]]) if lines else cfg["prompt"]
+        self.running.add(agent)
+        try:
+            row = gw.sessions.ensure(key, "heartbeat")
+            timeout = cfg.get("timeoutSeconds")
+            if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+                timeout = min(cfg["everyMs"] / 1000, 600) if cfg["everyMs"] else 600
+            run = await gw.runtime.accept(row, message, f"heartbeat-{uuid.uuid4()}", "agent",
+                                          None, timeout_s=timeout)
+            outcome = await run.finished()
+        except Exception as e:  # noqa: BLE001 - a failed heartbeat is reported, not raised
+            self.running.discard(agent)
+            return self._publish({"ts": gw.now_ms(), "status": "failed",
+                                  "reason": "agent-runner-failure", "preview": str(e)[:200],
+                                  "indicatorType": "error", "silent": True,
+                                  "durationMs": gw.now_ms() - started})
+        self.running.discard(agent)
+        duration = gw.now_ms() - started
+        if outcome.status != "ok":
+            return self._publish({"ts": gw.now_ms(), "status": "failed",
+                                  "reason": "agent-runner-failure",
+                                  "preview": (outcome.error or outcome.stop_reason)[:200],
+                                  "indicatorType": "error", "silent": True,
+                                  "durationMs": duration})
+        status, preview = classify(outcome.text)
+        payload: dict[str, Any] = {"ts": gw.now_ms(), "status": status, "reason": reason}
+        if preview is not None:
+            payload["preview"] = preview
+            payload["indicatorType"] = "sent"
+        else:
+            payload["indicatorType"] = "ok"
+            payload["silent"] = True
+        payload["durationMs"] = duration
+        return self._publish(payload)
+
+    def _publish(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.gw.last_heartbeat = payload
+        self.gw.broadcast("heartbeat", payload, drop_if_slow=True)
+        return payload

@@ -1,0 +1,342 @@
+"""The cron scheduler: a Service on the injected clock, jobs persisted in ``cron.sqlite``.
+
+One timer is armed for the earliest entry of a heap of ``(fireAtMs, slotMs, jobId)``; a wake-up
+pops only the due entries (stale ones, left by edits, are dropped as they surface), so its cost
+grows with the due jobs, not with all jobs.
+
+Idempotency: before a payload runs, its slot is claimed in the database (store.py) together
+with the job state advanced past that slot.  A slot is therefore run at most once, including
+across a restart in the middle of a run (the run is marked interrupted, not replayed).
+
+Catch-up after downtime (``docs/automation/cron-jobs/managing-jobs.md``: default is to catch
+up; ``cron.skipMissedJobs: true`` skips recurring slots; ``how-it-works.md``: overdue agent-turn
+jobs and heartbeat-awaiting jobs are rescheduled rather than replayed at once): at start-up, an
+enabled job whose stored ``nextRunAtMs`` passed runs **once** for the missed slots (not once per
+missed slot); agent-turn jobs do so ``CATCHUP_DELAY_MS`` after start, others at once; the
+heartbeat job is not replayed, it moves to its next slot; with ``skipMissedJobs`` ``cron`` and
+``every`` jobs move to their next slot, ``at`` jobs still catch up.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.logger import Logger
+
+from openclaw_tw.automation import schedule as sched
+from openclaw_tw.automation.heartbeat import DEFAULT_EVERY_MS, Heartbeat
+from openclaw_tw.automation.store import CronStore
+from openclaw_tw.protocol import scopes as S
+from openclaw_tw.sessions.keys import main_key, normalize_agent_id, resolve_key
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+
+_log = Logger(namespace="cron")
+
+CATCHUP_DELAY_MS = 60_000
+DEFAULT_TIMEOUT_S = 3600.0  # the scheduler's own watchdog for agent turns
+PREVIEW_CHARS = 200
+
+
+def heartbeat_job_key(agent: str) -> str:
+    return f"heartbeat:{agent}"
+
+
+class Scheduler(Service):
+    name = "cron"
+
+    def __init__(self, gw: Gateway, store: CronStore, heartbeat: Heartbeat,
+                 agents: list[str], enabled: bool = True, skip_missed: bool = False) -> None:
+        self.gw = gw
+        self.store = store
+        self.heartbeat = heartbeat
+        self.agents = agents
+        self.enabled = enabled
+        self.skip_missed = skip_missed
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.interrupted: list[str] = []
+        self.in_flight: dict[str, Deferred[Any]] = {}
+        self._heap: list[tuple[int, int, str]] = []
+        self._timer: Any = None
+        self._closed = False
+
+    # -- start-up -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        now = self.gw.now_ms()
+        jobs, self.interrupted = self.store.load(now)
+        self.jobs = {j["id"]: j for j in jobs}
+        for agent in self.agents:
+            self._reconcile_heartbeat(agent, now)
+
+    def _reconcile_heartbeat(self, agent: str, now: int) -> None:
+        cfg = self.heartbeat.config_for(agent)
+        key = heartbeat_job_key(agent)
+        job = next((j for j in self.jobs.values() if j.get("declarationKey") == key), None)
+        every = cfg["everyMs"] or DEFAULT_EVERY_MS
+        if job is None:
+            job = {"id": str(uuid.uuid4()), "declarationKey": key,
+                   "displayName": f"Heartbeat ({agent})", "agentId": agent,
+                   "name": f"heartbeat-{agent}", "enabled": True, "createdAtMs": now,
+                   "schedule": {"kind": "every", "everyMs": every, "anchorMs": now},
+                   "sessionTarget": "main", "wakeMode": "next-heartbeat",
+                   "payload": {"kind": "heartbeat"}, "state": {}, "updatedAtMs": now}
+        elif job["schedule"].get("everyMs") != every:
+            job["schedule"] = {"kind": "every", "everyMs": every, "anchorMs": now}
+            job["state"]["nextRunAtMs"] = None
+            job["updatedAtMs"] = now
+        job["enabled"] = bool(cfg["everyMs"])
+        self.jobs[job["id"]] = job
+        self.store.db.run_now(lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO jobs VALUES (?, ?)", (job["id"], _dumps(job))))
+
+    def startService(self) -> None:
+        super().startService()
+        self._closed = False
+        self.store.db.start()
+        if not self.enabled:
+            _log.warn("cron is disabled (cron.enabled false or OPENCLAW_SKIP_CRON=1): "
+                      "scheduled jobs will not run")
+            return
+        now = self.gw.now_ms()
+        for job in self.jobs.values():
+            state = job.setdefault("state", {})
+            slot = state.get("nextRunAtMs")
+            if slot is None:
+                if job.get("enabled") and not state.get("lastRunAtMs"):
+                    state["nextRunAtMs"] = sched.first_run(job["schedule"], now)
+                    self._push(job)
+                continue
+            if not job.get("enabled") or slot > now:
+                self._push(job)
+                continue
+            kind = job["schedule"]["kind"]
+            if job["payload"]["kind"] == "heartbeat" or (
+                    self.skip_missed and kind in ("cron", "every")):
+                state["nextRunAtMs"] = sched.next_run(job["schedule"], now)
+                self._push(job)
+            elif job["payload"]["kind"] == "agentTurn":
+                self._push(job, fire_at=now + CATCHUP_DELAY_MS)
+            else:
+                self._push(job, fire_at=now)
+        self._arm()
+
+    def stopService(self) -> Any:
+        """Runs still in flight are recorded as interrupted (never replayed), then the
+        database closes; the agent runtime, stopped later, aborts their turns."""
+        super().stopService()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self.heartbeat.stop()
+        self._closed = True
+        d = self.store.interrupt_running(self.gw.now_ms())
+        d.addErrback(lambda f: _log.failure("recording interrupted cron runs failed", f))
+        d.addBoth(lambda _: self.store.db.close())
+        return d
+
+    # -- the timer ------------------------------------------------------------------------------
+
+    def _push(self, job: dict[str, Any], fire_at: int | None = None) -> None:
+        slot = job["state"].get("nextRunAtMs")
+        if slot is None or not job.get("enabled"):
+            return
+        heapq.heappush(self._heap, (fire_at if fire_at is not None else slot, slot, job["id"]))
+
+    def _arm(self) -> None:
+        if not self.running or not self.enabled:
+            return
+        while self._heap and not self._live(self._heap[0]):
+            heapq.heappop(self._heap)
+        if not self._heap:
+            if self._timer is not None and self._timer.active():
+                self._timer.cancel()
+            return
+        delay = max(0, self._heap[0][0] - self.gw.now_ms()) / 1000
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(delay)
+        else:
+            self._timer = self.gw.clock.callLater(delay, self._fire)
+
+    def _live(self, entry: tuple[int, int, str]) -> bool:
+        job = self.jobs.get(entry[2])
+        return job is not None and bool(job.get("enabled")) and \
+            job["state"].get("nextRunAtMs") == entry[1]
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self.gw.now_ms()
+        while self._heap and self._heap[0][0] <= now:
+            entry = heapq.heappop(self._heap)
+            if self._live(entry) and entry[2] not in self.in_flight:
+                self.start_run(self.jobs[entry[2]], "scheduled")
+        self._arm()
+
+    def next_wake_ms(self) -> int | None:
+        live = [e[0] for e in self._heap if self._live(e)]
+        return min(live) if live else None
+
+    # -- running --------------------------------------------------------------------------------
+
+    def start_run(self, job: dict[str, Any], trigger: str) -> Deferred[dict[str, Any] | None]:
+        """Claim a slot and run the payload; ``trigger`` ``manual`` runs outside the schedule."""
+        now = self.gw.now_ms()
+        state = job["state"]
+        run_id = str(uuid.uuid4())
+        if trigger == "manual":
+            slot_key = f"m:{run_id}"
+        else:
+            slot = state["nextRunAtMs"]
+            slot_key = f"s:{slot}"
+            state["nextRunAtMs"] = sched.next_run(job["schedule"], max(now, slot)) \
+                if job["schedule"]["kind"] != "at" else None
+        state["runningAtMs"] = now
+        run = {"run_id": run_id, "job_id": job["id"], "slot": slot_key, "trigger": trigger,
+               "status": "running", "started_at": now}
+        d = ensureDeferred(self._claim_and_run(job, run))
+        self.in_flight[job["id"]] = d
+
+        def done(result: Any) -> Any:
+            if self.in_flight.get(job["id"]) is d:
+                del self.in_flight[job["id"]]
+            return result
+
+        d.addBoth(done)
+        self._push(job)
+        self._arm()
+        return d
+
+    async def _claim_and_run(self, job: dict[str, Any], run: dict[str, Any]) -> Any:
+        if self._closed or not await self.store.claim(job, run):
+            job["state"].pop("runningAtMs", None)
+            return None
+        self._event({"jobId": job["id"], "action": "started", "runId": run["run_id"],
+                     "runAtMs": run["started_at"]})
+        try:
+            status, error, summary, key = await self._execute(job, run["run_id"])
+        except Exception as e:  # noqa: BLE001 - a failing job is recorded, never raised
+            _log.failure("cron job {id} failed", id=job["id"])
+            status, error, summary, key = "error", str(e) or type(e).__name__, None, None
+        if self._closed:  # stopped mid-run: already recorded as interrupted
+            return None
+        now = self.gw.now_ms()
+        run.update(status=status, error=error, summary=summary, session_key=key,
+                   ended_at=now, duration_ms=now - run["started_at"])
+        state = job["state"]
+        state.pop("runningAtMs", None)
+        state.update(lastRunAtMs=run["started_at"], lastStatus=status, lastRunStatus=status,
+                     lastDurationMs=run["duration_ms"])
+        state["consecutiveErrors"] = state.get("consecutiveErrors", 0) + 1 \
+            if status == "error" else 0
+        if error:
+            state["lastError"] = error
+        else:
+            state.pop("lastError", None)
+        delete = job["schedule"]["kind"] == "at" and status == "ok" and \
+            job.get("deleteAfterRun", True)
+        if job["schedule"]["kind"] == "at" and not delete:
+            job["enabled"] = False
+        if delete:
+            self.jobs.pop(job["id"], None)
+        await self.store.finish(run, job, delete_job=delete)
+        out = {"jobId": job["id"], "action": "finished", "runId": run["run_id"],
+               "status": status, "durationMs": run["duration_ms"],
+               "nextRunAtMs": state.get("nextRunAtMs")}
+        if error:
+            out["error"] = error
+        if summary:
+            out["summary"] = summary
+        self._event(out)
+        if delete:
+            self._event({"jobId": job["id"], "action": "removed"})
+        return run_row(run)
+
+    async def _execute(self, job: dict[str, Any],
+                       run_id: str) -> tuple[str, str | None, str | None, str | None]:
+        payload = job["payload"]
+        agent = effective_agent(job)
+        kind = payload["kind"]
+        if kind == "heartbeat":
+            result = await self.heartbeat.run(agent, "interval")
+            error = result.get("preview") if result["status"] == "failed" else None
+            status = "error" if error else ("skipped" if result["status"] == "skipped" else "ok")
+            return status, error, result.get("preview"), main_key(agent)
+        key = session_key(job)
+        if kind == "systemEvent":
+            self.heartbeat.enqueue(key, payload["text"], f"cron:{job['id']}")
+            if job.get("wakeMode") == "now":
+                self.heartbeat.request_wake(agent, f"cron:{job['id']}")
+            return "ok", None, payload["text"][:PREVIEW_CHARS], key
+        row = self.gw.sessions.ensure(key, "cron")
+        timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
+        run = await self.gw.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent",
+                                           None, timeout_s=float(timeout),
+                                           model_ref=payload.get("model"))
+        outcome = await run.finished()
+        if outcome.status != "ok":
+            return "error", outcome.error or f"run {outcome.status} ({outcome.stop_reason})", \
+                outcome.text[:PREVIEW_CHARS] or None, key
+        return "ok", None, outcome.text[:PREVIEW_CHARS] or None, key
+
+    # -- changes --------------------------------------------------------------------------------
+
+    def put(self, job: dict[str, Any], action: str) -> Deferred[None]:
+        self.jobs[job["id"]] = job
+        d = self.store.save_job(job)
+        self._push(job)
+        self._arm()
+        self._event({"jobId": job["id"], "action": action, "nextRunAtMs":
+                     job["state"].get("nextRunAtMs")})
+        return d
+
+    def remove(self, job_id: str) -> Deferred[None]:
+        self.jobs.pop(job_id, None)
+        self._event({"jobId": job_id, "action": "removed"})
+        return self.store.delete_job(job_id)
+
+    def _event(self, payload: dict[str, Any]) -> None:
+        self.gw.broadcast("cron", {**payload, "ts": self.gw.now_ms()}, scope=S.READ)
+
+
+def effective_agent(job: dict[str, Any]) -> str:
+    return normalize_agent_id(job.get("agentId"))
+
+
+def session_key(job: dict[str, Any]) -> str:
+    agent = effective_agent(job)
+    target = job.get("sessionTarget") or "main"
+    if target == "isolated":
+        return f"agent:{agent}:cron:{job['id']}"
+    if target.startswith("session:"):
+        return resolve_key(target[len("session:"):], agent_id=agent)
+    return main_key(agent)
+
+
+def run_row(run: dict[str, Any]) -> dict[str, Any]:
+    """A run history entry as ``cron.runs`` shows it."""
+    out: dict[str, Any] = {"runId": run["run_id"], "jobId": run["job_id"],
+                           "trigger": run["trigger"], "status": run["status"],
+                           "runAtMs": run["started_at"], "startedAtMs": run["started_at"],
+                           "ts": run.get("ended_at") or run["started_at"]}
+    if run.get("ended_at") is not None:
+        out["endedAtMs"] = run["ended_at"]
+        out["durationMs"] = run["duration_ms"]
+    if run.get("error"):
+        out["error"] = run["error"]
+    if run.get("summary"):
+        out["summary"] = run["summary"]
+    if run.get("session_key"):
+        out["sessionKey"] = run["session_key"]
+    if run["slot"].startswith("s:"):
+        out["slotMs"] = int(run["slot"][2:])
+    return out
+
+
+def _dumps(job: dict[str, Any]) -> str:
+    return json.dumps(job)

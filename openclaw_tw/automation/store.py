@@ -1,0 +1,128 @@
+"""Cron persistence: jobs and run history in their own SQLite file (``state/cron.sqlite``).
+
+A run is *claimed* before it executes: one transaction inserts its history row, keyed
+``UNIQUE(job_id, slot)``, and saves the job with its state already advanced past that slot.  A
+slot that was claimed once (even by a process that died mid-run) can never be claimed again,
+so no slot runs twice; runs left ``running`` by a dead process are marked ``error``
+(``interrupted``) at load.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from openclaw_tw.db import Database
+
+MIGRATIONS = [
+    [
+        "CREATE TABLE jobs (id TEXT PRIMARY KEY, body TEXT NOT NULL)",
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, slot TEXT NOT NULL,"
+        " trigger TEXT NOT NULL, status TEXT NOT NULL, started_at INTEGER NOT NULL,"
+        " ended_at INTEGER, duration_ms INTEGER, error TEXT, summary TEXT, session_key TEXT,"
+        " UNIQUE (job_id, slot))",
+        "CREATE INDEX runs_job ON runs (job_id, started_at)",
+    ],
+]
+
+_RUN_COLS = ("run_id", "job_id", "slot", "trigger", "status", "started_at", "ended_at",
+             "duration_ms", "error", "summary", "session_key")
+INTERRUPTED = "interrupted: the gateway stopped during this run"
+
+
+def cron_db_path(state_dir: Path) -> Path:
+    return state_dir / "state" / "cron.sqlite"
+
+
+class CronStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def load(self, now_ms: int) -> tuple[list[dict[str, Any]], list[str]]:
+        """All jobs, and the run ids found ``running`` (now marked interrupted)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], list[str]]:
+            jobs = [json.loads(body) for (body,) in conn.execute("SELECT body FROM jobs")]
+            stale = [r for (r,) in conn.execute("SELECT run_id FROM runs WHERE status='running'")]
+            conn.execute("UPDATE runs SET status='error', error=?, ended_at=?,"
+                         " duration_ms=? - started_at WHERE status='running'",
+                         (INTERRUPTED, now_ms, now_ms))
+            return jobs, stale
+
+        return self.db.run_now(read)
+
+    def interrupt_running(self, now_ms: int) -> Deferred[None]:
+        return self.db.run(lambda conn: _none(conn.execute(
+            "UPDATE runs SET status='error', error=?, ended_at=?, duration_ms=? - started_at"
+            " WHERE status='running'", (INTERRUPTED, now_ms, now_ms))))
+
+    def save_job(self, job: dict[str, Any]) -> Deferred[None]:
+        body = json.dumps(job)
+        return self.db.run(lambda conn: _none(conn.execute(
+            "INSERT OR REPLACE INTO jobs VALUES (?, ?)", (job["id"], body))))
+
+    def delete_job(self, job_id: str) -> Deferred[None]:
+        return self.db.run(lambda conn: _none(conn.execute(
+            "DELETE FROM jobs WHERE id = ?", (job_id,))))
+
+    def claim(self, job: dict[str, Any] | None, run: dict[str, Any]) -> Deferred[bool]:
+        """Record the run for its slot (and the advanced job) in one transaction; ``False``
+        when the slot was already claimed.  ``job`` ``None`` deletes the job row."""
+        body = json.dumps(job) if job is not None else None
+        values = tuple(run.get(c) for c in _RUN_COLS)
+
+        def write(conn: sqlite3.Connection) -> bool:
+            try:
+                conn.execute(f"INSERT INTO runs ({','.join(_RUN_COLS)}) VALUES "
+                             f"({','.join('?' * len(_RUN_COLS))})", values)
+            except sqlite3.IntegrityError:
+                return False
+            if body is not None:
+                conn.execute("INSERT OR REPLACE INTO jobs VALUES (?, ?)", (run["job_id"], body))
+            return True
+
+        return self.db.run(write)
+
+    def finish(self, run: dict[str, Any], job: dict[str, Any] | None,
+               delete_job: bool = False) -> Deferred[None]:
+        body = json.dumps(job) if job is not None else None
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE runs SET status=?, ended_at=?, duration_ms=?, error=?, summary=?,"
+                         " session_key=? WHERE run_id=?",
+                         (run["status"], run["ended_at"], run["duration_ms"], run.get("error"),
+                          run.get("summary"), run.get("session_key"), run["run_id"]))
+            if delete_job:
+                conn.execute("DELETE FROM jobs WHERE id = ?", (run["job_id"],))
+            elif body is not None:
+                conn.execute("UPDATE jobs SET body=? WHERE id=?", (body, run["job_id"]))
+
+        return self.db.run(write)
+
+    def runs(self, job_id: str | None, run_id: str | None, limit: int,
+             offset: int) -> Deferred[tuple[int, list[dict[str, Any]]]]:
+        where, args = [], []
+        if job_id:
+            where.append("job_id = ?")
+            args.append(job_id)
+        if run_id:
+            where.append("run_id = ?")
+            args.append(run_id)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list[dict[str, Any]]]:
+            total = conn.execute(f"SELECT COUNT(*) FROM runs{clause}", args).fetchone()[0]
+            rows = conn.execute(f"SELECT {','.join(_RUN_COLS)} FROM runs{clause} ORDER BY"
+                                f" started_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                                (*args, limit, offset)).fetchall()
+            return total, [dict(zip(_RUN_COLS, r, strict=True)) for r in rows]
+
+        return self.db.run(read)
+
+
+def _none(_: Any) -> None:
+    return None

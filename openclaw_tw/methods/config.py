@@ -1,0 +1,164 @@
+"""Config methods (reference §6.6): config.get/set/patch/apply/schema/schema.lookup.
+
+Shapes follow traces/misc-methods-2.jsonl.  Every write checks ``baseHash`` against the file
+on disk, validates the whole resulting config (every problem reported with its path), writes
+atomically keeping ``<path>.last-good``, broadcasts ``config.changed {path, hash, ts}`` and
+runs the reload planner at once (the watcher would see the same change a second later).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from openclaw_tw import config, configfile
+from openclaw_tw.errors import invalid_request
+from openclaw_tw.protocol import scopes as S
+from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.schema import Arr, Str, closed
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+
+_S1 = Str(min_len=1)
+GET_PARAMS = closed()
+WRITE_ACCEPTED = "sessionKey deliveryContext note restartDelayMs"
+SET_PARAMS = closed({"raw": Str()}, {"baseHash": _S1}, accepted=WRITE_ACCEPTED)
+PATCH_PARAMS = closed({"raw": Str()}, {"baseHash": _S1, "replacePaths": Arr(_S1)},
+                      accepted=WRITE_ACCEPTED)
+SCHEMA_PARAMS = closed()
+LOOKUP_PARAMS = closed({"path": Str()})
+
+
+class Snapshot:
+    """The config file as it is on disk right now."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.path = gw.settings.config_path
+        try:
+            self.raw: str | None = self.path.read_text("utf-8")
+        except FileNotFoundError:
+            self.raw = None
+        except (OSError, UnicodeDecodeError) as e:
+            raise invalid_request(f"cannot read config: {e}") from None
+        self.hash = configfile.hash_text(self.raw)
+        self.parsed: dict[str, Any] | None = None
+        self.issues: list[dict[str, str]] = []
+        if self.raw is not None:
+            try:
+                self.parsed = configfile.parse(self.raw)
+            except config.ConfigError as e:
+                self.issues = [{"path": "<root>", "message": str(e)}]
+            else:
+                self.issues = configfile.validate(self.parsed)
+
+
+def register(table: MethodTable, gw: Gateway) -> None:
+    def display(path: Any) -> str:
+        return gw.display_path(path)
+
+    def get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        snap = Snapshot(gw)
+        parsed = snap.parsed if snap.parsed is not None else {}
+        resolved = configfile.redact(dict(gw.settings.raw))
+        watcher = gw.config_watcher
+        applied = watcher.applied_hash if watcher is not None else snap.hash
+        out: dict[str, Any] = {
+            "path": display(snap.path), "includedPaths": [], "exists": snap.raw is not None,
+            "raw": configfile.redact_text(snap.raw, snap.parsed) if snap.raw is not None
+            else None,
+            "parsed": configfile.redact(parsed), "sourceConfig": configfile.redact(parsed),
+            "resolved": resolved, "valid": not snap.issues, "runtimeConfig": resolved,
+            "config": resolved, "hash": snap.hash, "issues": snap.issues, "warnings": [],
+            "legacyIssues": [], "configRevisionHash": applied, "appliedConfigHash": applied,
+        }
+        if watcher is not None and ctx.is_admin:
+            out["reload"] = watcher.status()
+        return out
+
+    def check_base(snap: Snapshot, params: dict[str, Any]) -> None:
+        base = params.get("baseHash")
+        if base is None:
+            if snap.raw is not None:
+                raise invalid_request("config base hash required; re-run config.get and retry")
+            return
+        if base != snap.hash:
+            raise invalid_request(configfile.STALE_MESSAGE)
+
+    def parse_raw(text: str) -> dict[str, Any]:
+        try:
+            return configfile.parse(text)
+        except config.ConfigError as e:
+            raise invalid_request(str(e)) from None
+
+    def commit(ctx: CallContext, snap: Snapshot, new: dict[str, Any], text: str | None,
+               mode: str) -> dict[str, Any]:
+        old = snap.parsed or {}
+        restored = configfile.restore_redacted(new, old)
+        left = configfile.unresolved_redactions(restored)
+        if left:
+            raise invalid_request(f"redacted value with no current value at {', '.join(left)}")
+        issues = configfile.validate(restored)
+        if issues:
+            problems = "; ".join(f"{i['path']}: {i['message']}" for i in issues)
+            raise invalid_request(f"invalid config: {problems}", {"issues": issues})
+        if text is None or restored != new:
+            text = configfile.dump(restored)
+        try:
+            configfile.write(snap.path, text)
+        except OSError as e:
+            raise invalid_request(f"cannot write config: {e.strerror}") from None
+        digest = configfile.hash_text(text)
+        ts = gw.now_ms()
+        gw.broadcast("config.changed", {"path": display(snap.path), "hash": digest, "ts": ts},
+                     scope=S.READ)
+        plan = None
+        if gw.config_watcher is not None:
+            plan = gw.config_watcher.reload(mode)
+        changed = configfile.changed_paths(old, restored)
+        requires_restart = any(configfile.reload_kind(p) == configfile.RESTART
+                               for p in changed)
+        return {
+            "ok": True, "path": display(snap.path), "hash": digest,
+            "config": configfile.redact(restored), "changedPaths": changed,
+            "restart": {"required": requires_restart,
+                        "paths": [p for p in changed
+                                  if configfile.reload_kind(p) == configfile.RESTART]},
+            "reload": plan,
+            "sentinel": {"persisted": True, "payload": {
+                "kind": "config-patch" if mode == "config.patch" else "config-apply",
+                "status": "ok", "ts": ts, "message": None,
+                "stats": {"mode": mode, "root": display(snap.path),
+                          "requiresRestart": requires_restart}}},
+        }
+
+    def set_(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        snap = Snapshot(gw)
+        check_base(snap, params)
+        return commit(ctx, snap, parse_raw(params["raw"]), params["raw"], ctx.method)
+
+    def patch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        snap = Snapshot(gw)
+        check_base(snap, params)
+        if snap.raw is not None and snap.parsed is None:
+            raise invalid_request("the config file is not valid JSON5; fix it or use config.set",
+                                  {"issues": snap.issues})
+        partial = parse_raw(params["raw"])
+        new = configfile.merge_patch(snap.parsed or {}, partial, params.get("replacePaths") or ())
+        return commit(ctx, snap, new, None, ctx.method)
+
+    def schema(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"schema": configfile.SCHEMA, "uiHints": {}, "version": "openclaw_tw",
+                "generatedAt": None}
+
+    def lookup(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        found = configfile.lookup(params["path"].strip())
+        if found is None:
+            raise invalid_request(f"config schema path not found: {params['path']}")
+        return found
+
+    table.add("config.get", get, GET_PARAMS)
+    table.add("config.set", set_, SET_PARAMS)
+    table.add("config.patch", patch, PATCH_PARAMS)
+    table.add("config.apply", set_, SET_PARAMS)
+    table.add("config.schema", schema, SCHEMA_PARAMS)
+    table.add("config.schema.lookup", lookup, LOOKUP_PARAMS)
