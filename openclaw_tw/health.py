@@ -98,6 +98,8 @@ class HealthMonitor:
         self._sessions_path = sessions_path
         self._on_refresh = on_refresh
         self.sessions_summary: Callable[[], dict[str, Any]] | None = None
+        # "active" while the config watcher runs (set by reload.ConfigWatcher), else omitted.
+        self.config_reload: str | None = None
         self.lag = LoopLagProbe(clock)
         self.version = 1
         self._snapshot = self._build()
@@ -137,6 +139,8 @@ class HealthMonitor:
             "ts": self._now_ms(),
             "durationMs": 0,
             "plugins": {"loaded": [], "errors": [], "unavailable": []},
+            **({"configReload": {"hotReloadStatus": self.config_reload}}
+               if self.config_reload else {}),
             "channels": {},
             "channelOrder": [],
             "channelLabels": {},

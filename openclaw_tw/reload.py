@@ -64,12 +64,14 @@ class ConfigWatcher(Service):
 
     def startService(self) -> None:
         super().startService()
+        self.gw.health.config_reload = "active"
         self._loop.start(POLL_INTERVAL_S, now=False)
         if self.install_sighup and hasattr(signal, "SIGHUP"):
             self._old_sighup = signal.signal(signal.SIGHUP, self._on_sighup)
 
     def stopService(self) -> None:
         super().stopService()
+        self.gw.health.config_reload = None
         if self._loop.running:
             self._loop.stop()
         if self._old_sighup is not None:

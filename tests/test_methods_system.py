@@ -87,11 +87,15 @@ class Health(SynchronousTestCase):
         for key in ("intervalMs", "delayP99Ms", "delayMaxMs", "utilization", "cpuCoreRatio"):
             self.assertIsInstance(loop[key], int | float, key)
 
-    def test_config_reload_status_absent_until_reload_exists(self) -> None:
-        # §6.1's configReload is optional.  The config watcher does not exist yet, and reporting
-        # "disabled" makes `openclaw health` claim the watcher failed, so the key is left out.
-        h = ok(self.client, "health", {})
+    def test_config_reload_status_follows_the_watcher(self) -> None:
+        # §6.1 configReload: "active" while the config watcher runs; omitted without one (the
+        # in-memory gateway has none), since "disabled" makes `openclaw health` report a
+        # failed watcher.
+        h = ok(self.client, "health", {"probe": True})
         self.assertNotIn("configReload", h)
+        self.gw.health.config_reload = "active"
+        h = ok(self.client, "health", {"probe": True})
+        self.assertEqual(h["configReload"], {"hotReloadStatus": "active"})
 
     def fake_clocks(self) -> tuple[list[float], list[float]]:
         """Drive the lag probe's CPU and elapsed-time sources by hand: [cpu], [monotonic]."""
