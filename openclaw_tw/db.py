@@ -32,6 +32,7 @@ class Database:
         self._local = threading.local()
         self._conn: sqlite3.Connection | None = None
         self._migrations = migrations
+        self.before_close: list[Callable[[], None]] = []
         if not inline:
             self._pool = ThreadPool(minthreads=1, maxthreads=1, name="openclaw-db")
 
@@ -54,8 +55,13 @@ class Database:
             self._pool.start()
 
     def close(self) -> None:
+        # Drain the database thread first, then let owners write what they still hold in
+        # memory (synchronously, on this thread), then close the connection.
         if self._pool is not None and self._pool.started:
             self._pool.stop()
+        hooks, self.before_close = self.before_close, []
+        for hook in hooks:
+            hook()
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -105,7 +105,8 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
                   inline=run_blocking is None)
     db.open()
     gw.db = db
-    store = DeviceStore(db, TokenKey.load_or_create(settings.state_dir))
+    store = DeviceStore(db, TokenKey.load_or_create(settings.state_dir), clock=reactor)
+    db.before_close.append(store.close)
     store.load()
     authority = DeviceAuthority(store, gw.now_ms, gw.broadcast,
                                 auto_approve_local=settings.auto_approve_local)

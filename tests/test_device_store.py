@@ -256,3 +256,40 @@ class StoreTests(SynchronousTestCase):
         self.addCleanup(conn.close)
         self.assertEqual(conn.execute("PRAGMA user_version").fetchone(), (0,))
         self.assertEqual(conn.execute("SELECT name FROM sqlite_master").fetchall(), [])
+
+
+class TouchCoalescing(SynchronousTestCase):
+    """With a clock, last-seen writes are batched (one transaction per flush) and written at
+    close at the latest; the in-memory record is current at once."""
+
+    def test_touches_are_flushed_together_and_on_close(self) -> None:
+        from twisted.internet.task import Clock
+
+        from openclaw_tw.devices.store import TOUCH_FLUSH_S
+
+        path = Path(tempfile.mkdtemp(prefix="openclaw-touch-")) / "openclaw.sqlite"
+        db = Database(path, MIGRATIONS, inline=True)
+        db.open()
+        clock = Clock()
+        store = DeviceStore(db, TokenKey(KEY), clock=clock)
+        db.before_close.append(store.close)
+        devs = [device(f"{i:064x}") for i in range(3)]
+        for dev in devs:
+            self.successResultOf(store.save_device(dev))
+        statements: list[str] = []
+        db._conn.set_trace_callback(statements.append)
+        for i, dev in enumerate(devs):
+            self.assertIsNone(store.touch(dev, "operator", NOW + i))
+            self.assertEqual(dev.last_seen_at, NOW + i)  # memory is current at once
+        self.assertFalse([s for s in statements if s.startswith("UPDATE")])  # nothing yet
+        clock.advance(TOUCH_FLUSH_S)
+        self.assertEqual(sum(s == "COMMIT" for s in statements), 1)  # one transaction
+        store.touch(devs[0], "operator", NOW + 99)
+        db.close()  # flushes the pending touch synchronously
+        db2 = Database(path, MIGRATIONS, inline=True)
+        db2.open()
+        self.addCleanup(db2.close)
+        again = DeviceStore(db2, TokenKey(KEY))
+        again.load()
+        self.assertEqual([again.devices[d.device_id].last_seen_at for d in devs],
+                         [NOW + 99, NOW + 1, NOW + 2])

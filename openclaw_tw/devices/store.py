@@ -52,6 +52,7 @@ MIGRATIONS = [
 ]
 
 PENDING_TTL_MS = 10 * 60 * 1000
+TOUCH_FLUSH_S = 5.0
 
 
 def hash_token(token: str) -> str:
@@ -195,9 +196,12 @@ def _exec(sql: str, row: tuple[Any, ...]) -> Callable[[sqlite3.Connection], None
 class DeviceStore:
     """The mirror plus write-through operations; all mutators return Deferreds."""
 
-    def __init__(self, db: Database, key: TokenKey) -> None:
+    def __init__(self, db: Database, key: TokenKey, clock: Any = None) -> None:
         self.db = db
         self.key = key
+        self._clock = clock  # None: last-seen times are written at once (tests, tools)
+        self._touched: dict[str, PairedDevice] = {}
+        self._flush_call: Any = None
         self.devices: dict[str, PairedDevice] = {}
         self.pending: dict[str, PendingRequest] = {}
 
@@ -259,19 +263,54 @@ class DeviceStore:
         return self.db.run(write)
 
     def touch(self, dev: PairedDevice, role: str, now: int, reason: str = "connect",
-              token_used: bool = False) -> Deferred[None]:
+              token_used: bool = False) -> Deferred[None] | None:
+        """Record "last seen" (and a token's last use) in memory now and on disk soon.
+
+        These are the only writes on every device connect, so they are coalesced into one
+        transaction at most every ``TOUCH_FLUSH_S`` (and at close): pairing decisions and
+        tokens are still written before they are reported; a crash loses at most a few
+        seconds of last-seen times.
+        """
         dev.last_seen_at, dev.last_seen_reason = now, reason
         if token_used and role in dev.tokens:
             dev.tokens[role].last_used_at = now
+        self._touched[dev.device_id] = dev
+        if self._clock is None:
+            return self.flush_touches()
+        if self._flush_call is None:
+            self._flush_call = self._clock.callLater(TOUCH_FLUSH_S, self.flush_touches)
+        return None
+
+    def flush_touches(self) -> Deferred[None] | None:
+        self._flush_call = None
+        if not self._touched:
+            return None
+        rows = [(d.last_seen_at, d.last_seen_reason, d.device_id)
+                for d in self._touched.values()]
+        used = [(t.last_used_at, d.device_id, t.role) for d in self._touched.values()
+                for t in d.tokens.values() if t.last_used_at is not None]
+        self._touched.clear()
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE devices SET last_seen_at=?, last_seen_reason=? "
-                         "WHERE device_id=?", (now, reason, dev.device_id))
-            if token_used:
-                conn.execute("UPDATE tokens SET last_used_at=? WHERE device_id=? AND role=?",
-                             (now, dev.device_id, role))
+            conn.executemany("UPDATE devices SET last_seen_at=?, last_seen_reason=? "
+                             "WHERE device_id=?", rows)
+            conn.executemany("UPDATE tokens SET last_used_at=? WHERE device_id=? AND role=?",
+                             used)
 
         return self.db.run(write)
+
+    def close(self) -> None:
+        """Write pending last-seen times synchronously (called before the database closes)."""
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+        if self._touched:
+            rows = [(d.last_seen_at, d.last_seen_reason, d.device_id)
+                    for d in self._touched.values()]
+            self._touched.clear()
+            self.db.run_now(lambda conn: conn.executemany(
+                "UPDATE devices SET last_seen_at=?, last_seen_reason=? WHERE device_id=?",
+                rows) and None)
 
     def add_pending(self, req: PendingRequest) -> Deferred[None]:
         self.pending[req.request_id] = req
