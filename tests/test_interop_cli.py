@@ -20,8 +20,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
-from openclaw_tw import config, tap
-from tests.test_loopback import close_store, listen_loopback, require_clean_reactor
+from tests.test_loopback import start_gateway, stop_gateway
 
 TOKEN = "interop-secret"
 
@@ -68,23 +67,10 @@ class RealCLIInterop(unittest.TestCase):
         if launcher is None:
             raise unittest.SkipTest(why)
         self.launcher = launcher
-        require_clean_reactor(self)
-        state = os.path.abspath(self.mktemp())
-        os.makedirs(state)
-        settings = config.resolve({"port": "0", "token": TOKEN, "state-dir": state},
-                                  env={"HOME": state})
-        self.gw = tap.build_gateway(settings, reactor)
-        self.gw.startService()
-        self.port = listen_loopback(tap.build_site(self.gw))
-        self.port_number = self.port.getHost().port
-        self.url = f"ws://127.0.0.1:{self.port_number}"
+        start_gateway(self, TOKEN)
 
     async def tearDown(self) -> None:
-        await defer.maybeDeferred(self.port.stopListening)
-        if self.gw.running:
-            await self.gw.stopService()
-        await defer.gatherResults([conn.lost for conn in self.port.connections])
-        close_store(self.gw)
+        await stop_gateway(self)
         self.assertEqual(self.gw.conns, {})
 
     # -- running the CLI ----------------------------------------------------------------------

@@ -18,9 +18,7 @@ class RealCronCLI(unittest.TestCase):
     fresh_home = cli.RealCLIInterop.fresh_home
     openclaw = cli.RealCLIInterop.openclaw
 
-    async def tearDown(self) -> None:
-        await cli.RealCLIInterop.tearDown(self)  # type: ignore[arg-type]
-        self.gw.cron_db.close()
+    tearDown = cli.RealCLIInterop.tearDown
 
     async def cron(self, *args: str) -> Any:
         r = await self.openclaw("cron", *args, "--url", self.url, "--token", TOKEN, "--json")

@@ -17,14 +17,12 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
-from openclaw_tw import config, tap
 from tests.test_interop_cli import CLIResult, reference_launcher
 from tests.test_loopback import (
     RecordingClient,
-    close_store,
     connect_params,
-    listen_loopback,
-    require_clean_reactor,
+    start_gateway,
+    stop_gateway,
 )
 
 TOKEN = "interop-nodes-secret"
@@ -54,25 +52,10 @@ class _Interop(unittest.TestCase):
         if launcher is None:
             raise unittest.SkipTest(why)
         self.launcher = launcher
-        require_clean_reactor(self)
-        state = os.path.abspath(self.mktemp())
-        os.makedirs(state)
-        settings = config.resolve({"port": "0", "token": TOKEN, "state-dir": state},
-                                  env={"HOME": state})
-        self.gw = tap.build_gateway(settings, reactor)
-        self.gw.startService()
-        self.port = listen_loopback(tap.build_site(self.gw))
-        self.port_number = self.port.getHost().port
-        self.url = f"ws://127.0.0.1:{self.port_number}"
+        start_gateway(self, TOKEN)
 
     async def tearDown(self) -> None:
-        await defer.maybeDeferred(self.port.stopListening)
-        if self.gw.running:
-            await self.gw.stopService()
-        await defer.gatherResults([conn.lost for conn in self.port.connections])
-        self.gw.approvals.stopService()
-        close_store(self.gw)
-        self.gw.nodes_db.close()
+        await stop_gateway(self)
 
     def env(self, home: str) -> dict[str, str]:
         return {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -81,10 +81,38 @@ def require_clean_reactor(case: unittest.TestCase) -> None:
 
 
 def close_store(gw: Any) -> None:
-    """What the service tree's database service does after the hub stops (if there is one)."""
-    db = getattr(gw, "db", None)
-    if db is not None and callable(getattr(db, "close", None)):
-        db.close()
+    """What the service tree's database services do after the hub stops: close every one."""
+    for name in ("db", "sessions_db", "nodes_db", "cron_db"):
+        db = getattr(gw, name, None)
+        if db is not None and callable(getattr(db, "close", None)):
+            db.close()
+
+
+def start_gateway(case: unittest.TestCase, token: str = TOKEN) -> None:
+    """A gateway with a fresh state dir on a real 127.0.0.1 port: sets ``case.gw``,
+    ``case.port``, ``case.port_number`` and ``case.url``."""
+    require_clean_reactor(case)
+    state = os.path.abspath(case.mktemp())
+    os.makedirs(state)
+    settings = config.resolve({"port": "0", "token": token, "state-dir": state},
+                              env={"HOME": state})
+    case.gw = tap.build_gateway(settings, reactor)  # type: ignore[attr-defined]
+    case.gw.startService()  # type: ignore[attr-defined]
+    case.port = listen_loopback(tap.build_site(case.gw))  # type: ignore[attr-defined]
+    case.port_number = case.port.getHost().port  # type: ignore[attr-defined]
+    case.url = f"ws://127.0.0.1:{case.port_number}"  # type: ignore[attr-defined]
+
+
+async def stop_gateway(case: unittest.TestCase) -> None:
+    """Stop listening, stop the hub, wait for every connection to go, close the stores."""
+    gw, port = case.gw, case.port  # type: ignore[attr-defined]
+    await defer.maybeDeferred(port.stopListening)
+    if gw.running:
+        await gw.stopService()
+    await defer.gatherResults([conn.lost for conn in port.connections])
+    if gw.approvals is not None and gw.approvals.running:
+        gw.approvals.stopService()
+    close_store(gw)
 
 
 def listen_loopback(site: Any) -> _TrackedPort:

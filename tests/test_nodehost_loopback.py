@@ -17,8 +17,7 @@ from twisted.internet import defer, protocol, reactor
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
-from openclaw_tw import config, tap
-from tests.test_loopback import close_store, listen_loopback, require_clean_reactor
+from tests.test_loopback import start_gateway, stop_gateway
 
 TOKEN = "nodehost-secret"
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -42,24 +41,10 @@ class OwnNodeHost(unittest.TestCase):
     timeout = 60
 
     def setUp(self) -> None:
-        require_clean_reactor(self)
-        state = os.path.abspath(self.mktemp())
-        os.makedirs(state)
-        settings = config.resolve({"port": "0", "token": TOKEN, "state-dir": state},
-                                  env={"HOME": state})
-        self.gw = tap.build_gateway(settings, reactor)
-        self.gw.startService()
-        self.port = listen_loopback(tap.build_site(self.gw))
-        self.url = f"ws://127.0.0.1:{self.port.getHost().port}"
+        start_gateway(self, TOKEN)
 
     async def tearDown(self) -> None:
-        await defer.maybeDeferred(self.port.stopListening)
-        if self.gw.running:
-            await self.gw.stopService()
-        await defer.gatherResults([conn.lost for conn in self.port.connections])
-        self.gw.approvals.stopService()
-        close_store(self.gw)
-        self.gw.nodes_db.close()
+        await stop_gateway(self)
 
     def env(self) -> dict[str, str]:
         home = os.path.abspath(self.mktemp())
