@@ -1,0 +1,1 @@
+"""Channel framework: DM access policy, DM pairing and the channel status surface."""
