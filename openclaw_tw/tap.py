@@ -33,6 +33,8 @@ from openclaw_tw.automation.heartbeat import Heartbeat
 from openclaw_tw.automation.scheduler import Scheduler
 from openclaw_tw.automation.store import MIGRATIONS as CRON_MIGRATIONS
 from openclaw_tw.automation.store import CronStore, cron_db_path
+from openclaw_tw.channels.pairing import MIGRATION as PAIRING_MIGRATION
+from openclaw_tw.channels.pairing import DmPairing
 from openclaw_tw.config import BIND_MODES, ConfigError
 from openclaw_tw.db import Database
 from openclaw_tw.devices.authority import DeviceAuthority
@@ -42,6 +44,7 @@ from openclaw_tw.gateway import Gateway
 from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
 from openclaw_tw.methods import agents, chat, devices, logs, sessions, system
 from openclaw_tw.methods import approvals as approval_methods
+from openclaw_tw.methods import channels as channel_methods
 from openclaw_tw.methods import config as config_methods
 from openclaw_tw.methods import nodes as node_methods
 from openclaw_tw.methods.agents import configured_agents
@@ -140,8 +143,9 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
 
 def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> None:
     """The node registry and exec approvals, with their own database (nodes.sqlite)."""
-    nodes_db = Database(nodes_db_path(gw.settings.state_dir), NODE_MIGRATIONS, reactor,
-                        inline=inline)
+    # nodes.sqlite holds the pairing state: node surfaces, exec approvals and DM pairing.
+    nodes_db = Database(nodes_db_path(gw.settings.state_dir),
+                        [*NODE_MIGRATIONS, PAIRING_MIGRATION], reactor, inline=inline)
     nodes_db.open()
     store = NodeStore(nodes_db)
     pending_rows = store.load()
@@ -153,6 +157,9 @@ def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> N
     gw.nodes_db, gw.nodes, gw.approvals = nodes_db, registry, approvals
     policy = PolicyFile(gw.settings.state_dir, gw.display_path)
     node_methods.register(table, gw, registry)
+    gw.dm_pairing = DmPairing(nodes_db, gw.now_ms)
+    gw.dm_pairing.load()
+    channel_methods.register(table, gw, gw.dm_pairing)
     approval_methods.register(table, approvals, policy)
     if exec_enabled(dict(gw.settings.raw)):
         gw.runtime.exec_tool = ExecTool(gw, policy)
