@@ -95,6 +95,7 @@ class Gateway(Service):
         self.dedupe: Any = None
         self.nodes_db: Any = None
         self.dm_pairing: Any = None  # channels.pairing.DmPairing (wired with the nodes db)
+        self.channels: Any = None  # channels.manager.ChannelManager
         self.nodes: Any = None
         self.approvals: Any = None
         self.config_watcher: Any = None  # reload.ConfigWatcher, when hot reload is wired

@@ -33,8 +33,12 @@ from openclaw_tw.automation.heartbeat import Heartbeat
 from openclaw_tw.automation.scheduler import Scheduler
 from openclaw_tw.automation.store import MIGRATIONS as CRON_MIGRATIONS
 from openclaw_tw.automation.store import CronStore, cron_db_path
+from openclaw_tw.channels.accounts import configured_accounts
+from openclaw_tw.channels.manager import ChannelManager
 from openclaw_tw.channels.pairing import MIGRATION as PAIRING_MIGRATION
 from openclaw_tw.channels.pairing import DmPairing
+from openclaw_tw.channels.providers import PROVIDERS
+from openclaw_tw.channels.router import ChannelRouter
 from openclaw_tw.config import BIND_MODES, ConfigError
 from openclaw_tw.db import Database
 from openclaw_tw.devices.authority import DeviceAuthority
@@ -159,6 +163,7 @@ def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> N
     node_methods.register(table, gw, registry)
     gw.dm_pairing = DmPairing(nodes_db, gw.now_ms)
     gw.dm_pairing.load()
+    gw.channels = ChannelManager(gw, ChannelRouter(gw), PROVIDERS)
     channel_methods.register(table, gw, gw.dm_pairing)
     approval_methods.register(table, approvals, policy)
     if exec_enabled(dict(gw.settings.raw)):
@@ -313,6 +318,7 @@ def makeService(options: Any, reactor: Any = None) -> IService:
     gw.nodes.setServiceParent(root)
     gw.approvals.setServiceParent(root)
     gw.runtime.setServiceParent(root)
+    gw.channels.setServiceParent(root)  # stopped before the runtime, after the listener
     site = build_site(gw)
     for i, endpoint in enumerate(_endpoints(settings, reactor)):
         listener = StreamServerEndpointService(endpoint, site)
@@ -355,8 +361,16 @@ def wire_reload_and_mdns(root: Any, gw: Gateway, options: Any, env: dict[str, st
         gw, lambda data: config.resolve_data(options, env, data), install_sighup=True)
     watcher.setName("config-reload")
     watcher.on_applied.append(lambda s, plan: apply_hot(gw, advertiser, s, env))
+    watcher.on_applied.append(lambda s, plan: reconfigure_channels(gw, s, plan))
     watcher.setServiceParent(root)
     sdnotify.SystemdNotifier(env).setServiceParent(root)  # READY=1 once all of the above ran
+
+
+def reconfigure_channels(gw: Gateway, settings: config.GatewaySettings,
+                         plan: dict[str, Any]) -> None:
+    """Restart only the channel accounts whose config changed."""
+    if any(p == "channels" or p.startswith("channels.") for p in plan["changedPaths"]):
+        gw.channels.configure(configured_accounts(settings.raw))
 
 
 def apply_hot(gw: Gateway, advertiser: Any, settings: config.GatewaySettings,

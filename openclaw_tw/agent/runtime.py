@@ -124,6 +124,7 @@ class AgentRuntime(Service):
         self.queues: dict[str, deque[Run]] = {}
         self.on_session_changed: Callable[[SessionRow, str], None] = lambda row, reason: None
         self.exec_tool: Any = None  # agent.exec_tool.ExecTool when tools.exec.enabled
+        self._forget_timers: dict[str, Any] = {}  # run id -> delayed call dropping the run
 
     # -- accepting ----------------------------------------------------------------------------
 
@@ -251,6 +252,10 @@ class AgentRuntime(Service):
         active = list(self.active.values())
         self.abort(None, None, "shutdown")
         super().stopService()
+        timers, self._forget_timers = self._forget_timers, {}
+        for timer in timers.values():
+            if timer.active():
+                timer.cancel()
         for provider in self.registry.providers.values():
             close = getattr(provider, "close", None)
             if close is not None:
@@ -426,10 +431,18 @@ class AgentRuntime(Service):
 
     def _forget_later(self, run: Run) -> None:
         def forget() -> None:
+            self._forget_timers.pop(run.run_id, None)
             if self.runs.get(run.run_id) is run:
                 del self.runs[run.run_id]
 
-        self.gw.clock.callLater(300, forget)
+        if not self.running:  # stopping: nothing will ask for this run again
+            forget()
+            return
+
+        old = self._forget_timers.pop(run.run_id, None)
+        if old is not None and old.active():
+            old.cancel()
+        self._forget_timers[run.run_id] = self.gw.clock.callLater(300, forget)
 
     # -- events ---------------------------------------------------------------------------------
 

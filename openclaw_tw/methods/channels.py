@@ -1,19 +1,26 @@
 """channels.*: status, start/stop/logout, DM pairing, and ``send`` (§6.1).
 
-This build ships no channel provider yet (Telegram, IRC and Matrix are issue #8's remaining
-work), so the status is truthful about it: configured accounts are listed as configured but not
-running, each with a ``runtime`` status issue, and ``send``/``channels.start`` refuse with a
-clear error instead of pretending to deliver.  DM pairing (codes, approvals, the allow list) is
-real and persisted; providers call ``DmPairing.request`` for unknown senders.
+Status comes from the supervised account services (``channels.manager``).  A configured channel
+whose provider this build does not ship (Telegram and Matrix so far) is listed as configured
+but not running, with a ``runtime`` status issue, and ``send``/``channels.start`` refuse it with
+``UNAVAILABLE`` instead of pretending to deliver.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from openclaw_tw.channels.accounts import (
+    DETAIL_LABELS,
+    LABELS,
+    configured_accounts,
+    has_credentials,
+)
 from openclaw_tw.channels.pairing import PENDING_PER_ACCOUNT, TTL_MS, DmPairing, PairingError
+from openclaw_tw.channels.providers import PROVIDERS
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable
 from openclaw_tw.protocol.schema import Bool, Int, Obj, Str, closed
@@ -22,13 +29,13 @@ if TYPE_CHECKING:
     from openclaw_tw.gateway import Gateway
 
 _S1 = Str(min_len=1)
-LABELS = {"telegram": "Telegram", "irc": "IRC", "matrix": "Matrix"}
-DETAIL_LABELS = {"telegram": "Telegram Bot", "irc": "IRC", "matrix": "Matrix"}
 NOT_AVAILABLE = "channel provider not available in this build"
 NO_CHANNELS = (
     "Error: Channel is required (no configured channels detected). Run openclaw channels add "
     "to configure one, or pass --channel <channel> after enabling a channel. Use openclaw "
     "channels list --all to see available channel ids.")
+
+RECEIPTS_KEPT = 1000
 
 STATUS = Obj(optional={"probe": Bool(), "timeoutMs": Int(minimum=0), "channel": _S1})
 CHANNEL = Obj(required={"channel": _S1}, optional={"accountId": Str()})
@@ -42,34 +49,6 @@ SEND = closed(
      "replyToId": Str(), "threadId": Str(), "sessionKey": Str(), "silent": Bool()},
     accepted="mediaUrl mediaUrls buffer filename contentType asVoice gifPlayback "
              "forceDocument parseMode")
-
-
-def configured_accounts(raw: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{channel: {accountId: account config}}`` for the known, enabled channels."""
-    channels = raw.get("channels")
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    if not isinstance(channels, Mapping):
-        return out
-    for name in LABELS:
-        cfg = channels.get(name)
-        if not isinstance(cfg, Mapping) or cfg.get("enabled") is False:
-            continue
-        base = {k: v for k, v in cfg.items() if k != "accounts"}
-        accounts = cfg.get("accounts")
-        if isinstance(accounts, Mapping) and accounts:
-            out[name] = {str(a): {**base, **(v if isinstance(v, Mapping) else {})}
-                         for a, v in accounts.items()}
-        else:
-            out[name] = {"default": base}
-    return out
-
-
-def _has_credentials(channel: str, cfg: Mapping[str, Any]) -> bool:
-    if channel == "telegram":
-        return bool(cfg.get("botToken") or cfg.get("tokenFile"))
-    if channel == "irc":
-        return bool(cfg.get("host") and cfg.get("nick"))
-    return bool(cfg.get("homeserver") and (cfg.get("accessToken") or cfg.get("password")))
 
 
 def _iso(ms: int) -> str:
@@ -87,16 +66,22 @@ def build_status(gw: Gateway, only: str | None = None) -> dict[str, Any]:
     for channel, by_id in accounts.items():
         rows = []
         for account_id, cfg in by_id.items():
-            rows.append({
-                "accountId": account_id, "enabled": True,
-                "configured": _has_credentials(channel, cfg), "running": False,
-                "connected": False, "reconnectAttempts": 0, "lastError": NOT_AVAILABLE,
-                "healthState": "stopped", "dmPolicy": cfg.get("dmPolicy", "pairing"),
-                "lastStartAt": None, "lastStopAt": None, "lastInboundAt": None,
-                "lastOutboundAt": None,
-            })
-            issues.append({"channel": channel, "accountId": account_id, "kind": "runtime",
-                           "message": f"{LABELS[channel]}: {NOT_AVAILABLE}"})
+            svc = gw.channels.account(channel, account_id) if gw.channels else None
+            if svc is not None:
+                row = svc.status()
+            else:
+                row = {"accountId": account_id, "enabled": True, "running": False,
+                       "connected": False, "reconnectAttempts": 0, "lastError": None,
+                       "healthState": "stopped", "dmPolicy": cfg.get("dmPolicy", "pairing"),
+                       "lastStartAt": None, "lastStopAt": None, "lastInboundAt": None,
+                       "lastOutboundAt": None}
+                if channel not in PROVIDERS:
+                    row["lastError"] = NOT_AVAILABLE
+            row["configured"] = has_credentials(channel, cfg)
+            rows.append(row)
+            if row["lastError"] and not row["connected"]:
+                issues.append({"channel": channel, "accountId": account_id, "kind": "runtime",
+                               "message": f"{LABELS[channel]}: {row['lastError']}"})
         channel_accounts[channel] = rows
     return {
         "ts": gw.now_ms(),
@@ -108,7 +93,8 @@ def build_status(gw: Gateway, only: str | None = None) -> dict[str, Any]:
                         for c in order],
         "eventLoop": gw.health.lag.snapshot(),
         "channels": {c: {"configured": any(r["configured"] for r in channel_accounts[c]),
-                         "running": False} for c in order},
+                         "running": any(r["running"] for r in channel_accounts[c])}
+                     for c in order},
         "channelAccounts": channel_accounts,
         "channelDefaultAccountId": {c: next(iter(accounts[c])) for c in order},
         "statusIssues": issues,
@@ -125,21 +111,33 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
     def status(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         return build_status(gw, params.get("channel"))
 
-    def start(ctx: CallContext, params: dict[str, Any]) -> Any:
-        known(params["channel"])
-        raise GatewayError(UNAVAILABLE, f"{params['channel']}: {NOT_AVAILABLE}")
-
-    def stop(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    def account_of(params: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         channel = params["channel"]
-        known(channel)
-        return {"channel": channel, "accountId": params.get("accountId") or "default",
-                "stopped": True}
+        by_id = known(channel)
+        account_id = params.get("accountId") or next(iter(by_id))
+        if account_id not in by_id:
+            raise invalid_request(f"unknown account: {channel}:{account_id}")
+        if channel not in PROVIDERS or gw.channels is None:
+            raise GatewayError(UNAVAILABLE, f"{channel}: {NOT_AVAILABLE}")
+        return channel, account_id, by_id[account_id]
 
-    def logout(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        channel = params["channel"]
-        known(channel)
-        return {"channel": channel, "accountId": params.get("accountId") or "default",
-                "cleared": False, "loggedOut": False}
+    def start(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        channel, account_id, cfg = account_of(params)
+        gw.channels.start_account(channel, account_id, cfg)
+        return {"channel": channel, "accountId": account_id, "started": True}
+
+    def stop(ctx: CallContext, params: dict[str, Any]) -> Any:
+        channel, account_id, _ = account_of(params)
+        return gw.channels.stop_account(channel, account_id).addCallback(
+            lambda was_running: {"channel": channel, "accountId": account_id,
+                                 "stopped": bool(was_running)})
+
+    def logout(ctx: CallContext, params: dict[str, Any]) -> Any:
+        channel, account_id, _ = account_of(params)
+        # IRC keeps no session credentials beyond the config: logging out is stopping.
+        return gw.channels.stop_account(channel, account_id).addCallback(
+            lambda _: {"channel": channel, "accountId": account_id, "cleared": True,
+                       "loggedOut": True})
 
     def request_row(r: Any) -> dict[str, Any]:
         row = {"requestId": r.code, "channel": r.channel, "channelLabel": LABELS.get(
@@ -184,7 +182,12 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
             raise invalid_request(str(e)) from None
         return d.addCallback(lambda r: {"requestId": r.code, "senderId": r.sender_id})
 
+    receipts: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
     def send(ctx: CallContext, params: dict[str, Any]) -> Any:
+        key = params["idempotencyKey"]
+        if key in receipts:
+            return receipts[key]
         channel = params.get("channel") or None
         accounts = configured_accounts(gw.settings.raw)
         if channel is None:
@@ -197,7 +200,29 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
             channel = next(iter(accounts))
         elif channel not in accounts:
             raise invalid_request(f"Error: Unknown channel: {channel}")
-        raise GatewayError(UNAVAILABLE, f"{channel}: {NOT_AVAILABLE}")
+        channel, account_id, _ = account_of({"channel": channel,
+                                             "accountId": params.get("accountId")})
+        svc = gw.channels.account(channel, account_id)
+        if svc is None or not svc.connected:
+            raise GatewayError(UNAVAILABLE, f"{channel}:{account_id} is not connected",
+                               retryable=True)
+        text = params.get("message") or ""
+        if not text.strip():
+            raise invalid_request("Error: message is required for " + channel)
+
+        def delivered(_: Any) -> dict[str, Any]:
+            receipt = {"runId": key, "messageId": key, "channel": channel,
+                       "accountId": account_id, "to": params["to"]}
+            receipts[key] = receipt
+            while len(receipts) > RECEIPTS_KEPT:
+                receipts.popitem(last=False)
+            return receipt
+
+        def failed(f: Any) -> Any:
+            raise GatewayError(UNAVAILABLE, f"{channel}: {f.getErrorMessage()}", retryable=True)
+
+        return svc.deliver(params["to"], text, params.get("replyToId"),
+                           params.get("threadId")).addCallbacks(delivered, failed)
 
     table.add("channels.status", status, STATUS)
     table.add("channels.start", start, CHANNEL)

@@ -1,0 +1,246 @@
+"""Supervised channel accounts: one child service per enabled provider account.
+
+``AccountService`` owns the lifecycle every provider shares: connect, exponential backoff with
+jitter on the injected clock, reconnect after a lost connection, stop within a deadline, and a
+status row (``channels.status``).  Provider faults are caught here and become ``lastError`` —
+they never reach the control plane.  ``ChannelManager`` builds the children from the config and,
+on reload, restarts only the accounts whose config changed.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from openclaw_tw.channels.accounts import configured_accounts
+from openclaw_tw.channels.message import Inbound
+
+if TYPE_CHECKING:
+    from openclaw_tw.channels.router import ChannelRouter
+    from openclaw_tw.gateway import Gateway
+
+_log = Logger(namespace="openclaw.channels")
+
+BACKOFF_BASE_S = 1.0
+BACKOFF_MAX_S = 60.0
+STOP_DEADLINE_S = 5.0
+
+
+def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """1 s, 2 s, 4 s … capped at 60 s, each ±20 % so many accounts do not retry in step."""
+    base = min(BACKOFF_MAX_S, BACKOFF_BASE_S * (2 ** max(0, attempt - 1)))
+    return base * (0.8 + 0.4 * rand())
+
+
+class AccountService(Service):
+    """One provider account.  Subclasses implement ``connect`` (fires once the session is up),
+    ``disconnect`` and ``deliver``, and call ``inbound``/``lost`` from their protocol."""
+
+    channel = ""
+
+    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
+                 router: ChannelRouter) -> None:
+        self.account_id = account_id
+        self.config = dict(config)
+        self.gw = gw
+        self.router = router
+        self.clock = gw.clock
+        self.setName(f"{self.channel}:{account_id}")
+        self.connected = False
+        self.attempts = 0
+        self.last_error: str | None = None
+        self.last_connected_at: int | None = None
+        self.last_start_at: int | None = None
+        self.last_stop_at: int | None = None
+        self.last_inbound_at: int | None = None
+        self.last_outbound_at: int | None = None
+        self._retry: IDelayedCall | None = None
+        self._waiting: list[Deferred[None]] = []
+        self._losing: list[Deferred[str]] = []
+
+    # -- provider hooks ------------------------------------------------------------------------
+
+    def connect(self) -> Deferred[Any]:
+        raise NotImplementedError
+
+    def disconnect(self) -> Deferred[Any]:
+        return succeed(None)
+
+    def deliver(self, to: str, text: str, reply_to: str | None = None,
+                thread_id: str | None = None) -> Deferred[Any]:
+        raise NotImplementedError
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self.last_start_at = self.gw.now_ms()
+        self._attempt()
+
+    def stopService(self) -> Deferred[Any]:
+        super().stopService()
+        self.last_stop_at = self.gw.now_ms()
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+        done = maybeDeferred(self.disconnect).addErrback(self._fault, "disconnect")
+        timer = self.clock.callLater(STOP_DEADLINE_S, done.cancel)
+
+        def settled(result: Any) -> None:
+            if timer.active():
+                timer.cancel()
+            self.connected = False
+
+        return done.addBoth(settled)
+
+    def _attempt(self) -> None:
+        self._retry = None
+        if not self.running:
+            return
+        d = maybeDeferred(self.connect)
+        d.addCallbacks(self._up, self._down)
+
+    def _up(self, _: Any) -> None:
+        self.connected = True
+        self.attempts = 0
+        self.last_error = None
+        self.last_connected_at = self.gw.now_ms()
+        _log.info("{name} connected", name=self.name)
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.callback(None)
+
+    def when_connected(self) -> Deferred[None]:
+        """Fires once the account is (or next becomes) connected."""
+        if self.connected:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiting.append(d)
+        return d
+
+    def _down(self, failure: Failure) -> None:
+        self.lost(failure.getErrorMessage() or failure.type.__name__)
+
+    def lost(self, reason: str) -> None:
+        """The connection failed or dropped: record why and retry after a backoff."""
+        self.connected = False
+        self.last_error = reason
+        if self.running and self._retry is None:
+            self.attempts += 1
+            delay = backoff_delay(self.attempts)
+            _log.warn("{name} disconnected ({reason}); retry {n} in {delay:.1f}s",
+                      name=self.name, reason=reason, n=self.attempts, delay=delay)
+            self._retry = self.clock.callLater(delay, self._attempt)
+        losing, self._losing = self._losing, []
+        for d in losing:
+            d.callback(reason)
+
+    def when_lost(self) -> Deferred[str]:
+        """Fires with the reason the next time a connection attempt fails or drops."""
+        d: Deferred[str] = Deferred()
+        self._losing.append(d)
+        return d
+
+    # -- traffic -------------------------------------------------------------------------------
+
+    def inbound(self, msg: Inbound) -> Deferred[Any]:
+        self.last_inbound_at = self.gw.now_ms()
+        d = maybeDeferred(self.router.handle, self, msg)
+        return d.addErrback(self._fault, "inbound")
+
+    def sent(self) -> None:
+        self.last_outbound_at = self.gw.now_ms()
+
+    def _fault(self, failure: Failure, where: str) -> None:
+        self.last_error = f"{where}: {failure.getErrorMessage()}"
+        _log.failure("{name} {where} failed", failure, name=self.name, where=where)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "accountId": self.account_id, "enabled": True, "configured": True,
+            "running": self.running, "connected": self.connected,
+            "reconnectAttempts": self.attempts, "lastError": self.last_error,
+            "healthState": "healthy" if self.connected else (
+                "reconnecting" if self.running else "stopped"),
+            "lastConnectedAt": self.last_connected_at, "lastStartAt": self.last_start_at,
+            "lastStopAt": self.last_stop_at, "lastInboundAt": self.last_inbound_at,
+            "lastOutboundAt": self.last_outbound_at,
+            "dmPolicy": self.config.get("dmPolicy", "pairing"),
+        }
+
+
+ProviderFactory = Callable[[str, Mapping[str, Any], "Gateway", "ChannelRouter"], AccountService]
+
+
+class ChannelManager(MultiService):
+    """The enabled accounts of every provider this build has, as named child services."""
+
+    name = "channels"
+
+    def __init__(self, gw: Gateway, router: ChannelRouter,
+                 providers: Mapping[str, ProviderFactory]) -> None:
+        super().__init__()
+        self.gw = gw
+        self.router = router
+        self.providers = dict(providers)
+
+    def account(self, channel: str, account_id: str) -> AccountService | None:
+        try:
+            child = self.getServiceNamed(f"{channel}:{account_id}")
+        except KeyError:
+            return None
+        return child if isinstance(child, AccountService) else None
+
+    def accounts(self) -> list[AccountService]:
+        return [s for s in self if isinstance(s, AccountService)]
+
+    def startService(self) -> None:
+        self.configure(configured_accounts(self.gw.settings.raw))
+        super().startService()
+
+    def start_account(self, channel: str, account_id: str,
+                      config: Mapping[str, Any]) -> AccountService:
+        existing = self.account(channel, account_id)
+        if existing is not None:
+            return existing
+        svc = self.providers[channel](account_id, config, self.gw, self.router)
+        svc.setServiceParent(self)
+        return svc
+
+    def stop_account(self, channel: str, account_id: str) -> Deferred[Any]:
+        svc = self.account(channel, account_id)
+        if svc is None:
+            return succeed(False)
+        return maybeDeferred(self.removeService, svc).addCallback(lambda _: True)
+
+    def configure(self, wanted: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> Deferred[Any]:
+        """Make the children match ``{channel: {accountId: config}}``: stop removed or changed
+        accounts, start new or changed ones, leave the rest alone."""
+        stops: list[Deferred[Any]] = []
+        keep: set[str] = set()
+        for child in self.accounts():
+            cfg = wanted.get(child.channel, {}).get(child.account_id)
+            if cfg is not None and dict(cfg) == child.config:
+                keep.add(child.name)
+                continue
+            stops.append(maybeDeferred(self.removeService, child))
+        for channel, by_id in wanted.items():
+            factory = self.providers.get(channel)
+            if factory is None:
+                continue
+            for account_id, cfg in by_id.items():
+                if f"{channel}:{account_id}" in keep:
+                    continue
+                try:
+                    factory(account_id, cfg, self.gw, self.router).setServiceParent(self)
+                except Exception:
+                    _log.failure("could not start {channel}:{account}", channel=channel,
+                                 account=account_id)
+        return gatherResults(stops, consumeErrors=True)

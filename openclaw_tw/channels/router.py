@@ -1,0 +1,89 @@
+"""Inbound routing: access policy → DM pairing or an agent turn → the reply, same way back.
+
+Each provider account hands every accepted message to ``ChannelRouter.handle``.  Unknown DM
+senders under ``dmPolicy: pairing`` get the pairing code once (when the request is created);
+admitted messages run as agent turns in their session (the runtime queues turns per session),
+and the final text is delivered to the originating peer/group/thread.  Faults stay here: a
+failed turn or delivery is logged and counted on the account, never raised to the provider.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any, Protocol
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from openclaw_tw.channels import policy
+from openclaw_tw.channels.message import Inbound, session_key
+
+if TYPE_CHECKING:
+    from openclaw_tw.gateway import Gateway
+
+_log = Logger(namespace="openclaw.channels")
+
+
+class Deliverer(Protocol):
+    config: dict[str, Any]
+
+    def deliver(self, to: str, text: str, reply_to: str | None = None,
+                thread_id: str | None = None) -> Deferred[Any]: ...
+
+
+def pairing_text(channel: str, sender: str, code: str) -> str:
+    return (f"OpenClaw: access not configured. Your {channel} id: {sender}. "
+            f"Pairing code: {code}. Ask the bot owner to approve with: "
+            f"openclaw pairing approve {channel} {code}")
+
+
+class ChannelRouter:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    def decide(self, account: Deliverer, msg: Inbound) -> policy.Decision:
+        if msg.chat_type == "dm":
+            approved = self.gw.dm_pairing.is_allowed(msg.channel, msg.account_id, msg.sender_id)
+            return policy.dm_decision(account.config, msg.channel, msg.sender_id, approved)
+        return policy.group_decision(account.config, msg.channel, msg.peer_id, msg.sender_id,
+                                     msg.mentioned)
+
+    def handle(self, account: Deliverer, msg: Inbound) -> Deferred[Any]:
+        decision = self.decide(account, msg)
+        if decision == "drop":
+            _log.debug("dropped {channel} message from {sender} ({chat})",
+                       channel=msg.channel, sender=msg.sender_id, chat=msg.chat_type)
+            return succeed(None)
+        if decision == "pair":
+            return self._pair(account, msg)
+        return Deferred.fromCoroutine(self._turn(account, msg))
+
+    def _pair(self, account: Deliverer, msg: Inbound) -> Deferred[Any]:
+        d = self.gw.dm_pairing.request(msg.channel, msg.account_id, msg.sender_id,
+                                       msg.sender_label)
+
+        def answer(result: Any) -> Any:
+            req, created = result
+            if req is None or not created:
+                return None
+            _log.info("pairing requested on {channel} by {sender}", channel=msg.channel,
+                      sender=msg.sender_id)
+            return account.deliver(msg.reply_target,
+                                   pairing_text(msg.channel, msg.sender_id, req.code))
+
+        return d.addCallback(answer)
+
+    async def _turn(self, account: Deliverer, msg: Inbound) -> None:
+        gw = self.gw
+        if gw.shutting_down or not gw.runtime.running:
+            return
+        key = session_key(msg, gw.settings.raw)
+        row = gw.sessions.ensure(key, msg.channel)
+        run = await gw.runtime.accept(row, msg.text, str(uuid.uuid4()), "agent", None)
+        outcome = await run.finished()
+        text = outcome.text if outcome.status == "ok" else ""
+        if not text.strip():
+            _log.info("{channel} turn ended {status} without text", channel=msg.channel,
+                      status=outcome.status)
+            return
+        await account.deliver(msg.reply_target, text, msg.message_id, msg.thread_id)

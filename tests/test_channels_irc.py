@@ -1,0 +1,215 @@
+"""The IRC provider against a real IRC server (Debian's ngircd, started here on a loopback
+port), with a second IRC client playing the human: DM pairing → approval → agent turn → reply,
+mention gating in a channel, reconnect after the server restarts, and a wrong server password
+that leaves a truthful status while the control plane keeps serving.  Skips without ngircd
+(``.ci/run`` installs it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+from typing import Any
+
+import attrs
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.trial import unittest
+from twisted.words.protocols import irc
+
+from tests.test_loopback import start_gateway, stop_gateway
+
+NGIRCD = shutil.which("ngircd") or ("/usr/sbin/ngircd" if os.path.exists("/usr/sbin/ngircd")
+                                    else None)
+BOT = "claw"
+TIMEOUT_S = 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Server(protocol.ProcessProtocol):
+    def __init__(self) -> None:
+        self.output = b""
+        self.listening: defer.Deferred[None] = defer.Deferred()
+        self.ended: defer.Deferred[None] = defer.Deferred()
+
+    def outReceived(self, data: bytes) -> None:
+        self.output += data
+        if b"Now listening on" in self.output and not self.listening.called:
+            self.listening.callback(None)
+
+    errReceived = outReceived
+
+    def processEnded(self, reason: Any) -> None:
+        if not self.listening.called:
+            self.listening.errback(RuntimeError(f"ngircd exited: {self.output[-500:]!r}"))
+        self.ended.callback(None)
+
+
+class Human(irc.IRCClient):
+    nickname = "human"
+
+    def __init__(self) -> None:
+        self.lines: defer.DeferredQueue[tuple[str, str, str]] = defer.DeferredQueue()
+        self.signed_on: defer.Deferred[None] = defer.Deferred()
+        self.joined_channels: defer.DeferredQueue[str] = defer.DeferredQueue()
+        self.gone: defer.Deferred[None] = defer.Deferred()
+
+    def signedOn(self) -> None:
+        self.signed_on.callback(None)
+
+    def joined(self, channel: str) -> None:
+        self.joined_channels.put(channel)
+
+    def privmsg(self, user: str, channel: str, message: str) -> None:
+        self.lines.put((user.split("!", 1)[0], channel, message))
+
+    def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
+        super().connectionLost(reason)
+        if not self.gone.called:
+            self.gone.callback(None)
+
+
+class IrcAgainstNgircd(unittest.TestCase):
+    timeout = 60
+
+    def setUp(self) -> Any:
+        if NGIRCD is None:
+            raise unittest.SkipTest("ngircd not installed (apt-get install -y ngircd; "
+                                    ".ci/run installs it)")
+        self.irc_port = free_port()
+        self.conf = os.path.abspath(self.mktemp())
+        self.servers: list[_Server] = []
+        start_gateway(self, "irc-secret")
+        self.gw.runtime.startService()
+        return self.start_server()
+
+    def write_conf(self, password: str | None = None) -> None:
+        lines = ["[Global]", "Name = irc.test.local", "Info = openclaw_tw test",
+                 "Listen = 127.0.0.1", f"Ports = {self.irc_port}", "MotdPhrase = test"]
+        if password:
+            lines.append(f"Password = {password}")
+        lines += ["[Limits]", "MaxConnectionsIP = 0", "[Options]", "PAM = no", "Ident = no",
+                  "DNS = no", "[Channel]", "Name = #ops"]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    async def start_server(self, password: str | None = None) -> None:
+        self.write_conf(password)
+        server = _Server()
+        reactor.spawnProcess(server, NGIRCD, [NGIRCD, "-n", "-f", self.conf], env=os.environ)
+        self.servers.append(server)
+        await server.listening
+
+    async def stop_server(self) -> None:
+        server = self.servers[-1]
+        if not server.ended.called:
+            server.transport.signalProcess("KILL")
+            await server.ended
+
+    async def tearDown(self) -> None:
+        if self.gw.channels.running:
+            await self.gw.channels.stopService()
+        for human in getattr(self, "humans", []):
+            if human.transport is not None and not human.gone.called:
+                human.transport.loseConnection()
+                await human.gone
+        await self.stop_server()
+        await self.gw.runtime.stopService()
+        await stop_gateway(self)
+
+    def configure(self, **irc_cfg: Any) -> None:
+        cfg = {"host": "127.0.0.1", "port": self.irc_port, "nick": BOT, "channels": ["#ops"],
+               "groups": {"#ops": {}}, **irc_cfg}
+        self.gw.settings = attrs.evolve(self.gw.settings, raw={"channels": {"irc": cfg}})
+
+    async def start_channels(self) -> Any:
+        self.gw.channels.startService()
+        account = self.gw.channels.account("irc", "default")
+        await account.when_connected()
+        return account
+
+    async def human(self) -> Human:
+        endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.irc_port)
+        human = await endpoint.connect(protocol.Factory.forProtocol(Human))
+        self.humans = [*getattr(self, "humans", []), human]
+        await human.signed_on
+        return human
+
+    async def next_line(self, human: Human) -> tuple[str, str, str]:
+        d = human.lines.get()
+        d.addTimeout(TIMEOUT_S, reactor)
+        return await d
+
+    async def test_dm_pairing_then_agent_reply(self) -> None:
+        self.configure()
+        await self.start_channels()
+        human = await self.human()
+        human.msg(BOT, "hello there")
+        sender, target, text = await self.next_line(human)
+        self.assertEqual((sender, target), (BOT, "human"))
+        code = re.search(r"Pairing code: ([A-Z2-9]{8})", text)
+        assert code is not None, text
+        # a second message while pending is not answered again and not processed
+        pending = self.gw.dm_pairing.pending("irc")
+        self.assertEqual([r.sender_id for r in pending], ["human"])
+        await self.gw.dm_pairing.approve("irc", code.group(1))
+        human.msg(BOT, "ping after approval")
+        sender, target, text = await self.next_line(human)
+        self.assertEqual((sender, target), (BOT, "human"))
+        self.assertIn("ping after approval", text)
+        status = self.gw.channels.account("irc", "default").status()
+        self.assertTrue(status["connected"])
+        self.assertIsNotNone(status["lastInboundAt"])
+        self.assertIsNotNone(status["lastOutboundAt"])
+
+    async def test_group_needs_a_mention(self) -> None:
+        self.configure()
+        await self.start_channels()
+        human = await self.human()
+        human.join("#ops")
+        await human.joined_channels.get()
+        human.msg("#ops", "chatter without the bot's name")
+        human.msg("#ops", f"{BOT}: are you there")
+        sender, target, text = await self.next_line(human)
+        self.assertEqual((sender, target), (BOT, "#ops"))
+        self.assertIn("are you there", text)
+        self.assertNotIn("chatter", text)
+
+    async def test_reconnects_after_the_server_restarts(self) -> None:
+        self.configure(dmPolicy="open", allowFrom=["*"])
+        account = await self.start_channels()
+        await self.stop_server()
+        reconnected = account.when_connected()
+        await self.start_server()
+        reconnected.addTimeout(TIMEOUT_S, reactor)
+        await reconnected
+        self.assertGreaterEqual(account.status()["lastConnectedAt"], 0)
+        human = await self.human()
+        human.msg(BOT, "still there?")
+        sender, _, text = await self.next_line(human)
+        self.assertEqual(sender, BOT)
+        self.assertIn("still there?", text)
+
+    async def test_wrong_password_is_reported_and_the_gateway_keeps_serving(self) -> None:
+        await self.stop_server()
+        await self.start_server(password="right")
+        self.configure(password="wrong")
+        self.gw.channels.startService()
+        account = self.gw.channels.account("irc", "default")
+        lost = account.when_lost()
+        lost.addTimeout(TIMEOUT_S, reactor)
+        reason = await lost
+        self.assertIn("sign-on", reason)
+        status = self.gw.channels.account("irc", "default").status()
+        self.assertFalse(status["connected"])
+        self.assertTrue(status["running"])
+        self.assertTrue(status["lastError"])
+        self.assertEqual(status["healthState"], "reconnecting")
+        self.assertEqual(status["reconnectAttempts"], 1)
+        self.assertTrue(self.gw.health.current()["ok"])
