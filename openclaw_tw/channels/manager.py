@@ -14,7 +14,13 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService, Service
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    gatherResults,
+    maybeDeferred,
+    succeed,
+)
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -90,14 +96,22 @@ class AccountService(Service):
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
         self._retry = None
-        done = maybeDeferred(self.disconnect).addErrback(self._fault, "disconnect")
+        done = maybeDeferred(self.disconnect)
         timer = self.clock.callLater(STOP_DEADLINE_S, done.cancel)
+
+        def overdue(failure: Failure) -> None:
+            if failure.check(CancelledError):
+                _log.warn("{name} did not stop within {s}s; dropped", name=self.name,
+                          s=STOP_DEADLINE_S)
+                return None
+            return self._fault(failure, "disconnect")
 
         def settled(result: Any) -> None:
             if timer.active():
                 timer.cancel()
             self.connected = False
 
+        done.addErrback(overdue)
         return done.addBoth(settled)
 
     def _attempt(self) -> None:

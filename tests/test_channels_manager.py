@@ -1,0 +1,181 @@
+"""Channel supervision on a Clock: backoff with jitter, reconnect, stop deadline, fault
+containment and reload diffs (only changed accounts restart)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred, succeed
+from twisted.trial.unittest import SynchronousTestCase
+
+from openclaw_tw.channels.manager import (
+    BACKOFF_MAX_S,
+    STOP_DEADLINE_S,
+    AccountService,
+    ChannelManager,
+    backoff_delay,
+)
+from openclaw_tw.channels.message import Inbound, session_key
+from openclaw_tw.channels.router import ChannelRouter
+from tests.helpers import hello, make_gateway
+from tests.test_methods_system import ok
+
+
+class FakeAccount(AccountService):
+    channel = "irc"
+    made: list[FakeAccount] = []
+
+    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Any,
+                 router: Any) -> None:
+        super().__init__(account_id, config, gw, router)
+        self.connects: list[Deferred[Any]] = []
+        self.sent_lines: list[tuple[str, str]] = []
+        self.closing: Deferred[Any] | None = None
+        FakeAccount.made.append(self)
+
+    def connect(self) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.connects.append(d)
+        return d
+
+    def disconnect(self) -> Deferred[Any]:
+        if self.closing is not None:
+            return self.closing
+        return succeed(None)
+
+    def deliver(self, to: str, text: str, reply_to: str | None = None,
+                thread_id: str | None = None) -> Deferred[Any]:
+        self.sent_lines.append((to, text))
+        self.sent()
+        return succeed(None)
+
+
+def irc(**kw: Any) -> dict[str, Any]:
+    return {"host": "127.0.0.1", "nick": "claw", **kw}
+
+
+class Supervision(SynchronousTestCase):
+    def setUp(self) -> None:
+        FakeAccount.made = []
+        self.gw, self.clock = make_gateway()
+        self.router = ChannelRouter(self.gw)
+        self.manager = ChannelManager(self.gw, self.router, {"irc": FakeAccount})
+        self.gw.channels = self.manager
+
+    def configure(self, raw: dict[str, Any]) -> None:
+        self.gw.settings = attrs.evolve(self.gw.settings, raw=raw)
+
+    def test_backoff_grows_with_jitter_and_caps(self) -> None:
+        self.assertEqual(backoff_delay(1, lambda: 0.5), 1.0)
+        self.assertAlmostEqual(backoff_delay(3, lambda: 0.0), 3.2)
+        self.assertAlmostEqual(backoff_delay(3, lambda: 1.0), 4.8)
+        self.assertEqual(backoff_delay(30, lambda: 0.5), BACKOFF_MAX_S)
+
+    def test_failures_retry_on_the_clock_then_connect(self) -> None:
+        self.configure({"channels": {"irc": irc()}})
+        self.manager.startService()
+        account = FakeAccount.made[0]
+        account.connects[0].errback(ConnectionRefusedError("refused"))
+        self.assertEqual(account.attempts, 1)
+        self.assertIn("refused", account.status()["lastError"])
+        self.assertEqual(account.status()["healthState"], "reconnecting")
+        self.clock.advance(0.7)  # the first retry is 0.8..1.2 s away
+        self.assertEqual(len(account.connects), 1)
+        self.clock.advance(0.6)
+        self.assertEqual(len(account.connects), 2)
+        account.connects[1].callback(None)
+        status = account.status()
+        self.assertEqual((status["connected"], status["reconnectAttempts"], status["lastError"]),
+                         (True, 0, None))
+        account.lost("server closed")
+        self.clock.advance(1.3)
+        self.assertEqual(len(account.connects), 3)
+
+    def test_stop_cancels_retries_and_has_a_deadline(self) -> None:
+        self.configure({"channels": {"irc": irc()}})
+        self.manager.startService()
+        account = FakeAccount.made[0]
+        account.connects[0].callback(None)
+        account.closing = Deferred()  # a provider that never finishes closing
+        done = self.manager.stopService()
+        self.assertNoResult(done)
+        self.clock.advance(STOP_DEADLINE_S)
+        self.successResultOf(done)
+        self.assertFalse(account.connected)
+        self.assertIsNone(account._retry)
+
+    def test_stop_while_waiting_to_retry_cancels_the_retry(self) -> None:
+        self.configure({"channels": {"irc": irc()}})
+        self.manager.startService()
+        account = FakeAccount.made[0]
+        account.connects[0].errback(ConnectionRefusedError("refused"))
+        self.assertIsNotNone(account._retry)
+        self.successResultOf(self.manager.stopService())
+        self.assertIsNone(account._retry)
+        self.clock.advance(BACKOFF_MAX_S)
+        self.assertEqual(len(account.connects), 1)
+
+    def test_reload_restarts_only_changed_accounts(self) -> None:
+        cfg = {"channels": {"irc": {**irc(), "accounts": {"a": {}, "b": {}}}}}
+        self.configure(cfg)
+        self.manager.startService()
+        first = {a.account_id: a for a in FakeAccount.made}
+        self.assertEqual(sorted(first), ["a", "b"])
+        from openclaw_tw.channels.accounts import configured_accounts
+
+        changed = {"channels": {"irc": {**irc(), "accounts": {"a": {}, "b": {"nick": "x"}}}}}
+        self.manager.configure(configured_accounts(changed))
+        self.assertIs(self.manager.account("irc", "a"), first["a"])
+        self.assertIsNot(self.manager.account("irc", "b"), first["b"])
+        self.assertFalse(first["b"].running)
+        self.manager.configure({})
+        self.assertEqual(self.manager.accounts(), [])
+
+    def test_a_faulty_turn_is_contained(self) -> None:
+        self.configure({"channels": {"irc": irc(dmPolicy="open", allowFrom=["*"])}})
+        self.manager.startService()
+        account = FakeAccount.made[0]
+        account.connects[0].callback(None)
+
+        def boom(*a: Any) -> Any:
+            raise RuntimeError("provider bug")
+
+        self.patch(self.router, "handle", boom)
+        d = account.inbound(Inbound("irc", "default", "dm", "ann", "ann", "hi"))
+        self.assertIsNone(self.successResultOf(d))
+        self.assertIn("provider bug", account.status()["lastError"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        # the control plane still answers
+        client = hello(self.gw, scopes=["operator.read"])
+        status = ok(client, "channels.status", {})
+        self.assertEqual(status["channelAccounts"]["irc"][0]["running"], True)
+
+    def test_dm_from_unknown_sender_is_paired_once(self) -> None:
+        self.configure({"channels": {"irc": irc()}})
+        self.manager.startService()
+        account = FakeAccount.made[0]
+        account.connects[0].callback(None)
+        msg = Inbound("irc", "default", "dm", "ann", "ann", "hi")
+        self.successResultOf(account.inbound(msg))
+        self.successResultOf(account.inbound(msg))
+        self.assertEqual(len(account.sent_lines), 1)
+        to, text = account.sent_lines[0]
+        self.assertEqual(to, "ann")
+        self.assertIn("openclaw pairing approve irc", text)
+        self.assertEqual(len(self.gw.dm_pairing.pending("irc")), 1)
+
+
+class Routing(SynchronousTestCase):
+    def test_session_keys(self) -> None:
+        dm = Inbound("irc", "default", "dm", "Ann", "Ann", "hi")
+        group = Inbound("irc", "default", "group", "#Ops", "ann", "hi", thread_id="t1")
+        self.assertEqual(session_key(dm, {}), "agent:main:main")
+        self.assertEqual(session_key(dm, {"session": {"dmScope": "per-channel-peer"}}),
+                         "agent:main:irc:direct:ann")
+        self.assertEqual(session_key(dm, {"session": {"dmScope": "per-account-channel-peer"}}),
+                         "agent:main:irc:default:direct:ann")
+        self.assertEqual(session_key(group, {}), "agent:main:irc:group:#ops:thread:t1")
+        self.assertEqual(session_key(group, {"session": {"groupScope": "main"}}),
+                         "agent:main:main")
