@@ -92,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("target", nargs="?", help="approval id")
     a.add_argument("decision", nargs="?", choices=("allow-once", "allow-always", "deny"))
     _connection_args(a)
+    c = sub.add_parser("pairing", help="DM pairing requests of chat channels")
+    c.add_argument("action", choices=("list", "approve", "dismiss"))
+    c.add_argument("channel", nargs="?", help="channel id (irc, telegram, matrix)")
+    c.add_argument("code", nargs="?", help="pairing code")
+    c.add_argument("--account", help="account id (multi-account channels)")
+    c.add_argument("--notify", action="store_true", help="tell the requester (if supported)")
+    _connection_args(c)
     h = sub.add_parser("node", help="run a headless node host")
     h.add_argument("action", choices=("run",))
     h.add_argument("--display-name")
@@ -124,6 +131,41 @@ def _node_call(args: argparse.Namespace) -> tuple[str, Any]:
             raise SystemExit(f"openclaw-tw: --params is not JSON: {e}") from None
     args.timeout = max(args.timeout, args.invoke_timeout / 1000 + 5)
     return "node.invoke", params
+
+
+def _pairing_call(args: argparse.Namespace) -> tuple[str, Any]:
+    params: dict[str, Any] = {}
+    if args.channel:
+        params["channel"] = args.channel
+    if args.account:
+        params["accountId"] = args.account
+    if args.action == "list":
+        return "channels.pairing.list", params
+    if not args.channel or not args.code:
+        raise SystemExit(f"openclaw-tw: pairing {args.action} needs CHANNEL CODE")
+    params["requestId"] = args.code.strip().upper()
+    if args.action == "approve" and args.notify:
+        params["notify"] = True
+    return f"channels.pairing.{args.action}", params
+
+
+def _account_then(reactor: Any, url: str, token: str | None, args: argparse.Namespace,
+                  state: ClientState, ca_file: Path | None, method: str,
+                  params: dict[str, Any]) -> Deferred[Any]:
+    """``openclaw pairing approve <channel> <CODE>`` names no account: find the request."""
+    d = call(reactor, url, token, "channels.pairing.list", {"channel": params["channel"]},
+             args.timeout, state, ca_file)
+
+    def act(listing: dict[str, Any]) -> Any:
+        for req in listing.get("requests") or []:
+            if req.get("requestId") == params["requestId"]:
+                return call(reactor, url, token, method,
+                            {**params, "accountId": req["accountId"]}, args.timeout, state,
+                            ca_file)
+        raise CallError({"code": "INVALID_REQUEST", "message":
+                         f"No pending pairing request found for code: {params['requestId']}"})
+
+    return d.addCallback(act)
 
 
 def _approval_call(args: argparse.Namespace) -> tuple[str, Any]:
@@ -179,10 +221,14 @@ def _run(args: argparse.Namespace, method: str, params: Any) -> tuple[Any, Excep
     outcome: dict[str, Any] = {}
 
     def run(reactor: Any) -> Deferred[Any]:
-        d = _latest_then_approve(reactor, url, token, args, state, ca_file, method) \
-            if method in ("device.pair.approve", "node.pair.approve") and \
-            params.get("requestId") is None \
-            else call(reactor, url, token, method, params, args.timeout, state, ca_file)
+        if method in ("device.pair.approve", "node.pair.approve") and \
+                params.get("requestId") is None:
+            d = _latest_then_approve(reactor, url, token, args, state, ca_file, method)
+        elif method in ("channels.pairing.approve", "channels.pairing.dismiss") and \
+                "accountId" not in params:
+            d = _account_then(reactor, url, token, args, state, ca_file, method, params)
+        else:
+            d = call(reactor, url, token, method, params, args.timeout, state, ca_file)
         d.addCallbacks(lambda r: outcome.__setitem__("ok", r),
                        lambda f: outcome.__setitem__("err", f.value))
         return d
@@ -250,6 +296,17 @@ def _print_approvals(result: list[dict[str, Any]]) -> None:
         print(f"  {a['id']}  {req.get('host')}  {command!r}  expires {a.get('expiresAtMs')}")
 
 
+def _print_pairing(result: dict[str, Any]) -> None:
+    requests = result.get("requests") or []
+    if not requests:
+        print("No pending pairing requests.")
+        return
+    print(f"Pairing requests ({len(requests)})")
+    for r in requests:
+        print(f"  {r['requestId']}  {r['channel']}:{r['accountId']}  {r['senderId']} "
+              f"({r.get('senderLabel')})  expires {r.get('expiresAt')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "token":
@@ -282,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         method, params = _node_call(args)
     elif args.command == "approvals":
         method, params = _approval_call(args)
+    elif args.command == "pairing":
+        method, params = _pairing_call(args)
     else:
         method, params = _device_call(args)
 
@@ -297,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_nodes(result)
     elif args.command == "approvals" and args.action == "list" and not args.json:
         _print_approvals(result)
+    elif args.command == "pairing" and args.action == "list" and not args.json:
+        _print_pairing(result)
     else:
         print(_json.pretty(result))
     return 0

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
@@ -37,7 +38,9 @@ class _Child(protocol.ProcessProtocol):
         self.ended.callback(None)
 
 
-class OwnNodeHost(unittest.TestCase):
+class _GatewayAndCLI(unittest.TestCase):
+    """A loopback gateway, and ``openclaw-tw`` runs as child processes against it."""
+
     timeout = 60
 
     def setUp(self) -> None:
@@ -58,6 +61,9 @@ class OwnNodeHost(unittest.TestCase):
                              "--token", TOKEN), env=self.env(), reactor=reactor)
         return code, out.decode(), err.decode()
 
+
+
+class OwnNodeHost(_GatewayAndCLI):
     def start_node_host(self) -> tuple[_Child, defer.Deferred[Any]]:
         connected: defer.Deferred[Any] = defer.Deferred()
 
@@ -123,3 +129,23 @@ class OwnNodeHost(unittest.TestCase):
         code, out, err = await self.cli("approvals", "resolve", "nope", "deny")
         self.assertEqual(code, 1)
         self.assertIn("unknown or expired approval id", err)
+
+
+class PairingCLI(_GatewayAndCLI):
+    """``openclaw-tw pairing list|approve <channel> <CODE>`` (as ``openclaw pairing``)."""
+
+    async def test_list_then_approve_by_code(self) -> None:
+        self.gw.settings = attrs.evolve(self.gw.settings, raw={
+            "channels": {"irc": {"host": "127.0.0.1", "nick": "claw"}}})
+        req, _ = await self.gw.dm_pairing.request("irc", "default", "ann", "ann!a@host")
+        code, out, err = await self.cli("pairing", "list", "irc")
+        self.assertEqual(code, 0, err)
+        self.assertIn(req.code, out)
+        self.assertIn("irc:default  ann", out)
+        code, out, err = await self.cli("pairing", "approve", "irc", req.code.lower())
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)["senderId"], "ann")
+        self.assertTrue(self.gw.dm_pairing.is_allowed("irc", "default", "ann"))
+        code, out, err = await self.cli("pairing", "approve", "irc", req.code)
+        self.assertEqual(code, 1)
+        self.assertIn("No pending pairing request found", err)
