@@ -23,4 +23,11 @@ def _irc(account_id: str, config: Mapping[str, Any], gw: Gateway,
     return IrcAccount(account_id, config, gw, router)
 
 
-PROVIDERS: dict[str, ProviderFactory] = {"irc": _irc}
+def _telegram(account_id: str, config: Mapping[str, Any], gw: Gateway,
+              router: ChannelRouter) -> AccountService:
+    from openclaw_tw.channels.telegram import TelegramAccount
+
+    return TelegramAccount(account_id, config, gw, router)
+
+
+PROVIDERS: dict[str, ProviderFactory] = {"irc": _irc, "telegram": _telegram}

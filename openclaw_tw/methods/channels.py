@@ -1,7 +1,7 @@
 """channels.*: status, start/stop/logout, DM pairing, and ``send`` (§6.1).
 
 Status comes from the supervised account services (``channels.manager``).  A configured channel
-whose provider this build does not ship (Telegram and Matrix so far) is listed as configured
+whose provider this build does not ship (Matrix so far) is listed as configured
 but not running, with a ``runtime`` status issue, and ``send``/``channels.start`` refuse it with
 ``UNAVAILABLE`` instead of pretending to deliver.
 """
@@ -134,7 +134,7 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
 
     def logout(ctx: CallContext, params: dict[str, Any]) -> Any:
         channel, account_id, _ = account_of(params)
-        # IRC keeps no session credentials beyond the config: logging out is stopping.
+        # IRC and Telegram keep no session credentials beyond the config: logout = stop.
         return gw.channels.stop_account(channel, account_id).addCallback(
             lambda _: {"channel": channel, "accountId": account_id, "cleared": True,
                        "loggedOut": True})

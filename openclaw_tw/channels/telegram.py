@@ -1,0 +1,279 @@
+"""Telegram provider: the Bot API over treq.
+
+``getMe`` validates the token on connect; then a long-poll ``getUpdates`` loop (offset kept in
+``channels.cursors`` so a restart neither replays nor skips), private chats as DMs, groups with
+mention gating (``@botname`` or a reply to the bot), forum topics as threads.  ``sendMessage``
+chunks to Telegram's 4096-character limit, replies to the originating message and topic, and
+honours ``429 retry_after``.  401 (bad token) and 409 (another poller) become ``lastError`` and
+a backoff reconnect — never a crash loop.  ``apiRoot`` points at a self-hosted Bot API server.
+The token is never logged (it is part of every URL, so URLs are never logged either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from openclaw_tw import _json
+from openclaw_tw.channels.manager import AccountService
+from openclaw_tw.channels.message import Inbound
+
+if TYPE_CHECKING:
+    from openclaw_tw.channels.router import ChannelRouter
+    from openclaw_tw.gateway import Gateway
+
+_log = Logger(namespace="openclaw.channels.telegram")
+
+API_ROOT = "https://api.telegram.org"
+TEXT_LIMIT = 4096
+POLL_TIMEOUT_S = 25
+SEND_ATTEMPTS = 3
+
+
+class TelegramApiError(Exception):
+    def __init__(self, status: int, description: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{status}: {description}")
+        self.status = status
+        self.description = description
+        self.retry_after = retry_after
+
+
+def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split at the last newline (or space) before the limit; never an empty chunk."""
+    out: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        out.append(text[:cut])
+        text = text[cut:].lstrip("\n ")
+    if text:
+        out.append(text)
+    return out
+
+
+class TelegramAccount(AccountService):
+    channel = "telegram"
+
+    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
+                 router: ChannelRouter) -> None:
+        super().__init__(account_id, config, gw, router)
+        self.api_root = str(config.get("apiRoot") or API_ROOT).rstrip("/")
+        self.poll_timeout = int(config.get("pollTimeoutSeconds", POLL_TIMEOUT_S))
+        cursor = gw.channel_cursors.get("telegram", account_id) if gw.channel_cursors else None
+        self.offset: int | None = int(cursor) if cursor else None
+        self.username: str | None = None
+        self._token: str | None = None
+        self._pool: Any = None
+        self._http: Any = None
+        self._poll: Deferred[Any] | None = None
+        self._poll_retry: Any = None
+        self._inflight: set[Deferred[Any]] = set()
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        if self._http is None:
+            from treq.client import HTTPClient
+            from twisted.web.client import Agent, HTTPConnectionPool
+
+            self._pool = HTTPConnectionPool(self.gw.reactor, persistent=True)
+            self._http = HTTPClient(Agent(self.gw.reactor, pool=self._pool))
+        return self._http
+
+    def call(self, method: str, params: dict[str, Any], timeout: float) -> Deferred[Any]:
+        """One API call, tracked so that stopping waits for deliveries in flight before it
+        closes the connection pool (a socket returned to a closed pool would leak)."""
+        d = Deferred.fromCoroutine(self.api(method, params, timeout))
+        self._inflight.add(d)
+
+        def done(result: Any) -> Any:
+            self._inflight.discard(d)
+            return result
+
+        return d.addBoth(done)
+
+    async def api(self, method: str, params: dict[str, Any], timeout: float) -> Any:
+        url = f"{self.api_root}/bot{self._token}/{method}"
+        response = await self._client().post(
+            url, data=_json.dumps(params), headers={"Content-Type": "application/json"},
+            timeout=timeout)
+        body = await response.content()
+        try:
+            data = _json.loads(body)
+        except Exception:
+            raise TelegramApiError(response.code, "response is not JSON") from None
+        if not isinstance(data, dict) or not data.get("ok"):
+            data = data if isinstance(data, dict) else {}
+            params_ = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+            raise TelegramApiError(int(data.get("error_code") or response.code),
+                                   str(data.get("description") or "request failed"),
+                                   params_.get("retry_after"))
+        return data.get("result")
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _read_token(self) -> str:
+        if self.config.get("botToken"):
+            return str(self.config["botToken"]).strip()
+        path = self.config.get("tokenFile")
+        if not path:
+            raise ValueError("channels.telegram.botToken (or tokenFile) is not set")
+        with open(str(path), encoding="utf-8") as f:
+            return f.read().strip()
+
+    def connect(self) -> Deferred[Any]:
+        return Deferred.fromCoroutine(self._connect())
+
+    async def _connect(self) -> None:
+        self._token = await self.gw.run_blocking(self._read_token)
+        if not self._token:
+            raise ValueError("the Telegram bot token is empty")
+        try:
+            me = await self.call("getMe", {}, 15)
+        except TelegramApiError as e:
+            if e.status == 401:
+                raise ConnectionError("unauthorized: check botToken") from None
+            raise ConnectionError(f"getMe failed: {e}") from None
+        self.username = (me or {}).get("username")
+        self.clock.callLater(0, self._poll_once)
+
+    def disconnect(self) -> Deferred[Any]:
+        poll, self._poll = self._poll, None
+        if poll is not None:
+            poll.cancel()
+        if self._poll_retry is not None and self._poll_retry.active():
+            self._poll_retry.cancel()
+        self._poll_retry = None
+        pending = list(self._inflight)
+        pool = self._pool
+
+        def close(_: Any) -> Any:
+            if self._pool is pool:
+                self._pool = self._http = None
+            return pool.closeCachedConnections() if pool is not None else None
+
+        return DeferredList(pending, consumeErrors=True).addCallback(close)
+
+    # -- polling ---------------------------------------------------------------------------------
+
+    def _poll_once(self) -> None:
+        if not self.running or not self.connected or self._poll is not None:
+            return
+        params: dict[str, Any] = {"timeout": self.poll_timeout, "allowed_updates": ["message"]}
+        if self.offset is not None:
+            params["offset"] = self.offset
+        self._poll = d = self.call("getUpdates", params, self.poll_timeout + 10)
+        d.addCallbacks(self._updates, self._poll_failed)
+
+    def _updates(self, updates: Any) -> Deferred[Any] | None:
+        self._poll = None
+        if not self.running:
+            return None
+        last = None
+        for update in updates or []:
+            if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+                continue
+            last = update["update_id"]
+            msg = self._inbound(update.get("message"))
+            if msg is not None:
+                self.inbound(msg)
+        if last is None:
+            self._poll_once()
+            return None
+        self.offset = last + 1
+        d = self.gw.channel_cursors.save("telegram", self.account_id, str(self.offset))
+        d.addErrback(self._fault, "saving the update offset")
+        return d.addBoth(lambda _: self._poll_once())
+
+    def _poll_failed(self, failure: Failure) -> None:
+        self._poll = None
+        if not self.running:
+            return
+        err = failure.value
+        if isinstance(err, TelegramApiError):
+            if err.status == 429:
+                delay = float(err.retry_after if err.retry_after is not None else 1)
+                self.last_error = f"rate limited; retrying in {delay:g}s"
+                self._poll_retry = self.clock.callLater(delay, self._poll_once)
+                return
+            if err.status == 401:
+                self.lost("unauthorized: check botToken")
+                return
+            if err.status == 409:
+                self.lost("conflict: another getUpdates consumer or a webhook is set")
+                return
+            self.lost(f"getUpdates failed: {err}")
+            return
+        self.lost(f"getUpdates failed: {failure.getErrorMessage() or failure.type.__name__}")
+
+    def _inbound(self, m: Any) -> Inbound | None:
+        if not isinstance(m, dict) or not isinstance(m.get("chat"), dict):
+            return None
+        text = m.get("text") or m.get("caption")
+        sender = m.get("from") if isinstance(m.get("from"), dict) else {}
+        if not isinstance(text, str) or not text.strip() or sender.get("is_bot"):
+            return None
+        sender_id = str(sender.get("id", ""))
+        label = f"@{sender['username']}" if sender.get("username") else str(
+            sender.get("first_name") or sender_id)
+        message_id = str(m.get("message_id")) if m.get("message_id") is not None else None
+        ts = int(m.get("date") or 0) * 1000
+        chat = m["chat"]
+        if chat.get("type") == "private":
+            return Inbound("telegram", self.account_id, "dm", sender_id, sender_id, text,
+                           sender_label=label, ts=ts, message_id=message_id)
+        mention = f"@{self.username}".lower() if self.username else None
+        replied = m.get("reply_to_message") if isinstance(m.get("reply_to_message"), dict) else {}
+        replied_from = replied.get("from") if isinstance(replied.get("from"), dict) else {}
+        mentioned = bool(mention and mention in text.lower()) or bool(
+            self.username and replied_from.get("username") == self.username)
+        if mention:
+            at = text.lower().find(mention)
+            if at >= 0:
+                text = (text[:at] + text[at + len(mention):]).strip() or text
+        thread = m.get("message_thread_id") if m.get("is_topic_message") else None
+        return Inbound("telegram", self.account_id, "group", str(chat.get("id")), sender_id,
+                       text, sender_label=label, mentioned=mentioned, ts=ts,
+                       message_id=message_id, thread_id=str(thread) if thread else None)
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def deliver(self, to: str, text: str, reply_to: str | None = None,
+                thread_id: str | None = None) -> Deferred[Any]:
+        return Deferred.fromCoroutine(self._deliver(to, text, reply_to, thread_id))
+
+    async def _deliver(self, to: str, text: str, reply_to: str | None,
+                       thread_id: str | None) -> list[Any]:
+        if not self.connected:
+            raise ConnectionError(f"telegram:{self.account_id} is not connected")
+        sent = []
+        for i, part in enumerate(chunks(text)):
+            params: dict[str, Any] = {"chat_id": to, "text": part}
+            if i == 0 and reply_to and reply_to.isdigit():
+                params["reply_to_message_id"] = int(reply_to)
+                params["allow_sending_without_reply"] = True
+            if thread_id and thread_id.isdigit():
+                params["message_thread_id"] = int(thread_id)
+            sent.append(await self._send(params))
+            self.sent()
+        return sent
+
+    async def _send(self, params: dict[str, Any]) -> Any:
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                return await self.call("sendMessage", params, 30)
+            except TelegramApiError as e:
+                if e.status != 429 or attempt == SEND_ATTEMPTS - 1:
+                    raise
+                wait: Deferred[None] = Deferred()
+                delay = float(e.retry_after if e.retry_after is not None else 1)
+                self.clock.callLater(delay, wait.callback, None)
+                await wait
+        raise AssertionError("unreachable")

@@ -1,0 +1,149 @@
+"""The Telegram provider against a fake Bot API server (tests/fakes/telegram_api.py) on a real
+loopback port: DM pairing → approval → agent reply, group mention gating, forum topics,
+chunking, offset persistence, and the API's errors (401, 409, 429 with retry_after)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+from twisted.web import server
+
+from openclaw_tw.channels.telegram import TEXT_LIMIT, chunks
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.test_loopback import listen_loopback, start_gateway, stop_gateway
+
+TOKEN = "123456:bot-token"
+TIMEOUT_S = 20
+ANN = {"id": 42, "is_bot": False, "first_name": "Ann", "username": "ann"}
+
+
+def dm(text: str, message_id: int = 1) -> dict[str, Any]:
+    return {"message_id": message_id, "date": 1795000000, "text": text, "from": ANN,
+            "chat": {"id": 42, "type": "private"}}
+
+
+def group(text: str, **extra: Any) -> dict[str, Any]:
+    return {"message_id": 7, "date": 1795000000, "text": text, "from": ANN,
+            "chat": {"id": -100123, "type": "supergroup", "title": "ops"}, **extra}
+
+
+class Chunking(unittest.SynchronousTestCase):
+    def test_chunks_respect_the_limit_and_prefer_newlines(self) -> None:
+        text = ("a" * 3000 + "\n") * 3
+        parts = chunks(text)
+        self.assertTrue(all(0 < len(p) <= TEXT_LIMIT for p in parts))
+        self.assertEqual("".join(parts).replace("\n", ""), "a" * 9000)
+        self.assertEqual(chunks("x" * (TEXT_LIMIT + 1)), ["x" * TEXT_LIMIT, "x"])
+
+
+class TelegramAgainstFakeAPI(unittest.TestCase):
+    timeout = 60
+
+    def setUp(self) -> None:
+        start_gateway(self, "tg-secret")
+        self.api = FakeBotAPI(TOKEN)
+        self.api_port = listen_loopback(server.Site(self.api))
+        self.gw.runtime.startService()
+
+    async def tearDown(self) -> None:
+        if self.gw.channels.running:
+            await self.gw.channels.stopService()
+        self.api.release_all()
+        await defer.maybeDeferred(self.api_port.stopListening)
+        await defer.gatherResults([c.lost for c in self.api_port.connections])
+        await self.gw.runtime.stopService()
+        await stop_gateway(self)
+
+    def configure(self, **cfg: Any) -> None:
+        port = self.api_port.getHost().port
+        tg = {"botToken": TOKEN, "apiRoot": f"http://127.0.0.1:{port}",
+              "pollTimeoutSeconds": 5, "groups": {"*": {}}, **cfg}
+        self.gw.settings = attrs.evolve(self.gw.settings, raw={"channels": {"telegram": tg}})
+
+    async def start(self) -> Any:
+        self.gw.channels.startService()
+        account = self.gw.channels.account("telegram", "default")
+        connected = account.when_connected()
+        connected.addTimeout(TIMEOUT_S, reactor)
+        await connected
+        return account
+
+    async def sent(self) -> dict[str, Any]:
+        d = self.api.sent.get()
+        d.addTimeout(TIMEOUT_S, reactor)
+        return await d
+
+    async def test_dm_pairing_then_reply(self) -> None:
+        self.configure()
+        await self.start()
+        self.api.push(dm("hello"))
+        first = await self.sent()
+        self.assertEqual(first["chat_id"], "42")
+        self.assertIn("Pairing code:", first["text"])
+        code = first["text"].split("Pairing code: ")[1][:8]
+        await self.gw.dm_pairing.approve("telegram", code)
+        self.api.push(dm("ping after approval", message_id=2))
+        reply = await self.sent()
+        self.assertEqual((reply["chat_id"], reply["reply_to_message_id"]), ("42", 2))
+        self.assertIn("ping after approval", reply["text"])
+        # the offset is persisted after each batch
+        self.assertEqual(self.gw.channel_cursors.get("telegram", "default"), "3")
+
+    async def test_group_mentions_and_topics(self) -> None:
+        self.configure()
+        await self.start()
+        self.api.push(group("just chatting"))
+        self.api.push(group("@claw_bot status please", message_thread_id=55,
+                            is_topic_message=True))
+        reply = await self.sent()
+        self.assertEqual((reply["chat_id"], reply["message_thread_id"]), ("-100123", 55))
+        self.assertIn("status please", reply["text"])
+        self.assertNotIn("chatting", reply["text"])
+
+    async def test_rate_limit_and_conflict_recover(self) -> None:
+        self.configure(dmPolicy="open", allowFrom=["*"])
+        self.api.poll_errors = [(429, "Too Many Requests: retry after 0", {"retry_after": 0}),
+                                (409, "Conflict: terminated by other getUpdates request",
+                                 None)]
+        account = await self.start()
+        lost = account.when_lost()
+        lost.addTimeout(TIMEOUT_S, reactor)
+        self.assertIn("conflict", await lost)
+        again = account.when_connected()
+        again.addTimeout(TIMEOUT_S, reactor)
+        await again
+        self.api.push(dm("after the storm"))
+        reply = await self.sent()
+        self.assertIn("after the storm", reply["text"])
+        self.assertEqual(account.status()["lastError"], None)
+
+    async def test_bad_token_is_reported_without_crashing(self) -> None:
+        self.configure(botToken="999:wrong")
+        self.gw.channels.startService()
+        account = self.gw.channels.account("telegram", "default")
+        lost = account.when_lost()
+        lost.addTimeout(TIMEOUT_S, reactor)
+        self.assertIn("unauthorized", await lost)
+        status = account.status()
+        self.assertEqual((status["connected"], status["healthState"]),
+                         (False, "reconnecting"))
+        self.assertNotIn("999:wrong", str(status))
+        self.assertTrue(self.gw.health.current()["ok"])
+
+    async def test_restart_resumes_from_the_saved_offset(self) -> None:
+        self.configure(dmPolicy="open", allowFrom=["*"])
+        await self.start()
+        self.api.push(dm("one"))
+        await self.sent()
+        await self.gw.channels.stopService()
+        self.api.release_all()
+        self.api.offsets.clear()
+        self.api.polled = defer.DeferredQueue()
+        await self.start()
+        polled = self.api.polled.get()
+        polled.addTimeout(TIMEOUT_S, reactor)
+        await polled
+        self.assertEqual(self.api.offsets[-1], 2)
