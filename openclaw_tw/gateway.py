@@ -97,6 +97,7 @@ class Gateway(Service):
         self.dm_pairing: Any = None  # channels.pairing.DmPairing (wired with the nodes db)
         self.channels: Any = None  # channels.manager.ChannelManager
         self.channel_cursors: Any = None  # channels.cursors.Cursors
+        self.channel_ingress: Any = None  # channels.ingress.Ingress
         self.nodes: Any = None
         self.approvals: Any = None
         self.config_watcher: Any = None  # reload.ConfigWatcher, when hot reload is wired

@@ -36,6 +36,8 @@ from openclaw_tw.automation.store import CronStore, cron_db_path
 from openclaw_tw.channels.accounts import configured_accounts
 from openclaw_tw.channels.cursors import MIGRATION as CURSOR_MIGRATION
 from openclaw_tw.channels.cursors import Cursors
+from openclaw_tw.channels.ingress import MIGRATION as INGRESS_MIGRATION
+from openclaw_tw.channels.ingress import Ingress
 from openclaw_tw.channels.manager import ChannelManager
 from openclaw_tw.channels.pairing import MIGRATION as PAIRING_MIGRATION
 from openclaw_tw.channels.pairing import DmPairing
@@ -151,8 +153,8 @@ def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> N
     """The node registry and exec approvals, with their own database (nodes.sqlite)."""
     # nodes.sqlite holds the pairing state: node surfaces, exec approvals and DM pairing.
     nodes_db = Database(nodes_db_path(gw.settings.state_dir),
-                        [*NODE_MIGRATIONS, PAIRING_MIGRATION, CURSOR_MIGRATION], reactor,
-                        inline=inline)
+                        [*NODE_MIGRATIONS, PAIRING_MIGRATION, CURSOR_MIGRATION,
+                         INGRESS_MIGRATION], reactor, inline=inline)
     nodes_db.open()
     store = NodeStore(nodes_db)
     pending_rows = store.load()
@@ -168,6 +170,8 @@ def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> N
     gw.dm_pairing.load()
     gw.channel_cursors = Cursors(nodes_db)
     gw.channel_cursors.load()
+    gw.channel_ingress = Ingress(nodes_db)
+    gw.channel_ingress.load()
     gw.channels = ChannelManager(gw, ChannelRouter(gw), PROVIDERS)
     channel_methods.register(table, gw, gw.dm_pairing)
     approval_methods.register(table, approvals, policy)

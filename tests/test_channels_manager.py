@@ -10,6 +10,7 @@ import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
+from openclaw_tw.channels.ingress import MAX_IN_FLIGHT, Ingress
 from openclaw_tw.channels.manager import (
     BACKOFF_MAX_S,
     STOP_DEADLINE_S,
@@ -144,7 +145,7 @@ class Supervision(SynchronousTestCase):
 
         self.patch(self.router, "handle", boom)
         d = account.inbound(Inbound("irc", "default", "dm", "ann", "ann", "hi"))
-        self.assertIsNone(self.successResultOf(d))
+        self.assertTrue(self.successResultOf(d))  # accepted; the turn's fault stays inside
         self.assertIn("provider bug", account.status()["lastError"])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         # the control plane still answers
@@ -165,6 +166,58 @@ class Supervision(SynchronousTestCase):
         self.assertEqual(to, "ann")
         self.assertIn("openclaw pairing approve irc", text)
         self.assertEqual(len(self.gw.dm_pairing.pending("irc")), 1)
+
+
+    def test_accepted_messages_are_durable_until_their_turn_ends(self) -> None:
+        self.configure({"channels": {"irc": irc(dmPolicy="open", allowFrom=["*"])}})
+        self.manager.startService()
+        account = FakeAccount.made[0]
+        account.connects[0].callback(None)
+        hold: Deferred[Any] = Deferred()
+        self.patch(self.router, "handle", lambda acct, msg: hold)
+        msg = Inbound("irc", "default", "dm", "ann", "ann", "remember me")
+        self.assertTrue(self.successResultOf(account.inbound(msg)))
+        self.assertEqual(account.status()["activeRuns"], 1)
+        # a "restart" now: a fresh Ingress over the same database finds the message
+        fresh = Ingress(self.gw.nodes_db)
+        fresh.load()
+        self.assertEqual([m.text for _, m in fresh.unfinished[("irc", "default")]],
+                         ["remember me"])
+        hold.callback(None)
+        self.assertEqual(account.status()["activeRuns"], 0)
+        fresh = Ingress(self.gw.nodes_db)
+        fresh.load()
+        self.assertEqual(fresh.unfinished, {})
+
+    def test_unfinished_messages_replay_when_the_account_connects(self) -> None:
+        msg = Inbound("irc", "default", "dm", "ann", "ann", "left over")
+        self.successResultOf(self.gw.channel_ingress.accept(msg, 1))
+        self.gw.channel_ingress.load()
+        self.configure({"channels": {"irc": irc(dmPolicy="open", allowFrom=["*"])}})
+        seen: list[str] = []
+        self.patch(self.router, "handle", lambda acct, m: seen.append(m.text))
+        self.manager.startService()
+        FakeAccount.made[0].connects[0].callback(None)
+        self.assertEqual(seen, ["left over"])
+        fresh = Ingress(self.gw.nodes_db)
+        fresh.load()
+        self.assertEqual(fresh.unfinished, {})
+
+    def test_a_flood_is_bounded_and_other_accounts_are_unaffected(self) -> None:
+        cfg = {**irc(dmPolicy="open", allowFrom=["*"]), "accounts": {"loud": {}, "calm": {}}}
+        self.configure({"channels": {"irc": cfg}})
+        self.manager.startService()
+        loud, calm = (self.manager.account("irc", a) for a in ("loud", "calm"))
+        for account in (loud, calm):
+            account.connects[0].callback(None)
+        self.patch(self.router, "handle", lambda acct, m: Deferred())  # turns never end
+        results = [self.successResultOf(loud.inbound(
+            Inbound("irc", "loud", "dm", "x", "x", f"m{i}"))) for i in range(MAX_IN_FLIGHT + 5)]
+        self.assertEqual(results.count(False), 5)
+        self.assertEqual(loud.refused, 5)
+        self.assertIn("queue full", loud.status()["lastError"])
+        self.assertTrue(self.successResultOf(calm.inbound(
+            Inbound("irc", "calm", "dm", "y", "y", "hello"))))
 
 
 class Routing(SynchronousTestCase):

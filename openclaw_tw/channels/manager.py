@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from openclaw_tw.channels.accounts import configured_accounts
+from openclaw_tw.channels.ingress import MAX_IN_FLIGHT
 from openclaw_tw.channels.message import Inbound
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class AccountService(Service):
         self._retry: IDelayedCall | None = None
         self._waiting: list[Deferred[None]] = []
         self._losing: list[Deferred[str]] = []
+        self.in_flight = 0
+        self.refused = 0
 
     # -- provider hooks ------------------------------------------------------------------------
 
@@ -127,6 +130,7 @@ class AccountService(Service):
         self.last_error = None
         self.last_connected_at = self.gw.now_ms()
         _log.info("{name} connected", name=self.name)
+        self._replay()
         waiting, self._waiting = self._waiting, []
         for d in waiting:
             d.callback(None)
@@ -164,10 +168,48 @@ class AccountService(Service):
 
     # -- traffic -------------------------------------------------------------------------------
 
-    def inbound(self, msg: Inbound) -> Deferred[Any]:
-        self.last_inbound_at = self.gw.now_ms()
+    def inbound(self, msg: Inbound) -> Deferred[bool]:
+        """Accept one message: fires ``True`` once it is durably queued (its turn then runs on
+        its own), ``False`` when it was refused (queue full, or the write failed)."""
+        now = self.gw.now_ms()
+        self.last_inbound_at = now
+        if self.in_flight >= MAX_IN_FLIGHT:
+            self.refused += 1
+            self.last_error = f"inbound queue full ({MAX_IN_FLIGHT} in flight); message dropped"
+            _log.warn("{name}: {error}", name=self.name, error=self.last_error)
+            return succeed(False)
+        self.in_flight += 1
+
+        def accepted(row_id: int) -> bool:
+            self._dispatch(row_id, msg)
+            return True
+
+        def not_accepted(failure: Failure) -> bool:
+            self.in_flight -= 1
+            self._fault(failure, "accepting an inbound message")
+            return False
+
+        return self.gw.channel_ingress.accept(msg, now).addCallbacks(accepted, not_accepted)
+
+    def _dispatch(self, row_id: int, msg: Inbound) -> None:
         d = maybeDeferred(self.router.handle, self, msg)
-        return d.addErrback(self._fault, "inbound")
+        d.addErrback(self._fault, "inbound")
+
+        def finished(_: Any) -> Deferred[Any]:
+            self.in_flight -= 1
+            return self.gw.channel_ingress.done(row_id)
+
+        d.addCallback(finished).addErrback(self._fault, "finishing an inbound message")
+
+    def _replay(self) -> None:
+        """Dispatch what an earlier run accepted but did not finish."""
+        unfinished = self.gw.channel_ingress.take_unfinished(self.channel, self.account_id)
+        if unfinished:
+            _log.info("{name}: replaying {n} unfinished inbound message(s)", name=self.name,
+                      n=len(unfinished))
+        for row_id, msg in unfinished:
+            self.in_flight += 1
+            self._dispatch(row_id, msg)
 
     def sent(self) -> None:
         self.last_outbound_at = self.gw.now_ms()
@@ -186,6 +228,7 @@ class AccountService(Service):
             "lastConnectedAt": self.last_connected_at, "lastStartAt": self.last_start_at,
             "lastStopAt": self.last_stop_at, "lastInboundAt": self.last_inbound_at,
             "lastOutboundAt": self.last_outbound_at,
+            "busy": self.in_flight > 0, "activeRuns": self.in_flight,
             "dmPolicy": self.config.get("dmPolicy", "pairing"),
         }
 

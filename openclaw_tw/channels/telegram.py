@@ -173,22 +173,30 @@ class TelegramAccount(AccountService):
         d.addCallbacks(self._updates, self._poll_failed)
 
     def _updates(self, updates: Any) -> Deferred[Any] | None:
+        """Queue the batch durably (channels.ingress), then advance and persist the offset, then
+        poll again — so an update is confirmed to Telegram only once it cannot be lost."""
         self._poll = None
         if not self.running:
             return None
         last = None
+        accepts = []
         for update in updates or []:
             if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                 continue
             last = update["update_id"]
             msg = self._inbound(update.get("message"))
             if msg is not None:
-                self.inbound(msg)
+                accepts.append(self.inbound(msg))
         if last is None:
             self._poll_once()
             return None
-        self.offset = last + 1
-        d = self.gw.channel_cursors.save("telegram", self.account_id, str(self.offset))
+        offset = last + 1
+
+        def advance(_: Any) -> Deferred[Any]:
+            self.offset = offset
+            return self.gw.channel_cursors.save("telegram", self.account_id, str(offset))
+
+        d = DeferredList(accepts, consumeErrors=True).addCallback(advance)
         d.addErrback(self._fault, "saving the update offset")
         return d.addBoth(lambda _: self._poll_once())
 
