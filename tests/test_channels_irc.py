@@ -18,6 +18,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 from twisted.words.protocols import irc
 
+from tests.children import ChildProcess
 from tests.test_loopback import start_gateway, stop_gateway
 
 NGIRCD = shutil.which("ngircd") or ("/usr/sbin/ngircd" if os.path.exists("/usr/sbin/ngircd")
@@ -30,25 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class _Server(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.output = b""
-        self.listening: defer.Deferred[None] = defer.Deferred()
-        self.ended: defer.Deferred[None] = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-        if b"Now listening on" in self.output and not self.listening.called:
-            self.listening.callback(None)
-
-    errReceived = outReceived
-
-    def processEnded(self, reason: Any) -> None:
-        if not self.listening.called:
-            self.listening.errback(RuntimeError(f"ngircd exited: {self.output[-500:]!r}"))
-        self.ended.callback(None)
 
 
 class Human(irc.IRCClient):
@@ -84,7 +66,7 @@ class IrcAgainstNgircd(unittest.TestCase):
                                     ".ci/run installs it)")
         self.irc_port = free_port()
         self.conf = os.path.abspath(self.mktemp())
-        self.servers: list[_Server] = []
+        self.servers: list[ChildProcess] = []
         start_gateway(self, "irc-secret")
         self.gw.runtime.startService()
         return self.start_server()
@@ -101,16 +83,15 @@ class IrcAgainstNgircd(unittest.TestCase):
 
     async def start_server(self, password: str | None = None) -> None:
         self.write_conf(password)
-        server = _Server()
+        server = ChildProcess(ready_marker=b"Now listening on")
         reactor.spawnProcess(server, NGIRCD, [NGIRCD, "-n", "-f", self.conf], env=os.environ)
         self.servers.append(server)
-        await server.listening
+        await server.ready
 
     async def stop_server(self) -> None:
         server = self.servers[-1]
-        if not server.ended.called:
-            server.transport.signalProcess("KILL")
-            await server.ended
+        server.signal("KILL")
+        await server.exited()
 
     async def tearDown(self) -> None:
         if self.gw.channels.running:

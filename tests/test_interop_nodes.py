@@ -12,11 +12,12 @@ import os
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketClientFactory
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
+from tests.children import ChildProcess
 from tests.test_interop_cli import CLIResult, reference_launcher
 from tests.test_loopback import (
     RecordingClient,
@@ -26,20 +27,6 @@ from tests.test_loopback import (
 )
 
 TOKEN = "interop-nodes-secret"
-
-
-class _NodeHost(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.output = b""
-        self.ended: defer.Deferred[None] = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-
-    errReceived = outReceived
-
-    def processEnded(self, reason: Any) -> None:
-        self.ended.callback(None)
 
 
 class _Interop(unittest.TestCase):
@@ -72,7 +59,7 @@ class _Interop(unittest.TestCase):
             self.launcher, args, env=self.env(home), path=home, reactor=reactor)
         return CLIResult(args, out, err, code)
 
-    def start_node_host(self) -> tuple[_NodeHost, defer.Deferred[Any]]:
+    def start_node_host(self) -> tuple[ChildProcess, defer.Deferred[Any]]:
         connected: defer.Deferred[Any] = defer.Deferred()
 
         def on_connect(conn: Any) -> None:
@@ -83,21 +70,12 @@ class _Interop(unittest.TestCase):
         home = self.fresh_home()
         env = self.env(home)
         env["OPENCLAW_GATEWAY_TOKEN"] = TOKEN
-        host = _NodeHost()
-        transport = reactor.spawnProcess(
+        host = ChildProcess()
+        reactor.spawnProcess(
             host, self.launcher, [self.launcher, "node", "run", "--host", "127.0.0.1",
                                   "--port", str(self.port_number)], env=env, path=home)
 
-        async def stop() -> None:
-            if not host.ended.called:
-                transport.signalProcess("TERM")
-                timer = reactor.callLater(10, lambda: host.ended.called or
-                                          transport.signalProcess("KILL"))
-                await host.ended
-                if timer.active():
-                    timer.cancel()
-
-        self.addCleanup(lambda: defer.Deferred.fromCoroutine(stop()))
+        self.addCleanup(lambda: defer.Deferred.fromCoroutine(host.stop(10)))
         return host, connected
 
 

@@ -33,12 +33,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer, protocol, reactor, task
+from twisted.internet import defer, reactor, task
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.python import log
-from twisted.python.failure import Failure
 from twisted.trial import unittest
 
+from tests.children import ChildProcess
 from tests.test_interop_cli import CLIResult, reference_launcher
 from tests.test_loopback import require_clean_reactor
 
@@ -58,51 +58,6 @@ _PROBE = ("import socket, sys\n"
 def _twistd() -> str:
     beside = Path(sys.executable).parent / "twistd"
     return str(beside if beside.exists() else REPO / ".venv" / "bin" / "twistd")
-
-
-class GatewayProcess(protocol.ProcessProtocol):
-    """Our gateway as a child process: its output, and when it has exited."""
-
-    def __init__(self) -> None:
-        self.output = bytearray()
-        self.exit: Failure | None = None
-        self._waiters: list[defer.Deferred[None]] = []
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-
-    errReceived = outReceived
-
-    def processEnded(self, reason: Failure) -> None:
-        self.exit = reason
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            if not d.called:
-                d.callback(None)
-
-    @property
-    def text(self) -> str:
-        return self.output.decode("utf-8", "replace")
-
-    def ended(self, seconds: float) -> defer.Deferred[None]:
-        """Fires once the process has exited; fails with TimeoutError after ``seconds``."""
-        if self.exit is not None:
-            return defer.succeed(None)
-        d: defer.Deferred[None] = defer.Deferred()
-        self._waiters.append(d)
-        return d.addTimeout(seconds, reactor)
-
-    async def stop(self) -> None:
-        """SIGTERM, wait for the exit; SIGKILL when it does not come."""
-        if self.exit is not None or self.transport is None:
-            return
-        self.transport.signalProcess("TERM")
-        try:
-            await self.ended(STOP_TIMEOUT_S)
-        except defer.TimeoutError:
-            if self.exit is None:
-                self.transport.signalProcess("KILL")
-            await self.ended(STOP_TIMEOUT_S)
 
 
 class RealCLIRemotePairing(unittest.TestCase):
@@ -174,7 +129,7 @@ class RealCLIRemotePairing(unittest.TestCase):
     # -- the gateway --------------------------------------------------------------------------
 
     async def start_gateway(self) -> None:
-        self.gateway = GatewayProcess()
+        self.gateway = ChildProcess()
         env = {"PATH": self.path_env, "HOME": self.root, "PYTHONPATH": str(REPO),
                "OPENCLAW_STATE_DIR": self.state}
         argv = [self.ip, "netns", "exec", self.ns, _twistd(), "-n", "--pidfile=", "openclaw",
@@ -184,7 +139,7 @@ class RealCLIRemotePairing(unittest.TestCase):
         await self.until_ready()
 
     async def stop_gateway(self) -> None:
-        await self.gateway.stop()
+        await self.gateway.stop(STOP_TIMEOUT_S)
         log.msg(f"gateway output:\n{self.gateway.text}")
 
     async def until_ready(self) -> None:

@@ -14,28 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, reactor
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
+from tests.children import ChildProcess
 from tests.test_loopback import start_gateway, stop_gateway
 
 TOKEN = "nodehost-secret"
 ROOT = str(Path(__file__).resolve().parent.parent)
-
-
-class _Child(protocol.ProcessProtocol):
-    def __init__(self) -> None:
-        self.output = b""
-        self.ended: defer.Deferred[None] = defer.Deferred()
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-
-    errReceived = outReceived
-
-    def processEnded(self, reason: Any) -> None:
-        self.ended.callback(None)
 
 
 class _GatewayAndCLI(unittest.TestCase):
@@ -64,7 +51,7 @@ class _GatewayAndCLI(unittest.TestCase):
 
 
 class OwnNodeHost(_GatewayAndCLI):
-    def start_node_host(self) -> tuple[_Child, defer.Deferred[Any]]:
+    def start_node_host(self) -> tuple[ChildProcess, defer.Deferred[Any]]:
         connected: defer.Deferred[Any] = defer.Deferred()
 
         def on_connect(conn: Any) -> None:
@@ -72,16 +59,15 @@ class OwnNodeHost(_GatewayAndCLI):
                 connected.callback(conn)
 
         self.gw.on_connect.append(on_connect)
-        child = _Child()
-        transport = reactor.spawnProcess(
+        child = ChildProcess()
+        reactor.spawnProcess(
             child, sys.executable, [sys.executable, "-m", "openclaw_tw.cli", "node", "run",
                                     "--url", self.url, "--token", TOKEN,
                                     "--display-name", "tw-host"], env=self.env())
 
         async def stop() -> None:
-            if not child.ended.called:
-                transport.signalProcess("KILL")
-                await child.ended
+            child.signal("KILL")
+            await child.exited()
 
         self.addCleanup(lambda: defer.Deferred.fromCoroutine(stop()))
         return child, connected

@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketClientFactory
-from twisted.internet import defer, error, protocol, reactor, task
+from twisted.internet import defer, error, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.python import log
-from twisted.python.failure import Failure
 from twisted.trial import unittest
 
 from openclaw_tw.agent.offline import reply_for
+from tests.children import ChildProcess
 from tests.test_loopback import RecordingClient, connect_params, require_clean_reactor, within
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,56 +100,27 @@ def is_marker(message: dict[str, Any]) -> bool:
 # -- the child process ----------------------------------------------------------------------
 
 
-class GatewayProcess(protocol.ProcessProtocol):
-    """``twistd -n openclaw`` as a child process: its output, and when it has exited."""
+class GatewayProcess(ChildProcess):
+    """``twistd -n openclaw`` as a child process on ``port``."""
 
     def __init__(self, port: int) -> None:
+        super().__init__()
         self.port = port
-        self.output = bytearray()
-        self.exit: Failure | None = None
-        self._waiters: list[defer.Deferred[None]] = []
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-
-    errReceived = outReceived
-
-    def processEnded(self, reason: Failure) -> None:
-        self.exit = reason
-        waiters, self._waiters = self._waiters, []
-        for d in waiters:
-            d.callback(None)
-
-    @property
-    def text(self) -> str:
-        return self.output.decode("utf-8", "replace")
-
-    @property
-    def exit_code(self) -> int | None:
-        return getattr(self.exit.value, "exitCode", None) if self.exit else None
-
-    def signal(self, name: str) -> None:
-        if self.exit is None and self.transport is not None:
-            self.transport.signalProcess(name)
 
     def ended(self, seconds: float, what: str) -> defer.Deferred[None]:
         """Fires once the process has exited; fails naming ``what`` after ``seconds``."""
-        if self.exit is not None:
-            return defer.succeed(None)
-        d: defer.Deferred[None] = defer.Deferred()
-        self._waiters.append(d)
-        return within(d, f"{what} (gateway output:\n{self.text[-3000:]})", seconds)
+        return within(self.exited(), f"{what} (gateway output:\n{self.text[-3000:]})", seconds)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = EXIT_TIMEOUT_S) -> None:
         """Cleanup: SIGTERM and wait; SIGKILL when the exit does not come."""
         if self.exit is not None:
             return
         self.signal("TERM")
         try:
-            await self.ended(EXIT_TIMEOUT_S, "gateway exit after SIGTERM (cleanup)")
+            await self.ended(timeout_s, "gateway exit after SIGTERM (cleanup)")
         except unittest.FailTest:
             self.signal("KILL")
-            await self.ended(EXIT_TIMEOUT_S, "gateway exit after SIGKILL (cleanup)")
+            await self.ended(timeout_s, "gateway exit after SIGKILL (cleanup)")
 
 
 class Client(RecordingClient):
