@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from openclaw_tw.timefmt import iso_ms
+
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
 _DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _FIELDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 7, _DAYS))
@@ -128,9 +130,7 @@ def normalize(schedule: Any, now_ms: int) -> dict[str, Any]:
     kind = schedule.get("kind")
     if kind == "at":
         at_ms = parse_at(schedule.get("at") if "at" in schedule else schedule.get("atMs"))
-        iso = datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(
-            timespec="milliseconds").replace("+00:00", "Z")
-        return {"kind": "at", "at": iso}
+        return {"kind": "at", "at": iso_ms(at_ms)}
     if kind == "every":
         every = schedule.get("everyMs")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1000:

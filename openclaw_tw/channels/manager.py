@@ -220,7 +220,7 @@ class AccountService(Service):
 
     def status(self) -> dict[str, Any]:
         return {
-            "accountId": self.account_id, "enabled": True, "configured": True,
+            **idle_status(self.account_id, self.config),
             "running": self.running, "connected": self.connected,
             "reconnectAttempts": self.attempts, "lastError": self.last_error,
             "healthState": "healthy" if self.connected else (
@@ -229,8 +229,18 @@ class AccountService(Service):
             "lastStopAt": self.last_stop_at, "lastInboundAt": self.last_inbound_at,
             "lastOutboundAt": self.last_outbound_at,
             "busy": self.in_flight > 0, "activeRuns": self.in_flight,
-            "dmPolicy": self.config.get("dmPolicy", "pairing"),
         }
+
+
+def idle_status(account_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``channels.status`` row of an enabled account with no running service."""
+    return {
+        "accountId": account_id, "enabled": True, "running": False, "connected": False,
+        "reconnectAttempts": 0, "lastError": None, "healthState": "stopped",
+        "lastConnectedAt": None, "lastStartAt": None, "lastStopAt": None,
+        "lastInboundAt": None, "lastOutboundAt": None, "busy": False, "activeRuns": 0,
+        "dmPolicy": config.get("dmPolicy", "pairing"),
+    }
 
 
 ProviderFactory = Callable[[str, Mapping[str, Any], "Gateway", "ChannelRouter"], AccountService]

@@ -8,22 +8,23 @@ but not running, with a ``runtime`` status issue, and ``send``/``channels.start`
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from openclaw_tw.channels.accounts import (
     DETAIL_LABELS,
     LABELS,
+    Accounts,
     configured_accounts,
     has_credentials,
 )
+from openclaw_tw.channels.manager import idle_status
 from openclaw_tw.channels.pairing import PENDING_PER_ACCOUNT, TTL_MS, DmPairing, PairingError
 from openclaw_tw.channels.providers import PROVIDERS
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable
 from openclaw_tw.protocol.schema import Bool, Int, Obj, Str, closed
+from openclaw_tw.timefmt import iso_ms
 
 if TYPE_CHECKING:
     from openclaw_tw.gateway import Gateway
@@ -34,8 +35,6 @@ NO_CHANNELS = (
     "Error: Channel is required (no configured channels detected). Run openclaw channels add "
     "to configure one, or pass --channel <channel> after enabling a channel. Use openclaw "
     "channels list --all to see available channel ids.")
-
-RECEIPTS_KEPT = 1000
 
 STATUS = Obj(optional={"probe": Bool(), "timeoutMs": Int(minimum=0), "channel": _S1})
 CHANNEL = Obj(required={"channel": _S1}, optional={"accountId": Str()})
@@ -51,11 +50,6 @@ SEND = closed(
              "forceDocument parseMode")
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
-
-
 def build_status(gw: Gateway, only: str | None = None) -> dict[str, Any]:
     accounts = configured_accounts(gw.settings.raw)
     if only is not None:
@@ -67,16 +61,9 @@ def build_status(gw: Gateway, only: str | None = None) -> dict[str, Any]:
         rows = []
         for account_id, cfg in by_id.items():
             svc = gw.channels.account(channel, account_id) if gw.channels else None
-            if svc is not None:
-                row = svc.status()
-            else:
-                row = {"accountId": account_id, "enabled": True, "running": False,
-                       "connected": False, "reconnectAttempts": 0, "lastError": None,
-                       "healthState": "stopped", "dmPolicy": cfg.get("dmPolicy", "pairing"),
-                       "lastStartAt": None, "lastStopAt": None, "lastInboundAt": None,
-                       "lastOutboundAt": None}
-                if channel not in PROVIDERS:
-                    row["lastError"] = NOT_AVAILABLE
+            row = svc.status() if svc is not None else idle_status(account_id, cfg)
+            if channel not in PROVIDERS:
+                row["lastError"] = NOT_AVAILABLE
             row["configured"] = has_credentials(channel, cfg)
             rows.append(row)
             if row["lastError"] and not row["connected"]:
@@ -102,19 +89,18 @@ def build_status(gw: Gateway, only: str | None = None) -> dict[str, Any]:
 
 
 def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
-    def known(channel: str) -> dict[str, dict[str, Any]]:
-        accounts = configured_accounts(gw.settings.raw)
-        if channel not in accounts:
-            raise invalid_request(f"unknown channel: {channel}")
-        return accounts[channel]
-
     def status(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         return build_status(gw, params.get("channel"))
 
-    def account_of(params: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-        channel = params["channel"]
-        by_id = known(channel)
-        account_id = params.get("accountId") or next(iter(by_id))
+    def account_of(channel: str, account_id: str | None,
+                   accounts: Accounts | None = None) -> tuple[str, str, dict[str, Any]]:
+        """The named (or first) account of a configured channel whose provider exists."""
+        if accounts is None:
+            accounts = configured_accounts(gw.settings.raw)
+        if channel not in accounts:
+            raise invalid_request(f"unknown channel: {channel}")
+        by_id = accounts[channel]
+        account_id = account_id or next(iter(by_id))
         if account_id not in by_id:
             raise invalid_request(f"unknown account: {channel}:{account_id}")
         if channel not in PROVIDERS or gw.channels is None:
@@ -122,18 +108,18 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
         return channel, account_id, by_id[account_id]
 
     def start(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        channel, account_id, cfg = account_of(params)
+        channel, account_id, cfg = account_of(params["channel"], params.get("accountId"))
         gw.channels.start_account(channel, account_id, cfg)
         return {"channel": channel, "accountId": account_id, "started": True}
 
     def stop(ctx: CallContext, params: dict[str, Any]) -> Any:
-        channel, account_id, _ = account_of(params)
+        channel, account_id, _ = account_of(params["channel"], params.get("accountId"))
         return gw.channels.stop_account(channel, account_id).addCallback(
             lambda was_running: {"channel": channel, "accountId": account_id,
                                  "stopped": bool(was_running)})
 
     def logout(ctx: CallContext, params: dict[str, Any]) -> Any:
-        channel, account_id, _ = account_of(params)
+        channel, account_id, _ = account_of(params["channel"], params.get("accountId"))
         # IRC and Telegram keep no session credentials beyond the config: logout = stop.
         return gw.channels.stop_account(channel, account_id).addCallback(
             lambda _: {"channel": channel, "accountId": account_id, "cleared": True,
@@ -142,8 +128,8 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
     def request_row(r: Any) -> dict[str, Any]:
         row = {"requestId": r.code, "channel": r.channel, "channelLabel": LABELS.get(
             r.channel, r.channel), "accountId": r.account_id, "senderId": r.sender_id,
-            "senderLabel": r.sender_label, "createdAt": _iso(r.created_at),
-            "lastSeenAt": _iso(r.last_seen_at), "expiresAt": _iso(r.expires_at),
+            "senderLabel": r.sender_label, "createdAt": iso_ms(r.created_at),
+            "lastSeenAt": iso_ms(r.last_seen_at), "expiresAt": iso_ms(r.expires_at),
             "notifySupported": False}
         if r.metadata:
             row["metadata"] = r.metadata
@@ -182,12 +168,12 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
             raise invalid_request(str(e)) from None
         return d.addCallback(lambda r: {"requestId": r.code, "senderId": r.sender_id})
 
-    receipts: OrderedDict[str, dict[str, Any]] = OrderedDict()
-
     def send(ctx: CallContext, params: dict[str, Any]) -> Any:
         key = params["idempotencyKey"]
-        if key in receipts:
-            return receipts[key]
+        dedupe_key = f"send:{key}"
+        seen = gw.dedupe.get(dedupe_key)
+        if seen is not None and not seen.active and seen.ok:
+            return seen.payload
         channel = params.get("channel") or None
         accounts = configured_accounts(gw.settings.raw)
         if channel is None:
@@ -200,8 +186,7 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
             channel = next(iter(accounts))
         elif channel not in accounts:
             raise invalid_request(f"Error: Unknown channel: {channel}")
-        channel, account_id, _ = account_of({"channel": channel,
-                                             "accountId": params.get("accountId")})
+        channel, account_id, _ = account_of(channel, params.get("accountId"), accounts)
         svc = gw.channels.account(channel, account_id)
         if svc is None or not svc.connected:
             raise GatewayError(UNAVAILABLE, f"{channel}:{account_id} is not connected",
@@ -213,9 +198,7 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
         def delivered(_: Any) -> dict[str, Any]:
             receipt = {"runId": key, "messageId": key, "channel": channel,
                        "accountId": account_id, "to": params["to"]}
-            receipts[key] = receipt
-            while len(receipts) > RECEIPTS_KEPT:
-                receipts.popitem(last=False)
+            gw.dedupe.settle(dedupe_key, True, receipt)
             return receipt
 
         def failed(f: Any) -> Any:
