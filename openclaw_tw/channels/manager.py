@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import (
-    CancelledError,
     Deferred,
     gatherResults,
     maybeDeferred,
     succeed,
 )
+from twisted.internet.defer import TimeoutError as DeadlinePassed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -99,23 +99,19 @@ class AccountService(Service):
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
         self._retry = None
-        done = maybeDeferred(self.disconnect)
-        timer = self.clock.callLater(STOP_DEADLINE_S, done.cancel)
+        done = maybeDeferred(self.disconnect).addTimeout(STOP_DEADLINE_S, self.clock)
 
         def overdue(failure: Failure) -> None:
-            if failure.check(CancelledError):
+            if failure.check(DeadlinePassed):
                 _log.warn("{name} did not stop within {s}s; dropped", name=self.name,
                           s=STOP_DEADLINE_S)
                 return None
             return self._fault(failure, "disconnect")
 
         def settled(result: Any) -> None:
-            if timer.active():
-                timer.cancel()
             self.connected = False
 
-        done.addErrback(overdue)
-        return done.addBoth(settled)
+        return done.addErrback(overdue).addBoth(settled)
 
     def _attempt(self) -> None:
         self._retry = None
