@@ -19,7 +19,7 @@ from twisted.trial import unittest
 from twisted.words.protocols import irc
 
 from tests.children import ChildProcess
-from tests.test_loopback import start_gateway, stop_gateway
+from tests.test_loopback import start_gateway, stop_gateway, within
 
 NGIRCD = shutil.which("ngircd") or ("/usr/sbin/ngircd" if os.path.exists("/usr/sbin/ngircd")
                                     else None)
@@ -123,9 +123,7 @@ class IrcAgainstNgircd(unittest.TestCase):
         return human
 
     async def next_line(self, human: Human) -> tuple[str, str, str]:
-        d = human.lines.get()
-        d.addTimeout(TIMEOUT_S, reactor)
-        return await d
+        return await within(human.lines.get(), "a line for the human", TIMEOUT_S)
 
     async def test_dm_pairing_then_agent_reply(self) -> None:
         self.configure()
@@ -168,8 +166,7 @@ class IrcAgainstNgircd(unittest.TestCase):
         await self.stop_server()
         reconnected = account.when_connected()
         await self.start_server()
-        reconnected.addTimeout(TIMEOUT_S, reactor)
-        await reconnected
+        await within(reconnected, "reconnect after the server restart", TIMEOUT_S)
         self.assertGreaterEqual(account.status()["lastConnectedAt"], 0)
         human = await self.human()
         human.msg(BOT, "still there?")
@@ -183,9 +180,7 @@ class IrcAgainstNgircd(unittest.TestCase):
         self.configure(password="wrong")
         self.gw.channels.startService()
         account = self.gw.channels.account("irc", "default")
-        lost = account.when_lost()
-        lost.addTimeout(TIMEOUT_S, reactor)
-        reason = await lost
+        reason = await within(account.when_lost(), "the failed sign-on", TIMEOUT_S)
         self.assertIn("sign-on", reason)
         status = self.gw.channels.account("irc", "default").status()
         self.assertFalse(status["connected"])

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.trial import unittest
 from twisted.web import server
 
 from openclaw_tw.channels.telegram import TEXT_LIMIT, chunks
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.test_loopback import listen_loopback, start_gateway, stop_gateway
+from tests.test_loopback import listen_loopback, start_gateway, stop_gateway, within
 
 TOKEN = "123456:bot-token"
 TIMEOUT_S = 20
@@ -66,15 +66,11 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
     async def start(self) -> Any:
         self.gw.channels.startService()
         account = self.gw.channels.account("telegram", "default")
-        connected = account.when_connected()
-        connected.addTimeout(TIMEOUT_S, reactor)
-        await connected
+        await within(account.when_connected(), "the bot's getMe", TIMEOUT_S)
         return account
 
     async def sent(self) -> dict[str, Any]:
-        d = self.api.sent.get()
-        d.addTimeout(TIMEOUT_S, reactor)
-        return await d
+        return await within(self.api.sent.get(), "a sendMessage", TIMEOUT_S)
 
     async def test_dm_pairing_then_reply(self) -> None:
         self.configure()
@@ -109,12 +105,8 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
                                 (409, "Conflict: terminated by other getUpdates request",
                                  None)]
         account = await self.start()
-        lost = account.when_lost()
-        lost.addTimeout(TIMEOUT_S, reactor)
-        self.assertIn("conflict", await lost)
-        again = account.when_connected()
-        again.addTimeout(TIMEOUT_S, reactor)
-        await again
+        self.assertIn("conflict", await within(account.when_lost(), "the 409", TIMEOUT_S))
+        await within(account.when_connected(), "the reconnect after 409", TIMEOUT_S)
         self.api.push(dm("after the storm"))
         reply = await self.sent()
         self.assertIn("after the storm", reply["text"])
@@ -124,9 +116,7 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         self.configure(botToken="999:wrong")
         self.gw.channels.startService()
         account = self.gw.channels.account("telegram", "default")
-        lost = account.when_lost()
-        lost.addTimeout(TIMEOUT_S, reactor)
-        self.assertIn("unauthorized", await lost)
+        self.assertIn("unauthorized", await within(account.when_lost(), "the 401", TIMEOUT_S))
         status = account.status()
         self.assertEqual((status["connected"], status["healthState"]),
                          (False, "reconnecting"))
@@ -143,7 +133,5 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         self.api.offsets.clear()
         self.api.polled = defer.DeferredQueue()
         await self.start()
-        polled = self.api.polled.get()
-        polled.addTimeout(TIMEOUT_S, reactor)
-        await polled
+        await within(self.api.polled.get(), "a getUpdates after the restart", TIMEOUT_S)
         self.assertEqual(self.api.offsets[-1], 2)
