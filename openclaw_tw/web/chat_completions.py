@@ -16,13 +16,9 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.server import Request
 
 from openclaw_tw.web import openai_compat as oc
-from openclaw_tw.web.auth import require_bearer
 from openclaw_tw.web.http import (
     HttpError,
     json_body,
-    method_not_allowed,
-    parse_json_object,
-    read_body,
 )
 from openclaw_tw.web.sse import EventStream
 
@@ -88,15 +84,9 @@ class ChatCompletions:
 
     async def handle(self, request: Request) -> bytes | None:
         gw = self.gw
-        if request.method != b"POST":
-            raise method_not_allowed("POST")
-        await require_bearer(request, gw)
-        body = parse_json_object(read_body(request, oc.MAX_BODY_BYTES, oc.too_large()),
-                                 oc.invalid)
-        model = oc.request_model(body)
-        agent_id = oc.resolve_agent(request, gw, model)
-        override = oc.model_override(request, gw)
-        key = oc.session_key(request, agent_id, body.get("user"), "openai")
+        front = await oc.accept_request(request, gw)
+        body, model, override = front.body, front.model, front.override
+        key = oc.session_key(request, front.agent_id, body.get("user"), "openai")
         validate_options(body)
         prompt = chat_prompt(body.get("messages"))
         completion_id = f"chatcmpl_{uuid.uuid4()}"

@@ -17,7 +17,15 @@ from twisted.web.server import Request
 from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.methods.agents import configured_agents
 from openclaw_tw.sessions.keys import is_reserved, normalize_agent_id, resolve_key, rest_of
-from openclaw_tw.web.http import HttpError, header, openai_error
+from openclaw_tw.web.auth import require_bearer
+from openclaw_tw.web.http import (
+    HttpError,
+    header,
+    method_not_allowed,
+    openai_error,
+    parse_json_object,
+    read_body,
+)
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import Outcome, Run
@@ -96,6 +104,26 @@ def session_key(request: Request, agent_id: str, user: Any, prefix: str) -> str:
     if isinstance(user, str) and user.strip():
         return f"agent:{agent_id}:{prefix}-user:{user.strip()}"
     return f"agent:{agent_id}:{prefix}:{uuid.uuid4()}"
+
+
+@attrs.frozen
+class TurnRequest:
+    body: dict[str, Any]
+    model: str
+    agent_id: str
+    override: str | None
+
+
+async def accept_request(request: Request, gw: Gateway) -> TurnRequest:
+    """The shared front of ``/v1/chat/completions`` and ``/v1/responses``: POST only, bearer
+    auth, a JSON object body within the cap, the model, its agent and any model override."""
+    if request.method != b"POST":
+        raise method_not_allowed("POST")
+    await require_bearer(request, gw)
+    body = parse_json_object(read_body(request, MAX_BODY_BYTES, too_large()), invalid)
+    model = request_model(body)
+    return TurnRequest(body, model, resolve_agent(request, gw, model),
+                       model_override(request, gw))
 
 
 def model_override(request: Request, gw: Gateway) -> str | None:

@@ -18,14 +18,10 @@ from twisted.web.server import Request
 
 from openclaw_tw import _json
 from openclaw_tw.web import openai_compat as oc
-from openclaw_tw.web.auth import require_bearer
 from openclaw_tw.web.http import (
     HttpError,
     header,
     json_body,
-    method_not_allowed,
-    parse_json_object,
-    read_body,
 )
 from openclaw_tw.web.sse import EventStream
 
@@ -98,15 +94,9 @@ class Responses:
 
     async def handle(self, request: Request) -> bytes | None:
         gw = self.gw
-        if request.method != b"POST":
-            raise method_not_allowed("POST")
-        await require_bearer(request, gw)
-        body = parse_json_object(read_body(request, oc.MAX_BODY_BYTES, oc.too_large()),
-                                 oc.invalid)
-        model = oc.request_model(body)
-        agent_id = oc.resolve_agent(request, gw, model)
-        override = oc.model_override(request, gw)
-        key = self.session_for(request, agent_id, body)
+        front = await oc.accept_request(request, gw)
+        body, model, override = front.body, front.model, front.override
+        key = self.session_for(request, front.agent_id, body)
         prompt = response_prompt(body)
         shape = _Shape(f"resp_{uuid.uuid4()}", f"msg_{uuid.uuid4()}", oc.created_s(gw), model)
         self.remember(shape.id, key)
