@@ -214,3 +214,17 @@ def hello(gw: Gateway, scopes: list[str] | None = None, **kw: Any) -> WSClient:
     assert res is not None and res["ok"], res
     client.pop()
     return client
+
+
+def call(client: Any, method: str, params: Any = None) -> dict[str, Any]:
+    """One request on an in-memory client; its response frame."""
+    res = client.response(client.request(method, params))
+    assert res is not None, f"no response to {method}"
+    return res
+
+
+def ok(client: Any, method: str, params: Any = None) -> Any:
+    """One request that must succeed; its payload."""
+    res = call(client, method, params)
+    assert res["ok"], res
+    return res["payload"]

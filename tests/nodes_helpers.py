@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import WSClient, hello
+from tests.helpers import WSClient, call, hello
 from tests.test_device_proof import Device
 
 ADMIN = ["operator.admin"]
@@ -42,11 +42,6 @@ class Node:
 def operator(gw: Any, scopes: list[str] | None = None, **kw: Any) -> WSClient:
     return hello(gw, scopes=ADMIN if scopes is None else scopes, **kw)
 
-
-def call(client: WSClient, method: str, params: Any = None) -> dict[str, Any]:
-    res = client.response(client.request(method, params))
-    assert res is not None, f"no response to {method}"
-    return res
 
 
 def approve_node(gw: Any, node: Node, op: WSClient | None = None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent.models import ModelRequest, ModelResult, ProviderError
 from openclaw_tw.gateway import Gateway
-from tests.helpers import WSClient, hello, make_gateway
+from tests.helpers import WSClient, hello, make_gateway, ok
 
 READ = ["operator.read"]
 RW = ["operator.read", "operator.write"]
@@ -25,16 +25,6 @@ ADMIN = ["operator.admin"]
 MAIN = "agent:main:main"
 
 
-def call(client: WSClient, method: str, params: Any = None) -> dict[str, Any]:
-    res = client.response(client.request(method, params))
-    assert res is not None, method
-    return res
-
-
-def ok(client: WSClient, method: str, params: Any = None) -> Any:
-    res = call(client, method, params)
-    assert res["ok"], res
-    return res["payload"]
 
 
 def responses(client: WSClient, req_id: str) -> list[dict[str, Any]]:

@@ -21,8 +21,7 @@ from openclaw_tw.channels.pairing import (
 )
 from openclaw_tw.db import Database
 from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
-from tests.helpers import hello, make_gateway
-from tests.test_methods_system import call, ok
+from tests.helpers import call, hello, make_gateway, ok
 
 ADMIN = ["operator.admin"]
 PAIRING = ["operator.pairing"]

@@ -20,8 +20,7 @@ from openclaw_tw.channels.manager import (
 )
 from openclaw_tw.channels.message import Inbound, session_key
 from openclaw_tw.channels.router import ChannelRouter
-from tests.helpers import hello, make_gateway
-from tests.test_methods_system import ok
+from tests.helpers import hello, make_gateway, ok
 
 
 class FakeAccount(AccountService):

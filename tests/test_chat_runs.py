@@ -12,20 +12,18 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.methods.chat import MAX_MESSAGE_CHARS
-from tests.helpers import hello, make_gateway
+from tests.helpers import call, hello, make_gateway, ok
 from tests.test_agent_method import (
     MAIN,
     READ,
     RW,
     HeldAppends,
     by_label,
-    call,
     drain,
     history,
     install_fake,
     label,
     labels,
-    ok,
     run_events,
     send,
     send_now,

@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw import config, configfile, tap
 from openclaw_tw.reload import ConfigWatcher
-from tests.helpers import TOKEN, Closed, hello
+from tests.helpers import TOKEN, Closed, call, hello, ok
 
 ADMIN = ["operator.admin"]
 READ = ["operator.read"]
@@ -29,16 +29,6 @@ BASE = {
 }
 
 
-def call(client: Any, method: str, params: Any = None) -> dict[str, Any]:
-    res = client.response(client.request(method, params))
-    assert res is not None, method
-    return res
-
-
-def ok(client: Any, method: str, params: Any = None) -> Any:
-    res = call(client, method, params)
-    assert res["ok"], res
-    return res["payload"]
 
 
 class Harness(SynchronousTestCase):

@@ -16,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw import health as health_module
 from openclaw_tw.health import LoopLagProbe
-from tests.helpers import WSClient, hello, make_gateway
+from tests.helpers import call, hello, make_gateway, ok
 
 READ = ["operator.read"]
 ADMIN = ["operator.admin"]
@@ -36,16 +36,6 @@ SELF_KEYS = {"host", "ip", "version", "platform", "deviceFamily", "mode", "reaso
              "instanceId", "text", "ts"}
 
 
-def call(client: WSClient, method: str, params: Any = None) -> dict[str, Any]:
-    res = client.response(client.request(method, params))
-    assert res is not None, method
-    return res
-
-
-def ok(client: WSClient, method: str, params: Any = None) -> Any:
-    res = call(client, method, params)
-    assert res["ok"], res
-    return res["payload"]
 
 
 def step(clock: Any, seconds: int) -> None:

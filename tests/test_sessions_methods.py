@@ -12,19 +12,17 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.helpers import WSClient, hello, make_gateway
+from tests.helpers import WSClient, call, hello, make_gateway, ok
 from tests.test_agent_method import (
     ADMIN,
     MAIN,
     READ,
     RW,
     by_label,
-    call,
     drain,
     history,
     install_fake,
     labels,
-    ok,
     send,
     text_of,
 )
