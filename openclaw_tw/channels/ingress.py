@@ -1,8 +1,10 @@
 """The durable ingress queue: an accepted inbound message is written before it is dispatched
 and removed once its turn (and reply) has finished, so a crash or restart in between replays it
 when the account next connects instead of losing it (at-least-once; a reply that was sent just
-before a crash may be sent again).  Each account holds at most ``MAX_IN_FLIGHT`` messages; a
-provider flooding past that is refused (and counted) rather than growing memory without bound.
+before a crash may be sent again).  An account with ``BACKLOG`` messages in flight stops reading
+from its provider (IRC pauses the socket, the pollers stop polling) until they drain; one that
+still gets past ``MAX_IN_FLIGHT`` (a batch already read) is refused and counted, so memory never
+grows without bound.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from openclaw_tw import _json
 from openclaw_tw.channels.message import Inbound
 from openclaw_tw.db import Database
 
-MAX_IN_FLIGHT = 64
+BACKLOG = 64
+MAX_IN_FLIGHT = 256
 
 MIGRATION = [
     """CREATE TABLE channel_ingress (

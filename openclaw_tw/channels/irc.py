@@ -183,6 +183,14 @@ class IrcAccount(AccountService):
         bot.transport.loseConnection()
         return ended
 
+    def backlog(self) -> None:
+        if self.bot is not None and self.bot.transport is not None:
+            self.bot.transport.pauseProducing()  # TCP backpressure onto the IRC server
+
+    def drained(self) -> None:
+        if self.bot is not None and self.bot.transport is not None:
+            self.bot.transport.resumeProducing()
+
     def deliver(self, to: str, text: str, reply_to: str | None = None,
                 thread_id: str | None = None) -> Deferred[Any]:
         bot = self.bot

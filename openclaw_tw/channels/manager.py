@@ -26,8 +26,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from openclaw_tw.channels.accounts import configured_accounts
-from openclaw_tw.channels.ingress import MAX_IN_FLIGHT
+from openclaw_tw.channels.ingress import BACKLOG, MAX_IN_FLIGHT
 from openclaw_tw.channels.message import Inbound
+from openclaw_tw.channels.policy import dm_policy
 
 if TYPE_CHECKING:
     from openclaw_tw.channels.router import ChannelRouter
@@ -85,6 +86,17 @@ class AccountService(Service):
     def deliver(self, to: str, text: str, reply_to: str | None = None,
                 thread_id: str | None = None) -> Deferred[Any]:
         raise NotImplementedError
+
+    def backlog(self) -> None:
+        """``BACKLOG`` messages are in flight: stop reading from the provider (optional)."""
+
+    def drained(self) -> None:
+        """The backlog fell below ``BACKLOG`` again: resume reading (optional)."""
+
+    def typing(self, msg: Inbound) -> Callable[[], None]:
+        """Show "typing…" in ``msg``'s conversation while its turn runs; returns the stop
+        function (optional; best effort)."""
+        return lambda: None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -174,14 +186,14 @@ class AccountService(Service):
             self.last_error = f"inbound queue full ({MAX_IN_FLIGHT} in flight); message dropped"
             _log.warn("{name}: {error}", name=self.name, error=self.last_error)
             return succeed(False)
-        self.in_flight += 1
+        self._took()
 
         def accepted(row_id: int) -> bool:
             self._dispatch(row_id, msg)
             return True
 
         def not_accepted(failure: Failure) -> bool:
-            self.in_flight -= 1
+            self._released()
             self._fault(failure, "accepting an inbound message")
             return False
 
@@ -192,7 +204,7 @@ class AccountService(Service):
         d.addErrback(self._fault, "inbound")
 
         def finished(_: Any) -> Deferred[Any]:
-            self.in_flight -= 1
+            self._released()
             return self.gw.channel_ingress.done(row_id)
 
         d.addCallback(finished).addErrback(self._fault, "finishing an inbound message")
@@ -204,8 +216,24 @@ class AccountService(Service):
             _log.info("{name}: replaying {n} unfinished inbound message(s)", name=self.name,
                       n=len(unfinished))
         for row_id, msg in unfinished:
-            self.in_flight += 1
+            self._took()
             self._dispatch(row_id, msg)
+
+    @property
+    def backlogged(self) -> bool:
+        return self.in_flight >= BACKLOG
+
+    def _took(self) -> None:
+        self.in_flight += 1
+        if self.in_flight == BACKLOG:
+            _log.warn("{name}: {n} messages in flight; pausing intake", name=self.name,
+                      n=BACKLOG)
+            self.backlog()
+
+    def _released(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == BACKLOG - 1 and self.running:
+            self.drained()
 
     def sent(self) -> None:
         self.last_outbound_at = self.gw.now_ms()
@@ -225,6 +253,7 @@ class AccountService(Service):
             "lastStopAt": self.last_stop_at, "lastInboundAt": self.last_inbound_at,
             "lastOutboundAt": self.last_outbound_at,
             "busy": self.in_flight > 0, "activeRuns": self.in_flight,
+            "backlogged": self.backlogged, "refusedInbound": self.refused,
         }
 
 
@@ -235,7 +264,7 @@ def idle_status(account_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
         "reconnectAttempts": 0, "lastError": None, "healthState": "stopped",
         "lastConnectedAt": None, "lastStartAt": None, "lastStopAt": None,
         "lastInboundAt": None, "lastOutboundAt": None, "busy": False, "activeRuns": 0,
-        "dmPolicy": config.get("dmPolicy", "pairing"),
+        "dmPolicy": dm_policy(config),
     }
 
 

@@ -15,7 +15,7 @@ class Inbound:
     channel: str
     account_id: str
     chat_type: ChatType
-    peer_id: str  # the DM partner, or the group/room id
+    peer_id: str  # whose session: the DM partner (or DM room), or the group/room id
     sender_id: str
     text: str
     sender_label: str = ""
@@ -24,18 +24,41 @@ class Inbound:
     thread_id: str | None = None
     ts: int = 0
     message_id: str | None = None
+    conversation: str | None = None  # where replies go when that is not the peer (a Matrix room)
 
     @property
     def reply_target(self) -> str:
-        """Where the answer goes: the group, or the sender of a DM."""
+        """Where the answer goes: the conversation, else the group, or the sender of a DM."""
+        if self.conversation:
+            return self.conversation
         return self.sender_id if self.chat_type == "dm" else self.peer_id
 
 
-def session_key(msg: Inbound, raw: Mapping[str, Any], agent_id: str = "main") -> str:
-    """The session for an inbound message per ``session.dmScope`` / ``session.groupScope``."""
+def split_text(text: str, limit: int) -> list[str]:
+    """Chunks of at most ``limit`` characters, cut at the last newline (or space) before the
+    limit; never an empty chunk."""
+    out: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        out.append(text[:cut])
+        text = text[cut:].lstrip("\n ")
+    if text:
+        out.append(text)
+    return out
+
+
+def session_key(msg: Inbound, raw: Mapping[str, Any], agent_id: str = "main",
+                overrides: Mapping[str, Any] | None = None) -> str:
+    """The session for an inbound message per ``session.dmScope`` / ``session.groupScope``
+    (a matching binding's ``session`` overrides them)."""
     session = raw.get("session") if isinstance(raw.get("session"), Mapping) else {}
+    session = {**session, **(overrides or {})}
     if msg.chat_type == "dm":
-        peer = msg.sender_id.lower()
+        peer = msg.peer_id.lower()
         scope = session.get("dmScope", "main")
         if scope == "per-peer":
             base = f"agent:{agent_id}:direct:{peer}"

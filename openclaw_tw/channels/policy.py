@@ -2,8 +2,9 @@
 
 Pure functions over the account's config, so every provider applies the same rules:
 
-- DMs: ``pairing`` (default) admits allow-listed or pairing-approved senders and asks everyone
-  else to pair; ``allowlist`` admits only ``allowFrom``; ``open`` admits everyone only when the
+- DMs (``dmPolicy``/``allowFrom``, or Matrix's ``dm.policy``/``dm.allowFrom``): ``pairing``
+  (default) admits allow-listed or pairing-approved senders and asks everyone else to pair;
+  ``allowlist`` admits only ``allowFrom``; ``open`` admits everyone only when the
   allow list holds ``"*"`` (otherwise only the listed senders — approvals never widen ``open``);
   ``disabled`` drops every DM.
 - Groups: ``groupPolicy`` ``allowlist`` (default) admits groups listed in ``groups`` (or
@@ -33,9 +34,22 @@ def _matches(entries: set[str], channel: str, sender: str) -> bool:
     return sender in entries or f"{channel}:{sender}" in entries
 
 
+def _dm(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    dm = cfg.get("dm")
+    return dm if isinstance(dm, Mapping) else {}
+
+
+def dm_policy(cfg: Mapping[str, Any]) -> str:
+    """``dmPolicy`` — or ``dm.policy`` (Matrix spells it so); ``dm.enabled: false`` disables."""
+    dm = _dm(cfg)
+    if dm.get("enabled") is False:
+        return "disabled"
+    return str(dm.get("policy", cfg.get("dmPolicy", "pairing")))
+
+
 def dm_decision(cfg: Mapping[str, Any], channel: str, sender: str, approved: bool) -> Decision:
-    policy = cfg.get("dmPolicy", "pairing")
-    allow = _entries(cfg.get("allowFrom"))
+    policy = dm_policy(cfg)
+    allow = _entries(_dm(cfg).get("allowFrom", cfg.get("allowFrom")))
     if policy == "disabled":
         return "drop"
     if policy == "open":

@@ -10,12 +10,13 @@ failed turn or delivery is logged and counted on the account, never raised to th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
-from openclaw_tw.channels import policy
+from openclaw_tw.channels import bindings, policy
 from openclaw_tw.channels.message import Inbound, session_key
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ class Deliverer(Protocol):
 
     def deliver(self, to: str, text: str, reply_to: str | None = None,
                 thread_id: str | None = None) -> Deferred[Any]: ...
+
+    def typing(self, msg: Inbound) -> Callable[[], None]: ...
 
 
 def pairing_text(channel: str, sender: str, code: str) -> str:
@@ -77,10 +80,15 @@ class ChannelRouter:
         gw = self.gw
         if gw.shutting_down or not gw.runtime.running:
             return
-        key = session_key(msg, gw.settings.raw)
+        agent_id, overrides = bindings.resolve(gw.settings.raw, msg)
+        key = session_key(msg, gw.settings.raw, agent_id, overrides)
         row = gw.sessions.ensure(key, msg.channel)
-        run = await gw.runtime.accept(row, msg.text, str(uuid.uuid4()), "agent", None)
-        outcome = await run.finished()
+        stop_typing = account.typing(msg)
+        try:
+            run = await gw.runtime.accept(row, msg.text, str(uuid.uuid4()), "agent", None)
+            outcome = await run.finished()
+        finally:
+            stop_typing()
         text = outcome.text if outcome.status == "ok" else ""
         if not text.strip():
             _log.info("{channel} turn ended {status} without text", channel=msg.channel,

@@ -11,7 +11,7 @@ The token is never logged (it is part of every URL, so URLs are never logged eit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList
@@ -19,8 +19,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from openclaw_tw import _json
-from openclaw_tw.channels.manager import AccountService
-from openclaw_tw.channels.message import Inbound
+from openclaw_tw.channels.ingress import BACKLOG
+from openclaw_tw.channels.message import Inbound, split_text
+from openclaw_tw.channels.polling import PollingAccount
 
 if TYPE_CHECKING:
     from openclaw_tw.channels.router import ChannelRouter
@@ -32,6 +33,7 @@ API_ROOT = "https://api.telegram.org"
 TEXT_LIMIT = 4096
 POLL_TIMEOUT_S = 25
 SEND_ATTEMPTS = 3
+TYPING_EVERY_S = 4.0
 
 
 class TelegramApiError(Exception):
@@ -43,22 +45,10 @@ class TelegramApiError(Exception):
 
 
 def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Split at the last newline (or space) before the limit; never an empty chunk."""
-    out: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        out.append(text[:cut])
-        text = text[cut:].lstrip("\n ")
-    if text:
-        out.append(text)
-    return out
+    return split_text(text, limit)
 
 
-class TelegramAccount(AccountService):
+class TelegramAccount(PollingAccount):
     channel = "telegram"
 
     def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
@@ -70,38 +60,15 @@ class TelegramAccount(AccountService):
         self.offset: int | None = int(cursor) if cursor else None
         self.username: str | None = None
         self._token: str | None = None
-        self._pool: Any = None
-        self._http: Any = None
-        self._poll: Deferred[Any] | None = None
-        self._poll_retry: Any = None
-        self._inflight: set[Deferred[Any]] = set()
 
     # -- HTTP ------------------------------------------------------------------------------------
 
-    def _client(self) -> Any:
-        if self._http is None:
-            from treq.client import HTTPClient
-            from twisted.web.client import Agent, HTTPConnectionPool
-
-            self._pool = HTTPConnectionPool(self.gw.reactor, persistent=True)
-            self._http = HTTPClient(Agent(self.gw.reactor, pool=self._pool))
-        return self._http
-
     def call(self, method: str, params: dict[str, Any], timeout: float) -> Deferred[Any]:
-        """One API call, tracked so that stopping waits for deliveries in flight before it
-        closes the connection pool (a socket returned to a closed pool would leak)."""
-        d = Deferred.fromCoroutine(self.api(method, params, timeout))
-        self._inflight.add(d)
-
-        def done(result: Any) -> Any:
-            self._inflight.discard(d)
-            return result
-
-        return d.addBoth(done)
+        return self.track(Deferred.fromCoroutine(self.api(method, params, timeout)))
 
     async def api(self, method: str, params: dict[str, Any], timeout: float) -> Any:
         url = f"{self.api_root}/bot{self._token}/{method}"
-        response = await self._client().post(
+        response = await self.http().post(
             url, data=_json.dumps(params), headers={"Content-Type": "application/json"},
             timeout=timeout)
         body = await response.content()
@@ -142,40 +109,22 @@ class TelegramAccount(AccountService):
                 raise ConnectionError("unauthorized: check botToken") from None
             raise ConnectionError(f"getMe failed: {e}") from None
         self.username = (me or {}).get("username")
-        self.clock.callLater(0, self._poll_once)
-
-    def disconnect(self) -> Deferred[Any]:
-        poll, self._poll = self._poll, None
-        if poll is not None:
-            poll.cancel()
-        if self._poll_retry is not None and self._poll_retry.active():
-            self._poll_retry.cancel()
-        self._poll_retry = None
-        pending = list(self._inflight)
-        pool = self._pool
-
-        def close(_: Any) -> Any:
-            if self._pool is pool:
-                self._pool = self._http = None
-            return pool.closeCachedConnections() if pool is not None else None
-
-        return DeferredList(pending, consumeErrors=True).addCallback(close)
+        self.poll_later(0)
 
     # -- polling ---------------------------------------------------------------------------------
 
-    def _poll_once(self) -> None:
-        if not self.running or not self.connected or self._poll is not None:
-            return
-        params: dict[str, Any] = {"timeout": self.poll_timeout, "allowed_updates": ["message"]}
+    def poll(self) -> Deferred[Any]:
+        # never fetch more than the backlog has room for: the rest waits on Telegram's side
+        params: dict[str, Any] = {"timeout": self.poll_timeout, "allowed_updates": ["message"],
+                                  "limit": max(1, min(100, BACKLOG - self.in_flight))}
         if self.offset is not None:
             params["offset"] = self.offset
-        self._poll = d = self.call("getUpdates", params, self.poll_timeout + 10)
-        d.addCallbacks(self._updates, self._poll_failed)
+        d = self.call("getUpdates", params, self.poll_timeout + 10)
+        return d.addCallback(self._updates)
 
     def _updates(self, updates: Any) -> Deferred[Any] | None:
         """Queue the batch durably (channels.ingress), then advance and persist the offset, then
         poll again — so an update is confirmed to Telegram only once it cannot be lost."""
-        self._poll = None
         if not self.running:
             return None
         last = None
@@ -188,7 +137,6 @@ class TelegramAccount(AccountService):
             if msg is not None:
                 accepts.append(self.inbound(msg))
         if last is None:
-            self._poll_once()
             return None
         offset = last + 1
 
@@ -197,19 +145,15 @@ class TelegramAccount(AccountService):
             return self.gw.channel_cursors.save("telegram", self.account_id, str(offset))
 
         d = DeferredList(accepts, consumeErrors=True).addCallback(advance)
-        d.addErrback(self._fault, "saving the update offset")
-        return d.addBoth(lambda _: self._poll_once())
+        return d.addErrback(self._fault, "saving the update offset")
 
-    def _poll_failed(self, failure: Failure) -> None:
-        self._poll = None
-        if not self.running:
-            return
+    def poll_failed(self, failure: Failure) -> None:
         err = failure.value
         if isinstance(err, TelegramApiError):
             if err.status == 429:
                 delay = float(err.retry_after if err.retry_after is not None else 1)
                 self.last_error = f"rate limited; retrying in {delay:g}s"
-                self._poll_retry = self.clock.callLater(delay, self._poll_once)
+                self.poll_later(delay)
                 return
             if err.status == 401:
                 self.lost("unauthorized: check botToken")
@@ -252,6 +196,13 @@ class TelegramAccount(AccountService):
                        message_id=message_id, thread_id=str(thread) if thread else None)
 
     # -- sending ---------------------------------------------------------------------------------
+
+    def typing(self, msg: Inbound) -> Callable[[], None]:
+        """``sendChatAction typing`` now and every 4 s (Telegram shows it for 5 s)."""
+        params: dict[str, Any] = {"chat_id": msg.reply_target, "action": "typing"}
+        if msg.thread_id and msg.thread_id.isdigit():
+            params["message_thread_id"] = int(msg.thread_id)
+        return self.keep_typing(lambda: self.call("sendChatAction", params, 10), TYPING_EVERY_S)
 
     def deliver(self, to: str, text: str, reply_to: str | None = None,
                 thread_id: str | None = None) -> Deferred[Any]:

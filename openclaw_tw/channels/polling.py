@@ -1,0 +1,135 @@
+"""What the HTTP long-poll providers (Telegram ``getUpdates``, Matrix ``/sync``) share.
+
+One treq client on a persistent connection pool per account; every API call is tracked so that
+stopping waits for deliveries in flight before it closes the pool (a socket handed back to a
+closed pool would leak).  One poll at a time: ``poll()`` fetches a batch and queues it durably
+(``AccountService.inbound``); the next poll starts when the batch is queued — and, while the
+account is backlogged (too many accepted messages still running), only once the backlog drains.
+That is the backpressure: a flooding chat waits on the provider's server, not in our memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IDelayedCall
+from twisted.python.failure import Failure
+
+from openclaw_tw.channels.manager import AccountService
+
+if TYPE_CHECKING:
+    from openclaw_tw.channels.router import ChannelRouter
+    from openclaw_tw.gateway import Gateway
+
+
+class PollingAccount(AccountService):
+    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
+                 router: ChannelRouter) -> None:
+        super().__init__(account_id, config, gw, router)
+        self._pool: Any = None
+        self._http: Any = None
+        self._poll: Deferred[Any] | None = None
+        self._poll_retry: IDelayedCall | None = None
+        self._inflight: set[Deferred[Any]] = set()
+
+    # -- provider hooks ------------------------------------------------------------------------
+
+    def poll(self) -> Deferred[Any]:
+        """Fetch one batch and queue it; fires when the next poll may start."""
+        raise NotImplementedError
+
+    def poll_failed(self, failure: Failure) -> None:
+        """A poll failed: retry (``poll_later``) or give the connection up (``lost``)."""
+        self.lost(f"poll failed: {failure.getErrorMessage() or failure.type.__name__}")
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def http(self) -> Any:
+        if self._http is None:
+            from treq.client import HTTPClient
+            from twisted.web.client import Agent, HTTPConnectionPool
+
+            self._pool = HTTPConnectionPool(self.gw.reactor, persistent=True)
+            self._http = HTTPClient(Agent(self.gw.reactor, pool=self._pool))
+        return self._http
+
+    def track(self, d: Deferred[Any]) -> Deferred[Any]:
+        self._inflight.add(d)
+
+        def done(result: Any) -> Any:
+            self._inflight.discard(d)
+            return result
+
+        return d.addBoth(done)
+
+    def disconnect(self) -> Deferred[Any]:
+        poll, self._poll = self._poll, None
+        if poll is not None:
+            poll.cancel()
+        if self._poll_retry is not None and self._poll_retry.active():
+            self._poll_retry.cancel()
+        self._poll_retry = None
+        pending = list(self._inflight)
+        pool = self._pool
+
+        def close(_: Any) -> Any:
+            if self._pool is pool:
+                self._pool = self._http = None
+            return pool.closeCachedConnections() if pool is not None else None
+
+        return DeferredList(pending, consumeErrors=True).addCallback(close)
+
+    def keep_typing(self, send: Callable[[], Deferred[Any]], every: float,
+                    done: Callable[[], Deferred[Any]] | None = None) -> Callable[[], None]:
+        """Call ``send`` now and every ``every`` seconds until the returned function is called
+        (then ``done``, if given).  Failures are ignored: typing is a courtesy."""
+        state: dict[str, Any] = {"timer": None, "on": True}
+
+        def tick() -> None:
+            state["timer"] = None
+            if not state["on"] or not self.connected:
+                return
+            send().addErrback(lambda _: None)
+            state["timer"] = self.clock.callLater(every, tick)
+
+        def stop() -> None:
+            if not state["on"]:
+                return
+            state["on"] = False
+            if state["timer"] is not None and state["timer"].active():
+                state["timer"].cancel()
+            if done is not None and self.connected:
+                done().addErrback(lambda _: None)
+
+        tick()
+        return stop
+
+    # -- the poll loop -------------------------------------------------------------------------
+
+    def poll_later(self, delay: float) -> None:
+        if self._poll_retry is not None and self._poll_retry.active():
+            return
+        self._poll_retry = self.clock.callLater(delay, self.poll_now)
+
+    def poll_now(self) -> None:
+        self._poll_retry = None
+        if not self.running or not self.connected or self._poll is not None:
+            return
+        if self.backlogged:
+            return  # drained() polls again
+        self._poll = d = self.poll()
+        d.addCallbacks(self._polled, self._failed)
+
+    def drained(self) -> None:
+        self.poll_now()
+
+    def _polled(self, _: Any) -> None:
+        self._poll = None
+        self.poll_now()
+
+    def _failed(self, failure: Failure) -> None:
+        self._poll = None
+        if self.running and self.connected:
+            self.poll_failed(failure)
