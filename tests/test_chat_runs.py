@@ -11,6 +11,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent.models import ProviderError
+from openclaw_tw.agent.runtime import HISTORY_TURNS
 from openclaw_tw.methods.chat import MAX_MESSAGE_CHARS
 from tests.helpers import call, hello, make_gateway, ok
 from tests.test_agent_method import (
@@ -288,6 +289,17 @@ class ChatRuns(SynchronousTestCase):
                          [{"role": "user", "content": "one"},
                           {"role": "assistant", "content": "reply one"},
                           {"role": "user", "content": "two"}])
+
+    def test_a_long_queue_still_answers_each_turn_its_own_message(self) -> None:
+        # found by the Matrix flood test: with more turns queued than the history window,
+        # the window held only queued entries, and later turns answered an empty message
+        for i in range(HISTORY_TURNS + 20):
+            send(self.c, "main", f"m{i}", f"k{i}")
+        drain(self.clock)
+        self.c.flush()
+        for i in range(HISTORY_TURNS + 20):
+            final = run_events(self.c, f"k{i}", "chat")[-1]["payload"]
+            self.assertEqual(text_of(final["message"]), f"[offline model] You said: m{i}")
 
     def test_queue_mode_interrupt_aborts_the_active_run(self) -> None:
         fake = install_fake(self.gw)

@@ -290,9 +290,14 @@ class AgentRuntime(Service):
                 self._status(run, "starting_model")
             self._agent(run, "lifecycle", {"phase": "model", "provider": run.provider,
                                            "model": run.model}, sid=True)
-            entries = await self.store.history(row.key, HISTORY_TURNS, None, row.session_id)
             queued = {r.run_id for r in self.queues.get(row.key, ())}
+            # the user entries of turns queued behind this one are newer than its own: read
+            # past them so the window still holds this turn and its context
+            entries = await self.store.history(row.key, HISTORY_TURNS + len(queued), None,
+                                               row.session_id)
             messages = to_messages(turn_order(entries, run.run_id, queued))
+            if not any(e.run_id == run.run_id and e.role == "user" for e in entries):
+                messages.append({"role": "user", "content": run.message})
             if run.system_prompt:
                 messages.insert(0, {"role": "system", "content": run.system_prompt})
             tools = self._tools_for(provider)
