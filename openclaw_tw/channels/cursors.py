@@ -1,5 +1,6 @@
 """Provider cursors (Telegram ``getUpdates`` offset, Matrix ``since``) in nodes.sqlite, so a
-restart resumes where the last accepted message left off instead of replaying or skipping."""
+restart resumes where the last accepted message left off instead of replaying or skipping.
+Also the Matrix access token a password login minted (row ``matrix:credentials``)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,9 @@ class Cursors:
         return self.db.run(lambda c: c.execute(
             "INSERT OR REPLACE INTO channel_cursors VALUES (?, ?, ?)",
             (channel, account_id, cursor)))
+
+    def forget(self, channel: str, account_id: str) -> Deferred[Any]:
+        self.values.pop((channel, account_id), None)
+        return self.db.run(lambda c: c.execute(
+            "DELETE FROM channel_cursors WHERE channel = ? AND account_id = ?",
+            (channel, account_id)))

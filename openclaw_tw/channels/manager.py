@@ -87,6 +87,19 @@ class AccountService(Service):
                 thread_id: str | None = None) -> Deferred[Any]:
         raise NotImplementedError
 
+    def logout(self) -> Deferred[Any]:
+        """Drop session credentials the provider minted (``channels.logout``; optional)."""
+        return succeed(None)
+
+    def probe(self) -> Deferred[dict[str, Any]]:
+        """A live check for ``channels.status --probe``: ``{"ok": bool, ...}``."""
+        return succeed({"ok": self.connected, **({} if self.connected else {
+            "error": self.last_error or "not connected"})})
+
+    def access_config(self) -> dict[str, Any]:
+        """The config the access policy reads (a provider may resolve names in it)."""
+        return self.config
+
     def backlog(self) -> None:
         """``BACKLOG`` messages are in flight: stop reading from the provider (optional)."""
 
@@ -176,12 +189,14 @@ class AccountService(Service):
 
     # -- traffic -------------------------------------------------------------------------------
 
-    def inbound(self, msg: Inbound) -> Deferred[bool]:
+    def inbound(self, msg: Inbound, polled: bool = False) -> Deferred[bool]:
         """Accept one message: fires ``True`` once it is durably queued (its turn then runs on
-        its own), ``False`` when it was refused (queue full, or the write failed)."""
+        its own), ``False`` when it was refused (queue full, or the write failed).  ``polled``
+        messages come in a batch the provider asked for while not backlogged (bounded by its
+        request); they are never refused, since refusing would lose what the cursor passed."""
         now = self.gw.now_ms()
         self.last_inbound_at = now
-        if self.in_flight >= MAX_IN_FLIGHT:
+        if self.in_flight >= MAX_IN_FLIGHT and not polled:
             self.refused += 1
             self.last_error = f"inbound queue full ({MAX_IN_FLIGHT} in flight); message dropped"
             _log.warn("{name}: {error}", name=self.name, error=self.last_error)

@@ -30,4 +30,11 @@ def _telegram(account_id: str, config: Mapping[str, Any], gw: Gateway,
     return TelegramAccount(account_id, config, gw, router)
 
 
-PROVIDERS: dict[str, ProviderFactory] = {"irc": _irc, "telegram": _telegram}
+def _matrix(account_id: str, config: Mapping[str, Any], gw: Gateway,
+            router: ChannelRouter) -> AccountService:
+    from openclaw_tw.channels.matrix import MatrixAccount
+
+    return MatrixAccount(account_id, config, gw, router)
+
+
+PROVIDERS: dict[str, ProviderFactory] = {"irc": _irc, "telegram": _telegram, "matrix": _matrix}

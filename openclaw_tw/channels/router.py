@@ -33,6 +33,8 @@ class Deliverer(Protocol):
 
     def typing(self, msg: Inbound) -> Callable[[], None]: ...
 
+    def access_config(self) -> dict[str, Any]: ...
+
 
 def pairing_text(channel: str, sender: str, code: str) -> str:
     return (f"OpenClaw: access not configured. Your {channel} id: {sender}. "
@@ -47,8 +49,9 @@ class ChannelRouter:
     def decide(self, account: Deliverer, msg: Inbound) -> policy.Decision:
         if msg.chat_type == "dm":
             approved = self.gw.dm_pairing.is_allowed(msg.channel, msg.account_id, msg.sender_id)
-            return policy.dm_decision(account.config, msg.channel, msg.sender_id, approved)
-        return policy.group_decision(account.config, msg.channel, msg.peer_id, msg.sender_id,
+            return policy.dm_decision(account.access_config(), msg.channel, msg.sender_id,
+                                      approved)
+        return policy.group_decision(account.access_config(), msg.channel, msg.peer_id, msg.sender_id,
                                      msg.mentioned)
 
     def handle(self, account: Deliverer, msg: Inbound) -> Deferred[Any]:

@@ -111,6 +111,16 @@ class TelegramAccount(PollingAccount):
         self.username = (me or {}).get("username")
         self.poll_later(0)
 
+    def probe(self) -> Deferred[dict[str, Any]]:
+        if not self._token:
+            return super().probe()
+
+        def ok(me: Any) -> dict[str, Any]:
+            me = me if isinstance(me, dict) else {}
+            return {"ok": True, "bot": {"id": me.get("id"), "username": me.get("username")}}
+
+        return self.call("getMe", {}, 15).addCallback(ok)
+
     # -- polling ---------------------------------------------------------------------------------
 
     def poll(self) -> Deferred[Any]:
@@ -135,7 +145,7 @@ class TelegramAccount(PollingAccount):
             last = update["update_id"]
             msg = self._inbound(update.get("message"))
             if msg is not None:
-                accepts.append(self.inbound(msg))
+                accepts.append(self.inbound(msg, polled=True))
         if last is None:
             return None
         offset = last + 1

@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.defer import TimeoutError as DeadlinePassed
+from twisted.python.failure import Failure
+
 from openclaw_tw.channels.accounts import (
     DETAIL_LABELS,
     LABELS,
@@ -48,6 +52,41 @@ SEND = closed(
      "replyToId": Str(), "threadId": Str(), "sessionKey": Str(), "silent": Bool()},
     accepted="mediaUrl mediaUrls buffer filename contentType asVoice gifPlayback "
              "forceDocument parseMode")
+
+
+PROBE_TIMEOUT_MS = 10_000
+
+
+def probe_all(gw: Gateway, result: dict[str, Any], timeout_ms: int) -> Deferred[Any]:
+    """``probe: true``: a live check per account (Telegram ``getMe``, Matrix ``whoami``, IRC
+    the signed-on connection), each bounded by ``timeoutMs``; a stalled or failed probe is
+    reported on its row and the others still answer."""
+    checks = []
+    for channel, rows in result["channelAccounts"].items():
+        for row in rows:
+            svc = gw.channels.account(channel, row["accountId"]) if gw.channels else None
+            if svc is None:
+                row["probe"] = {"ok": False, "error": row["lastError"] or "not running"}
+                row["lastProbeAt"] = gw.now_ms()
+                continue
+            d = maybeDeferred(svc.probe).addTimeout(timeout_ms / 1000, gw.clock)
+
+            def failed(f: Failure) -> dict[str, Any]:
+                if f.check(DeadlinePassed):
+                    return {"ok": False, "error": f"probe timed out after {timeout_ms}ms"}
+                return {"ok": False, "error": f.getErrorMessage() or f.type.__name__}
+
+            def record(probe: dict[str, Any], row: dict[str, Any] = row,
+                       channel: str = channel) -> None:
+                row["probe"] = probe
+                row["lastProbeAt"] = gw.now_ms()
+                if not probe.get("ok"):
+                    result["statusIssues"].append({
+                        "channel": channel, "accountId": row["accountId"], "kind": "runtime",
+                        "message": f"{LABELS[channel]}: probe failed: {probe.get('error')}"})
+
+            checks.append(d.addErrback(failed).addCallback(record))
+    return gatherResults(checks).addCallback(lambda _: result)
 
 
 def build_status(gw: Gateway, only: str | None = None) -> dict[str, Any]:
@@ -89,8 +128,11 @@ def build_status(gw: Gateway, only: str | None = None) -> dict[str, Any]:
 
 
 def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
-    def status(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return build_status(gw, params.get("channel"))
+    def status(ctx: CallContext, params: dict[str, Any]) -> Any:
+        result = build_status(gw, params.get("channel"))
+        if not params.get("probe"):
+            return result
+        return probe_all(gw, result, int(params.get("timeoutMs") or PROBE_TIMEOUT_MS))
 
     def account_of(channel: str, account_id: str | None,
                    accounts: Accounts | None = None) -> tuple[str, str, dict[str, Any]]:
@@ -120,8 +162,11 @@ def register(table: MethodTable, gw: Gateway, pairing: DmPairing) -> None:
 
     def logout(ctx: CallContext, params: dict[str, Any]) -> Any:
         channel, account_id, _ = account_of(params["channel"], params.get("accountId"))
-        # IRC and Telegram keep no session credentials beyond the config: logout = stop.
-        return gw.channels.stop_account(channel, account_id).addCallback(
+        # Matrix forgets (and invalidates) a token its password login minted; IRC and
+        # Telegram keep no credentials beyond the config, so for them logout = stop.
+        svc = gw.channels.account(channel, account_id)
+        d = svc.logout() if svc is not None else succeed(None)
+        return d.addCallback(lambda _: gw.channels.stop_account(channel, account_id)).addCallback(
             lambda _: {"channel": channel, "accountId": account_id, "cleared": True,
                        "loggedOut": True})
 
