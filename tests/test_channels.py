@@ -164,8 +164,10 @@ class Methods(SynchronousTestCase):
         self.assertEqual((mx["accountId"], mx["configured"]), ("home", False))
         self.assertEqual(status["channelDefaultAccountId"], {"telegram": "default",
                                                              "matrix": "home"})
-        self.assertEqual([(i["channel"], i["kind"]) for i in status["statusIssues"]],
-                         [("matrix", "runtime")])
+        # probe: an account whose service is not running is reported, not probed
+        self.assertEqual(mx["probe"], {"ok": False, "error": "not running"})
+        self.assertIsNotNone(mx["lastProbeAt"])
+        self.assertEqual(status["statusIssues"], [])
 
     def test_send_without_channels_is_the_real_error(self) -> None:
         res = call(self.admin, "send", {"to": "+15555550123", "message": "hi",
@@ -183,9 +185,9 @@ class Methods(SynchronousTestCase):
         self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
         res = call(self.admin, "channels.start", {"channel": "irc"})  # disabled in config
         self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
-        res = call(self.admin, "channels.start", {"channel": "matrix"})  # not built yet
-        self.assertEqual(res["error"]["code"], "UNAVAILABLE")
-        self.assertIn("not available", res["error"]["message"])
+        res = call(self.admin, "channels.start", {"channel": "matrix", "accountId": "nope"})
+        self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
+        self.assertIn("unknown account: matrix:nope", res["error"]["message"])
 
     def test_pairing_methods_round_trip(self) -> None:
         self.configure(CHANNELS_CFG)

@@ -65,6 +65,7 @@ class IrcAgainstNgircd(unittest.TestCase):
             raise unittest.SkipTest("ngircd not installed (apt-get install -y ngircd; "
                                     ".ci/run installs it)")
         self.irc_port = free_port()
+        self.tls_port: int | None = None
         self.conf = os.path.abspath(self.mktemp())
         self.servers: list[ChildProcess] = []
         start_gateway(self, "irc-secret")
@@ -76,6 +77,9 @@ class IrcAgainstNgircd(unittest.TestCase):
                  "Listen = 127.0.0.1", f"Ports = {self.irc_port}", "MotdPhrase = test"]
         if password:
             lines.append(f"Password = {password}")
+        if self.tls_port:
+            lines += ["[SSL]", f"CertFile = {self.cert}", f"KeyFile = {self.key}",
+                      f"Ports = {self.tls_port}"]
         lines += ["[Limits]", "MaxConnectionsIP = 0", "[Options]", "PAM = no", "Ident = no",
                   "DNS = no", "[Channel]", "Name = #ops"]
         with open(self.conf, "w") as f:
@@ -106,13 +110,13 @@ class IrcAgainstNgircd(unittest.TestCase):
 
     def configure(self, **irc_cfg: Any) -> None:
         cfg = {"host": "127.0.0.1", "port": self.irc_port, "nick": BOT, "channels": ["#ops"],
-               "groups": {"#ops": {}}, **irc_cfg}
+               "groups": {"#ops": {}}, "tls": False, **irc_cfg}
         self.gw.settings = attrs.evolve(self.gw.settings, raw={"channels": {"irc": cfg}})
 
     async def start_channels(self) -> Any:
         self.gw.channels.startService()
         account = self.gw.channels.account("irc", "default")
-        await account.when_connected()
+        await within(account.when_connected(), "the bot signing on", TIMEOUT_S)
         return account
 
     async def human(self) -> Human:
@@ -189,3 +193,67 @@ class IrcAgainstNgircd(unittest.TestCase):
         self.assertEqual(status["healthState"], "reconnecting")
         self.assertEqual(status["reconnectAttempts"], 1)
         self.assertTrue(self.gw.health.current()["ok"])
+
+    async def test_tls_with_a_verified_certificate(self) -> None:
+        await self.stop_server()
+        self.tls_port = free_port()
+        self.cert, self.key, ca = self.make_cert()
+        await self.start_server()
+        # the bot trusts this server through the standard OpenSSL variable, as a deployment
+        # with a private CA would; the default trust store does not know it
+        before = os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = ca
+        self.addCleanup(lambda: os.environ.pop("SSL_CERT_FILE") if before is None else
+                        os.environ.__setitem__("SSL_CERT_FILE", before))
+        self.configure(host="localhost", port=self.tls_port, tls=True,
+                       dmPolicy="open", allowFrom=["*"])
+        await self.start_channels()
+        human = await self.human()
+        human.msg(BOT, "over tls")
+        sender, _, text = await self.next_line(human)
+        self.assertEqual(sender, BOT)
+        self.assertIn("over tls", text)
+
+    async def test_tls_refuses_an_untrusted_certificate(self) -> None:
+        await self.stop_server()
+        self.tls_port = free_port()
+        self.cert, self.key, _ = self.make_cert()
+        await self.start_server()
+        self.configure(host="localhost", port=self.tls_port, tls=True)
+        self.gw.channels.startService()
+        account = self.gw.channels.account("irc", "default")
+        reason = await within(account.when_lost(), "the refused handshake", TIMEOUT_S)
+        self.assertIn("certificate verify failed", reason)
+        self.assertFalse(account.status()["connected"])
+
+    def make_cert(self) -> tuple[str, str, str]:
+        """A self-signed certificate for localhost/127.0.0.1 (it is its own CA)."""
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256()))
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        with open(f"{base}/cert.pem", "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(f"{base}/key.pem", "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.TraditionalOpenSSL,
+                                      serialization.NoEncryption()))
+        return f"{base}/cert.pem", f"{base}/key.pem", f"{base}/cert.pem"

@@ -10,7 +10,8 @@ import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw.channels.ingress import MAX_IN_FLIGHT, Ingress
+from openclaw_tw.channels import bindings
+from openclaw_tw.channels.ingress import BACKLOG, MAX_IN_FLIGHT, Ingress
 from openclaw_tw.channels.manager import (
     BACKOFF_MAX_S,
     STOP_DEADLINE_S,
@@ -33,7 +34,20 @@ class FakeAccount(AccountService):
         self.connects: list[Deferred[Any]] = []
         self.sent_lines: list[tuple[str, str]] = []
         self.closing: Deferred[Any] | None = None
+        self.intake: list[str] = []
+        self.probes: list[Deferred[Any]] = []
         FakeAccount.made.append(self)
+
+    def backlog(self) -> None:
+        self.intake.append("paused")
+
+    def drained(self) -> None:
+        self.intake.append("resumed")
+
+    def probe(self) -> Deferred[dict[str, Any]]:
+        d: Deferred[dict[str, Any]] = Deferred()
+        self.probes.append(d)
+        return d
 
     def connect(self) -> Deferred[Any]:
         d: Deferred[Any] = Deferred()
@@ -219,7 +233,79 @@ class Supervision(SynchronousTestCase):
             Inbound("irc", "calm", "dm", "y", "y", "hello"))))
 
 
+    def test_intake_pauses_at_the_backlog_and_resumes_when_it_drains(self) -> None:
+        self.configure({"channels": {"irc": irc(dmPolicy="open", allowFrom=["*"])}})
+        self.manager.startService()
+        account = FakeAccount.made[0]
+        account.connects[0].callback(None)
+        turns: list[Deferred[Any]] = []
+
+        def handle(acct: Any, m: Inbound) -> Deferred[Any]:
+            turns.append(Deferred())
+            return turns[-1]
+
+        self.patch(self.router, "handle", handle)
+        for i in range(BACKLOG + 3):
+            self.assertTrue(self.successResultOf(account.inbound(
+                Inbound("irc", "default", "dm", "x", "x", f"m{i}"))))
+        self.assertEqual(account.intake, ["paused"])
+        self.assertTrue(account.status()["backlogged"])
+        for d in turns[:3]:
+            d.callback(None)
+        self.assertEqual(account.intake, ["paused"])  # still at the backlog
+        turns[3].callback(None)
+        self.assertEqual(account.intake, ["paused", "resumed"])
+        self.assertFalse(account.status()["backlogged"])
+
+    def test_probe_reports_each_account_within_the_timeout(self) -> None:
+        cfg = {**irc(), "accounts": {"slow": {}, "fine": {}}}
+        self.configure({"channels": {"irc": cfg}})
+        self.manager.startService()
+        slow, fine = (self.manager.account("irc", a) for a in ("slow", "fine"))
+        admin = hello(self.gw, scopes=["operator.admin"])
+        rid = admin.request("channels.status", {"probe": True, "timeoutMs": 500})
+        fine.probes[0].callback({"ok": True})
+        self.assertIsNone(admin.response(rid))
+        self.clock.advance(0.5)
+        status = admin.response(rid)["payload"]
+        rows = {r["accountId"]: r for r in status["channelAccounts"]["irc"]}
+        self.assertEqual(rows["fine"]["probe"], {"ok": True})
+        self.assertEqual(rows["slow"]["probe"],
+                         {"ok": False, "error": "probe timed out after 500ms"})
+        self.assertEqual([i["accountId"] for i in status["statusIssues"]], ["slow"])
+
+
 class Routing(SynchronousTestCase):
+    def test_bindings_choose_the_agent_most_specific_first(self) -> None:
+        raw = {"bindings": [
+            {"match": {"channel": "irc"}, "agentId": "chan"},
+            {"match": {"channel": "irc", "accountId": "work"}, "agentId": "acct"},
+            {"match": {"channel": "irc", "peer": {"kind": "group", "id": "*"}},
+             "agentId": "groups"},
+            {"match": {"channel": "irc", "peer": {"kind": "group", "id": "#Ops"}},
+             "agentId": "Ops", "session": {"groupScope": "main"}},
+            {"match": {"channel": "irc", "peer": {"kind": "direct", "id": "ann"}},
+             "agentId": "ann-agent"},
+            {"match": {"channel": "slack", "teamId": "T1"}, "agentId": "never"},
+        ], "agents": {"list": [{"id": "main"}, {"id": "helper", "default": True}]}}
+
+        def pick(msg: Inbound) -> tuple[str, dict[str, Any]]:
+            return bindings.resolve(raw, msg)
+
+        ops = Inbound("irc", "default", "group", "#ops", "bob", "hi")
+        self.assertEqual(pick(ops), ("ops", {"groupScope": "main"}))
+        self.assertEqual(pick(attrs.evolve(ops, thread_id="t1"))[0], "ops")  # parent peer
+        self.assertEqual(pick(attrs.evolve(ops, peer_id="#dev"))[0], "groups")
+        self.assertEqual(pick(Inbound("irc", "default", "dm", "Ann", "Ann", "hi"))[0],
+                         "ann-agent")
+        self.assertEqual(pick(Inbound("irc", "work", "dm", "bob", "bob", "hi"))[0], "acct")
+        self.assertEqual(pick(Inbound("irc", "home", "dm", "bob", "bob", "hi"))[0], "chan")
+        self.assertEqual(pick(Inbound("telegram", "default", "dm", "1", "1", "hi"))[0],
+                         "helper")  # no binding: the default agent
+        self.assertEqual(bindings.resolve({}, ops), ("main", {}))
+        key = session_key(ops, raw, *pick(ops))
+        self.assertEqual(key, "agent:ops:main")
+
     def test_session_keys(self) -> None:
         dm = Inbound("irc", "default", "dm", "Ann", "Ann", "hi")
         group = Inbound("irc", "default", "group", "#Ops", "ann", "hi", thread_id="t1")

@@ -11,6 +11,7 @@ from twisted.internet import defer
 from twisted.trial import unittest
 from twisted.web import server
 
+from openclaw_tw.channels.ingress import BACKLOG
 from openclaw_tw.channels.telegram import TEXT_LIMIT, chunks
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_loopback import listen_loopback, start_gateway, stop_gateway, within
@@ -135,3 +136,42 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         await self.start()
         await within(self.api.polled.get(), "a getUpdates after the restart", TIMEOUT_S)
         self.assertEqual(self.api.offsets[-1], 2)
+
+    async def test_typing_shows_while_the_turn_runs(self) -> None:
+        self.configure(dmPolicy="open", allowFrom=["*"])
+        await self.start()
+        self.api.push(dm("count to 3"))
+        action = await within(self.api.actions.get(), "a sendChatAction", TIMEOUT_S)
+        self.assertEqual(action, {"chat_id": "42", "action": "typing"})
+        self.assertEqual((await self.sent())["text"], "1, 2, 3.")
+
+    async def test_network_drop_reconnects_and_loses_nothing(self) -> None:
+        self.configure(dmPolicy="open", allowFrom=["*"])
+        self.api.drop_polls = 1
+        account = await self.start()
+        lost = await within(account.when_lost(), "the dropped poll", TIMEOUT_S)
+        self.assertIn("getUpdates failed", lost)
+        self.api.push(dm("said during the outage"))
+        await within(account.when_connected(), "the reconnect", TIMEOUT_S)
+        reply = await self.sent()
+        self.assertIn("said during the outage", reply["text"])
+        self.assertEqual(account.status()["reconnectAttempts"], 0)
+        self.assertTrue(self.api.sent.pending == [] and self.api.sent.waiting == [])
+
+    async def test_flood_is_fetched_no_faster_than_the_backlog_drains(self) -> None:
+        self.configure(dmPolicy="open", allowFrom=["*"])
+        n = 150
+        for i in range(n):
+            self.api.push(dm(f"m{i}", message_id=i + 1))
+        account = await self.start()
+        peak = 0
+        replies = []
+        for _ in range(n):
+            replies.append((await self.sent())["text"])
+            peak = max(peak, account.in_flight)
+        self.assertEqual(sorted(replies),
+                         sorted(f"[offline model] You said: m{i}" for i in range(n)))
+        self.assertLessEqual(max(lim for lim in self.api.limits if lim), BACKLOG)
+        self.assertLessEqual(peak, BACKLOG)
+        self.assertEqual(account.refused, 0)
+        self.assertEqual(self.gw.channel_cursors.get("telegram", "default"), str(n + 1))

@@ -2,8 +2,9 @@
 reconnect with backoff (``AccountService``), flood control on the injected clock, and message
 splitting to the 512-byte line limit (``IRCClient.msg`` with the safe maximum length).
 
-Config keys as the real gateway's ``channels.irc``: ``host``, ``port`` (6667, or 6697 with
-``tls``), ``tls``, ``nick``, ``username``, ``realname``, ``password`` (server password),
+Config keys as the real gateway's ``channels.irc``: ``host``, ``port`` (6697 with TLS, 6667
+plain), ``tls`` (default ``true``; the server's certificate is verified against the system trust
+store, which ``SSL_CERT_FILE`` can point elsewhere), ``nick``, ``username``, ``realname``, ``password`` (server password),
 ``nickserv.password``, ``channels`` (joined on sign-on), plus the shared access keys.
 """
 
@@ -129,7 +130,7 @@ class IrcAccount(AccountService):
         host = str(cfg.get("host") or "")
         if not host:
             return fail(ValueError("channels.irc.host is not set"))
-        tls = cfg.get("tls") is True
+        tls = cfg.get("tls") is not False  # TLS unless plaintext is asked for, as the real one
         port = int(cfg.get("port") or (6697 if tls else 6667))
         endpoint: Any = HostnameEndpoint(self.gw.reactor, host, port, timeout=SIGN_ON_TIMEOUT_S)
         if tls:

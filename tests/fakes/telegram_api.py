@@ -1,7 +1,9 @@
 """A fake Telegram Bot API server (twisted.web) following the public contract: ``/bot<token>/
 <method>`` with JSON bodies, ``{"ok": true, "result": …}`` or ``{"ok": false, "error_code",
 "description", "parameters": {"retry_after"}}``; ``getUpdates`` long-polls until an update
-arrives or its ``timeout`` passes, and ``offset`` confirms earlier updates."""
+arrives or its ``timeout`` passes, returns at most ``limit`` updates, and ``offset`` confirms
+earlier updates.  ``drop_polls`` makes the next polls lose their connection (a network drop);
+``sendChatAction`` is recorded in ``actions``."""
 
 from __future__ import annotations
 
@@ -30,7 +32,10 @@ class FakeBotAPI(Resource):
         self.poll_errors: list[tuple[int, str, dict[str, Any] | None]] = []
         self.send_errors: list[tuple[int, str, dict[str, Any] | None]] = []
         self.polled: defer.DeferredQueue[None] = defer.DeferredQueue()
-        self._waiting: list[tuple[server.Request, int | None, Any]] = []
+        self.limits: list[int | None] = []
+        self.actions: defer.DeferredQueue[dict[str, Any]] = defer.DeferredQueue()
+        self.drop_polls = 0  # the next N getUpdates lose their connection (a network drop)
+        self._waiting: list[tuple[server.Request, int | None, Any, int]] = []
 
     # -- the test's side ---------------------------------------------------------------------------
 
@@ -39,15 +44,15 @@ class FakeBotAPI(Resource):
         self.next_update += 1
         self.updates.append(update)
         waiting, self._waiting = self._waiting, []
-        for request, offset, timer in waiting:
+        for request, offset, timer, limit in waiting:
             if timer.active():
                 timer.cancel()
-            self._answer(request, offset)
+            self._answer(request, offset, limit)
         return int(update["update_id"])
 
     def release_all(self) -> None:
         waiting, self._waiting = self._waiting, []
-        for request, _, timer in waiting:
+        for request, _, timer, _ in waiting:
             if timer.active():
                 timer.cancel()
             if not request.finished and not request._disconnected:
@@ -70,18 +75,27 @@ class FakeBotAPI(Resource):
             self.sent.put(body)
             return self._ok(request, {"message_id": self.next_message, "text": body["text"],
                                       "chat": {"id": body["chat_id"]}, "from": BOT}, now=True)
+        if method == "sendChatAction":
+            self.actions.put(body)
+            return self._ok(request, True, now=True)
         if method == "getUpdates":
             offset = body.get("offset")
             self.offsets.append(offset)
+            self.limits.append(body.get("limit"))
             self.polled.put(None)
+            if self.drop_polls:
+                self.drop_polls -= 1
+                request.channel.transport.abortConnection()
+                return server.NOT_DONE_YET
             if self.poll_errors:
                 return self._error(request, *self.poll_errors.pop(0))
             if offset is not None:
                 self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            limit = int(body.get("limit") or 100)
             if self.updates or not body.get("timeout"):
-                return self._answer(request, offset, now=True)
+                return self._answer(request, offset, limit, now=True)
             timer = reactor.callLater(float(body["timeout"]), self._timeout, request)
-            self._waiting.append((request, offset, timer))
+            self._waiting.append((request, offset, timer, limit))
             request.notifyFinish().addErrback(lambda _: self._forget(request))
             return server.NOT_DONE_YET
         return self._error(request, 404, "Not Found: method not found")
@@ -98,10 +112,10 @@ class FakeBotAPI(Resource):
                 if entry[2].active():
                     entry[2].cancel()
 
-    def _answer(self, request: server.Request, offset: int | None,
+    def _answer(self, request: server.Request, offset: int | None, limit: int = 100,
                 now: bool = False) -> bytes | int:
         result = [u for u in self.updates if offset is None or u["update_id"] >= offset]
-        return self._ok(request, result, now)
+        return self._ok(request, result[:limit], now)
 
     def _ok(self, request: server.Request, result: Any, now: bool = False) -> Any:
         return self._send(request, 200, {"ok": True, "result": result}, now)
