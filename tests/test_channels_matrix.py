@@ -8,23 +8,29 @@ Skips when Synapse is not installed (``scripts/install-synapse.sh``; ``.ci/run``
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from typing import Any
 from urllib.parse import quote
 
 import attrs
 from twisted.internet import defer, reactor
+from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
 from openclaw_tw.channels.ingress import BACKLOG
 from tests.synapse import Human, Synapse, synapse_missing
+from tests.test_interop_cli import reference_launcher
 from tests.test_loopback import start_gateway, stop_gateway, within
 
 TIMEOUT_S = 30
 BOT_PASSWORD = "bot-password"
 
 
-class MatrixAgainstSynapse(unittest.TestCase):
+class SynapseCase(unittest.TestCase):
+    """A fresh Synapse with the bot's account, and our gateway (channels not yet started)."""
+
     timeout = 120
 
     async def setUp(self) -> None:
@@ -80,6 +86,23 @@ class MatrixAgainstSynapse(unittest.TestCase):
         return [body for sender, body in await self.room_messages(human, room)
                 if sender == self.bot["user_id"]]
 
+
+    async def all_answered(self, human: Human, room: str, n: int) -> list[str]:
+        while True:
+            answered = await self.bot_messages(human, room)
+            if len(answered) >= n:
+                return answered
+            await human.sync(timeout_ms=1000)
+
+    async def joined(self, human: Human, room: str) -> None:
+        while True:
+            members = await human.call("GET", f"/rooms/{quote(room, safe='')}/joined_members")
+            if self.bot["user_id"] in members["joined"]:
+                return
+            await human.sync(timeout_ms=500)
+
+
+class MatrixAgainstSynapse(SynapseCase):
     async def test_dm_pairing_then_agent_reply(self) -> None:
         self.configure(session={"dmScope": "per-channel-peer"})
         await self.start_channels()
@@ -113,25 +136,11 @@ class MatrixAgainstSynapse(unittest.TestCase):
         account = await self.start_channels()
         self.assertEqual(account.user_id, "@claw:localhost")
         # the invite came before the bot was up: the first sync sees it, and joins
-        await within(defer.ensureDeferred(self._joined(human, room)), "the bot joining the room", TIMEOUT_S)
+        await within(defer.ensureDeferred(self.joined(human, room)), "the bot joining the room", TIMEOUT_S)
         await human.say(room, "chatter without the bot's name")
         await human.say(room, "claw: count to 2")
         self.assertEqual(await self.reply(human, room), "1, 2.")
         self.assertEqual(await self.bot_messages(human, room), ["1, 2."])
-
-    async def _all_answered(self, human: Human, room: str, n: int) -> list[str]:
-        while True:
-            answered = await self.bot_messages(human, room)
-            if len(answered) >= n:
-                return answered
-            await human.sync(timeout_ms=1000)
-
-    async def _joined(self, human: Human, room: str) -> None:
-        while True:
-            members = await human.call("GET", f"/rooms/{quote(room, safe='')}/joined_members")
-            if self.bot["user_id"] in members["joined"]:
-                return
-            await human.sync(timeout_ms=500)
 
     async def test_homeserver_restart_mid_conversation(self) -> None:
         self.configure(dm={"policy": "open", "allowFrom": ["*"]})
@@ -181,7 +190,7 @@ class MatrixAgainstSynapse(unittest.TestCase):
         await within(quiet.when_connected(), "the second account", TIMEOUT_S)
         flooder = await self.synapse.human("mallory")
         room = await flooder.create_dm(self.bot["user_id"])
-        await within(defer.ensureDeferred(self._joined(flooder, room)), "the bot joining", TIMEOUT_S)
+        await within(defer.ensureDeferred(self.joined(flooder, room)), "the bot joining", TIMEOUT_S)
         n = 150
         peak = [0]
 
@@ -197,7 +206,7 @@ class MatrixAgainstSynapse(unittest.TestCase):
             await bystander.say(quiet_room, "are you there")
             self.assertIn("are you there", (await bystander.next_message(TIMEOUT_S))[1]
                           ["content"]["body"])
-            replies = await within(defer.ensureDeferred(self._all_answered(flooder, room, n)),
+            replies = await within(defer.ensureDeferred(self.all_answered(flooder, room, n)),
                                    f"{n} replies", 60)
         finally:
             sampler.stop()
@@ -209,6 +218,44 @@ class MatrixAgainstSynapse(unittest.TestCase):
         self.assertGreaterEqual(peak[0], BACKLOG)  # the backlog did fill: intake paused
         self.assertEqual(loud.refused, 0)
         self.assertTrue(self.gw.health.current()["ok"])
+
+
+class MatrixWithTheRealCLI(SynapseCase):
+    """The real ``openclaw`` CLI against our gateway's Matrix account."""
+
+    async def setUp(self) -> None:
+        self.launcher, why = reference_launcher()
+        if self.launcher is None:
+            raise unittest.SkipTest(why)
+        await super().setUp()
+
+    async def openclaw(self, *args: str) -> tuple[str, int]:
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(f"{home}/.openclaw")
+        port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+        with open(f"{home}/.openclaw/openclaw.json", "w") as f:
+            f.write(f'{{"gateway": {{"port": {port}, "auth": {{"token": "matrix-secret"}}}}}}')
+        out, err, code = await getProcessOutputAndValue(
+            self.launcher, args, env={"HOME": home, "PATH": os.environ.get("PATH", ""),
+                                      "NO_COLOR": "1"}, path=home, reactor=reactor)
+        return (out + err).decode("utf-8", "replace"), code
+
+    async def test_status_probe_and_send(self) -> None:
+        self.configure(dm={"policy": "open", "allowFrom": ["*"]})
+        await self.start_channels()
+        human = await self.synapse.human("erin")
+        room = await human.create_dm(self.bot["user_id"])
+        await within(defer.ensureDeferred(self.joined(human, room)), "the join", TIMEOUT_S)
+        out, code = await self.openclaw("channels", "status", "--probe")
+        self.assertEqual(code, 0, out)
+        self.assertIn("Matrix default: enabled, configured, running, connected", out)
+        self.assertIn("works", out)  # the CLI's word for probe.ok
+        params = {"channel": "matrix", "to": "@erin:localhost", "idempotencyKey": "cli-1",
+                  "message": "hello from the real CLI"}
+        out, code = await self.openclaw("gateway", "call", "send", "--params",
+                                        json.dumps(params), "--json")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(await self.reply(human, room), "hello from the real CLI")
 
 
 class _every:

@@ -260,7 +260,7 @@ class AccountService(Service):
     def status(self) -> dict[str, Any]:
         return {
             **idle_status(self.account_id, self.config),
-            "running": self.running, "connected": self.connected,
+            "running": bool(self.running), "connected": self.connected,
             "reconnectAttempts": self.attempts, "lastError": self.last_error,
             "healthState": "healthy" if self.connected else (
                 "reconnecting" if self.running else "stopped"),
