@@ -143,6 +143,10 @@ SCHEMA: dict[str, Any] = {
         "agents": _open("Agents"),
         "models": _open("Models"),
         "channels": _open("Channels"),
+        "bindings": {"type": "array", "title": "Route bindings",
+                     "description": "Which agent answers a channel/account/peer (first match "
+                                    "by specificity).",
+                     "items": {"type": "object", "additionalProperties": True}},
         "hooks": _obj("Hooks", {
             "enabled": _b("Hooks Enabled"),
             "token": _s("Hooks Token"),
@@ -360,7 +364,7 @@ RELOAD_RULES: dict[str, str] = {
     "gateway.reload": HOT, "gateway.remote": HOT,
     "discovery": RESTART, "discovery.mdns.mode": HOT,
     "agents": HOT, "models": HOT, "hooks": HOT, "cron": HOT, "session": HOT,
-    "messages": HOT, "tools": HOT, "logging": HOT, "channels": HOT,
+    "messages": HOT, "tools": HOT, "logging": HOT, "channels": HOT, "bindings": HOT,
 }
 
 

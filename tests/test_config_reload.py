@@ -208,7 +208,7 @@ class ReloadPlanner(SynchronousTestCase):
         ("gateway.port", "restart"), ("gateway.bind", "restart"),
         ("gateway.customBindHost", "restart"), ("gateway.auth.mode", "restart"),
         ("gateway.tls", "restart"), ("gateway.tls.certPath", "restart"),
-        ("gateway.auth.token", "hot"), ("gateway.auth.password", "hot"),
+        ("gateway.auth.token", "hot"), ("bindings", "hot"), ("gateway.auth.password", "hot"),
         ("gateway.http.endpoints", "hot"), ("gateway.http.endpoints.responses.enabled", "hot"),
         ("gateway.tools.allow", "hot"), ("gateway.trustedProxies", "hot"),
         ("gateway.nodes.commands.allow", "hot"), ("gateway.reload.mode", "hot"),
