@@ -142,6 +142,35 @@ class MatrixAgainstSynapse(SynapseCase):
         self.assertEqual(await self.reply(human, room), "1, 2.")
         self.assertEqual(await self.bot_messages(human, room), ["1, 2."])
 
+    async def test_malformed_and_odd_events_are_skipped(self) -> None:
+        self.configure(dm={"policy": "open", "allowFrom": ["*"]})
+        account = await self.start_channels()
+        human = await self.synapse.human("oscar")
+        room = await human.create_dm(self.bot["user_id"])
+        await within(defer.ensureDeferred(self.joined(human, room)), "the join", TIMEOUT_S)
+        odd: list[dict[str, Any]] = [  # (Synapse itself refuses a bad body or m.mentions)
+            {"msgtype": "m.notice", "body": "bots talk in notices"},
+            {"msgtype": "m.image", "body": "cat.png"},
+            {"msgtype": "m.text", "body": "   "},
+        ]
+        for i, content in enumerate(odd):
+            await human.call("PUT", f"/rooms/{quote(room, safe='')}/send/m.room.message/"
+                             f"odd{i}", content)
+        await human.call("PUT", f"/rooms/{quote(room, safe='')}/send/org.example.custom/odd",
+                         {"anything": [1, {"x": None}]})
+        x = await human.say(room, "x", **{"m.relates_to": "not an object"})
+        await human.say(room, "* edited", **{"m.new_content": {"msgtype": "m.text",
+                                                                "body": "edited"},
+                                             "m.relates_to": {"rel_type": "m.replace",
+                                                              "event_id": x}})
+        await human.say(room, "> <@oscar:localhost> x\n\ncount to 2",
+                        **{"m.relates_to": {"m.in_reply_to": {"event_id": x}}})
+        self.assertEqual(await self.reply(human, room), "[offline model] You said: x")
+        self.assertEqual(await self.reply(human, room), "1, 2.")  # the reply fallback dropped
+        self.assertTrue(account.status()["connected"])
+        self.assertEqual(await self.bot_messages(human, room),
+                         ["[offline model] You said: x", "1, 2."])
+
     async def test_homeserver_restart_mid_conversation(self) -> None:
         self.configure(dm={"policy": "open", "allowFrom": ["*"]})
         account = await self.start_channels()
@@ -269,3 +298,35 @@ class _every:
     def stop(self) -> None:
         if self.loop.running:
             self.loop.stop()
+
+
+class MalformedEvents(unittest.SynchronousTestCase):
+    """What a homeserver relays from elsewhere is not always valid: such events are skipped,
+    never raised into the sync loop."""
+
+    def test_timeline_skips_what_it_cannot_read(self) -> None:
+        from openclaw_tw.channels.matrix import MatrixAccount
+        from openclaw_tw.channels.router import ChannelRouter
+        from tests.helpers import make_gateway
+
+        gw, _ = make_gateway()
+        account = MatrixAccount("default", {"homeserver": "https://hs.example"}, gw,
+                                ChannelRouter(gw))
+        account.user_id = "@claw:hs.example"
+        ok_event = {"type": "m.room.message", "event_id": "$ok", "sender": "@a:hs.example",
+                    "content": {"msgtype": "m.text", "body": "claw: hi",
+                                "m.mentions": {"user_ids": 7}}}
+        events: list[Any] = [
+            {"type": "m.room.message", "event_id": "$1", "sender": "@a:hs.example",
+             "content": {"msgtype": "m.text", "body": 123}},
+            {"type": "m.room.message", "event_id": "$2", "sender": "@a:hs.example",
+             "content": "not an object"},
+            {"type": "m.room.message", "event_id": "$3", "sender": "@a:hs.example",
+             "content": {"msgtype": "m.text", "body": "y", "m.relates_to": {
+                 "m.in_reply_to": "not an object"}}},
+            {"type": "m.room.message"},
+            ok_event, ok_event,  # the same event twice (a retried sync): once
+        ]
+        msgs = account._timeline("!room:hs.example", events, first=False)
+        self.assertEqual([(m.message_id, m.text, m.mentioned) for m in msgs],
+                         [("$3", "y", False), ("$ok", "hi", True)])

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from twisted.internet.defer import Deferred, DeferredList
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from openclaw_tw import _json
@@ -35,6 +36,8 @@ from openclaw_tw.channels.polling import PollingAccount
 if TYPE_CHECKING:
     from openclaw_tw.channels.router import ChannelRouter
     from openclaw_tw.gateway import Gateway
+
+_log = Logger(namespace="openclaw.channels.matrix")
 
 API = "/_matrix/client/v3"
 SYNC_TIMEOUT_MS = 30_000
@@ -381,7 +384,12 @@ class MatrixAccount(PollingAccount):
                 continue
             if since_ts is not None and int(ev.get("origin_server_ts") or 0) < since_ts:
                 continue
-            msg = self._inbound(room_id, ev)
+            try:
+                msg = self._inbound(room_id, ev)
+            except Exception:  # one malformed event must not stop the account
+                _log.failure("{name}: skipped a malformed event in {room}", name=self.name,
+                             room=room_id)
+                continue
             if msg is not None:
                 out.append(msg)
         return out
@@ -415,14 +423,15 @@ class MatrixAccount(PollingAccount):
         mode = self._thread_mode(dm)
         thread = None if mode == "off" else thread or (event_id if mode == "always" else None)
         if dm:
-            scope = (self.config.get("dm") or {}).get("sessionScope", "per-user")
+            scope = self._dm_config().get("sessionScope", "per-user")
             peer = room_id if scope == "per-room" else sender
             return Inbound("matrix", self.account_id, "dm", peer, sender, body,
                            thread_id=thread, **common)
         mentions = content.get("m.mentions") if isinstance(content.get("m.mentions"), dict) \
             else {}
         me = str(self.user_id)
-        mentioned = me in (mentions.get("user_ids") or []) or me in body
+        user_ids = mentions.get("user_ids")
+        mentioned = (isinstance(user_ids, list) and me in user_ids) or me in body
         localpart = me[1:].split(":", 1)[0]
         text = body.replace(me, "").strip()
         for prefix in (f"{localpart}:", f"{localpart},", f"@{localpart}"):
@@ -432,8 +441,12 @@ class MatrixAccount(PollingAccount):
         return Inbound("matrix", self.account_id, "group", room_id, sender, text or body,
                        mentioned=mentioned, reply_to=reply_to, thread_id=thread, **common)
 
+    def _dm_config(self) -> Mapping[str, Any]:
+        dm = self.config.get("dm")
+        return dm if isinstance(dm, Mapping) else {}
+
     def _thread_mode(self, dm: bool) -> str:
-        dm_cfg = self.config.get("dm") if isinstance(self.config.get("dm"), Mapping) else {}
+        dm_cfg = self._dm_config()
         if dm and dm_cfg.get("threadReplies"):
             return str(dm_cfg["threadReplies"])
         return str(self.config.get("threadReplies", "inbound"))
@@ -447,14 +460,8 @@ class MatrixAccount(PollingAccount):
             lambda: self.call("PUT", path, {"typing": True, "timeout": TYPING_MS}),
             TYPING_MS / 1000 - 5, lambda: self.call("PUT", path, {"typing": False}))
 
-    def deliver(self, to: str, text: str, reply_to: str | None = None,
-                thread_id: str | None = None) -> Deferred[Any]:
-        return Deferred.fromCoroutine(self._deliver(to, text, reply_to, thread_id))
-
-    async def _deliver(self, to: str, text: str, reply_to: str | None,
-                       thread_id: str | None) -> list[str]:
-        if not self.connected:
-            raise ConnectionError(f"matrix:{self.account_id} is not connected")
+    async def send_text(self, to: str, text: str, reply_to: str | None,
+                        thread_id: str | None) -> list[str]:
         room = await self._room_for(to)
         limit = int(self.config.get("textChunkLimit") or TEXT_LIMIT)
         mode = self.config.get("replyToMode", "off")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, fail
 from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 
@@ -56,6 +56,17 @@ class PollingAccount(AccountService):
     def poll_failed(self, failure: Failure) -> None:
         """A poll failed: retry (``poll_later``) or give the connection up (``lost``)."""
         self.lost(f"poll failed: {failure.getErrorMessage() or failure.type.__name__}")
+
+    async def send_text(self, to: str, text: str, reply_to: str | None,
+                        thread_id: str | None) -> Any:
+        """Post ``text`` (chunked to the provider's limit) to ``to``."""
+        raise NotImplementedError
+
+    def deliver(self, to: str, text: str, reply_to: str | None = None,
+                thread_id: str | None = None) -> Deferred[Any]:
+        if not self.connected:
+            return fail(ConnectionError(f"{self.name} is not connected"))
+        return Deferred.fromCoroutine(self.send_text(to, text, reply_to, thread_id))
 
     # -- HTTP ----------------------------------------------------------------------------------
 

@@ -214,14 +214,8 @@ class TelegramAccount(PollingAccount):
             params["message_thread_id"] = int(msg.thread_id)
         return self.keep_typing(lambda: self.call("sendChatAction", params, 10), TYPING_EVERY_S)
 
-    def deliver(self, to: str, text: str, reply_to: str | None = None,
-                thread_id: str | None = None) -> Deferred[Any]:
-        return Deferred.fromCoroutine(self._deliver(to, text, reply_to, thread_id))
-
-    async def _deliver(self, to: str, text: str, reply_to: str | None,
-                       thread_id: str | None) -> list[Any]:
-        if not self.connected:
-            raise ConnectionError(f"telegram:{self.account_id} is not connected")
+    async def send_text(self, to: str, text: str, reply_to: str | None,
+                        thread_id: str | None) -> list[Any]:
         sent = []
         for i, part in enumerate(chunks(text)):
             params: dict[str, Any] = {"chat_id": to, "text": part}
