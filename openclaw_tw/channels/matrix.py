@@ -18,7 +18,6 @@ logged.
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -30,6 +29,13 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from openclaw_tw import _json
+from openclaw_tw.channels.matrix_wire import (
+    API,
+    FILTER,
+    MatrixApiError,
+    is_private_host,
+    strip_reply_fallback,
+)
 from openclaw_tw.channels.message import Inbound, split_text
 from openclaw_tw.channels.polling import PollingAccount
 
@@ -39,7 +45,6 @@ if TYPE_CHECKING:
 
 _log = Logger(namespace="openclaw.channels.matrix")
 
-API = "/_matrix/client/v3"
 SYNC_TIMEOUT_MS = 30_000
 TEXT_LIMIT = 4000
 TYPING_MS = 30_000
@@ -47,43 +52,6 @@ SEND_ATTEMPTS = 3
 SEEN_MAX = 4096
 GAP_MAX = 1000
 CREDENTIALS = "matrix:credentials"  # the channel_cursors row of a password-minted token
-FILTER = _json.dumps({
-    "presence": {"not_types": ["*"]},
-    "account_data": {"types": ["m.direct"]},
-    "room": {"timeline": {"limit": 50}, "state": {"lazy_load_members": True},
-             "ephemeral": {"not_types": ["*"]}, "account_data": {"not_types": ["*"]}},
-}).decode()
-
-
-class MatrixApiError(Exception):
-    def __init__(self, status: int, errcode: str, error: str,
-                 retry_after_ms: int | None = None) -> None:
-        super().__init__(f"{status} {errcode}: {error}")
-        self.status = status
-        self.errcode = errcode
-        self.retry_after_ms = retry_after_ms
-
-
-def is_private_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal", ".lan")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return "." not in host  # a bare intranet name
-    return ip.is_private or ip.is_loopback or ip.is_link_local
-
-
-def strip_reply_fallback(body: str) -> str:
-    """Drop the ``> <@user> quoted`` lines an older client puts before a reply."""
-    lines = body.split("\n")
-    i = 0
-    while i < len(lines) and lines[i].startswith(">"):
-        i += 1
-    if i and i < len(lines) and not lines[i].strip():
-        return "\n".join(lines[i + 1:])
-    return body
 
 
 class MatrixAccount(PollingAccount):
@@ -162,8 +130,7 @@ class MatrixAccount(PollingAccount):
         self.user_id = str(who.get("user_id") or self.config.get("userId") or "")
         self.device_id = who.get("device_id")
         try:
-            direct = await self.call(
-                "GET", f"{API}/user/{quote(self.user_id, safe='')}/account_data/m.direct")
+            direct = await self.call("GET", self._direct_path())
         except MatrixApiError as e:
             if e.status != 404:
                 raise
@@ -254,6 +221,17 @@ class MatrixAccount(PollingAccount):
             except Exception:
                 continue  # unresolvable entries are ignored, as documented
 
+    def _direct_path(self) -> str:
+        return f"{API}/user/{quote(str(self.user_id), safe='')}/account_data/m.direct"
+
+    async def _remember_direct(self, user: str, room: str) -> None:
+        """Record a DM room in the bot's ``m.direct``, so it is a DM after a restart too."""
+        self.direct[room] = user
+        rooms = self.m_direct.setdefault(user, [])
+        if room not in rooms:
+            rooms.append(room)
+            await self.call("PUT", self._direct_path(), self.m_direct)
+
     def _set_direct(self, content: Any) -> None:
         self.m_direct = {str(u): [str(r) for r in rooms] for u, rooms in
                          (content.items() if isinstance(content, dict) else [])
@@ -333,13 +311,7 @@ class MatrixAccount(PollingAccount):
         content = me.get("content") if isinstance(me.get("content"), dict) else {}
         inviter = str(me.get("sender") or "")
         if content.get("is_direct") is True and inviter:
-            self.direct[room_id] = inviter
-            rooms = self.m_direct.setdefault(inviter, [])
-            if room_id not in rooms:
-                rooms.append(room_id)
-                await self.call(
-                    "PUT", f"{API}/user/{quote(str(self.user_id), safe='')}/account_data/"
-                    "m.direct", self.m_direct)
+            await self._remember_direct(inviter, room_id)
 
     def _may_join(self, room_id: str) -> bool:
         mode = self.config.get("autoJoin", "off")
@@ -493,10 +465,7 @@ class MatrixAccount(PollingAccount):
         created = await self.call("POST", f"{API}/createRoom", {
             "is_direct": True, "invite": [target], "preset": "trusted_private_chat"})
         room = str(created["room_id"])
-        self.direct[room] = target
-        self.m_direct.setdefault(target, []).append(room)
-        await self.call("PUT", f"{API}/user/{quote(str(self.user_id), safe='')}/account_data/"
-                        "m.direct", self.m_direct)
+        await self._remember_direct(target, room)
         return room
 
     async def _send(self, room: str, content: dict[str, Any], txn: str) -> str:
