@@ -126,6 +126,14 @@ class IrcAgainstNgircd(unittest.TestCase):
         await human.signed_on
         return human
 
+    async def dm_answered(self, text: str) -> None:
+        """A new human DMs the bot ``text``; the bot's answer quotes it."""
+        human = await self.human()
+        human.msg(BOT, text)
+        sender, _, answer = await self.next_line(human)
+        self.assertEqual(sender, BOT)
+        self.assertIn(text, answer)
+
     async def next_line(self, human: Human) -> tuple[str, str, str]:
         return await within(human.lines.get(), "a line for the human", TIMEOUT_S)
 
@@ -172,11 +180,7 @@ class IrcAgainstNgircd(unittest.TestCase):
         await self.start_server()
         await within(reconnected, "reconnect after the server restart", TIMEOUT_S)
         self.assertGreaterEqual(account.status()["lastConnectedAt"], 0)
-        human = await self.human()
-        human.msg(BOT, "still there?")
-        sender, _, text = await self.next_line(human)
-        self.assertEqual(sender, BOT)
-        self.assertIn("still there?", text)
+        await self.dm_answered("still there?")
 
     async def test_wrong_password_is_reported_and_the_gateway_keeps_serving(self) -> None:
         await self.stop_server()
@@ -208,11 +212,7 @@ class IrcAgainstNgircd(unittest.TestCase):
         self.configure(host="localhost", port=self.tls_port, tls=True,
                        dmPolicy="open", allowFrom=["*"])
         await self.start_channels()
-        human = await self.human()
-        human.msg(BOT, "over tls")
-        sender, _, text = await self.next_line(human)
-        self.assertEqual(sender, BOT)
-        self.assertIn("over tls", text)
+        await self.dm_answered("over tls")
 
     async def test_tls_refuses_an_untrusted_certificate(self) -> None:
         await self.stop_server()
