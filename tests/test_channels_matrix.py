@@ -40,6 +40,7 @@ class SynapseCase(unittest.TestCase):
         start_gateway(self, "matrix-secret")
         self.gw.runtime.startService()
         self.synapse = Synapse(self.mktemp())
+        self.addCleanup(self.synapse.stop)  # also when setUp fails after this point
         await self.synapse.start()
         self.bot = await self.synapse.register("claw", BOT_PASSWORD)
 
