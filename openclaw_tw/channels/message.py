@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import attrs
 
+from openclaw_tw.sessions.keys import peer_key
+
 ChatType = Literal["dm", "group", "thread"]
 
 
@@ -34,6 +36,9 @@ class Inbound:
         return self.sender_id if self.chat_type == "dm" else self.peer_id
 
 
+PEER_SCOPES = ("per-peer", "per-channel-peer", "per-account-channel-peer")
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Chunks of at most ``limit`` characters, cut at the last newline (or space) before the
     limit; never an empty chunk."""
@@ -57,21 +62,9 @@ def session_key(msg: Inbound, raw: Mapping[str, Any], agent_id: str = "main",
     (a matching binding's ``session`` overrides them)."""
     session = raw.get("session") if isinstance(raw.get("session"), Mapping) else {}
     session = {**session, **(overrides or {})}
-    if msg.chat_type == "dm":
-        peer = msg.peer_id.lower()
-        scope = session.get("dmScope", "main")
-        if scope == "per-peer":
-            base = f"agent:{agent_id}:direct:{peer}"
-        elif scope == "per-channel-peer":
-            base = f"agent:{agent_id}:{msg.channel}:direct:{peer}"
-        elif scope == "per-account-channel-peer":
-            base = f"agent:{agent_id}:{msg.channel}:{msg.account_id}:direct:{peer}"
-        else:
-            return f"agent:{agent_id}:main"
-    else:
-        if session.get("groupScope") == "main":
-            return f"agent:{agent_id}:main"
-        base = f"agent:{agent_id}:{msg.channel}:group:{msg.peer_id.lower()}"
-    if msg.thread_id:
-        base += f":thread:{msg.thread_id}"
-    return base
+    dm_scope = str(session.get("dmScope", "main"))
+    group_scope = str(session.get("groupScope", "per-group"))
+    shared = dm_scope not in PEER_SCOPES if msg.chat_type == "dm" else group_scope == "main"
+    return peer_key(agent_id, msg.channel, msg.chat_type, msg.peer_id,
+                    account_id=msg.account_id, dm_scope=dm_scope, group_scope=group_scope,
+                    thread_id=None if shared else msg.thread_id)  # threads never split main
