@@ -16,12 +16,11 @@ from urllib.parse import quote
 
 import attrs
 from twisted.internet import defer, reactor
-from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
 from openclaw_tw.channels.ingress import BACKLOG
 from tests.synapse import Human, Synapse, synapse_missing
-from tests.test_interop_cli import reference_launcher
+from tests.test_interop_cli import reference_launcher, run_cli
 from tests.test_loopback import start_gateway, stop_gateway, within
 
 TIMEOUT_S = 30
@@ -265,10 +264,8 @@ class MatrixWithTheRealCLI(SynapseCase):
         port = int(self.url.rsplit(":", 1)[1].split("/")[0])
         with open(f"{home}/.openclaw/openclaw.json", "w") as f:
             f.write(f'{{"gateway": {{"port": {port}, "auth": {{"token": "matrix-secret"}}}}}}')
-        out, err, code = await getProcessOutputAndValue(
-            self.launcher, args, env={"HOME": home, "PATH": os.environ.get("PATH", ""),
-                                      "NO_COLOR": "1"}, path=home, reactor=reactor)
-        return (out + err).decode("utf-8", "replace"), code
+        result = await run_cli(self.launcher, args, home)
+        return result.out + result.err, result.code
 
     async def test_status_probe_and_send(self) -> None:
         self.configure(dm={"policy": "open", "allowFrom": ["*"]})

@@ -59,6 +59,20 @@ class CLIResult:
                 f"--- stdout\n{self.out[:4000]}\n--- stderr\n{self.err[:4000]}")
 
 
+def cli_env(home: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A clean environment for the real CLI: its own HOME, PATH, no colours, and ``extra``."""
+    return {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_COLOR": "1",
+            **(extra or {})}
+
+
+async def run_cli(launcher: str, args: tuple[str, ...], home: str,
+                  env: Mapping[str, str] | None = None) -> CLIResult:
+    """Run the real CLI in ``home`` (non-blocking) and collect what it printed."""
+    out, err, code = await getProcessOutputAndValue(
+        launcher, args, env=cli_env(home, env), path=home, reactor=reactor)
+    return CLIResult(args, out, err, code)
+
+
 class RealCLIInterop(unittest.TestCase):
     timeout = 60
 
@@ -83,13 +97,7 @@ class RealCLIInterop(unittest.TestCase):
     async def openclaw(self, *args: str, env: Mapping[str, str] | None = None,
                        home: str | None = None) -> CLIResult:
         """Run the real CLI with a clean environment: HOME, PATH and ``env`` only."""
-        home = home or self.fresh_home()
-        child_env = {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                     "NO_COLOR": "1"}
-        child_env.update(env or {})
-        out, err, code = await getProcessOutputAndValue(
-            self.launcher, args, env=child_env, path=home, reactor=reactor)
-        return CLIResult(args, out, err, code)
+        return await run_cli(self.launcher, args, home or self.fresh_home(), env)
 
     def call(self, method: str, token: str = TOKEN) -> defer.Deferred[CLIResult]:
         return defer.Deferred.fromCoroutine(self.openclaw(

@@ -14,11 +14,10 @@ from typing import Any
 from autobahn.twisted.websocket import WebSocketClientFactory
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
 from tests.children import ChildProcess
-from tests.test_interop_cli import CLIResult, reference_launcher
+from tests.test_interop_cli import CLIResult, cli_env, reference_launcher, run_cli
 from tests.test_loopback import (
     RecordingClient,
     connect_params,
@@ -45,8 +44,7 @@ class _Interop(unittest.TestCase):
         await stop_gateway(self)
 
     def env(self, home: str) -> dict[str, str]:
-        return {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "NO_COLOR": "1"}
+        return cli_env(home)
 
     def fresh_home(self) -> str:
         home = os.path.abspath(self.mktemp())
@@ -54,10 +52,7 @@ class _Interop(unittest.TestCase):
         return home
 
     async def openclaw(self, *args: str) -> CLIResult:
-        home = self.fresh_home()
-        out, err, code = await getProcessOutputAndValue(
-            self.launcher, args, env=self.env(home), path=home, reactor=reactor)
-        return CLIResult(args, out, err, code)
+        return await run_cli(self.launcher, args, self.fresh_home())
 
     def start_node_host(self) -> tuple[ChildProcess, defer.Deferred[Any]]:
         connected: defer.Deferred[Any] = defer.Deferred()
