@@ -69,6 +69,7 @@ class MatrixAccount(PollingAccount):
         self.m_direct: dict[str, list[str]] = {}
         self.joined_from_invite: set[str] = set()
         self.aliases: dict[str, str] = {}  # "#alias:server" -> room id
+        self._access = self.config
         self.seen: OrderedDict[str, None] = OrderedDict()
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -105,12 +106,9 @@ class MatrixAccount(PollingAccount):
     # -- lifecycle -------------------------------------------------------------------------------
 
     def access_config(self) -> dict[str, Any]:
-        """The config the access policy reads: ``groups`` keyed by room id (aliases resolved)."""
-        groups = self.config.get("groups")
-        if not isinstance(groups, Mapping) or not self.aliases:
-            return self.config
-        resolved = {self.aliases.get(k, k): v for k, v in groups.items()}
-        return {**self.config, "groups": resolved}
+        """The config the access policy reads: ``groups`` keyed by room id (aliases resolved
+        on connect)."""
+        return self._access
 
     def connect(self) -> Deferred[Any]:
         return Deferred.fromCoroutine(self._connect())
@@ -220,6 +218,10 @@ class MatrixAccount(PollingAccount):
                 self.aliases[alias] = str(found["room_id"])
             except Exception:
                 continue  # unresolvable entries are ignored, as documented
+        groups = self.config.get("groups")
+        if isinstance(groups, Mapping) and self.aliases:
+            self._access = {**self.config, "groups": {self.aliases.get(k, k): v
+                                                      for k, v in groups.items()}}
 
     def _direct_path(self) -> str:
         return f"{API}/user/{quote(str(self.user_id), safe='')}/account_data/m.direct"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList, fail
 from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from openclaw_tw.channels.manager import AccountService
@@ -45,7 +46,7 @@ class PollingAccount(AccountService):
         self._http: Any = None
         self._poll: Deferred[Any] | None = None
         self._poll_retry: IDelayedCall | None = None
-        self._inflight: set[Deferred[Any]] = set()
+        self._calls: set[Deferred[Any]] = set()
 
     # -- provider hooks ------------------------------------------------------------------------
 
@@ -80,10 +81,10 @@ class PollingAccount(AccountService):
         return self._http
 
     def track(self, d: Deferred[Any]) -> Deferred[Any]:
-        self._inflight.add(d)
+        self._calls.add(d)
 
         def done(result: Any) -> Any:
-            self._inflight.discard(d)
+            self._calls.discard(d)
             return result
 
         return d.addBoth(done)
@@ -95,7 +96,7 @@ class PollingAccount(AccountService):
         if self._poll_retry is not None and self._poll_retry.active():
             self._poll_retry.cancel()
         self._poll_retry = None
-        pending = list(self._inflight)
+        pending = list(self._calls)
         pool = self._pool
 
         def close(_: Any) -> Any:
@@ -109,40 +110,39 @@ class PollingAccount(AccountService):
                     done: Callable[[], Deferred[Any]] | None = None) -> Callable[[], None]:
         """Call ``send`` now and every ``every`` seconds until the returned function is called
         (then ``done``, if given).  Failures are ignored: typing is a courtesy."""
-        state: dict[str, Any] = {"timer": None, "on": True}
 
-        def tick() -> None:
-            state["timer"] = None
-            if not state["on"] or not self.connected:
-                return
-            send().addErrback(lambda _: None)
-            state["timer"] = self.clock.callLater(every, tick)
+        def tick() -> Deferred[Any] | None:
+            return send().addErrback(lambda _: None) if self.connected else None
+
+        loop = LoopingCall(tick)
+        loop.clock = self.clock
+        loop.start(every, now=True).addErrback(lambda _: None)
 
         def stop() -> None:
-            if not state["on"]:
+            if not loop.running:
                 return
-            state["on"] = False
-            if state["timer"] is not None and state["timer"].active():
-                state["timer"].cancel()
+            loop.stop()
             if done is not None and self.connected:
                 done().addErrback(lambda _: None)
 
-        tick()
         return stop
 
     # -- the poll loop -------------------------------------------------------------------------
 
     def poll_later(self, delay: float) -> None:
-        if self._poll_retry is not None and self._poll_retry.active():
-            return
-        self._poll_retry = self.clock.callLater(delay, self.poll_now)
+        if self._poll_retry is None:
+            self._poll_retry = self.clock.callLater(delay, self._retry_due)
+
+    def _retry_due(self) -> None:
+        self._poll_retry = None
+        self.poll_now()
 
     def poll_now(self) -> None:
-        self._poll_retry = None
-        if not self.running or not self.connected or self._poll is not None:
+        """Start the next poll unless one runs, a retry delay is pending (it polls when due)
+        or the account is backlogged (``drained()`` polls again)."""
+        if not self.running or not self.connected or self._poll is not None or \
+                self._poll_retry is not None or self.backlogged:
             return
-        if self.backlogged:
-            return  # drained() polls again
         self._poll = d = self.poll()
         d.addCallbacks(self._polled, self._failed)
 

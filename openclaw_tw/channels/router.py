@@ -47,11 +47,11 @@ class ChannelRouter:
         self.gw = gw
 
     def decide(self, account: Deliverer, msg: Inbound) -> policy.Decision:
+        cfg = account.access_config()
         if msg.chat_type == "dm":
             approved = self.gw.dm_pairing.is_allowed(msg.channel, msg.account_id, msg.sender_id)
-            return policy.dm_decision(account.access_config(), msg.channel, msg.sender_id,
-                                      approved)
-        return policy.group_decision(account.access_config(), msg.channel, msg.peer_id, msg.sender_id,
+            return policy.dm_decision(cfg, msg.channel, msg.sender_id, approved)
+        return policy.group_decision(cfg, msg.channel, msg.peer_id, msg.sender_id,
                                      msg.mentioned)
 
     def handle(self, account: Deliverer, msg: Inbound) -> Deferred[Any]:
