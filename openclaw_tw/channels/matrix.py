@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -263,21 +263,19 @@ class MatrixAccount(PollingAccount):
         rooms = data.get("rooms") or {}
         for room_id, room in (rooms.get("invite") or {}).items():
             await self._invited(str(room_id), room if isinstance(room, dict) else {})
-        accepts = []
+        msgs: list[Inbound] = []
         for room_id, room in (rooms.get("join") or {}).items():
             timeline = (room if isinstance(room, dict) else {}).get("timeline") or {}
             events = [ev for ev in timeline.get("events") or [] if isinstance(ev, dict)]
             if timeline.get("limited") and timeline.get("prev_batch") and not first:
                 events = await self._gap(str(room_id), str(timeline["prev_batch"])) + events
-            for msg in self._timeline(str(room_id), events, first):
-                accepts.append(self.inbound(msg, polled=True))
+            msgs += self._timeline(str(room_id), events, first)
         for room_id in rooms.get("leave") or {}:
             self.direct.pop(str(room_id), None)
-        await DeferredList(accepts, consumeErrors=True)
         next_batch = data.get("next_batch")
         if isinstance(next_batch, str) and next_batch:
+            await self.queue_batch(msgs, next_batch)
             self.since = next_batch
-            await self.gw.channel_cursors.save("matrix", self.account_id, next_batch)
 
     def poll_failed(self, failure: Failure) -> None:
         err = failure.value

@@ -19,6 +19,7 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from openclaw_tw.channels.manager import AccountService
+from openclaw_tw.channels.message import Inbound
 
 if TYPE_CHECKING:
     from openclaw_tw.channels.router import ChannelRouter
@@ -68,6 +69,14 @@ class PollingAccount(AccountService):
         if not self.connected:
             return fail(ConnectionError(f"{self.name} is not connected"))
         return Deferred.fromCoroutine(self.send_text(to, text, reply_to, thread_id))
+
+    def queue_batch(self, msgs: list[Inbound], cursor: str) -> Deferred[Any]:
+        """Queue a fetched batch durably (channels.ingress), then persist the provider's cursor
+        past it — so the server is told "done" only once nothing in the batch can be lost."""
+        d = DeferredList([self.inbound(m, polled=True) for m in msgs], consumeErrors=True)
+        d.addCallback(lambda _: self.gw.channel_cursors.save(self.channel, self.account_id,
+                                                              cursor))
+        return d.addErrback(self._fault, "saving the cursor")
 
     # -- HTTP ----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -133,29 +133,27 @@ class TelegramAccount(PollingAccount):
         return d.addCallback(self._updates)
 
     def _updates(self, updates: Any) -> Deferred[Any] | None:
-        """Queue the batch durably (channels.ingress), then advance and persist the offset, then
-        poll again — so an update is confirmed to Telegram only once it cannot be lost."""
+        """Queue the batch, then advance the offset past it (``queue_batch``): an update is
+        confirmed to Telegram only once it cannot be lost."""
         if not self.running:
             return None
         last = None
-        accepts = []
+        msgs = []
         for update in updates or []:
             if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
                 continue
             last = update["update_id"]
             msg = self._inbound(update.get("message"))
             if msg is not None:
-                accepts.append(self.inbound(msg, polled=True))
+                msgs.append(msg)
         if last is None:
             return None
         offset = last + 1
 
-        def advance(_: Any) -> Deferred[Any]:
+        def advanced(_: Any) -> None:
             self.offset = offset
-            return self.gw.channel_cursors.save("telegram", self.account_id, str(offset))
 
-        d = DeferredList(accepts, consumeErrors=True).addCallback(advance)
-        return d.addErrback(self._fault, "saving the update offset")
+        return self.queue_batch(msgs, str(offset)).addCallback(advanced)
 
     def poll_failed(self, failure: Failure) -> None:
         err = failure.value
