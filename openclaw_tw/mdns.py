@@ -9,7 +9,9 @@ tree, so the control plane keeps serving whatever happens to multicast.
 The service sits after the listener in the tree: it advertises only once the port is bound
 and is stopped (unregistered) first.  ``discovery.mdns.mode`` is ``off`` | ``minimal`` |
 ``full`` (default ``off`` here, as the real gateway advertises by default only on macOS);
-``OPENCLAW_DISABLE_BONJOUR=1`` turns it off whatever the config says.
+``OPENCLAW_DISABLE_BONJOUR=1`` turns it off whatever the config says;
+``OPENCLAW_MDNS_INTERFACES`` (comma-separated addresses, e.g. ``127.0.0.1``) limits the
+interfaces it multicasts on (default: all).
 """
 
 from __future__ import annotations
@@ -60,10 +62,16 @@ def txt_record(mode: str, port: int, host: str, display_name: str,
     return txt
 
 
-def _default_zeroconf() -> Any:
-    from zeroconf import Zeroconf
+def mdns_interfaces(env: Mapping[str, str]) -> list[str] | None:
+    """The addresses of ``OPENCLAW_MDNS_INTERFACES``, or None for every interface."""
+    listed = [a.strip() for a in env.get("OPENCLAW_MDNS_INTERFACES", "").split(",") if a.strip()]
+    return listed or None
 
-    return Zeroconf()
+
+def _default_zeroconf(interfaces: list[str] | None = None) -> Any:
+    from zeroconf import InterfaceChoice, Zeroconf
+
+    return Zeroconf(interfaces=interfaces or InterfaceChoice.All)
 
 
 def _default_info(name: str, port: int, txt: dict[str, str], server: str,
@@ -80,14 +88,15 @@ class MdnsAdvertiser(Service):
     def __init__(self, gw: Any, env: Mapping[str, str] | None = None,
                  port: Callable[[], int] | None = None,
                  tls_fingerprint: str | None = None,
-                 zeroconf_factory: Callable[[], Any] = _default_zeroconf,
+                 zeroconf_factory: Callable[[], Any] | None = None,
                  info_factory: Callable[..., Any] = _default_info,
                  run_blocking: Callable[..., Deferred[Any]] | None = None) -> None:
         self.gw = gw
         self.env = dict(os.environ if env is None else env)
         self.port = port or (lambda: gw.settings.port)
         self.tls_fingerprint = tls_fingerprint
-        self.zeroconf_factory = zeroconf_factory
+        self.zeroconf_factory = zeroconf_factory or (
+            lambda: _default_zeroconf(mdns_interfaces(self.env)))
         self.info_factory = info_factory
         self.run_blocking = run_blocking or gw.run_blocking
         self.mode = mdns_mode(gw.settings.raw, self.env)

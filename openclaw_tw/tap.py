@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
-from openclaw_tw import config, configfile, identity, mdns, reload, sdnotify, tls
+from openclaw_tw import config, configfile, features, identity, mdns, reload, sdnotify, tls
 from openclaw_tw.agent.dedupe import DedupeCache
 from openclaw_tw.agent.exec_tool import ExecTool, exec_enabled
 from openclaw_tw.agent.models import build_registry
@@ -307,6 +307,10 @@ def makeService(options: Any, reactor: Any = None) -> IService:
         if issues:
             problems = "; ".join(f"{i['path']}: {i['message']}" for i in issues)
             raise SystemExit(f"openclaw: invalid config {settings.config_path}: {problems}")
+    lines, missing = features.report(features.configured(settings, mdns.mdns_mode(settings.raw, env)))
+    print("\n".join(lines), file=sys.stdout)
+    if missing:
+        raise SystemExit(missing)
 
     observer = JsonLinesFileObserver(log_dir(settings.state_dir))
 
