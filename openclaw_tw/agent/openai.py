@@ -107,10 +107,9 @@ class OpenAIProvider:
         self.timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT_S)
         self._pool = None
         if http is None:  # our own keep-alive pool on the real reactor, closed by close()
-            from treq.client import HTTPClient
-            from twisted.web.client import Agent, HTTPConnectionPool
-            self._pool = HTTPConnectionPool(reactor, persistent=True)
-            http = HTTPClient(Agent(reactor, pool=self._pool))
+            from openclaw_tw.httpclient import http_client
+
+            http, self._pool = http_client(reactor)
         self.http = http
 
     @property

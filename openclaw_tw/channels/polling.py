@@ -26,19 +26,6 @@ if TYPE_CHECKING:
     from openclaw_tw.gateway import Gateway
 
 
-def _quiet_pool(reactor: Any) -> Any:
-    """A persistent pool whose connection factories do not log "Starting factory" for every
-    new connection (a long-poll reconnects often; the log would be mostly that)."""
-    from twisted.web.client import HTTPConnectionPool
-
-    class QuietFactory(HTTPConnectionPool._factory):  # type: ignore[name-defined,misc]
-        noisy = False
-
-    pool = HTTPConnectionPool(reactor, persistent=True)
-    pool._factory = QuietFactory
-    return pool
-
-
 class PollingAccount(AccountService):
     def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
                  router: ChannelRouter) -> None:
@@ -82,11 +69,9 @@ class PollingAccount(AccountService):
 
     def http(self) -> Any:
         if self._http is None:
-            from treq.client import HTTPClient
-            from twisted.web.client import Agent
+            from openclaw_tw.httpclient import http_client
 
-            self._pool = _quiet_pool(self.gw.reactor)
-            self._http = HTTPClient(Agent(self.gw.reactor, pool=self._pool))
+            self._http, self._pool = http_client(self.gw.reactor)
         return self._http
 
     def track(self, d: Deferred[Any]) -> Deferred[Any]:
