@@ -19,7 +19,6 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.web.server import Site
 
-from openclaw_tw import config, configfile, features, identity, mdns, reload, sdnotify, tls
 from openclaw_tw.agent.dedupe import DedupeCache
 from openclaw_tw.agent.exec_tool import ExecTool, exec_enabled
 from openclaw_tw.agent.models import build_registry
@@ -43,13 +42,19 @@ from openclaw_tw.channels.pairing import MIGRATION as PAIRING_MIGRATION
 from openclaw_tw.channels.pairing import DmPairing
 from openclaw_tw.channels.providers import PROVIDERS
 from openclaw_tw.channels.router import ChannelRouter
-from openclaw_tw.config import BIND_MODES, ConfigError
+from openclaw_tw.config import document as configfile
+from openclaw_tw.config import reload
+from openclaw_tw.config import settings as config
+from openclaw_tw.config.settings import BIND_MODES, ConfigError
+from openclaw_tw.daemon import features, mdns, sdnotify, tls
+from openclaw_tw.daemon.logfile import JsonLinesFileObserver, LogFileService, log_dir
+from openclaw_tw.daemon.service import SequentialMultiService
 from openclaw_tw.db import Database
 from openclaw_tw.devices.authority import DeviceAuthority
 from openclaw_tw.devices.store import MIGRATIONS as STORE_MIGRATIONS
 from openclaw_tw.devices.store import DeviceStore, TokenKey
-from openclaw_tw.gateway import Gateway
-from openclaw_tw.logfile import JsonLinesFileObserver, LogFileService, log_dir
+from openclaw_tw.hub import identity
+from openclaw_tw.hub.gateway import Gateway
 from openclaw_tw.methods import agents, chat, devices, logs, sessions, system
 from openclaw_tw.methods import approvals as approval_methods
 from openclaw_tw.methods import channels as channel_methods
@@ -61,7 +66,6 @@ from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
 from openclaw_tw.nodes.store import NodeStore, nodes_db_path
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.websocket import GatewayFactory
-from openclaw_tw.service import SequentialMultiService
 from openclaw_tw.sessions.keys import normalize_agent_id
 from openclaw_tw.sessions.store import MIGRATIONS as SESSION_MIGRATIONS
 from openclaw_tw.sessions.store import SessionStore

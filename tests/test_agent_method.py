@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent.models import ModelRequest, ModelResult, ProviderError
-from openclaw_tw.gateway import Gateway
+from openclaw_tw.hub.gateway import Gateway
 from tests.helpers import WSClient, hello, make_gateway, ok
 
 READ = ["operator.read"]

@@ -12,7 +12,7 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw import ratelimit
+from openclaw_tw.auth import ratelimit
 from tests.helpers import TOKEN, Closed, WSClient, make_gateway
 
 MISMATCH_MESSAGE = ("unauthorized: gateway token mismatch "

@@ -15,8 +15,10 @@ from typing import Any
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw import config, configfile, tap
-from openclaw_tw.reload import ConfigWatcher
+from openclaw_tw import tap
+from openclaw_tw.config import document as configfile
+from openclaw_tw.config import settings as config
+from openclaw_tw.config.reload import ConfigWatcher
 from tests.helpers import TOKEN, Closed, call, hello, ok
 
 ADMIN = ["operator.admin"]

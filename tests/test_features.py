@@ -1,4 +1,4 @@
-"""The start-up report of optional features and their packages (``openclaw_tw.features``)."""
+"""The start-up report of optional features and their packages (``openclaw_tw.daemon.features``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 from twisted.trial import unittest
 
-from openclaw_tw import features
-from openclaw_tw.config import GatewaySettings
+from openclaw_tw.config.settings import GatewaySettings
+from openclaw_tw.daemon import features
 
 
 def settings(raw: dict[str, Any], **kw: Any) -> GatewaySettings:

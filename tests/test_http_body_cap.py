@@ -13,7 +13,8 @@ from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.trial import unittest
 
-from openclaw_tw import config, tap
+from openclaw_tw import tap
+from openclaw_tw.config import settings as config
 from openclaw_tw.web.http import MAX_REQUEST_BODY
 from tests.test_loopback import close_store, listen_loopback, require_clean_reactor, within
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw.config import ConfigError
+from openclaw_tw.config.settings import ConfigError
 from tests.helpers import make_settings
 from tests.http_harness import AUTH, HttpCase, write_config
 

@@ -18,7 +18,8 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
-from openclaw_tw import config, tap
+from openclaw_tw import tap
+from openclaw_tw.config import settings as config
 from tests.fakes.openai_server import FakeOpenAI
 from tests.test_loopback import close_store, listen_loopback, require_clean_reactor, within
 

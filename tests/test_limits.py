@@ -15,7 +15,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw.gateway import Gateway
+from openclaw_tw.hub.gateway import Gateway
 from openclaw_tw.tap import build_site
 from tests.helpers import WSClient, hello, make_gateway
 

@@ -10,7 +10,7 @@ from typing import Any
 from twisted.logger import LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw import logfile
+from openclaw_tw.daemon import logfile
 from openclaw_tw.methods.logs import tail
 from tests.helpers import hello, make_gateway
 

@@ -1,7 +1,7 @@
 """Loopback tier: the gateway hub and its site on a real 127.0.0.1 port, real clients over TCP.
 
 Unlike the in-memory harness (``tests/helpers.py``), everything here runs on the real reactor:
-a real listening port, real Autobahn WebSocket clients, ``openclaw_tw.cli.call`` and a real
+a real listening port, real Autobahn WebSocket clients, ``openclaw_tw.client.cli.call`` and a real
 HTTP client.  No sleeps: every step waits on a Deferred fired by the event it needs, and
 teardown waits until each TCP connection is gone on *both* sides, so trial sees a clean
 reactor.
@@ -21,8 +21,9 @@ from twisted.python.failure import Failure
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 
-from openclaw_tw import client as cli
-from openclaw_tw import config, tap
+from openclaw_tw import tap
+from openclaw_tw.client import connection as cli
+from openclaw_tw.config import settings as config
 
 TOKEN = "loopback-secret"
 WAIT_S = 5.0  # per awaited event: a missing frame fails fast, naming what never came
@@ -193,7 +194,7 @@ def connect_params(token: str | None, scopes: list[str] | None = None) -> dict[s
 
 
 class _TrackedCallProtocol(cli._CallProtocol):
-    """``openclaw_tw.cli``'s client protocol, plus a record of when its socket is gone."""
+    """``openclaw_tw.client.cli``'s client protocol, plus a record of when its socket is gone."""
 
     instances: list[_TrackedCallProtocol] = []
 
@@ -316,7 +317,7 @@ class LoopbackTests(unittest.TestCase):
         self.assertIsNone(heartbeat)
 
     async def test_cli_call_status(self) -> None:
-        """``openclaw_tw.cli.call`` (the ``openclaw-tw`` client) against the real port."""
+        """``openclaw_tw.client.cli.call`` (the ``openclaw-tw`` client) against the real port."""
         status = await cli.call(reactor, self.url, TOKEN, "status", None)
         self.assertEqual(status["runtimeVersion"], "2026.9.6")
         self.assertEqual(status["heartbeat"]["agents"][0]["agentId"], "main")

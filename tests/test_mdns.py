@@ -12,7 +12,7 @@ from typing import Any
 from twisted.internet.defer import succeed
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw import mdns
+from openclaw_tw.daemon import mdns
 from tests.helpers import hello, make_gateway
 
 FP = "ab" * 32
@@ -138,7 +138,7 @@ class SystemdNotify(SynchronousTestCase):
         import socket
         import tempfile
 
-        from openclaw_tw import sdnotify
+        from openclaw_tw.daemon import sdnotify
 
         path = os.path.join(tempfile.mkdtemp(prefix="notify-"), "sock")
         server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

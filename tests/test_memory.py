@@ -2,7 +2,7 @@
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw import memory
+from openclaw_tw.daemon import malloc_trim
 
 
 class TrimPolicy(SynchronousTestCase):
@@ -13,16 +13,16 @@ class TrimPolicy(SynchronousTestCase):
             self.calls += 1
             return True
 
-        self.patch(memory, "trim", fake_trim)
+        self.patch(malloc_trim, "trim", fake_trim)
 
     def test_no_trim_while_connections_grow_or_dip_slightly(self) -> None:
-        policy = memory.TrimAfterDrop(min_drop=64)
+        policy = malloc_trim.TrimAfterDrop(min_drop=64)
         for n in (10, 500, 1000, 990, 960):
             self.assertFalse(policy.observe(n))
         self.assertEqual(self.calls, 0)
 
     def test_trim_once_after_a_large_drop_then_rearm(self) -> None:
-        policy = memory.TrimAfterDrop(min_drop=64)
+        policy = malloc_trim.TrimAfterDrop(min_drop=64)
         policy.observe(1000)
         self.assertTrue(policy.observe(0))
         self.assertEqual(self.calls, 1)
@@ -35,5 +35,5 @@ class TrimPolicy(SynchronousTestCase):
 class RealTrim(SynchronousTestCase):
     def test_trim_calls_malloc_trim_and_reports_a_bool(self) -> None:
         # On glibc (this project's machines) malloc_trim is found; elsewhere trim is a no-op.
-        self.assertIsNotNone(memory._trim)
-        self.assertIsInstance(memory.trim(), bool)
+        self.assertIsNotNone(malloc_trim._trim)
+        self.assertIsInstance(malloc_trim.trim(), bool)

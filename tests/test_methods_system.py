@@ -14,8 +14,8 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw import health as health_module
-from openclaw_tw.health import LoopLagProbe
+from openclaw_tw.hub import health as health_module
+from openclaw_tw.hub.health import LoopLagProbe
 from tests.helpers import call, hello, make_gateway, ok
 
 READ = ["operator.read"]

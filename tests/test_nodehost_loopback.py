@@ -1,7 +1,7 @@
 """Our own node host (`openclaw-tw node run`) and the `openclaw-tw nodes|approvals` commands,
 end to end on a real loopback port: the same flow as the real node host interop test.
 
-The node host and each CLI run are child processes (``python -m openclaw_tw.cli``) with a
+The node host and each CLI run are child processes (``python -m openclaw_tw.client.cli``) with a
 fresh HOME/state dir; the gateway runs in-process on the real reactor.
 """
 
@@ -44,7 +44,7 @@ class _GatewayAndCLI(unittest.TestCase):
 
     async def cli(self, *args: str) -> tuple[int, str, str]:
         out, err, code = await getProcessOutputAndValue(
-            sys.executable, ("-m", "openclaw_tw.cli", *args, "--url", self.url,
+            sys.executable, ("-m", "openclaw_tw.client.cli", *args, "--url", self.url,
                              "--token", TOKEN), env=self.env(), reactor=reactor)
         return code, out.decode(), err.decode()
 
@@ -61,7 +61,7 @@ class OwnNodeHost(_GatewayAndCLI):
         self.gw.on_connect.append(on_connect)
         child = ChildProcess()
         reactor.spawnProcess(
-            child, sys.executable, [sys.executable, "-m", "openclaw_tw.cli", "node", "run",
+            child, sys.executable, [sys.executable, "-m", "openclaw_tw.client.cli", "node", "run",
                                     "--url", self.url, "--token", TOKEN,
                                     "--display-name", "tw-host"], env=self.env())
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw.gateway import EVENTS
+from openclaw_tw.hub.gateway import EVENTS
 from tests.helpers import make_gateway
 from tests.nodes_helpers import Node, approve_node, call, events, operator
 

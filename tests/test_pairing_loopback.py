@@ -29,7 +29,8 @@ from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 
-from openclaw_tw import config, tap
+from openclaw_tw import tap
+from openclaw_tw.config import settings as config
 from tests.test_loopback import (
     RecordingClient,
     close_store,

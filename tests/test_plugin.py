@@ -15,8 +15,8 @@ from twisted.trial import unittest
 from twisted.web.server import Site
 
 from openclaw_tw import tap
-from openclaw_tw.gateway import Gateway
-from openclaw_tw.logfile import LogFileService
+from openclaw_tw.daemon.logfile import LogFileService
+from openclaw_tw.hub.gateway import Gateway
 
 
 class PluginDiscovery(unittest.SynchronousTestCase):
@@ -141,16 +141,21 @@ class ServiceTree(unittest.SynchronousTestCase):
 
 
 class Packaging(unittest.SynchronousTestCase):
-    def test_setup_cfg_lists_every_package(self) -> None:
-        """A non-editable install (``make run``) ships only the packages setup.cfg names."""
+    def test_setup_cfg_ships_every_package(self) -> None:
+        """A non-editable install (``make run``) ships only the packages setup.cfg finds."""
         import configparser
         from pathlib import Path
+
+        from setuptools import find_namespace_packages
 
         root = Path(__file__).resolve().parent.parent
         cfg = configparser.ConfigParser()
         cfg.read(root / "setup.cfg")
-        listed = set(cfg["options"]["packages"].split())
+        self.assertEqual(cfg["options"]["packages"].strip(), "find_namespace:")
+        include = cfg["options.packages.find"]["include"].split()
+        shipped = set(find_namespace_packages(str(root), include=include))
         found = {str(p.parent.relative_to(root)).replace("/", ".")
                  for p in (root / "openclaw_tw").rglob("__init__.py")}
-        self.assertEqual(found - listed, set())
-        self.assertIn("twisted.plugins", listed)
+        self.assertEqual(found - shipped, set())
+        self.assertIn("twisted.plugins", shipped)
+        self.assertIn("openclaw_tw.data", shipped)  # method_scopes.json

@@ -12,9 +12,9 @@ from typing import Any
 
 from twisted.logger import globalLogPublisher
 
+from openclaw_tw.daemon.logfile import event_to_record
 from openclaw_tw.devices import store as store_module
 from openclaw_tw.devices.store import hash_token
-from openclaw_tw.logfile import event_to_record
 from openclaw_tw.protocol.scopes import ADMIN, PAIRING, READ, WRITE
 from tests.helpers import WSClient, hello, ws_frame
 from tests.test_device_pairing import DEVICE_TOKEN_MISMATCH, REMOTE, SCOPE_MISMATCH, DeviceCase

@@ -26,7 +26,7 @@ from openclaw_tw import _json
 from openclaw_tw.errors import GatewayError
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 TOOL_NAME = "exec"
 APPROVAL_TIMEOUT_MS = 120_000

@@ -28,7 +28,7 @@ from openclaw_tw.protocol.frames import EncodedEvent
 from openclaw_tw.sessions.store import SessionRow, SessionStore
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
     from openclaw_tw.protocol.websocket import GatewayProtocol
 
 _log = Logger(namespace="agent/runtime")

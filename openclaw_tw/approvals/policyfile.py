@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from openclaw_tw import _json
-from openclaw_tw.config import atomic_write
+from openclaw_tw.config.settings import atomic_write
 from openclaw_tw.errors import invalid_request
 
 FILE_NAME = "exec-approvals.json"

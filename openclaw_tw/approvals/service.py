@@ -17,7 +17,7 @@ from openclaw_tw.errors import invalid_request
 from openclaw_tw.protocol import scopes as S
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
     from openclaw_tw.nodes.store import NodeStore
 
 DECISIONS = ("allow-once", "allow-always", "deny")

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from openclaw_tw.sessions.keys import normalize_agent_id
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _log = Logger(namespace="boot")
 BOOT_TIMEOUT_S = 600.0

@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _log = Logger(namespace="heartbeat")
 

@@ -14,7 +14,7 @@ from openclaw_tw.protocol.dispatch import CallContext, MethodTable
 from openclaw_tw.protocol.schema import AnyValue, Bool, Int, Obj, Str
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 _ID = {"id": _S1, "jobId": _S1}

@@ -35,7 +35,7 @@ from openclaw_tw.protocol import scopes as S
 from openclaw_tw.sessions.keys import main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _log = Logger(namespace="cron")
 

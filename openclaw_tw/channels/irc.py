@@ -27,7 +27,7 @@ from openclaw_tw.channels.message import Inbound
 
 if TYPE_CHECKING:
     from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 SIGN_ON_TIMEOUT_S = 30.0
 BURST = 5  # lines sent at once before flood control paces the rest

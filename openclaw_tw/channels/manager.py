@@ -32,7 +32,7 @@ from openclaw_tw.channels.policy import dm_policy
 
 if TYPE_CHECKING:
     from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _log = Logger(namespace="openclaw.channels")
 

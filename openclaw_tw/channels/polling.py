@@ -23,7 +23,7 @@ from openclaw_tw.channels.message import Inbound
 
 if TYPE_CHECKING:
     from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 
 class PollingAccount(AccountService):

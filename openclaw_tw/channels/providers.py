@@ -13,7 +13,7 @@ from openclaw_tw.channels.manager import AccountService, ProviderFactory
 
 if TYPE_CHECKING:
     from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 
 def _irc(account_id: str, config: Mapping[str, Any], gw: Gateway,

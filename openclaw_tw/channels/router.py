@@ -20,7 +20,7 @@ from openclaw_tw.channels import bindings, policy
 from openclaw_tw.channels.message import Inbound, session_key
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _log = Logger(namespace="openclaw.channels")
 

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 from twisted.internet.defer import Deferred
 
-from openclaw_tw.config import atomic_write
+from openclaw_tw.config.settings import atomic_write
 from openclaw_tw.db import Database
 
 MIGRATIONS = [

@@ -10,7 +10,7 @@ from openclaw_tw.protocol.schema import Obj, Str, closed
 from openclaw_tw.sessions.keys import agent_of, normalize_agent_id
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 AGENT_IDENTITY = Obj(optional={"agentId": Str(min_len=1), "sessionKey": Str()})
 MODELS_LIST = closed(accepted="view refresh preparedOnly provider includeDetails sessionKey "

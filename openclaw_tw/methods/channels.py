@@ -31,7 +31,7 @@ from openclaw_tw.protocol.schema import Bool, Int, Obj, Str, closed
 from openclaw_tw.timefmt import iso_ms
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 NOT_AVAILABLE = "channel provider not available in this build"

@@ -15,7 +15,7 @@ from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
 from openclaw_tw.sessions.store import Entry, SessionStore
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 MAX_MESSAGE_CHARS = 1_000_000

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from openclaw_tw import config, configfile
+from openclaw_tw.config import document as configfile
+from openclaw_tw.config import settings as config
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable
 from openclaw_tw.protocol.schema import Arr, Str, closed
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 GET_PARAMS = closed()

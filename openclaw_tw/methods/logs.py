@@ -9,7 +9,7 @@ from openclaw_tw.protocol.dispatch import CallContext, MethodTable
 from openclaw_tw.protocol.schema import Int, Obj
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 DEFAULT_LIMIT = 200
 DEFAULT_MAX_BYTES = 250_000

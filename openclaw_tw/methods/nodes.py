@@ -24,7 +24,7 @@ from openclaw_tw.protocol.schema import (
 )
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 NODE_ID = Obj(required={"nodeId": _S1})

@@ -21,7 +21,7 @@ from openclaw_tw.sessions.keys import kind_of, normalize_agent_id, resolve_key
 from openclaw_tw.sessions.store import OVERRIDE_FIELDS, Entry, SessionRow, SessionStore
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 DEFAULT_LIMIT = 100

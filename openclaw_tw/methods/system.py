@@ -6,14 +6,14 @@ import os
 import resource
 from typing import TYPE_CHECKING, Any
 
-from openclaw_tw.gateway import COMPAT_VERSION
-from openclaw_tw.health import HEARTBEAT_EVERY_MS
+from openclaw_tw.hub.gateway import COMPAT_VERSION
+from openclaw_tw.hub.health import HEARTBEAT_EVERY_MS
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable
 from openclaw_tw.protocol.schema import Arr, Bool, Int, Obj, Str
 from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 

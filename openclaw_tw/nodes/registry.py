@@ -20,7 +20,7 @@ from openclaw_tw.nodes.store import ApprovedNode, NodeStore
 from openclaw_tw.protocol import scopes as S
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
     from openclaw_tw.protocol.websocket import GatewayProtocol
 
 

@@ -1,6 +1,16 @@
 """The method table: every RPC method maps to (params schema, handler); scopes come from
 ``scopes.METHOD_POLICY``.  ``MethodTable.invoke`` is the one place a request becomes a result
 or a ``GatewayError``; the socket layer only turns those into frames.
+
+Handlers live in method families: one class per family (``methods/<family>.py``) whose
+constructor takes the few components it needs, each handler marked with ``@rpc(name,
+params)``; ``MethodTable.add_family`` collects the marks::
+
+    class SystemMethods:
+        def __init__(self, presence: PresenceRegistry) -> None: ...
+
+        @rpc("system-presence")
+        def system_presence(self, ctx: CallContext, params: dict[str, Any]) -> Any: ...
 """
 
 from __future__ import annotations
@@ -17,9 +27,27 @@ from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.schema import EMPTY, Schema
 
 if TYPE_CHECKING:
-    from openclaw_tw.protocol.websocket import GatewayProtocol
+    from openclaw_tw.interfaces import IConnection
 
 Handler = Callable[["CallContext", dict[str, Any]], Any]
+_MARKS = "__rpc_methods__"
+
+
+def rpc(name: str, params: Schema | None = EMPTY,
+        advertise: bool | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a method of a family class as the handler of RPC method ``name``.
+
+    ``params`` is the closed params schema (``EMPTY`` for none; ``None`` only for a handler
+    that validates its own params); ``advertise`` overrides the scope table's flag.  Marks
+    stack, top first, for a handler serving aliases (``sessions.get``/``sessions.describe``).
+    """
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        marks = fn.__dict__.setdefault(_MARKS, [])
+        marks.insert(0, (name, params, advertise))
+        return fn
+
+    return mark
 
 
 @attrs.frozen
@@ -29,12 +57,21 @@ class Method:
     params: Schema | None  # None: accept any params (already validated by the handler)
     advertise: bool = True
 
+    @property
+    def where(self) -> str:
+        """``file:line`` of the handler (the API index prints it)."""
+        fn = inspect.unwrap(getattr(self.handler, "__func__", self.handler))
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return "?"
+        return f"{code.co_filename}:{code.co_firstlineno}"
+
 
 @attrs.frozen
 class CallContext:
     """What a handler may know about the caller."""
 
-    conn: GatewayProtocol
+    conn: IConnection
     method: str
     request_id: str
 
@@ -72,6 +109,15 @@ class MethodTable:
             advertise = S.advertised(name)
         self._methods[name] = Method(name, handler, params, advertise)
 
+    def add_family(self, family: object) -> None:
+        """Register every ``@rpc``-marked handler of ``family``, in definition order."""
+        for attr, fn in vars(type(family)).items():
+            for name, params, advertise in getattr(fn, _MARKS, ()):
+                self.add(name, getattr(family, attr), params, advertise)
+
+    def methods(self) -> Iterable[Method]:
+        return self._methods.values()
+
     def __contains__(self, name: str) -> bool:
         return name in self._methods
 
@@ -107,4 +153,4 @@ def is_async(result: Any) -> bool:
     return isinstance(result, Deferred)
 
 
-__all__ = ["CallContext", "GatewayError", "Method", "MethodTable", "is_async"]
+__all__ = ["CallContext", "GatewayError", "Method", "MethodTable", "is_async", "rpc"]

@@ -39,7 +39,7 @@ from openclaw_tw.protocol.handshake import (
 )
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
 

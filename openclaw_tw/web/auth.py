@@ -17,7 +17,7 @@ from twisted.web.server import Request
 from openclaw_tw.web.http import HttpError, bearer_token, client_ip, is_loopback
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 UNAUTHORIZED = {"error": {"message": "Unauthorized", "type": "unauthorized"}}
 RATE_LIMITED_MESSAGE = "Too many failed authentication attempts. Try again later."

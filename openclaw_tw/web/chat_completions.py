@@ -24,7 +24,7 @@ from openclaw_tw.web.sse import EventStream
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import Outcome
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 MISSING_USER = "Missing user message in `messages`."
 _RANGES = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2),

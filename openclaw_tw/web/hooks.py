@@ -48,7 +48,7 @@ from openclaw_tw.web.openai_compat import agent_ids
 _log = Logger(namespace="gateway/hooks")
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 MAX_BODY_BYTES = 256 * 1024
 WINDOW_S = 60.0

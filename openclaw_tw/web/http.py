@@ -22,7 +22,7 @@ from openclaw_tw.protocol.handshake import is_loopback_ip
 from openclaw_tw.protocol.websocket import client_ip_from_headers
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 _log = Logger(namespace="gateway/http")
 

@@ -29,7 +29,7 @@ from openclaw_tw.web.http import (
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import Outcome, Run
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 OPENCLAW_MODEL = "openclaw"
 DEFAULT_MODEL = "openclaw/default"

@@ -17,7 +17,7 @@ from openclaw_tw.web.auth import require_bearer
 from openclaw_tw.web.http import json_body, method_not_allowed, parse_json_object, read_body
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 MODELS_PATH = b"/v1/models"
 EMBEDDINGS_PATH = b"/v1/embeddings"

@@ -27,7 +27,7 @@ from openclaw_tw.web.sse import EventStream
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import Outcome
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 MISSING_USER = "Missing user message in `input`."
 MAX_REMEMBERED = 10_000

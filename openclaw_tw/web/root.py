@@ -19,7 +19,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from openclaw_tw import _json
-from openclaw_tw.gateway import COMPAT_VERSION
+from openclaw_tw.hub.gateway import COMPAT_VERSION
 from openclaw_tw.protocol.handshake import is_loopback_ip
 from openclaw_tw.protocol.websocket import GatewayFactory, client_ip_from_headers
 from openclaw_tw.web import openai_compat, sessions_http, tools_invoke
@@ -32,7 +32,7 @@ from openclaw_tw.web.sessions_http import SessionHistory, is_history_path
 from openclaw_tw.web.tools_invoke import ToolsInvoke
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 __all__ = ["SECURITY_HEADERS", "GatewayRoot"]
 

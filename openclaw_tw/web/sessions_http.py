@@ -18,7 +18,7 @@ from openclaw_tw.web.auth import require_bearer
 from openclaw_tw.web.http import HttpError, json_body, method_not_allowed
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 PREFIX = b"/sessions/"
 SUFFIX = b"/history"

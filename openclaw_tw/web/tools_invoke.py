@@ -27,7 +27,7 @@ from openclaw_tw.web.http import (
 )
 
 if TYPE_CHECKING:
-    from openclaw_tw.gateway import Gateway
+    from openclaw_tw.hub.gateway import Gateway
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 DEFAULT_DENY = frozenset({"exec", "spawn", "shell", "fs_write", "fs_delete", "fs_move",

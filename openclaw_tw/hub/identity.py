@@ -10,7 +10,7 @@ import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from openclaw_tw.config import atomic_write
+from openclaw_tw.config.settings import atomic_write
 
 KEY_FILE = "identity/gateway-ed25519.pem"
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet import ssl
 
-from openclaw_tw.config import atomic_write
+from openclaw_tw.config.settings import atomic_write
 
 CERT_FILE = "gateway/tls/gateway-cert.pem"
 KEY_FILE = "gateway/tls/gateway-key.pem"

@@ -20,11 +20,13 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from openclaw_tw import PROTOCOL_VERSION, __version__, memory
-from openclaw_tw.config import GatewaySettings
-from openclaw_tw.health import HealthMonitor
-from openclaw_tw.identity import GatewayIdentity
-from openclaw_tw.presence import PresenceRegistry, client_entry, gateway_self_entry
+from openclaw_tw import PROTOCOL_VERSION, __version__
+from openclaw_tw.auth.ratelimit import AuthRateLimiter
+from openclaw_tw.config.settings import GatewaySettings
+from openclaw_tw.daemon import malloc_trim
+from openclaw_tw.hub.health import HealthMonitor
+from openclaw_tw.hub.identity import GatewayIdentity
+from openclaw_tw.hub.presence import PresenceRegistry, client_entry, gateway_self_entry
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.frames import EncodedEvent
@@ -35,7 +37,6 @@ from openclaw_tw.protocol.websocket import (
     OPEN,
     GatewayProtocol,
 )
-from openclaw_tw.ratelimit import AuthRateLimiter
 
 if TYPE_CHECKING:
     RunBlocking = Callable[..., Deferred[Any]]
@@ -130,7 +131,7 @@ class Gateway(Service):
         )
         self._tick = LoopingCall(self._send_tick)
         self._tick.clock = self.clock
-        self._trimmer = memory.TrimAfterDrop()
+        self._trimmer = malloc_trim.TrimAfterDrop()
         self._trim_call: Any = None
         self._ping = LoopingCall(self._keepalive)
         self._ping.clock = self.clock
@@ -162,7 +163,7 @@ class Gateway(Service):
     def startService(self) -> None:
         super().startService()
         self.started_at = self.clock.seconds()
-        self._trim_call = self.clock.callLater(1.0, memory.trim)  # import-time garbage
+        self._trim_call = self.clock.callLater(1.0, malloc_trim.trim)  # import-time garbage
         self.health.start()
         self._tick.start(TICK_INTERVAL_MS / 1000, now=False)
         self._ping.start(PING_INTERVAL_S, now=False)
@@ -413,7 +414,7 @@ def _advertised_ip(settings: GatewaySettings) -> str:
     """The address shown in the gateway's own presence entry."""
     if settings.listen_host not in ("0.0.0.0", "::"):
         return settings.listen_host
-    from openclaw_tw.tls import local_addresses
+    from openclaw_tw.daemon.tls import local_addresses
 
     routable = [a for a in local_addresses() if not is_loopback_ip(a)]
     return routable[0] if routable else "127.0.0.1"

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from openclaw_tw import config
+from openclaw_tw.config import settings as config
 
 REDACTED = "__OPENCLAW_REDACTED__"
 HASH_PREFIX = "hmac-sha256:v1:"

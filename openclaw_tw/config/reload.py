@@ -26,7 +26,8 @@ from twisted.application.service import Service
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from openclaw_tw import config, configfile
+from openclaw_tw.config import document as configfile
+from openclaw_tw.config import settings as config
 
 _log = Logger(namespace="gateway/reload")
 

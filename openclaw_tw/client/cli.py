@@ -31,8 +31,9 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from openclaw_tw import _json, config
-from openclaw_tw.client import CallError, ClientState, call
+from openclaw_tw import _json
+from openclaw_tw.client.connection import CallError, ClientState, call
+from openclaw_tw.config import settings as config
 
 DEVICE_COMMANDS = ("list", "approve", "reject", "remove", "rename", "rotate", "revoke")
 NODE_COMMANDS = ("list", "describe", "approve", "reject", "invoke")
@@ -180,7 +181,7 @@ def _node_run(args: argparse.Namespace) -> int:
     from autobahn.twisted.websocket import connectWS
     from twisted.internet import reactor
 
-    from openclaw_tw.nodehost import NodeHostFactory, node_identity
+    from openclaw_tw.client.nodehost import NodeHostFactory, node_identity
 
     url, token = _defaults(args)
     identity = node_identity(config.default_state_dir(os.environ))

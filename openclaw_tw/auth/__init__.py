@@ -1,0 +1,1 @@
+"""Who may connect: peer addresses behind proxies, the auth rate limiter."""

@@ -1,0 +1,1 @@
+"""The client program: `openclaw-tw`, its connection, the headless node host."""

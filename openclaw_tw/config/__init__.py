@@ -1,0 +1,1 @@
+"""Configuration: resolved settings, the JSON5 document on disk, hot reload."""

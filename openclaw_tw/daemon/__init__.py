@@ -1,0 +1,1 @@
+"""Process plumbing: service tree order, listeners, TLS, log file, systemd, mDNS."""

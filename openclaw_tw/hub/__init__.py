@@ -1,0 +1,1 @@
+"""The hub: connected sockets, broadcast, presence, health, the gateway identity."""
