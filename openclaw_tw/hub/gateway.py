@@ -254,7 +254,7 @@ class Gateway(Service):
         if not conn.ephemeral:
             self.presence.upsert(
                 conn.conn_id,
-                client_entry(conn.client, conn.peer_info.ip, conn.conn_id, sorted(conn.scopes),
+                client_entry(conn.client, conn.peer_ip, conn.conn_id, sorted(conn.scopes),
                              conn.role, self.now_ms()),
             )
             self.broadcast_presence()
@@ -329,14 +329,7 @@ class Gateway(Service):
     def _keepalive(self) -> None:
         self._trimmer.observe(len(self.conns))
         for conn in list(self.conns.values()):
-            if conn.phase != OPEN:
-                continue
-            if conn.awaiting_pong:
-                _log.info("missed pong, dropping conn={conn}", conn=conn.conn_id)
-                conn.abort()
-                continue
-            conn.awaiting_pong = True
-            conn.sendPing()
+            conn.keepalive()
 
     def busy_retry_after_ms(self) -> int:
         return 250 if self.inflight < 2 * self.max_inflight else 1000

@@ -122,7 +122,7 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
         gw.broadcast("sessions.changed", {"sessionKey": row.key, "agentId": row.agent_id,
                                           "reason": reason, "session": public(row)},
                      scope=S.READ, drop_if_slow=True,
-                     predicate=lambda conn: conn.sessions_subscribed)
+                     predicate=lambda conn: "sessions" in conn.subscriptions)
 
     runtime.on_session_changed = changed
 
@@ -199,14 +199,14 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
         return store.last_entries([r.key for r in page], 20).addCallback(enrich)
 
     def subscribe(ctx: CallContext, params: dict[str, Any]) -> Any:
-        ctx.conn.sessions_subscribed = True
+        ctx.conn.subscriptions.add("sessions")
         if not params:
             return {"subscribed": True}
         return sessions_list(ctx, params).addCallback(
             lambda listing: {"subscribed": True, "list": listing})
 
     def unsubscribe(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        ctx.conn.sessions_subscribed = False
+        ctx.conn.subscriptions.discard("sessions")
         return {"subscribed": False}
 
     def preview(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:

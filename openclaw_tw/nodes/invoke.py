@@ -95,7 +95,7 @@ class Invoker:
                                    "idempotencyKey": inv.idempotency_key}
         if inv.session_key:
             payload["sessionKey"] = inv.session_key
-        live.conn.send_direct_event("node.invoke.request", payload)
+        live.conn.send_event("node.invoke.request", payload)
 
     def _finish(self, inv: Invoke, why: str, result: Any) -> None:
         self.inflight.pop(inv.id, None)
@@ -111,7 +111,7 @@ class Invoker:
                 inv.done.callback(result)
 
     def _cancel_on_node(self, inv: Invoke) -> None:
-        inv.node_conn.send_direct_event("node.invoke.cancel",
+        inv.node_conn.send_event("node.invoke.cancel",
                                         {"invokeId": inv.id, "nodeId": inv.node_id})
 
     def _timed_out(self, inv: Invoke) -> None:

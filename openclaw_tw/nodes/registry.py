@@ -157,7 +157,7 @@ class NodeRegistry(Service):
         req = PairRequest(str(uuid.uuid4()), node.node_id, node.client_id, node.client_mode,
                           node.platform, node.version, node.device_family, node.display_name,
                           list(node.caps), list(node.declared), self.gw.now_ms(),
-                          node.conn.peer_info.ip)
+                          node.conn.peer_ip)
         self.pending[req.request_id] = req
         self.gw.broadcast("node.pair.requested", req.public(), scope=S.PAIRING)
 
@@ -208,7 +208,7 @@ class NodeRegistry(Service):
                    "ts": now}
         live = self.live.get(req.node_id)
         if live is not None:
-            live.conn.send_direct_event("node.pair.resolved", payload)
+            live.conn.send_event("node.pair.resolved", payload)
         self.gw.broadcast("node.pair.resolved", payload, scope=S.PAIRING)
 
     def remove(self, node_id: str) -> Deferred[dict[str, Any]]:
@@ -282,8 +282,8 @@ class NodeRegistry(Service):
             out["lastConnectedAtMs"] = live.connected_at
             out["lastSeenAtMs"] = live.last_seen_at
             out["lastSeenReason"] = live.last_seen_reason
-            if live.conn.peer_info.ip:
-                out["remoteIp"] = live.conn.peer_info.ip
+            if live.conn.peer_ip:
+                out["remoteIp"] = live.conn.peer_ip
         elif approved is not None:
             out["lastSeenAtMs"] = approved.last_seen_at
             out["lastSeenReason"] = approved.last_seen_reason

@@ -23,8 +23,10 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, busy, invalid_request
+from openclaw_tw.interfaces import IConnection
 from openclaw_tw.protocol import frames
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, is_async
@@ -120,6 +122,7 @@ def outbound_buffered(transport: Any) -> int:
     return total
 
 
+@implementer(IConnection)
 class GatewayProtocol(WebSocketServerProtocol):
     factory: GatewayFactory
 
@@ -136,7 +139,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.ephemeral = True
         self.device_id: str | None = None
         self.connect_params: dict[str, Any] = {}
-        self.sessions_subscribed = False
+        self.subscriptions: set[str] = set()
         self.seq = 0
         self.dropped_events = 0
         self.awaiting_pong = False
@@ -149,6 +152,10 @@ class GatewayProtocol(WebSocketServerProtocol):
     @property
     def gateway(self) -> Gateway:
         return self.factory.gateway
+
+    @property
+    def peer_ip(self) -> str:
+        return self.peer_info.ip
 
     # -- Autobahn callbacks ------------------------------------------------------------------
 
@@ -204,6 +211,18 @@ class GatewayProtocol(WebSocketServerProtocol):
 
     def onPong(self, payload: bytes) -> None:
         self.awaiting_pong = False
+
+    def keepalive(self) -> None:
+        """Every ping interval (the hub's one timer): a socket that has not answered the last
+        ping is dropped, any other open socket is pinged."""
+        if self.phase != OPEN:
+            return
+        if self.awaiting_pong:
+            _log.info("missed pong, dropping conn={conn}", conn=self.conn_id)
+            self.abort()
+            return
+        self.awaiting_pong = True
+        self.sendPing()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         previous, self.phase = self.phase, CLOSED
@@ -303,7 +322,7 @@ class GatewayProtocol(WebSocketServerProtocol):
             return
         self.write_text(event.with_seq(self.seq))
 
-    def send_direct_event(self, event: str, payload: Any) -> None:
+    def send_event(self, event: str, payload: Any) -> None:
         """A point-to-point event with no seq (node-targeted frames, §7.1)."""
         self.send_frame(frames.encode_plain_event(event, payload))
 
