@@ -17,10 +17,10 @@ from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientPr
 from twisted.internet.defer import Deferred
 
 from openclaw_tw import PROTOCOL_VERSION, __version__, _json
+from openclaw_tw.auth.peer import is_loopback_ip
 from openclaw_tw.config.settings import atomic_write
 from openclaw_tw.hub.identity import GatewayIdentity, b64url, load_or_create
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.handshake import is_loopback_ip
 
 CLIENT_KEY_FILE = "client/identity-ed25519.pem"
 TOKENS_FILE = "client/device-tokens.json"

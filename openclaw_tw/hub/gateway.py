@@ -21,6 +21,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from openclaw_tw import PROTOCOL_VERSION, __version__
+from openclaw_tw.auth.peer import is_loopback_ip
 from openclaw_tw.auth.ratelimit import AuthRateLimiter
 from openclaw_tw.config.settings import GatewaySettings
 from openclaw_tw.daemon import malloc_trim
@@ -30,7 +31,7 @@ from openclaw_tw.hub.presence import PresenceRegistry, client_entry, gateway_sel
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.protocol.frames import EncodedEvent
-from openclaw_tw.protocol.handshake import AuthPolicy, DeviceAuthority, is_loopback_ip
+from openclaw_tw.protocol.handshake import AuthPolicy, DeviceAuthority
 from openclaw_tw.protocol.websocket import (
     MAX_BUFFERED_BYTES,
     MAX_PAYLOAD,

@@ -8,9 +8,7 @@ receives the ``DeviceConnect`` this module returns for connects that carry ``dev
 
 from __future__ import annotations
 
-import functools
 import hmac
-import ipaddress
 from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -19,6 +17,7 @@ import attrs
 from twisted.internet.defer import Deferred
 
 from openclaw_tw import MIN_NODE_PROTOCOL, MIN_PROBE_PROTOCOL, PROTOCOL_VERSION
+from openclaw_tw.auth.peer import is_loopback_ip
 from openclaw_tw.errors import INVALID_REQUEST, NOT_PAIRED, GatewayError
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.schema import (
@@ -165,17 +164,6 @@ class DeviceConnect:
 
 class DeviceAuthority(Protocol):
     def authorize(self, attempt: DeviceConnect) -> Deferred[ConnectDecision]: ...
-
-
-@functools.lru_cache(maxsize=4096)
-def is_loopback_ip(ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return addr.is_loopback
 
 
 def _host_only(hostport: str) -> str:

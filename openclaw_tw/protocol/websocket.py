@@ -25,6 +25,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from openclaw_tw.auth.peer import UntrustedProxy, client_address
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, busy, invalid_request
 from openclaw_tw.interfaces import IConnection
 from openclaw_tw.protocol import frames
@@ -166,11 +167,11 @@ class GatewayProtocol(WebSocketServerProtocol):
 
     def onConnect(self, request: ConnectionRequest) -> None:
         headers = request.headers
-        peer = self.transport.getPeer()
-        ip = getattr(peer, "host", "unknown")
-        forwarded = any(h in headers for h in _FORWARD_HEADERS)
-        if forwarded and self.gateway.is_trusted_proxy(ip):
-            ip = client_ip_from_headers(headers) or ip
+        ip = getattr(self.transport.getPeer(), "host", "unknown")
+        try:
+            ip, forwarded = client_address(ip, headers.get, self.gateway.is_trusted_proxy)
+        except UntrustedProxy:  # refused at upgrade (403); kept as the peer if it got here
+            forwarded = True
         self.peer_info = PeerInfo(
             ip=ip,
             host_header=headers.get("host"),
@@ -509,17 +510,6 @@ class GatewayProtocol(WebSocketServerProtocol):
                 self.close(1008, "repeated unauthorized calls")
         else:
             self._unauthorized_streak = 0
-
-
-_FORWARD_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
-                    "x-real-ip")
-
-
-def client_ip_from_headers(headers: dict[str, str]) -> str | None:
-    value = headers.get("x-forwarded-for") or headers.get("x-real-ip")
-    if not value:
-        return None
-    return value.split(",")[0].strip() or None
 
 
 class GatewayFactory(WebSocketServerFactory):

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from twisted.internet.task import deferLater
 from twisted.web.server import Request
 
-from openclaw_tw.web.http import HttpError, bearer_token, client_ip, is_loopback
+from openclaw_tw.auth.peer import is_loopback_ip
+from openclaw_tw.web.http import HttpError, bearer_token, client_ip
 
 if TYPE_CHECKING:
     from openclaw_tw.hub.gateway import Gateway
@@ -44,7 +45,7 @@ def secret_matches(gw: Gateway, offered: str) -> bool:
 async def require_bearer(request: Request, gw: Gateway) -> None:
     """Return when the caller may use the HTTP API; raise the 401/403/429 answer otherwise."""
     ip = client_ip(request, gw)
-    loopback = is_loopback(ip)
+    loopback = is_loopback_ip(ip)
     retry_ms = gw.auth_limiter.retry_after_ms(ip, loopback)
     if retry_ms is not None:
         raise rate_limited(retry_ms)

@@ -18,8 +18,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import NOT_DONE_YET, Request
 
 from openclaw_tw import _json
-from openclaw_tw.protocol.handshake import is_loopback_ip
-from openclaw_tw.protocol.websocket import client_ip_from_headers
+from openclaw_tw.auth.peer import UntrustedProxy, client_address, web_header
 
 if TYPE_CHECKING:
     from openclaw_tw.hub.gateway import Gateway
@@ -33,8 +32,6 @@ SECURITY_HEADERS = (
 )
 JSON_TYPE = b"application/json; charset=utf-8"
 TEXT_TYPE = b"text/plain; charset=utf-8"
-FORWARD_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-forwarded-host",
-                   b"x-forwarded-proto", b"x-real-ip")
 PROXY_ATTRIBUTION = {"error": {
     "message": "Proxy client attribution is required. Add the proxy address to "
                "gateway.trustedProxies or connect directly.",
@@ -241,15 +238,8 @@ def bearer_token(request: Request) -> str | None:
 def client_ip(request: Request, gw: Gateway) -> str:
     """The caller's address: the peer, or the client behind a trusted proxy.  Forwarded
     headers from an untrusted peer are refused (403 ``proxy_attribution_required``)."""
-    ip = getattr(request.getClientAddress(), "host", "") or ""
-    if not any(request.getHeader(h) for h in FORWARD_HEADERS):
-        return ip
-    if not gw.is_trusted_proxy(ip):
-        raise HttpError(403, PROXY_ATTRIBUTION)
-    headers = {k.decode("latin-1").lower(): v[0].decode("latin-1")
-               for k, v in request.requestHeaders.getAllRawHeaders()}
-    return client_ip_from_headers(headers) or ip
-
-
-def is_loopback(ip: str) -> bool:
-    return is_loopback_ip(ip)
+    peer_ip = getattr(request.getClientAddress(), "host", "") or ""
+    try:
+        return client_address(peer_ip, web_header(request), gw.is_trusted_proxy)[0]
+    except UntrustedProxy:
+        raise HttpError(403, PROXY_ATTRIBUTION) from None

@@ -19,13 +19,25 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request
 
 from openclaw_tw import _json
+from openclaw_tw.auth.peer import (
+    UntrustedProxy,
+    client_address,
+    is_forwarded,
+    is_loopback_ip,
+    web_header,
+)
 from openclaw_tw.hub.gateway import COMPAT_VERSION
-from openclaw_tw.protocol.handshake import is_loopback_ip
-from openclaw_tw.protocol.websocket import GatewayFactory, client_ip_from_headers
+from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.web import openai_compat, sessions_http, tools_invoke
 from openclaw_tw.web.chat_completions import ChatCompletions
 from openclaw_tw.web.hooks import Hooks, hook_error
-from openclaw_tw.web.http import SECURITY_HEADERS, Handler, InternalError, serve
+from openclaw_tw.web.http import (
+    PROXY_ATTRIBUTION,
+    SECURITY_HEADERS,
+    Handler,
+    InternalError,
+    serve,
+)
 from openclaw_tw.web.openai_models import EMBEDDINGS_PATH, MODELS_PATH, OpenAIModels
 from openclaw_tw.web.responses import Responses
 from openclaw_tw.web.sessions_http import SessionHistory, is_history_path
@@ -40,8 +52,6 @@ LIVE_PATHS = frozenset({b"/health", b"/healthz"})
 READY_PATHS = frozenset({b"/ready", b"/readyz"})
 STARTUP_PATHS = frozenset({b"/startup", b"/startupz"})
 PROBE_PATHS = LIVE_PATHS | READY_PATHS | STARTUP_PATHS
-_FORWARD_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-forwarded-host",
-                    b"x-forwarded-proto", b"x-real-ip")
 
 
 def _json_response(request: Request, status: int, body: Any) -> bytes:
@@ -112,9 +122,8 @@ class GatewayRoot(Resource):
     # -- probes --------------------------------------------------------------------------------
 
     def _detailed(self, request: Request) -> bool:
-        peer = request.getClientAddress()
-        ip = getattr(peer, "host", "")
-        if is_loopback_ip(ip) and not any(request.getHeader(h) for h in _FORWARD_HEADERS):
+        ip = getattr(request.getClientAddress(), "host", "")
+        if is_loopback_ip(ip) and not is_forwarded(web_header(request)):
             return True
         auth = request.getHeader(b"authorization") or b""
         if auth[:7].lower() == b"bearer ":
@@ -149,17 +158,11 @@ class GatewayRoot(Resource):
 
     def _upgrade(self, request: Request) -> Any:
         gw = self.gateway
-        ip = getattr(request.getClientAddress(), "host", "")
-        forwarded = any(request.getHeader(h) for h in _FORWARD_HEADERS)
-        if forwarded and not gw.is_trusted_proxy(ip):
-            return _json_response(request, 403, {"error": {
-                "message": "Proxy client attribution is required. Add the proxy address to "
-                           "gateway.trustedProxies or connect directly.",
-                "type": "proxy_attribution_required"}})
-        if forwarded:  # a trusted proxy: budgets and lockouts apply to the client behind it
-            ip = client_ip_from_headers(
-                {k.decode("latin-1").lower(): v[0].decode("latin-1")
-                 for k, v in request.requestHeaders.getAllRawHeaders()}) or ip
+        peer_ip = getattr(request.getClientAddress(), "host", "")
+        try:  # behind a trusted proxy, budgets and lockouts apply to the client behind it
+            ip, _ = client_address(peer_ip, web_header(request), gw.is_trusted_proxy)
+        except UntrustedProxy:
+            return _json_response(request, 403, PROXY_ATTRIBUTION)
         retry_ms = gw.auth_limiter.retry_after_ms(ip, is_loopback_ip(ip))
         if retry_ms is not None:
             request.setHeader(b"Retry-After", str(max(1, retry_ms // 1000)).encode())
