@@ -56,19 +56,23 @@ class IHub(Interface):
     handshake_timeout_s = Attribute("float: seconds a socket may take to send connect")
     max_buffered_bytes = Attribute("int: outbound bytes a socket may fall behind")
 
-    def admit(ip: str) -> None:
-        """A socket opened from ``ip``: it counts against that address's pre-auth budget
-        until it attaches or closes."""
+    def now_ms() -> int:
+        """Wall-clock milliseconds (the challenge's ``ts``)."""
+
+    def admit(ip: str, header: object) -> object:
+        """A socket opened from ``ip`` with these upgrade headers (``header(name)`` -> value):
+        returns its ``PeerInfo`` (the client behind a trusted proxy) and counts it against
+        that address's pre-auth budget until it attaches or detaches."""
 
     def authenticate(params: object, nonce: str, peer: object) -> object:
         """Run the connect checks (rate limit, params, shared secret, device identity and
-        pairing) for one connect request; a Deferred that fires with a ``ConnectDecision`` or
-        fails with the ``GatewayError`` to answer (wrong credentials fail only after the
-        throttling delay)."""
+        pairing, the gateway still accepting) for one connect request: a Deferred that fires
+        with a ``ConnectDecision`` or fails with the ``GatewayError`` to answer (wrong
+        credentials fail only after the throttling delay)."""
 
-    def attach(conn: IConnection, decision: object) -> dict:
-        """The handshake succeeded: register the connection and return the hello-ok payload
-        (or raise ``GatewayError`` when the gateway is going away)."""
+    def attach(conn: IConnection, request_id: str, decision: object) -> None:
+        """The handshake succeeded: answer ``request_id`` with hello-ok on ``conn``, then
+        register and announce it (presence)."""
 
     def detach(conn: IConnection, attached: bool) -> None:
         """The socket closed (``attached``: after hello-ok); release what it held."""

@@ -15,48 +15,47 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.task import LoopingCall
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
+from zope.interface import implementer
 
-from openclaw_tw import PROTOCOL_VERSION, __version__
-from openclaw_tw.auth.peer import is_loopback_ip
+from openclaw_tw.auth.peer import UntrustedProxy, client_address, is_loopback_ip
 from openclaw_tw.auth.ratelimit import AuthRateLimiter
 from openclaw_tw.config.settings import GatewaySettings
 from openclaw_tw.daemon import malloc_trim
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, busy
 from openclaw_tw.hub.health import HealthMonitor
+from openclaw_tw.hub.hello import BUILD_ID, COMPAT_VERSION, EVENTS, hello_payload
 from openclaw_tw.hub.identity import GatewayIdentity
 from openclaw_tw.hub.presence import PresenceRegistry, client_entry, gateway_self_entry
+from openclaw_tw.interfaces import IConnection, IHub
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.dispatch import MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, MethodTable, is_async
 from openclaw_tw.protocol.frames import EncodedEvent
-from openclaw_tw.protocol.handshake import AuthPolicy, DeviceAuthority
-from openclaw_tw.protocol.websocket import (
+from openclaw_tw.protocol.handshake import (
+    AuthFailure,
+    AuthPolicy,
+    ConnectDecision,
+    DeviceAuthority,
+    PeerInfo,
+    device_less,
+    evaluate_connect,
+    rate_limited,
+)
+from openclaw_tw.protocol.limits import (
     MAX_BUFFERED_BYTES,
-    MAX_PAYLOAD,
-    OPEN,
-    GatewayProtocol,
+    MAX_INFLIGHT,
+    PING_INTERVAL_S,
+    SHUTDOWN_GRACE_S,
+    TICK_INTERVAL_MS,
 )
 
 if TYPE_CHECKING:
     RunBlocking = Callable[..., Deferred[Any]]
 
-# The OpenClaw release whose protocol we speak; server.version in hello-ok.
-COMPAT_VERSION = "2026.9.6"
-BUILD_ID = f"openclaw_tw-{__version__}"
-TICK_INTERVAL_MS = 30_000
-PING_INTERVAL_S = 25.0
-MAX_INFLIGHT = 256
-SHUTDOWN_GRACE_S = 2.0
-ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}
-
-# Events we emit, in the order the reference advertises them.
-EVENTS = ["connect.challenge", "agent", "chat", "sessions.changed", "presence", "tick",
-          "shutdown", "health", "heartbeat", "cron", "device.pair.changed", "device.pair.requested",
-          "device.pair.resolved", "node.pair.requested", "node.pair.resolved",
-          "node.presence", "node.hostStats", "node.invoke.request", "node.invoke.cancel",
-          "exec.approval.requested", "exec.approval.resolved", "config.changed"]
+__all__ = ["BUILD_ID", "COMPAT_VERSION", "EVENTS", "Gateway"]
 
 _log = Logger(namespace="gateway")
 
@@ -66,8 +65,11 @@ def run_inline(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
     return succeed(fn(*args))
 
 
+@implementer(IHub)
 class Gateway(Service):
-    """Shared state of the control plane; started and stopped by the service tree."""
+    """Shared state of the control plane; started and stopped by the service tree.
+
+    The socket layer sees it only as an ``IHub``; it sees sockets only as ``IConnection``."""
 
     name = "gateway"
 
@@ -117,10 +119,10 @@ class Gateway(Service):
         self.shutting_down = False
         self.heartbeats_enabled = True
         self.last_heartbeat: dict[str, Any] | None = None
-        self.conns: dict[str, GatewayProtocol] = {}
+        self.conns: dict[str, IConnection] = {}
         # Services that track connections (e.g. the node registry) add callables here.
-        self.on_connect: list[Callable[[GatewayProtocol], None]] = []
-        self.on_disconnect: list[Callable[[GatewayProtocol], None]] = []
+        self.on_connect: list[Callable[[IConnection], None]] = []
+        self.on_disconnect: list[Callable[[IConnection], None]] = []
         self._preauth: dict[str, int] = {}
         self.presence = PresenceRegistry(
             self.now_ms,
@@ -247,7 +249,80 @@ class Gateway(Service):
         else:
             self._preauth.pop(ip, None)
 
-    def register(self, conn: GatewayProtocol) -> None:
+    # -- IHub: what the socket layer asks ---------------------------------------------------
+
+    def admit(self, ip: str, header: Callable[[str], str | None]) -> PeerInfo:
+        try:
+            client, forwarded = client_address(ip, header, self.is_trusted_proxy)
+        except UntrustedProxy:  # refused at upgrade (403); kept as the peer if it got here
+            client, forwarded = ip, True
+        peer = PeerInfo(ip=client, host_header=header("host"), origin=header("origin"),
+                        forwarded=forwarded)
+        self.preauth_opened(peer.ip)
+        return peer
+
+    def authenticate(self, params: Any, nonce: str, peer: PeerInfo) -> Deferred[ConnectDecision]:
+        retry_ms = self.auth_limiter.retry_after_ms(peer.ip, peer.loopback)
+        try:
+            if retry_ms is not None:
+                raise rate_limited(retry_ms)
+            outcome = evaluate_connect(params, nonce, peer, self.auth_policy)
+        except GatewayError as err:
+            return self._auth_failed(peer, err)
+        if isinstance(outcome, ConnectDecision):
+            d: Deferred[ConnectDecision] = succeed(outcome)
+        elif self.devices is None:
+            d = succeed(device_less(outcome))
+        else:
+            d = self.devices.authorize(outcome)
+            d.addErrback(lambda f: self._auth_failed(peer, f.value) if f.check(GatewayError)
+                         else f)
+        return d.addCallback(self._still_accepting)
+
+    def _auth_failed(self, peer: PeerInfo, err: GatewayError) -> Deferred[Any]:
+        """Only wrong credentials count toward throttling (and are answered after its delay);
+        a missing one is answered at once."""
+        reason = str((err.details or {}).get("authReason", ""))
+        if not isinstance(err, AuthFailure) or reason.endswith("_missing"):
+            return fail(err)
+        delay = self.auth_limiter.record_failure(peer.ip, peer.loopback)
+        _log.info("auth failed ip={ip} reason={reason} delay={delay}", ip=peer.ip,
+                  reason=(err.details or {}).get("authReason"), delay=delay)
+        return deferLater(self.clock, delay, _raise, err)
+
+    def _still_accepting(self, decision: ConnectDecision) -> ConnectDecision:
+        if self.shutting_down:
+            raise GatewayError(UNAVAILABLE, "gateway restart in progress", retryable=True,
+                               retry_after_ms=500, close_code=1013)
+        return decision
+
+    def attach(self, conn: IConnection, request_id: str, decision: ConnectDecision) -> None:
+        self.preauth_closed(conn.peer_ip)
+        conn.respond(request_id, hello_payload(self, conn, decision))
+        self.register(conn)
+
+    def detach(self, conn: IConnection, attached: bool) -> None:
+        if attached:
+            self.unregister(conn)
+        else:
+            self.preauth_closed(conn.peer_ip)
+
+    def dispatch(self, conn: IConnection, request_id: str, method: str, params: Any) -> Any:
+        if self.inflight >= self.max_inflight:
+            raise busy(self.busy_retry_after_ms())
+        result = self.methods.invoke(CallContext(conn, method, request_id), params)
+        if is_async(result):
+            self.inflight += 1
+            result.addBoth(self._request_done)
+        return result
+
+    def _request_done(self, result: Any) -> Any:
+        self.inflight -= 1
+        return result
+
+    # -- connections -----------------------------------------------------------------------
+
+    def register(self, conn: IConnection) -> None:
         self.conns[conn.conn_id] = conn
         self._trimmer.peak = max(self._trimmer.peak, len(self.conns))
         for hook in self.on_connect:
@@ -261,7 +336,7 @@ class Gateway(Service):
             self.broadcast_presence()
 
     def disconnect_device(self, device_id: str, role: str | None, code: int, reason: str,
-                          keep: GatewayProtocol | None = None) -> int:
+                          keep: IConnection | None = None) -> int:
         """Close every socket of a device (for one role, or all); returns how many."""
         closed = 0
         for conn in list(self.conns.values()):
@@ -271,7 +346,7 @@ class Gateway(Service):
                 closed += 1
         return closed
 
-    def unregister(self, conn: GatewayProtocol) -> None:
+    def unregister(self, conn: IConnection) -> None:
         if self.conns.pop(conn.conn_id, None) is None:
             return
         for hook in self.on_disconnect:
@@ -295,7 +370,7 @@ class Gateway(Service):
         scope: str | None = None,
         drop_if_slow: bool = False,
         with_state_version: bool = False,
-        predicate: Callable[[GatewayProtocol], bool] | None = None,
+        predicate: Callable[[IConnection], bool] | None = None,
     ) -> int:
         """Send one event to every connected operator allowed to see it; returns deliveries."""
         if not self.conns:
@@ -304,7 +379,7 @@ class Gateway(Service):
                                self.state_version() if with_state_version else None)
         sent = 0
         for conn in list(self.conns.values()):
-            if conn.phase != OPEN or conn.role != S.ROLE_OPERATOR:
+            if conn.role != S.ROLE_OPERATOR:
                 continue
             if scope is not None and not S.scope_satisfied(scope, conn.scopes):
                 continue
@@ -335,67 +410,8 @@ class Gateway(Service):
     def busy_retry_after_ms(self) -> int:
         return 250 if self.inflight < 2 * self.max_inflight else 1000
 
-    # -- hello ---------------------------------------------------------------------------------
 
-    def session_defaults(self) -> dict[str, Any]:
-        return {
-            "defaultAgentId": "main",
-            "modelConfigured": self.runtime is not None and
-            not self.runtime.registry.primary.startswith("offline/"),
-            "ownership": "sole",
-            "selectionRequired": False,
-            "mainKey": "main",
-            "mainSessionKey": "agent:main:main",
-            "scope": "per-sender",
-        }
-
-    def hello_payload(self, conn: GatewayProtocol, decision: Any) -> dict[str, Any]:
-        snapshot: dict[str, Any] = {
-            "suspension": {"phase": "accepting"},
-            "presence": self.presence.snapshot(),
-            "health": self.health.current(),
-            "stateVersion": self.state_version(),
-            "uptimeMs": self.uptime_ms(),
-            "sessionDefaults": self.session_defaults(),
-        }
-        if S.ADMIN in conn.scopes:
-            snapshot["configPath"] = str(self.settings.config_path)
-            snapshot["stateDir"] = str(self.settings.state_dir)
-            snapshot["authMode"] = self.settings.auth_mode
-        auth: dict[str, Any] = {
-            "method": decision.auth_method,
-            "role": decision.role,
-            "scopes": list(decision.scopes),
-        }
-        if decision.device_token is not None:
-            auth["deviceToken"] = decision.device_token
-            auth["issuedAtMs"] = decision.token_issued_at
-        return {
-            "type": "hello-ok",
-            "protocol": PROTOCOL_VERSION,
-            "server": {
-                "version": COMPAT_VERSION,
-                "buildId": BUILD_ID,
-                "bootId": self.boot_id,
-                "connId": conn.conn_id,
-            },
-            "features": {
-                "methods": self.methods.advertised(),
-                "events": list(EVENTS),
-                "capabilities": [],
-            },
-            "snapshot": snapshot,
-            "auth": auth,
-            "policy": {
-                "maxPayload": MAX_PAYLOAD,
-                "maxBufferedBytes": MAX_BUFFERED_BYTES,
-                "tickIntervalMs": TICK_INTERVAL_MS,
-                "attachments": dict(ATTACHMENTS),
-            },
-        }
-
-
-def _used_secret(conn: GatewayProtocol, secret: str) -> bool:
+def _used_secret(conn: IConnection, secret: str) -> bool:
     """Did this socket authenticate with the shared token/password ``secret``?"""
     params = getattr(conn, "connect_params", None) or {}
     auth = params.get("auth") if isinstance(params, dict) else None
@@ -412,3 +428,7 @@ def _advertised_ip(settings: GatewaySettings) -> str:
 
     routable = [a for a in local_addresses() if not is_loopback_ip(a)]
     return routable[0] if routable else "127.0.0.1"
+
+
+def _raise(err: Exception) -> None:
+    raise err

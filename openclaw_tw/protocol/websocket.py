@@ -1,5 +1,9 @@
 """The Autobahn shim: one ``GatewayProtocol`` per socket, a factory that configures them.
 
+The socket layer knows the rest of the gateway only as an ``IHub`` (admit, authenticate,
+attach, dispatch, detach) and is known to it only as an ``IConnection``; it is the one module
+that imports Autobahn.
+
 States: ``AWAIT_CONNECT`` (challenge sent, 15 s timer, 64 KiB frame cap) -> ``CONNECTING``
 (connect being evaluated; later frames queue, at most 15) -> ``OPEN`` (hello-ok sent, 25 MiB
 cap, requests dispatched, events delivered with a per-socket seq) -> ``CLOSED``.
@@ -14,7 +18,7 @@ import os
 import struct
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import autobahn.websocket.protocol as _autobahn_protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -25,34 +29,23 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from openclaw_tw.auth.peer import UntrustedProxy, client_address
-from openclaw_tw.errors import UNAVAILABLE, GatewayError, busy, invalid_request
-from openclaw_tw.interfaces import IConnection
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.interfaces import IConnection, IHub
 from openclaw_tw.protocol import frames
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.dispatch import CallContext, is_async
+from openclaw_tw.protocol.dispatch import is_async
 from openclaw_tw.protocol.frames import EncodedEvent
-from openclaw_tw.protocol.handshake import (
-    AuthFailure,
-    ConnectDecision,
-    PeerInfo,
-    device_less,
-    evaluate_connect,
-    rate_limited,
+from openclaw_tw.protocol.handshake import ConnectDecision, PeerInfo
+from openclaw_tw.protocol.limits import (
+    CLOSE_GRACE_S,
+    MAX_CLOSE_REASON_BYTES,
+    MAX_PAYLOAD,
+    MAX_PENDING_HANDSHAKE_FRAMES,
+    MAX_PREAUTH_PAYLOAD,
+    MAX_UNAUTHORIZED_ROLE_STREAK,
 )
 
-if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
-
 AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
-
-MAX_PREAUTH_PAYLOAD = 64 * 1024
-MAX_PAYLOAD = 25 * 1024 * 1024
-MAX_BUFFERED_BYTES = 50 * 1024 * 1024
-MAX_PENDING_HANDSHAKE_FRAMES = 15
-CLOSE_GRACE_S = 1.0
-MAX_UNAUTHORIZED_ROLE_STREAK = 10
-MAX_CLOSE_REASON_BYTES = 123
 
 _log = Logger(namespace="gateway/ws")
 DEBUG = bool(os.environ.get("OPENCLAW_TW_DEBUG"))
@@ -151,8 +144,8 @@ class GatewayProtocol(WebSocketServerProtocol):
         self._counted_preauth = False
 
     @property
-    def gateway(self) -> Gateway:
-        return self.factory.gateway
+    def hub(self) -> IHub:
+        return self.factory.hub
 
     @property
     def peer_ip(self) -> str:
@@ -167,18 +160,8 @@ class GatewayProtocol(WebSocketServerProtocol):
 
     def onConnect(self, request: ConnectionRequest) -> None:
         headers = request.headers
-        ip = getattr(self.transport.getPeer(), "host", "unknown")
-        try:
-            ip, forwarded = client_address(ip, headers.get, self.gateway.is_trusted_proxy)
-        except UntrustedProxy:  # refused at upgrade (403); kept as the peer if it got here
-            forwarded = True
-        self.peer_info = PeerInfo(
-            ip=ip,
-            host_header=headers.get("host"),
-            origin=headers.get("origin"),
-            forwarded=forwarded,
-        )
-        self.gateway.preauth_opened(self.peer_info.ip)
+        self.peer_info = self.hub.admit(
+            getattr(self.transport.getPeer(), "host", "unknown"), headers.get)
         self._counted_preauth = True
         # Autobahn copied the factory's limits onto us at connectionMade; until hello-ok a
         # frame above 64 KiB fails the connection with 1009 (Autobahn enforces the cap).
@@ -187,13 +170,14 @@ class GatewayProtocol(WebSocketServerProtocol):
         return None
 
     def onOpen(self) -> None:
-        gw = self.gateway
+        hub = self.hub
         self.write_text(
             frames.encode_plain_event(
-                "connect.challenge", {"nonce": self.nonce, "ts": gw.now_ms()}
+                "connect.challenge", {"nonce": self.nonce, "ts": hub.now_ms()}
             )
         )
-        self._handshake_timer = gw.clock.callLater(gw.handshake_timeout_s, self._handshake_timeout)
+        self._handshake_timer = hub.clock.callLater(hub.handshake_timeout_s,
+                                                    self._handshake_timeout)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         try:
@@ -231,18 +215,16 @@ class GatewayProtocol(WebSocketServerProtocol):
             if timer is not None and timer.active():
                 timer.cancel()
         self._handshake_timer = self._drop_timer = None
-        if self._counted_preauth:
+        if self._counted_preauth or previous == OPEN:
             self._counted_preauth = False
-            self.gateway.preauth_closed(self.peer_info.ip)
-        if previous == OPEN:
-            self.gateway.unregister(self)
+            self.hub.detach(self, previous == OPEN)
 
     def sendCloseFrame(self, code: int | None = None, reasonUtf8: bytes | None = None,
                        isReply: bool = False) -> None:
         super().sendCloseFrame(code=code, reasonUtf8=reasonUtf8, isReply=isReply)
         # Whoever initiated the close, the TCP connection goes away within the grace period.
         if self._drop_timer is None and self.phase != CLOSED:
-            self._drop_timer = self.gateway.clock.callLater(CLOSE_GRACE_S, self._force_drop)
+            self._drop_timer = self.hub.clock.callLater(CLOSE_GRACE_S, self._force_drop)
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -305,7 +287,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         """A direct response: a socket more than 50 MiB behind is retired as a slow consumer."""
         if self.phase == CLOSED or self.state != self.STATE_OPEN:
             return
-        if self.buffered() > self.gateway.max_buffered_bytes:
+        if self.buffered() > self.hub.max_buffered_bytes:
             self.close(1008, "slow consumer")
             return
         self.write_text(data)
@@ -315,7 +297,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         if self.phase != OPEN or self.state != self.STATE_OPEN:
             return
         self.seq += 1
-        if self.buffered() + event.size > self.gateway.max_buffered_bytes:
+        if self.buffered() + event.size > self.hub.max_buffered_bytes:
             if drop_if_slow:
                 self.dropped_events += 1
                 return
@@ -358,56 +340,17 @@ class GatewayProtocol(WebSocketServerProtocol):
         self._connect(frame["id"], params)
 
     def _connect(self, req_id: str, params: Any) -> None:
-        gw = self.gateway
-        retry_ms = gw.auth_limiter.retry_after_ms(self.peer_info.ip, self.peer_info.loopback)
-        try:
-            if retry_ms is not None:
-                raise rate_limited(retry_ms)
-            outcome = evaluate_connect(params, self.nonce, self.peer_info, gw.auth_policy)
-        except GatewayError as err:
-            self._connect_failed(req_id, err)
-            return
-        if isinstance(outcome, ConnectDecision):
-            self._connect_decided(req_id, outcome)
-            return
-        if gw.devices is None:
-            self._connect_decided(req_id, device_less(outcome))
-            return
-        d = gw.devices.authorize(outcome)
+        d = self.hub.authenticate(params, self.nonce, self.peer_info)
 
         def failed(failure: Failure) -> None:
             if failure.check(GatewayError):
-                self._connect_failed(req_id, failure.value)
+                self._refuse(req_id, failure.value)
             else:
-                _log.failure("device authorization failed conn={conn}", failure,
-                             conn=self.conn_id)
+                _log.failure("connect failed conn={conn}", failure, conn=self.conn_id)
                 self._refuse(req_id, GatewayError(UNAVAILABLE, "gateway message handler "
                                                   "unavailable", close_code=1011))
 
-        d.addCallbacks(lambda decision: self._connect_decided(req_id, decision), failed)
-
-    def _connect_failed(self, req_id: str, err: GatewayError) -> None:
-        # Only wrong credentials count toward throttling; a missing one is answered at once.
-        reason = str((err.details or {}).get("authReason", ""))
-        if not isinstance(err, AuthFailure) or reason.endswith("_missing"):
-            self._refuse(req_id, err)
-            return
-        gw = self.gateway
-        delay = gw.auth_limiter.record_failure(self.peer_info.ip, self.peer_info.loopback)
-        _log.info("auth failed conn={conn} ip={ip} reason={reason} delay={delay}",
-                  conn=self.conn_id, ip=self.peer_info.ip,
-                  reason=(err.details or {}).get("authReason"), delay=delay)
-        gw.clock.callLater(delay, self._refuse, req_id, err)
-
-    def _connect_decided(self, req_id: str, decision: ConnectDecision) -> None:
-        if self.phase == CLOSED:
-            return
-        if self.gateway.shutting_down:
-            self._refuse(req_id, GatewayError(
-                UNAVAILABLE, "gateway restart in progress", retryable=True,
-                retry_after_ms=500, close_code=1013))
-            return
-        self._accept(req_id, decision)
+        d.addCallbacks(lambda decision: self._accept(req_id, decision), failed)
 
     def _refuse(self, req_id: str, err: GatewayError) -> None:
         if self.phase == CLOSED:
@@ -416,7 +359,8 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.close(err.close_code or 1008, err.close_reason or err.message)
 
     def _accept(self, req_id: str, decision: ConnectDecision) -> None:
-        gw = self.gateway
+        if self.phase == CLOSED:
+            return
         if self._handshake_timer is not None and self._handshake_timer.active():
             self._handshake_timer.cancel()
         self._handshake_timer = None
@@ -428,11 +372,9 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.device_id = decision.device_id
         self.maxMessagePayloadSize = MAX_PAYLOAD
         self.maxFramePayloadSize = MAX_PAYLOAD
-        if self._counted_preauth:
-            self._counted_preauth = False
-            gw.preauth_closed(self.peer_info.ip)
+        self._counted_preauth = False
         self.phase = OPEN
-        self.respond(req_id, gw.hello_payload(self, decision))
+        self.hub.attach(self, req_id, decision)  # sends hello-ok, then announces the socket
         # One-shot CLI calls (ephemeral, shared secret, no device) are the bulk of connects and
         # are not logged (OPENCLAW_TW_DEBUG=1 logs them); devices, nodes and long-lived
         # clients are.  Refusals are always logged.
@@ -444,7 +386,6 @@ class GatewayProtocol(WebSocketServerProtocol):
                 mode=decision.client.get("mode"), role=decision.role, ip=self.peer_info.ip,
                 auth_method=decision.auth_method, device=(decision.device_id or "-")[:12],
             )
-        gw.register(self)
         while self._pending and self.phase == OPEN:
             self._on_request_frame(self._pending.popleft(), False)
 
@@ -468,13 +409,8 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.handle_request(frame["id"], frame["method"], frame.get("params"))
 
     def handle_request(self, req_id: str, method: str, params: Any) -> None:
-        gw = self.gateway
-        ctx = CallContext(self, method, req_id)
-        if gw.inflight >= gw.max_inflight:
-            self.respond_error(req_id, busy(gw.busy_retry_after_ms()))
-            return
         try:
-            result = gw.methods.invoke(ctx, params)
+            result = self.hub.dispatch(self, req_id, method, params)
         except GatewayError as err:
             self._request_failed(req_id, err)
             return
@@ -486,21 +422,15 @@ class GatewayProtocol(WebSocketServerProtocol):
         if not is_async(result):
             self.respond(req_id, result)
             return
-        gw.inflight += 1
-
-        def done(value: Any) -> None:
-            gw.inflight -= 1
-            self.respond(req_id, value)
 
         def failed(failure: Failure) -> None:
-            gw.inflight -= 1
             if failure.check(GatewayError):
                 self._request_failed(req_id, failure.value)
             else:
                 _log.failure("method {method} failed", failure, method=method)
                 self.respond_error(req_id, GatewayError(UNAVAILABLE, "internal error"))
 
-        result.addCallbacks(done, failed)
+        result.addCallbacks(lambda value: self.respond(req_id, value), failed)
 
     def _request_failed(self, req_id: str, err: GatewayError) -> None:
         self.respond_error(req_id, err)
@@ -515,9 +445,9 @@ class GatewayProtocol(WebSocketServerProtocol):
 class GatewayFactory(WebSocketServerFactory):
     protocol = GatewayProtocol
 
-    def __init__(self, gateway: Gateway) -> None:
-        super().__init__(reactor=gateway.reactor)
-        self.gateway = gateway
+    def __init__(self, hub: IHub) -> None:
+        super().__init__(reactor=hub.clock)  # Autobahn's own timers are all switched off
+        self.hub = hub
         self.setProtocolOptions(
             maxFramePayloadSize=MAX_PAYLOAD,
             maxMessagePayloadSize=MAX_PAYLOAD,

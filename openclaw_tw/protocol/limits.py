@@ -1,0 +1,25 @@
+"""Every bound of the WebSocket control plane, in one place (the reference's numbers, §10).
+
+Sizes are bytes, times seconds unless the name says ms. Changing one changes what clients are
+told in ``hello-ok.policy`` where it is advertised there.
+"""
+
+from __future__ import annotations
+
+# Frames: Autobahn enforces these caps (a larger message closes the socket with 1009).
+MAX_PREAUTH_PAYLOAD = 64 * 1024  # until hello-ok
+MAX_PAYLOAD = 25 * 1024 * 1024  # after hello-ok (hello-ok.policy.maxPayload)
+MAX_BUFFERED_BYTES = 50 * 1024 * 1024  # outbound backlog before a socket is a slow consumer
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 125 bytes
+
+# The handshake.
+MAX_PENDING_HANDSHAKE_FRAMES = 15  # frames queued while connect is being decided
+CLOSE_GRACE_S = 1.0  # after a close frame, the TCP connection goes within this
+MAX_UNAUTHORIZED_ROLE_STREAK = 10  # calls refused for the role before the socket is closed
+
+# The hub.
+MAX_INFLIGHT = 256  # asynchronous requests in flight (more: retryable UNAVAILABLE)
+TICK_INTERVAL_MS = 30_000  # hello-ok.policy.tickIntervalMs
+PING_INTERVAL_S = 25.0  # keepalive: a socket that misses one pong is dropped
+SHUTDOWN_GRACE_S = 2.0  # sockets still open this long after 1012 are aborted
+ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}  # hello-ok.policy
