@@ -3,16 +3,24 @@
 Every statement runs on the database thread (``Database.run``), so the reactor never blocks on
 disk.  Each call is one transaction: it commits whole or rolls back whole, so a crash mid-write
 leaves the file consistent.  Tests pass ``inline=True`` to run statements synchronously.
+
+Schema: a file can hold the tables of several owners (nodes.sqlite holds node surfaces, DM
+pairing, provider cursors and the channel ingress queue).  Each owner keeps its own list of
+migrations, append-only, and its own version in the ``schema_versions`` table, so appending to
+one owner's list never shifts another's.  Files written before that table existed counted one
+positional ``user_version`` over the concatenated lists; ``Schema.legacy`` names that order so
+such a file is read as the versions it really holds.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
@@ -21,9 +29,39 @@ T = TypeVar("T")
 
 Migration = Sequence[str]
 
+_VERSIONS = """CREATE TABLE IF NOT EXISTS schema_versions (
+    owner TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+)"""
+
+
+@attrs.frozen
+class Schema:
+    """The owners of one database file and their migrations, in the order they are applied."""
+
+    owners: Mapping[str, Sequence[Migration]]
+    # Before per-owner versions: (owner, count of its migrations) in the order the old
+    # positional user_version counted them.
+    legacy: Sequence[tuple[str, int]] = ()
+
+    @classmethod
+    def single(cls, owner: str, migrations: Sequence[Migration]) -> Schema:
+        """One owner; a legacy user_version N means its first N migrations."""
+        return cls({owner: migrations}, [(owner, len(migrations))])
+
+    def legacy_versions(self, user_version: int) -> dict[str, int]:
+        versions: dict[str, int] = {}
+        left = user_version
+        for owner, count in self.legacy:
+            applied = min(count, left)
+            if applied:
+                versions[owner] = versions.get(owner, 0) + applied
+            left -= applied
+        return versions
+
 
 class Database:
-    def __init__(self, path: Path, migrations: Sequence[Migration], reactor: Any = None,
+    def __init__(self, path: Path, schema: Schema | Sequence[Migration], reactor: Any = None,
                  inline: bool = False) -> None:
         self.path = path
         self._reactor = reactor
@@ -31,7 +69,8 @@ class Database:
         self._pool: ThreadPool | None = None
         self._local = threading.local()
         self._conn: sqlite3.Connection | None = None
-        self._migrations = migrations
+        # A plain list of migrations is one owner's (named after the file).
+        self.schema = schema if isinstance(schema, Schema) else Schema.single(path.stem, schema)
         self.before_close: list[Callable[[], None]] = []
         if not inline:
             self._pool = ThreadPool(minthreads=1, maxthreads=1, name="openclaw-db")
@@ -67,19 +106,42 @@ class Database:
             self._conn = None
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for target, statements in enumerate(self._migrations, start=1):
-            if target <= version:
-                continue
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={target}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        recorded = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND "
+                                "name='schema_versions'").fetchone() is not None
+        if recorded:
+            versions = dict(conn.execute("SELECT owner, version FROM schema_versions"))
+        else:  # a new file, or one written before per-owner versions
+            user_version = conn.execute("PRAGMA user_version").fetchone()[0]
+            versions = self.schema.legacy_versions(user_version)
+        unrecorded = dict(versions) if not recorded else {}
+        for owner, migrations in self.schema.owners.items():
+            for target, statements in enumerate(migrations, start=1):
+                if target <= versions.get(owner, 0):
+                    continue
+                versions[owner] = target
+                self._step(conn, statements, {**unrecorded, owner: target}, versions)
+                unrecorded = {}
+        if unrecorded:  # an old file that is already up to date: record what it holds
+            self._step(conn, (), unrecorded, versions)
+
+    @staticmethod
+    def _step(conn: sqlite3.Connection, statements: Sequence[str], record: dict[str, int],
+              versions: dict[str, int]) -> None:
+        """One migration step in one transaction: its statements and the versions it reached
+        (``user_version`` keeps the total, for tools that read only that)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_VERSIONS)
+            for statement in statements:
+                conn.execute(statement)
+            conn.executemany("INSERT INTO schema_versions (owner, version) VALUES (?, ?) "
+                             "ON CONFLICT (owner) DO UPDATE SET version = excluded.version",
+                             list(record.items()))
+            conn.execute(f"PRAGMA user_version={sum(versions.values())}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     # -- work ------------------------------------------------------------------------------------
 

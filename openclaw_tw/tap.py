@@ -26,7 +26,6 @@ from openclaw_tw.agent.offline import OfflineProvider
 from openclaw_tw.agent.runtime import AgentRuntime
 from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.approvals.service import ExecApprovals
-from openclaw_tw.automation import methods as cron_methods
 from openclaw_tw.automation.boot import BootScript
 from openclaw_tw.automation.heartbeat import Heartbeat
 from openclaw_tw.automation.scheduler import Scheduler
@@ -49,18 +48,22 @@ from openclaw_tw.config.settings import BIND_MODES, ConfigError
 from openclaw_tw.daemon import features, mdns, sdnotify, tls
 from openclaw_tw.daemon.logfile import JsonLinesFileObserver, LogFileService, log_dir
 from openclaw_tw.daemon.service import SequentialMultiService
-from openclaw_tw.db import Database
+from openclaw_tw.db import Database, Schema
 from openclaw_tw.devices.authority import DeviceAuthority
 from openclaw_tw.devices.store import MIGRATIONS as STORE_MIGRATIONS
 from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.hub import identity
 from openclaw_tw.hub.gateway import Gateway
-from openclaw_tw.methods import agents, chat, devices, logs, sessions, system
-from openclaw_tw.methods import approvals as approval_methods
 from openclaw_tw.methods import channels as channel_methods
-from openclaw_tw.methods import config as config_methods
-from openclaw_tw.methods import nodes as node_methods
-from openclaw_tw.methods.agents import configured_agents
+from openclaw_tw.methods import chat, sessions
+from openclaw_tw.methods.agents import AgentsMethods, configured_agents
+from openclaw_tw.methods.approvals import ApprovalsMethods
+from openclaw_tw.methods.config import ConfigMethods
+from openclaw_tw.methods.cron import CronMethods
+from openclaw_tw.methods.devices import DevicesMethods
+from openclaw_tw.methods.logs import LogsMethods
+from openclaw_tw.methods.nodes import NodesMethods
+from openclaw_tw.methods.system import SystemMethods
 from openclaw_tw.nodes.registry import NodeRegistry
 from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
 from openclaw_tw.nodes.store import NodeStore, nodes_db_path
@@ -73,8 +76,6 @@ from openclaw_tw.web.http import CappedRequest
 from openclaw_tw.web.root import GatewayRoot
 
 _log = Logger(namespace="gateway")
-
-METHOD_FAMILIES = (system, logs)
 
 
 class Options(usage.Options):
@@ -138,13 +139,28 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
     gw.runtime, gw.sessions, gw.dedupe = runtime, store, DedupeCache(reactor)
     gw.health.sessions_summary = lambda: sessions_summary(store, gw)
 
-    for family in METHOD_FAMILIES:
-        family.register(table, gw)
-    devices.register(table, gw, authority)
-    config_methods.register(table, gw)
-    chat.register(table, gw, runtime, store)
-    sessions.register(table, gw, runtime, store)
-    agents.register(table, gw, registry)
+    table.add_family(SystemMethods(
+        gw.health, gw.presence, gw.broadcast_presence, gw.identity,
+        heartbeat=lambda: getattr(gw, "heartbeat", None),  # wired in wire_automation
+        heartbeats_enabled=lambda: gw.heartbeats_enabled,
+        set_heartbeats_enabled=lambda on: setattr(gw, "heartbeats_enabled", on),
+        last_heartbeat=lambda: gw.last_heartbeat,
+        sessions_path=lambda: gw.display_path(gw.sessions_path()),
+        inflight=lambda: gw.inflight))
+    # run_blocking looked up per call: tests swap gw.run_blocking after the build.
+    table.add_family(LogsMethods(gw.log_file, lambda *a: gw.run_blocking(*a)))
+    table.add_family(DevicesMethods(authority.store, gw.now_ms, gw.broadcast,
+                                    lambda: gw.conns.values(), gw.disconnect_device))
+    table.add_family(ConfigMethods(lambda: gw.settings, lambda: gw.config_watcher,
+                                   gw.display_path, gw.now_ms, gw.broadcast))
+    table.add_family(chat.ChatMethods(runtime, store, gw.dedupe, gw.now_ms))
+    session_methods = sessions.SessionsMethods(
+        runtime, store, gw.broadcast, gw.now_ms, lambda: gw.settings,
+        lambda *a: gw.run_blocking(*a), gw.display_path, gw.sessions_path())
+    runtime.on_session_changed = session_methods.session_changed
+    table.add_family(session_methods)
+    table.add_family(AgentsMethods(
+        gw.settings.raw, gw.display_path(gw.settings.state_dir / "workspace"), registry))
     wire_nodes(gw, table, reactor, inline=run_blocking is None)
     wire_automation(gw, table, reactor, inline=run_blocking is None)
     if store.interrupted_at_start:
@@ -153,12 +169,20 @@ def build_gateway(settings: config.GatewaySettings, reactor: Any,
     return gw
 
 
+# nodes.sqlite holds four owners' tables; each keeps its own migration list and version.
+# Files written before per-owner versions counted the lists in this order.
+NODES_FILE_SCHEMA = Schema(
+    {"nodes": NODE_MIGRATIONS, "channel-pairing": [PAIRING_MIGRATION],
+     "channel-cursors": [CURSOR_MIGRATION], "channel-ingress": [INGRESS_MIGRATION]},
+    legacy=[("nodes", 1), ("channel-pairing", 1), ("channel-cursors", 1),
+            ("channel-ingress", 1)])
+
+
 def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> None:
     """The node registry and exec approvals, with their own database (nodes.sqlite)."""
     # nodes.sqlite holds the pairing state: node surfaces, exec approvals and DM pairing.
-    nodes_db = Database(nodes_db_path(gw.settings.state_dir),
-                        [*NODE_MIGRATIONS, PAIRING_MIGRATION, CURSOR_MIGRATION,
-                         INGRESS_MIGRATION], reactor, inline=inline)
+    nodes_db = Database(nodes_db_path(gw.settings.state_dir), NODES_FILE_SCHEMA, reactor,
+                        inline=inline)
     nodes_db.open()
     store = NodeStore(nodes_db)
     pending_rows = store.load()
@@ -169,7 +193,7 @@ def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> N
         _log.info("restored {n} pending exec approval(s)", n=restored)
     gw.nodes_db, gw.nodes, gw.approvals = nodes_db, registry, approvals
     policy = PolicyFile(gw.settings.state_dir, gw.display_path)
-    node_methods.register(table, gw, registry)
+    table.add_family(NodesMethods(registry, gw.now_ms, gw.clock, gw.broadcast))
     gw.dm_pairing = DmPairing(nodes_db, gw.now_ms)
     gw.dm_pairing.load()
     gw.channel_cursors = Cursors(nodes_db)
@@ -177,8 +201,10 @@ def wire_nodes(gw: Gateway, table: MethodTable, reactor: Any, inline: bool) -> N
     gw.channel_ingress = Ingress(nodes_db)
     gw.channel_ingress.load()
     gw.channels = ChannelManager(gw, ChannelRouter(gw), PROVIDERS)
-    channel_methods.register(table, gw, gw.dm_pairing)
-    approval_methods.register(table, approvals, policy)
+    table.add_family(channel_methods.ChannelsMethods(
+        lambda: gw.settings, lambda: gw.channels, gw.dm_pairing, gw.dedupe, gw.now_ms,
+        gw.clock, gw.health.lag.snapshot))
+    table.add_family(ApprovalsMethods(approvals, policy))
     if exec_enabled(dict(gw.settings.raw)):
         gw.runtime.exec_tool = ExecTool(gw, policy)
 
@@ -202,7 +228,7 @@ def wire_automation(gw: Gateway, table: MethodTable, reactor: Any, inline: bool)
                   n=len(scheduler.interrupted))
     gw.cron_db, gw.cron, gw.heartbeat = cron_db, scheduler, heartbeat
     gw.boot = BootScript(gw, agents)
-    cron_methods.register(table, gw, scheduler)
+    table.add_family(CronMethods(scheduler, gw.now_ms, gw.display_path))
 
 
 def _openai_maker(reactor: Any) -> Any:

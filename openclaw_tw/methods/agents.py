@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from openclaw_tw.agent.models import ModelRegistry
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Obj, Str, closed
 from openclaw_tw.sessions.keys import agent_of, normalize_agent_id
-
-if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
 
 AGENT_IDENTITY = Obj(optional={"agentId": Str(min_len=1), "sessionKey": Str()})
 MODELS_LIST = closed(accepted="view refresh preparedOnly provider includeDetails sessionKey "
@@ -29,43 +27,50 @@ def configured_agents(raw: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def register(table: MethodTable, gw: Gateway, registry: ModelRegistry) -> None:
-    raw = dict(gw.settings.raw)
-    workspace = gw.display_path(gw.settings.state_dir / "workspace")
+class AgentsMethods:
+    """agents.list, agent.identity.get and models.list.
 
-    def agents_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    ``raw`` is the config as it was at startup and ``workspace`` the default workspace's
+    display path: agents are not re-read on hot reload.
+    """
+
+    def __init__(self, raw: Mapping[str, Any], workspace: str, models: ModelRegistry) -> None:
+        self._raw = dict(raw)
+        self._workspace = workspace
+        self._models = models
+
+    @rpc("agents.list")
+    def agents_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         rows = []
-        for a in configured_agents(raw):
+        for a in configured_agents(self._raw):
             model = a.get("model")
             primary = model.get("primary") if isinstance(model, dict) else model
             rows.append({
                 "id": normalize_agent_id(a["id"]), "name": a.get("name"),
-                "workspace": a.get("workspace") or workspace, "workspaceGit": False,
+                "workspace": a.get("workspace") or self._workspace, "workspaceGit": False,
                 "agentRuntime": {"id": "auto", "cloudPlacementSupported": False,
                                  "devicePlacementSupported": False, "source": "implicit"},
-                **THINKING, "model": {"primary": primary or registry.primary},
+                **THINKING, "model": {"primary": primary or self._models.primary},
                 "defaultPermissionMode": "full"})
         return {"defaultId": "main", "ownership": "sole", "selectionRequired": False,
                 "mainKey": "main", "scope": "per-sender",
                 "agents": [{k: v for k, v in r.items() if v is not None} for r in rows]}
 
-    def identity(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("agent.identity.get", AGENT_IDENTITY)
+    def identity(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         agent_id = normalize_agent_id(params.get("agentId") or
                                       (agent_of(params["sessionKey"])
                                        if params.get("sessionKey") else None))
-        spec = next((a for a in configured_agents(raw)
+        spec = next((a for a in configured_agents(self._raw)
                      if normalize_agent_id(a["id"]) == agent_id), {})
         name = spec.get("name") or ("Assistant" if agent_id == "main" else agent_id)
         return {"agentId": agent_id, "name": name,
                 "nameSource": "config" if spec.get("name") else "default",
                 "avatar": spec.get("avatar") or name[:1].upper()}
 
-    def models_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("models.list", MODELS_LIST)
+    def models_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         provider = params.get("provider")
-        return {"models": [m.public() for m in registry.models
+        return {"models": [m.public() for m in self._models.models
                            if provider is None or m.provider == provider],
-                "primary": registry.primary}
-
-    table.add("agents.list", agents_list)
-    table.add("agent.identity.get", identity, AGENT_IDENTITY)
-    table.add("models.list", models_list, MODELS_LIST)
+                "primary": self._models.primary}

@@ -6,7 +6,7 @@ from typing import Any
 
 from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.approvals.service import DECISIONS, ExecApprovals
-from openclaw_tw.protocol.dispatch import MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Obj, Str, closed
 
 _S1 = Str(min_len=1)
@@ -22,27 +22,60 @@ REQUEST = closed(
 RESOLVE = closed({"id": _S1, "decision": Str(enum=list(DECISIONS))},
                  accepted="reviewer grantExpiresInDays")
 SET = Obj(required={"file": AnyValue()}, optional={"baseHash": Str()})
+LIST = closed(accepted="agentId sessionKey")
+APPROVAL_GET = closed({"id": _S1}, accepted="kind")
+APPROVAL_RESOLVE = closed({"id": _S1, "decision": Str(enum=list(DECISIONS))},
+                          accepted="kind reviewer grantExpiresInDays reason")
 
 
-def register(table: MethodTable, approvals: ExecApprovals, policy: PolicyFile) -> None:
-    table.add("exec.approval.request", approvals.request, REQUEST)
-    table.add("exec.approval.resolve", approvals.resolve, RESOLVE)
-    table.add("exec.approval.get", approvals.get, ID)
-    table.add("exec.approval.list", approvals.list, closed(accepted="agentId sessionKey"))
-    table.add("exec.approval.waitDecision", approvals.wait_decision, ID)
+class ApprovalsMethods:
+    """Exec approvals (held by ``ExecApprovals``) and the approvals policy file."""
 
-    def get(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
-        return policy.snapshot()
+    def __init__(self, approvals: ExecApprovals, policy: PolicyFile) -> None:
+        self._approvals = approvals
+        self._policy = policy
 
-    def set_(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
-        return policy.write(params["file"], params.get("baseHash"))
+    @rpc("exec.approval.request", REQUEST)
+    def request(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._approvals.request(ctx, params)
+
+    @rpc("exec.approval.resolve", RESOLVE)
+    def resolve(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self._approvals.resolve(ctx, params)
+
+    @rpc("exec.approval.get", ID)
+    def get(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self._approvals.get(ctx, params)
+
+    @rpc("exec.approval.list", LIST)
+    def list_(self, ctx: CallContext, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._approvals.list(ctx, params)
+
+    @rpc("exec.approval.waitDecision", ID)
+    def wait_decision(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._approvals.wait_decision(ctx, params)
 
     # No plugin approvals exist here; the real `openclaw approvals pending` lists these too.
-    table.add("approval.get", approvals.approval_get, closed({"id": _S1}, accepted="kind"))
-    table.add("approval.resolve", approvals.approval_resolve,
-              closed({"id": _S1, "decision": Str(enum=list(DECISIONS))},
-                     accepted="kind reviewer grantExpiresInDays reason"))
-    table.add("plugin.approval.list", lambda ctx, params: [], None)
-    table.add("openclaw.approval.list", lambda ctx, params: [], None)
-    table.add("exec.approvals.get", get)
-    table.add("exec.approvals.set", set_, SET)
+    @rpc("approval.get", APPROVAL_GET)
+    def approval_get(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self._approvals.approval_get(ctx, params)
+
+    @rpc("approval.resolve", APPROVAL_RESOLVE)
+    def approval_resolve(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self._approvals.approval_resolve(ctx, params)
+
+    @rpc("plugin.approval.list", None)
+    def plugin_approval_list(self, ctx: CallContext, params: dict[str, Any]) -> list[Any]:
+        return []
+
+    @rpc("openclaw.approval.list", None)
+    def openclaw_approval_list(self, ctx: CallContext, params: dict[str, Any]) -> list[Any]:
+        return []
+
+    @rpc("exec.approvals.get")
+    def policy_get(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self._policy.snapshot()
+
+    @rpc("exec.approvals.set", SET)
+    def policy_set(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self._policy.write(params["file"], params.get("baseHash"))

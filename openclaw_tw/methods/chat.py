@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from openclaw_tw.agent import attachments
-from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome
+from openclaw_tw.agent.dedupe import DedupeCache
+from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome, Run
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Int, Str, closed
 from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
-from openclaw_tw.sessions.store import Entry, SessionStore
-
-if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+from openclaw_tw.sessions.store import Entry, SessionRow, SessionStore
 
 _S1 = Str(min_len=1)
 MAX_MESSAGE_CHARS = 1_000_000
@@ -91,18 +91,24 @@ def history_message(entry: Entry, max_chars: int | None) -> dict[str, Any]:
     return body
 
 
-def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
-             store: SessionStore) -> None:
-    dedupe = gw.dedupe
+class ChatMethods:
+    """chat.send, chat.history, chat.abort, chat.inject; agent, agent.wait (§6.2)."""
 
-    def key_of(params: dict[str, Any], field: str = "sessionKey") -> str:
-        return resolve_key(params.get(field), agent_id=params.get("agentId"))
+    def __init__(self, runtime: AgentRuntime, store: SessionStore, dedupe: DedupeCache,
+                 now_ms: Callable[[], int]) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.dedupe = dedupe
+        self.now_ms = now_ms
 
-    def chat_send(ctx: CallContext, params: dict[str, Any]) -> Any:
+    # -- chat.* ----------------------------------------------------------------------------
+
+    @rpc("chat.send", CHAT_SEND)
+    def chat_send(self, ctx: CallContext, params: dict[str, Any]) -> Any:
         run_id = params["idempotencyKey"]
         if len(params["message"]) > MAX_MESSAGE_CHARS:
             raise invalid_request(f"message too long (max {MAX_MESSAGE_CHARS} characters)")
-        seen = dedupe.get(f"chat:{run_id}")
+        seen = self.dedupe.get(f"chat:{run_id}")
         if seen is not None:
             if seen.active:
                 return {"runId": run_id, "status": "in_flight"}
@@ -112,46 +118,48 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
         files = attachments.check("chat.send", params.get("attachments"))
         if not params["message"].strip() and not files:
             raise invalid_request("invalid chat.send params: message must not be empty")
-        key = key_of(params)
-        dedupe.start(f"chat:{run_id}")
-        row = store.ensure(key, "chat")
+        key = _key_of(params)
+        self.dedupe.start(f"chat:{run_id}")
+        row = self.store.ensure(key, "chat")
         timeout = params.get("timeoutMs")
-        d = runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
-                           timeout / 1000 if timeout else None, None,
-                           params.get("queueMode", "followup"), attachments=files)
+        d = self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
+                                timeout / 1000 if timeout else None, None,
+                                params.get("queueMode", "followup"), attachments=files)
+        return d.addCallbacks(self._chat_accepted, self._chat_failed,
+                              callbackArgs=(run_id,), errbackArgs=(run_id,))
 
-        def accepted(run: Any) -> dict[str, Any]:
-            run.finished().addCallback(lambda o: _settle_chat(run_id, o))
-            return {"runId": run_id, "status": "started"}
+    def _chat_accepted(self, run: Run, run_id: str) -> dict[str, Any]:
+        run.finished().addCallback(self._settle_chat, run_id)
+        return {"runId": run_id, "status": "started"}
 
-        def replay(outcome: Outcome) -> dict[str, Any]:
-            _settle_chat(run_id, outcome)
-            entry = dedupe.get(f"chat:{run_id}")
-            assert entry is not None
-            if not entry.ok:
-                raise GatewayError(UNAVAILABLE, entry.error["message"], payload=entry.payload)
-            return entry.payload
+    def _chat_failed(self, f: Failure, run_id: str) -> Any:
+        if f.check(AlreadyRecorded):
+            return self.runtime.recorded_outcome(run_id).addCallback(self._chat_replay, run_id)
+        self.dedupe.settle(f"chat:{run_id}", False, None, {"message": str(f.value)})
+        return f
 
-        def failed(f: Any) -> Any:
-            if f.check(AlreadyRecorded):
-                return runtime.recorded_outcome(run_id).addCallback(replay)
-            dedupe.settle(f"chat:{run_id}", False, None, {"message": str(f.value)})
-            return f
+    def _chat_replay(self, outcome: Outcome, run_id: str) -> dict[str, Any]:
+        self._settle_chat(outcome, run_id)
+        entry = self.dedupe.get(f"chat:{run_id}")
+        assert entry is not None
+        if not entry.ok:
+            raise GatewayError(UNAVAILABLE, entry.error["message"], payload=entry.payload)
+        return entry.payload
 
-        return d.addCallbacks(accepted, failed)
-
-    def _settle_chat(run_id: str, outcome: Outcome) -> None:
+    def _settle_chat(self, outcome: Outcome, run_id: str) -> None:
         if outcome.status == "ok":
-            dedupe.settle(f"chat:{run_id}", True, {"runId": run_id, "status": "ok"})
+            self.dedupe.settle(f"chat:{run_id}", True, {"runId": run_id, "status": "ok"})
         else:
             message = outcome.error or "run failed"
-            dedupe.settle(f"chat:{run_id}", False,
-                          {"runId": run_id, "status": "error", "summary": message},
-                          {"code": UNAVAILABLE, "message": message})
+            self.dedupe.settle(f"chat:{run_id}", False,
+                               {"runId": run_id, "status": "error", "summary": message},
+                               {"code": UNAVAILABLE, "message": message})
 
-    def chat_history(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        key = key_of(params)
-        row = store.get(key)
+    @rpc("chat.history", CHAT_HISTORY)
+    def chat_history(self, ctx: CallContext, params: dict[str, Any]
+                     ) -> Deferred[dict[str, Any]]:
+        key = _key_of(params)
+        row = self.store.get(key)
         limit = params.get("limit", 200)
         before = None
         cursor = params.get("cursor")
@@ -161,40 +169,33 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
             except ValueError:
                 raise invalid_request("invalid chat.history params: bad cursor") from None
         session_id = params.get("sessionId") or (row.session_id if row else None)
-        d = store.history(key, limit + 1, before, session_id)
+        d = self.store.history(key, limit + 1, before, session_id)
+        return d.addCallback(_history_page, key, row, limit, params.get("maxChars"))
 
-        def shape(entries: list[Entry]) -> dict[str, Any]:
-            more = len(entries) > limit
-            entries = entries[-limit:]
-            out: dict[str, Any] = {
-                "sessionKey": key, "sessionId": row.session_id if row else None,
-                "messages": [history_message(e, params.get("maxChars")) for e in entries],
-                "hasMore": more}
-            if more and entries:
-                out["cursor"] = str(entries[0].seq)
-            return out
-
-        return d.addCallback(shape)
-
-    def chat_abort(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        ids = runtime.abort(key_of(params), params.get("runId"), "rpc")
+    @rpc("chat.abort", CHAT_ABORT)
+    def chat_abort(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        ids = self.runtime.abort(_key_of(params), params.get("runId"), "rpc")
         return {"ok": True, "aborted": bool(ids), "runIds": ids}
 
-    def chat_inject(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        row = store.ensure(key_of(params), "inject")
-        now = gw.now_ms()
+    @rpc("chat.inject", CHAT_INJECT)
+    def chat_inject(self, ctx: CallContext, params: dict[str, Any]
+                    ) -> Deferred[dict[str, Any]]:
+        row = self.store.ensure(_key_of(params), "inject")
+        now = self.now_ms()
         body: dict[str, Any] = {"role": "assistant", "content": [
             {"type": "text", "text": params["message"]}], "timestamp": now, "injected": True}
         if params.get("label"):
             body["label"] = params["label"]
         row.updated_at = now
-        return store.append(row, "assistant", body).addCallback(
-            lambda e: {"ok": True, "messageId": e.entry_id, "sessionKey": row.key})
+        return self.store.append(row, "assistant", body).addCallback(_injected, row)
 
-    def agent(ctx: CallContext, params: dict[str, Any]) -> Any:
+    # -- agent -------------------------------------------------------------------------------
+
+    @rpc("agent", AGENT)
+    def agent(self, ctx: CallContext, params: dict[str, Any]) -> Any:
         run_id = params["idempotencyKey"]
         agent_id = normalize_agent_id(params.get("agentId"))
-        seen = dedupe.get(f"agent:{run_id}")
+        seen = self.dedupe.get(f"agent:{run_id}")
         if seen is not None:
             if seen.active:
                 return {"runId": run_id, "status": "in_flight", **(seen.payload or {})}
@@ -205,40 +206,57 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
         model = params.get("model")
         if model and params.get("provider") and "/" not in model:
             model = f"{params['provider']}/{model}"
-        entry = dedupe.start(f"agent:{run_id}")
+        entry = self.dedupe.start(f"agent:{run_id}")
         entry.payload = {"sessionKey": key, "agentId": agent_id}
-        row = store.ensure(key, "agent")
+        row = self.store.ensure(key, "agent")
         timeout = params.get("timeout")
-        d = runtime.accept(row, params["message"], run_id, "agent", ctx.conn,
-                           float(timeout) if timeout else None, model)
+        d = self.runtime.accept(row, params["message"], run_id, "agent", ctx.conn,
+                                float(timeout) if timeout else None, model)
+        return d.addCallbacks(self._agent_accepted, self._agent_failed,
+                              callbackArgs=(ctx, run_id, key, row), errbackArgs=(run_id, row))
 
-        def accepted(run: Any) -> Deferred[Any]:
-            ctx.respond_early({"runId": run_id, "sessionKey": key, "agentId": row.agent_id,
-                               "status": "accepted", "acceptedAt": run.accepted_at})
-            return run.finished().addCallback(final, row)
+    def _agent_accepted(self, run: Run, ctx: CallContext, run_id: str, key: str,
+                        row: SessionRow) -> Deferred[Any]:
+        ctx.respond_early({"runId": run_id, "sessionKey": key, "agentId": row.agent_id,
+                           "status": "accepted", "acceptedAt": run.accepted_at})
+        return run.finished().addCallback(self._agent_final, run_id, row)
 
-        def final(outcome: Outcome, row: Any) -> Any:
-            ok, payload, error = agent_final(run_id, row.key, row.session_id, outcome)
-            dedupe.settle(f"agent:{run_id}", ok, payload, error)
-            if not ok:
-                assert error is not None
-                raise GatewayError(error["code"], error["message"], payload=payload)
-            return payload
+    def _agent_final(self, outcome: Outcome, run_id: str, row: SessionRow) -> Any:
+        ok, payload, error = agent_final(run_id, row.key, row.session_id, outcome)
+        self.dedupe.settle(f"agent:{run_id}", ok, payload, error)
+        if not ok:
+            assert error is not None
+            raise GatewayError(error["code"], error["message"], payload=payload)
+        return payload
 
-        def failed(f: Any) -> Any:
-            if f.check(AlreadyRecorded):
-                return runtime.recorded_outcome(run_id).addCallback(final, row)
-            dedupe.settle(f"agent:{run_id}", False, None, {"message": str(f.value)})
-            return f
+    def _agent_failed(self, f: Failure, run_id: str, row: SessionRow) -> Any:
+        if f.check(AlreadyRecorded):
+            return self.runtime.recorded_outcome(run_id).addCallback(
+                self._agent_final, run_id, row)
+        self.dedupe.settle(f"agent:{run_id}", False, None, {"message": str(f.value)})
+        return f
 
-        return d.addCallbacks(accepted, failed)
+    @rpc("agent.wait", AGENT_WAIT)
+    def agent_wait(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        return self.runtime.wait(params["runId"], params.get("timeoutMs"))
 
-    def agent_wait(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        return runtime.wait(params["runId"], params.get("timeoutMs"))
 
-    table.add("chat.send", chat_send, CHAT_SEND)
-    table.add("chat.history", chat_history, CHAT_HISTORY)
-    table.add("chat.abort", chat_abort, CHAT_ABORT)
-    table.add("chat.inject", chat_inject, CHAT_INJECT)
-    table.add("agent", agent, AGENT)
-    table.add("agent.wait", agent_wait, AGENT_WAIT)
+def _key_of(params: dict[str, Any]) -> str:
+    return resolve_key(params.get("sessionKey"), agent_id=params.get("agentId"))
+
+
+def _history_page(entries: list[Entry], key: str, row: SessionRow | None, limit: int,
+                  max_chars: int | None) -> dict[str, Any]:
+    more = len(entries) > limit
+    entries = entries[-limit:]
+    out: dict[str, Any] = {
+        "sessionKey": key, "sessionId": row.session_id if row else None,
+        "messages": [history_message(e, max_chars) for e in entries],
+        "hasMore": more}
+    if more and entries:
+        out["cursor"] = str(entries[0].seq)
+    return out
+
+
+def _injected(entry: Entry, row: SessionRow) -> dict[str, Any]:
+    return {"ok": True, "messageId": entry.entry_id, "sessionKey": row.key}

@@ -8,17 +8,19 @@ runs the reload planner at once (the watcher would see the same change a second 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openclaw_tw.config import document as configfile
 from openclaw_tw.config import settings as config
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Arr, Str, closed
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.config.reload import ConfigWatcher
 
 _S1 = Str(min_len=1)
 GET_PARAMS = closed()
@@ -33,8 +35,8 @@ LOOKUP_PARAMS = closed({"path": Str()})
 class Snapshot:
     """The config file as it is on disk right now."""
 
-    def __init__(self, gw: Gateway) -> None:
-        self.path = gw.settings.config_path
+    def __init__(self, path: Path) -> None:
+        self.path = path
         try:
             self.raw: str | None = self.path.read_text("utf-8")
         except FileNotFoundError:
@@ -53,18 +55,40 @@ class Snapshot:
                 self.issues = configfile.validate(self.parsed)
 
 
-def register(table: MethodTable, gw: Gateway) -> None:
-    def display(path: Any) -> str:
-        return gw.display_path(path)
+class ConfigMethods:
+    """config.get/set/apply/patch/schema/schema.lookup over the config file on disk.
 
-    def get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        snap = Snapshot(gw)
+    ``settings`` and ``config_watcher`` are read per call: hot reload replaces the settings,
+    and the watcher is wired after this family (or not at all).
+    """
+
+    def __init__(
+        self,
+        settings: Callable[[], config.GatewaySettings],
+        config_watcher: Callable[[], ConfigWatcher | None],
+        display_path: Callable[[Path], str],
+        now_ms: Callable[[], int],
+        broadcast: Callable[..., Any],
+    ) -> None:
+        self._settings = settings
+        self._config_watcher = config_watcher
+        self._display = display_path
+        self._now_ms = now_ms
+        self._broadcast = broadcast
+
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(self._settings().config_path)
+
+    @rpc("config.get", GET_PARAMS)
+    def get(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        snap = self._snapshot()
         parsed = snap.parsed if snap.parsed is not None else {}
-        resolved = configfile.redact(dict(gw.settings.raw))
-        watcher = gw.config_watcher
+        resolved = configfile.redact(dict(self._settings().raw))
+        watcher = self._config_watcher()
         applied = watcher.applied_hash if watcher is not None else snap.hash
         out: dict[str, Any] = {
-            "path": display(snap.path), "includedPaths": [], "exists": snap.raw is not None,
+            "path": self._display(snap.path), "includedPaths": [],
+            "exists": snap.raw is not None,
             "raw": configfile.redact_text(snap.raw, snap.parsed) if snap.raw is not None
             else None,
             "parsed": configfile.redact(parsed), "sourceConfig": configfile.redact(parsed),
@@ -76,23 +100,39 @@ def register(table: MethodTable, gw: Gateway) -> None:
             out["reload"] = watcher.status()
         return out
 
-    def check_base(snap: Snapshot, params: dict[str, Any]) -> None:
-        base = params.get("baseHash")
-        if base is None:
-            if snap.raw is not None:
-                raise invalid_request("config base hash required; re-run config.get and retry")
-            return
-        if base != snap.hash:
-            raise invalid_request(configfile.STALE_MESSAGE)
+    @rpc("config.set", SET_PARAMS)
+    @rpc("config.apply", SET_PARAMS)
+    def set_(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        snap = self._snapshot()
+        _check_base(snap, params)
+        return self._commit(snap, _parse_raw(params["raw"]), params["raw"], ctx.method)
 
-    def parse_raw(text: str) -> dict[str, Any]:
-        try:
-            return configfile.parse(text)
-        except config.ConfigError as e:
-            raise invalid_request(str(e)) from None
+    @rpc("config.patch", PATCH_PARAMS)
+    def patch(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        snap = self._snapshot()
+        _check_base(snap, params)
+        if snap.raw is not None and snap.parsed is None:
+            raise invalid_request("the config file is not valid JSON5; fix it or use config.set",
+                                  {"issues": snap.issues})
+        partial = _parse_raw(params["raw"])
+        new = configfile.merge_patch(snap.parsed or {}, partial, params.get("replacePaths") or ())
+        return self._commit(snap, new, None, ctx.method)
 
-    def commit(ctx: CallContext, snap: Snapshot, new: dict[str, Any], text: str | None,
-               mode: str) -> dict[str, Any]:
+    @rpc("config.schema", SCHEMA_PARAMS)
+    def schema(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"schema": configfile.SCHEMA, "uiHints": {}, "version": "openclaw_tw",
+                "generatedAt": None}
+
+    @rpc("config.schema.lookup", LOOKUP_PARAMS)
+    def lookup(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        found = configfile.lookup(params["path"].strip())
+        if found is None:
+            raise invalid_request(f"config schema path not found: {params['path']}")
+        return found
+
+    def _commit(self, snap: Snapshot, new: dict[str, Any], text: str | None,
+                mode: str) -> dict[str, Any]:
+        """Validate, write, broadcast ``config.changed`` and run the reload planner."""
         old = snap.parsed or {}
         restored = configfile.restore_redacted(new, old)
         left = configfile.unresolved_redactions(restored)
@@ -109,17 +149,19 @@ def register(table: MethodTable, gw: Gateway) -> None:
         except OSError as e:
             raise invalid_request(f"cannot write config: {e.strerror}") from None
         digest = configfile.hash_text(text)
-        ts = gw.now_ms()
-        gw.broadcast("config.changed", {"path": display(snap.path), "hash": digest, "ts": ts},
-                     scope=S.READ)
+        ts = self._now_ms()
+        display = self._display(snap.path)
+        self._broadcast("config.changed", {"path": display, "hash": digest, "ts": ts},
+                        scope=S.READ)
         plan = None
-        if gw.config_watcher is not None:
-            plan = gw.config_watcher.reload(mode)
+        watcher = self._config_watcher()
+        if watcher is not None:
+            plan = watcher.reload(mode)
         changed = configfile.changed_paths(old, restored)
         requires_restart = any(configfile.reload_kind(p) == configfile.RESTART
                                for p in changed)
         return {
-            "ok": True, "path": display(snap.path), "hash": digest,
+            "ok": True, "path": display, "hash": digest,
             "config": configfile.redact(restored), "changedPaths": changed,
             "restart": {"required": requires_restart,
                         "paths": [p for p in changed
@@ -128,38 +170,23 @@ def register(table: MethodTable, gw: Gateway) -> None:
             "sentinel": {"persisted": True, "payload": {
                 "kind": "config-patch" if mode == "config.patch" else "config-apply",
                 "status": "ok", "ts": ts, "message": None,
-                "stats": {"mode": mode, "root": display(snap.path),
+                "stats": {"mode": mode, "root": display,
                           "requiresRestart": requires_restart}}},
         }
 
-    def set_(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        snap = Snapshot(gw)
-        check_base(snap, params)
-        return commit(ctx, snap, parse_raw(params["raw"]), params["raw"], ctx.method)
 
-    def patch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        snap = Snapshot(gw)
-        check_base(snap, params)
-        if snap.raw is not None and snap.parsed is None:
-            raise invalid_request("the config file is not valid JSON5; fix it or use config.set",
-                                  {"issues": snap.issues})
-        partial = parse_raw(params["raw"])
-        new = configfile.merge_patch(snap.parsed or {}, partial, params.get("replacePaths") or ())
-        return commit(ctx, snap, new, None, ctx.method)
+def _check_base(snap: Snapshot, params: dict[str, Any]) -> None:
+    base = params.get("baseHash")
+    if base is None:
+        if snap.raw is not None:
+            raise invalid_request("config base hash required; re-run config.get and retry")
+        return
+    if base != snap.hash:
+        raise invalid_request(configfile.STALE_MESSAGE)
 
-    def schema(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return {"schema": configfile.SCHEMA, "uiHints": {}, "version": "openclaw_tw",
-                "generatedAt": None}
 
-    def lookup(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        found = configfile.lookup(params["path"].strip())
-        if found is None:
-            raise invalid_request(f"config schema path not found: {params['path']}")
-        return found
-
-    table.add("config.get", get, GET_PARAMS)
-    table.add("config.set", set_, SET_PARAMS)
-    table.add("config.patch", patch, PATCH_PARAMS)
-    table.add("config.apply", set_, SET_PARAMS)
-    table.add("config.schema", schema, SCHEMA_PARAMS)
-    table.add("config.schema.lookup", lookup, LOOKUP_PARAMS)
+def _parse_raw(text: str) -> dict[str, Any]:
+    try:
+        return configfile.parse(text)
+    except config.ConfigError as e:
+        raise invalid_request(str(e)) from None

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 
 from openclaw_tw.devices.authority import DeviceAuthority
-from openclaw_tw.devices.store import PairedDevice
+from openclaw_tw.devices.store import DeviceStore, PairedDevice
 from openclaw_tw.errors import invalid_request, missing_scope
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Arr, Obj, Str
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.interfaces import IConnection
 
 _S1 = Str(min_len=1)
 REQUEST_ID = Obj(required={"requestId": _S1})
@@ -24,36 +25,58 @@ ROTATE = Obj(required={"deviceId": _S1, "role": _S1}, optional={"scopes": Arr(_S
 REVOKE = Obj(required={"deviceId": _S1, "role": _S1})
 
 
-def register(table: MethodTable, gw: Gateway, authority: DeviceAuthority) -> None:
-    store = authority.store
+class DevicesMethods:
+    """Pairing and token management over the device store.
 
-    def connected(device_id: str) -> bool:
-        return any(c.device_id == device_id for c in gw.conns.values())
+    ``connections`` lists the open sockets (for ``connected`` flags); ``disconnect_device``
+    closes a device's sockets when it is removed or its token rotated or revoked.
+    """
 
-    def device_or_fail(device_id: str) -> PairedDevice:
-        dev = store.devices.get(device_id)
+    def __init__(
+        self,
+        store: DeviceStore,
+        now_ms: Callable[[], int],
+        broadcast: Callable[..., Any],
+        connections: Callable[[], Iterable[IConnection]],
+        disconnect_device: Callable[..., int],
+    ) -> None:
+        self._store = store
+        self._now_ms = now_ms
+        self._broadcast = broadcast
+        self._connections = connections
+        self._disconnect_device = disconnect_device
+
+    def _connected(self, device_id: str) -> bool:
+        return any(c.device_id == device_id for c in self._connections())
+
+    def _device_or_fail(self, device_id: str) -> PairedDevice:
+        dev = self._store.devices.get(device_id)
         if dev is None:
             raise invalid_request(f"unknown deviceId: {device_id}")
         return dev
 
-    def changed(_: Any = None) -> None:
-        gw.broadcast("device.pair.changed", {}, scope=S.PAIRING, drop_if_slow=True)
+    def _changed(self, _: Any = None) -> None:
+        self._broadcast("device.pair.changed", {}, scope=S.PAIRING, drop_if_slow=True)
 
-    def pair_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        store.expire_pending(gw.now_ms())
+    @rpc("device.pair.list")
+    def pair_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        store = self._store
+        store.expire_pending(self._now_ms())
         return {
             "pending": [p.public() for p in store.pending.values()],
-            "paired": [d.public(connected(d.device_id)) for d in store.devices.values()],
+            "paired": [d.public(self._connected(d.device_id)) for d in store.devices.values()],
         }
 
-    def approve(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    @rpc("device.pair.approve", REQUEST_ID)
+    def approve(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        store = self._store
         req = store.pending.get(params["requestId"])
-        if req is None or req.expires_at <= gw.now_ms():
+        if req is None or req.expires_at <= self._now_ms():
             raise invalid_request("unknown requestId")
         needs_admin = req.role != S.ROLE_OPERATOR or S.ADMIN in req.scopes
         if needs_admin and not ctx.is_admin:
             raise missing_scope(S.ADMIN)
-        now = gw.now_ms()
+        now = self._now_ms()
         dev = store.devices.get(req.device_id) or PairedDevice(
             req.device_id, req.public_key, req.platform, req.device_family, req.client_id,
             req.client_mode, [], [], "owner", now, now, remote_ip=req.remote_ip)
@@ -72,50 +95,58 @@ def register(table: MethodTable, gw: Gateway, authority: DeviceAuthority) -> Non
         d = store.save_device(dev, token, drop_pending_for=dev.device_id)
 
         def done(_: Any) -> dict[str, Any]:
-            gw.broadcast("device.pair.resolved", {"requestId": req.request_id,
-                         "deviceId": dev.device_id, "decision": "approved", "ts": now},
-                         scope=S.PAIRING)
-            changed()
-            return {"requestId": req.request_id, "device": dev.public(connected(dev.device_id))}
+            self._broadcast("device.pair.resolved", {"requestId": req.request_id,
+                            "deviceId": dev.device_id, "decision": "approved", "ts": now},
+                            scope=S.PAIRING)
+            self._changed()
+            return {"requestId": req.request_id,
+                    "device": dev.public(self._connected(dev.device_id))}
 
         return d.addCallback(done)
 
-    def reject(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        req = store.pending.get(params["requestId"])
+    @rpc("device.pair.reject", REQUEST_ID)
+    def reject(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        req = self._store.pending.get(params["requestId"])
         if req is None:
             raise invalid_request("unknown requestId")
-        now = gw.now_ms()
+        now = self._now_ms()
 
         def done(_: Any) -> dict[str, Any]:
-            gw.broadcast("device.pair.resolved", {"requestId": req.request_id,
-                         "deviceId": req.device_id, "decision": "rejected", "ts": now},
-                         scope=S.PAIRING)
-            changed()
+            self._broadcast("device.pair.resolved", {"requestId": req.request_id,
+                            "deviceId": req.device_id, "decision": "rejected", "ts": now},
+                            scope=S.PAIRING)
+            self._changed()
             return {"requestId": req.request_id, "deviceId": req.device_id,
                     "decision": "rejected", "ts": now}
 
-        return store.remove_pending(req.request_id).addCallback(done)
+        return self._store.remove_pending(req.request_id).addCallback(done)
 
-    def remove(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    @rpc("device.pair.remove", DEVICE_ID)
+    def remove(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         device_id = params["deviceId"]
-        device_or_fail(device_id)
+        self._device_or_fail(device_id)
 
         def done(_: Any) -> dict[str, Any]:
-            gw.disconnect_device(device_id, None, 4001, "client invalidated: device removed")
-            changed()
-            return {"deviceId": device_id, "removedAtMs": gw.now_ms()}
+            self._disconnect_device(device_id, None, 4001, "client invalidated: device removed")
+            self._changed()
+            return {"deviceId": device_id, "removedAtMs": self._now_ms()}
 
-        return store.remove_device(device_id).addCallback(done)
+        return self._store.remove_device(device_id).addCallback(done)
 
-    def rename(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        dev = device_or_fail(params["deviceId"])
+    @rpc("device.pair.rename", RENAME)
+    def rename(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        dev = self._device_or_fail(params["deviceId"])
         dev.label = params["label"]
-        d = store.save_device(dev)
-        d.addCallback(lambda _: (changed(), {"deviceId": dev.device_id, "label": dev.label})[1])
-        return d
 
-    def rotate(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        dev = device_or_fail(params["deviceId"])
+        def done(_: Any) -> dict[str, Any]:
+            self._changed()
+            return {"deviceId": dev.device_id, "label": dev.label}
+
+        return self._store.save_device(dev).addCallback(done)
+
+    @rpc("device.token.rotate", ROTATE)
+    def rotate(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        dev = self._device_or_fail(params["deviceId"])
         role = params["role"]
         if role not in dev.roles:
             raise invalid_request(f"device is not approved for role {role}")
@@ -124,13 +155,14 @@ def register(table: MethodTable, gw: Gateway, authority: DeviceAuthority) -> Non
             scopes = list(dev.scopes) if role == S.ROLE_OPERATOR else []
         elif role == S.ROLE_OPERATOR and not all(s in dev.scopes for s in scopes):
             raise invalid_request("scopes must be within the device's approved scopes")
-        now = gw.now_ms()
-        record, value = store.key.issue(dev.device_id, role, list(scopes), now)
+        now = self._now_ms()
+        record, value = self._store.key.issue(dev.device_id, role, list(scopes), now)
         same_device = ctx.conn.device_id == dev.device_id
 
         def done(_: Any) -> dict[str, Any]:
-            gw.disconnect_device(dev.device_id, role, 4001, "client invalidated: token rotated",
-                                 keep=ctx.conn if same_device else None)
+            self._disconnect_device(dev.device_id, role, 4001,
+                                    "client invalidated: token rotated",
+                                    keep=ctx.conn if same_device else None)
             out: dict[str, Any] = {"deviceId": dev.device_id, "role": role,
                                    "scopes": list(scopes), "rotatedAtMs": now,
                                    "tokenDelivery": "in-band" if same_device
@@ -139,25 +171,19 @@ def register(table: MethodTable, gw: Gateway, authority: DeviceAuthority) -> Non
                 out["token"] = value
             return out
 
-        return store.put_token(dev, record).addCallback(done)
+        return self._store.put_token(dev, record).addCallback(done)
 
-    def revoke(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        dev = device_or_fail(params["deviceId"])
+    @rpc("device.token.revoke", REVOKE)
+    def revoke(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        dev = self._device_or_fail(params["deviceId"])
         role = params["role"]
         if role not in dev.tokens:
             return succeed({"deviceId": dev.device_id, "role": role, "revokedAtMs": None})
-        now = gw.now_ms()
+        now = self._now_ms()
 
         def done(_: Any) -> dict[str, Any]:
-            gw.disconnect_device(dev.device_id, role, 4001, "client invalidated: token revoked")
+            self._disconnect_device(dev.device_id, role, 4001,
+                                    "client invalidated: token revoked")
             return {"deviceId": dev.device_id, "role": role, "revokedAtMs": now}
 
-        return store.revoke_token(dev, role).addCallback(done)
-
-    table.add("device.pair.list", pair_list)
-    table.add("device.pair.approve", approve, REQUEST_ID)
-    table.add("device.pair.reject", reject, REQUEST_ID)
-    table.add("device.pair.remove", remove, DEVICE_ID)
-    table.add("device.pair.rename", rename, RENAME)
-    table.add("device.token.rotate", rotate, ROTATE)
-    table.add("device.token.revoke", revoke, REVOKE)
+        return self._store.revoke_token(dev, role).addCallback(done)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from twisted.internet.defer import Deferred
+
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Int, Obj
-
-if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
 
 DEFAULT_LIMIT = 200
 DEFAULT_MAX_BYTES = 250_000
@@ -78,14 +78,20 @@ def _next_line_start(path: Path, offset: int, size: int, block: int = 65536) -> 
     return size
 
 
-def register(table: MethodTable, gw: Gateway) -> None:
-    def logs_tail(ctx: CallContext, params: dict[str, Any]) -> Any:
-        return gw.run_blocking(
+class LogsMethods:
+    """``logs.tail`` over the current log file, read with ``run_blocking`` (off the reactor)."""
+
+    def __init__(self, log_file: Callable[[], Path],
+                 run_blocking: Callable[..., Deferred[Any]]) -> None:
+        self._log_file = log_file
+        self._run_blocking = run_blocking
+
+    @rpc("logs.tail", LOGS_TAIL_PARAMS)
+    def logs_tail(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._run_blocking(
             tail,
-            gw.log_file(),
+            self._log_file(),
             params.get("cursor"),
             params.get("limit", DEFAULT_LIMIT),
             params.get("maxBytes", DEFAULT_MAX_BYTES),
         )
-
-    table.add("logs.tail", logs_tail, LOGS_TAIL_PARAMS)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IReactorTime
 
 from openclaw_tw import _json
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request, missing_scope
@@ -11,7 +14,7 @@ from openclaw_tw.nodes.policy import required_approve_scopes
 from openclaw_tw.nodes.queue import PRIORITIES, PendingQueues
 from openclaw_tw.nodes.registry import NodeRegistry
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import (
     AnyValue,
     Arr,
@@ -22,9 +25,6 @@ from openclaw_tw.protocol.schema import (
     Str,
     closed,
 )
-
-if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 NODE_ID = Obj(required={"nodeId": _S1})
@@ -45,6 +45,7 @@ DRAIN = Obj(optional={"maxItems": Int(minimum=1, maximum=10)})
 ENQUEUE = closed({"nodeId": _S1, "type": Str(enum=["status.request", "location.request"])},
                  {"priority": Str(enum=list(PRIORITIES)), "payload": AnyValue(),
                   "expiresInMs": Int(minimum=1)})
+LIST = closed(accepted="connected lastConnected")
 
 # node.event flood control: a token bucket per node on the gateway clock.
 EVENT_BURST = 50
@@ -52,23 +53,40 @@ EVENT_RATE_PER_S = 20.0
 HOST_STATS_MIN_INTERVAL_S = 1.0
 
 
-def register(table: MethodTable, gw: Gateway, registry: NodeRegistry) -> None:
-    invoker = Invoker(registry)
-    queues = PendingQueues(gw.now_ms)
-    buckets: dict[str, tuple[float, float]] = {}  # node -> (tokens, at)
-    stats_at: dict[str, float] = {}
+class NodesMethods:
+    """Node listing, pairing, invoke routing, node events and the pending-work queues."""
 
-    def node_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    def __init__(self, registry: NodeRegistry, now_ms: Callable[[], int], clock: IReactorTime,
+                 broadcast: Callable[..., Any]) -> None:
+        self._registry = registry
+        self._now_ms = now_ms
+        self._clock = clock
+        self._broadcast = broadcast
+        self._invoker = Invoker(registry)
+        self._queues = PendingQueues(now_ms)
+        self._buckets: dict[str, tuple[float, float]] = {}  # node -> (tokens, at)
+        self._stats_at: dict[str, float] = {}
+
+    @rpc("node.list", LIST)
+    def node_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        registry = self._registry
         nodes = [registry.describe(n) for n in registry.node_ids()]
-        return {"ts": gw.now_ms(), "nodes": [n for n in nodes if n is not None]}
+        return {"ts": self._now_ms(), "nodes": [n for n in nodes if n is not None]}
 
-    def describe(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        out = registry.describe(params["nodeId"])
+    @rpc("node.describe", NODE_ID)
+    def describe(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        out = self._registry.describe(params["nodeId"])
         if out is None:
             raise invalid_request(f"unknown nodeId: {params['nodeId']}")
-        return {"ts": gw.now_ms(), **out}
+        return {"ts": self._now_ms(), **out}
 
-    def pair_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("node.rename", RENAME)
+    def rename(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._registry.rename(params["nodeId"], params["displayName"])
+
+    @rpc("node.pair.list")
+    def pair_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        registry = self._registry
         paired = []
         for node_id in sorted(registry.store.nodes):
             node = registry.store.nodes[node_id]
@@ -84,26 +102,48 @@ def register(table: MethodTable, gw: Gateway, registry: NodeRegistry) -> None:
         pending = sorted(registry.pending.values(), key=lambda r: r.ts, reverse=True)
         return {"pending": [r.public() for r in pending], "paired": paired}
 
-    def approve(ctx: CallContext, params: dict[str, Any]) -> Any:
-        req = registry.pending.get(params["requestId"])
+    @rpc("node.pair.approve", REQUEST_ID)
+    def approve(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        req = self._registry.pending.get(params["requestId"])
         if req is None:
             raise invalid_request("unknown requestId")
         for scope in required_approve_scopes(req.commands):
             if not S.scope_satisfied(scope, ctx.scopes):
                 raise missing_scope(scope)
-        return registry.approve(req.request_id)
+        return self._registry.approve(req.request_id)
 
-    def node_event(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        live = registry.node_of(ctx.conn)
-        now = gw.clock.seconds()
-        tokens, at = buckets.get(live.node_id, (float(EVENT_BURST), now))
+    @rpc("node.pair.reject", REQUEST_ID)
+    def reject(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._registry.reject(params["requestId"])
+
+    @rpc("node.pair.remove", NODE_ID)
+    def remove(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._registry.remove(params["nodeId"])
+
+    @rpc("node.invoke", INVOKE)
+    def invoke(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._invoker.invoke(ctx.conn, params)
+
+    @rpc("node.invoke.result", RESULT)
+    def invoke_result(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._invoker.result(ctx.conn, params)
+
+    @rpc("node.invoke.progress", PROGRESS)
+    def invoke_progress(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._invoker.progress(ctx.conn, params)
+
+    @rpc("node.event", EVENT)
+    def node_event(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        live = self._registry.node_of(ctx.conn)
+        now = self._clock.seconds()
+        tokens, at = self._buckets.get(live.node_id, (float(EVENT_BURST), now))
         tokens = min(float(EVENT_BURST), tokens + (now - at) * EVENT_RATE_PER_S)
         if tokens < 1:
-            buckets[live.node_id] = (tokens, now)
+            self._buckets[live.node_id] = (tokens, now)
             raise GatewayError(UNAVAILABLE, "node.event rate limit exceeded",
                                {"code": "RATE_LIMITED"}, retryable=True,
                                retry_after_ms=int((1 - tokens) / EVENT_RATE_PER_S * 1000) + 1)
-        buckets[live.node_id] = (tokens - 1, now)
+        self._buckets[live.node_id] = (tokens - 1, now)
         event = params["event"]
         payload = params.get("payload")
         if isinstance(params.get("payloadJSON"), str):
@@ -111,43 +151,43 @@ def register(table: MethodTable, gw: Gateway, registry: NodeRegistry) -> None:
                 payload = _json.loads(params["payloadJSON"])
             except _json.JSONDecodeError:
                 raise invalid_request("node.event payloadJSON is not valid JSON") from None
-        registry.seen(live.node_id, "event")
+        self._registry.seen(live.node_id, "event")
         if event == "node.host.stats":
             live.host_stats = payload
-            if now - stats_at.get(live.node_id, -1e9) < HOST_STATS_MIN_INTERVAL_S:
+            if now - self._stats_at.get(live.node_id, -1e9) < HOST_STATS_MIN_INTERVAL_S:
                 return {"ok": True, "event": event, "handled": True, "reason": "throttled"}
-            stats_at[live.node_id] = now
-            gw.broadcast("node.hostStats", {"nodeId": live.node_id, "hostStats": payload,
-                                            "ts": gw.now_ms()}, scope=S.READ, drop_if_slow=True)
+            self._stats_at[live.node_id] = now
+            self._broadcast("node.hostStats", {"nodeId": live.node_id, "hostStats": payload,
+                                               "ts": self._now_ms()},
+                            scope=S.READ, drop_if_slow=True)
             return {"ok": True, "event": event, "handled": True}
         if event in ("node.presence.alive", "exec.started", "exec.finished", "exec.denied"):
             return {"ok": True, "event": event, "handled": True}
         return {"ok": True, "event": event, "handled": False, "reason": "unsupported event"}
 
-    def node_id_of(ctx: CallContext) -> str:
-        return registry.node_of(ctx.conn).node_id
-
-    def enqueue(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("node.pending.enqueue", ENQUEUE)
+    def enqueue(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         node_id = params["nodeId"]
-        if node_id not in registry.live and node_id not in registry.store.nodes:
+        if node_id not in self._registry.live and node_id not in self._registry.store.nodes:
             raise invalid_request(f"unknown nodeId: {node_id}")
-        return queues.enqueue(node_id, params["type"], params.get("priority", "normal"),
-                              params.get("payload"), params.get("expiresInMs"))
+        return self._queues.enqueue(node_id, params["type"], params.get("priority", "normal"),
+                                    params.get("payload"), params.get("expiresInMs"))
 
-    table.add("node.list", node_list, closed(accepted="connected lastConnected"))
-    table.add("node.describe", describe, NODE_ID)
-    table.add("node.rename", lambda c, p: registry.rename(p["nodeId"], p["displayName"]), RENAME)
-    table.add("node.pair.list", pair_list)
-    table.add("node.pair.approve", approve, REQUEST_ID)
-    table.add("node.pair.reject", lambda c, p: registry.reject(p["requestId"]), REQUEST_ID)
-    table.add("node.pair.remove", lambda c, p: registry.remove(p["nodeId"]), NODE_ID)
-    table.add("node.invoke", lambda c, p: invoker.invoke(c.conn, p), INVOKE)
-    table.add("node.invoke.result", lambda c, p: invoker.result(c.conn, p), RESULT)
-    table.add("node.invoke.progress", lambda c, p: invoker.progress(c.conn, p), PROGRESS)
-    table.add("node.event", node_event, EVENT)
-    table.add("node.pending.enqueue", enqueue, ENQUEUE)
-    table.add("node.pending.pull", lambda c, p: queues.pull(node_id_of(c)), None)
-    table.add("node.pending.ack", lambda c, p: queues.ack(node_id_of(c), p["ids"]), ACK)
-    table.add("node.pending.drain",
-              lambda c, p: queues.drain(node_id_of(c), p.get("maxItems", 10)), DRAIN)
-    table.add("skills.bins", lambda c, p: {"bins": []}, None)
+    @rpc("node.pending.pull", None)
+    def pending_pull(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._queues.pull(self._node_id_of(ctx))
+
+    @rpc("node.pending.ack", ACK)
+    def pending_ack(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._queues.ack(self._node_id_of(ctx), params["ids"])
+
+    @rpc("node.pending.drain", DRAIN)
+    def pending_drain(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._queues.drain(self._node_id_of(ctx), params.get("maxItems", 10))
+
+    @rpc("skills.bins", None)
+    def skills_bins(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"bins": []}
+
+    def _node_id_of(self, ctx: CallContext) -> str:
+        return self._registry.node_of(ctx.conn).node_id

@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 
 from openclaw_tw import _json
-from openclaw_tw.agent.runtime import AgentRuntime
+from openclaw_tw.agent.runtime import AgentRuntime, Run
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Nullable, OneOf, Str, closed
 from openclaw_tw.sessions.keys import kind_of, normalize_agent_id, resolve_key
 from openclaw_tw.sessions.store import OVERRIDE_FIELDS, Entry, SessionRow, SessionStore
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.config.settings import GatewaySettings
+    from openclaw_tw.interfaces import IConnection
+
+RunBlocking = Callable[..., Deferred[Any]]
 
 _S1 = Str(min_len=1)
 DEFAULT_LIMIT = 100
@@ -73,6 +77,7 @@ SEND = closed({"key": _S1, "message": Str()}, {"agentId": Str(), "idempotencyKey
               "mentions thinking attachments")
 ABORT = closed(optional={"key": Str(), "runId": Str(), "agentId": Str(),
                          "clearQueued": Bool()})
+SUBSCRIBE = closed(accepted=" ".join(LIST.fields))
 
 
 def row_public(row: SessionRow, runtime: AgentRuntime, registry_primary: str) -> dict[str, Any]:
@@ -110,27 +115,34 @@ def entry_text(entry: Entry) -> str:
     return ""
 
 
-def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
-             store: SessionStore) -> None:
-    primary = runtime.registry.primary
-    path = gw.display_path(gw.sessions_path())
+class SessionsMethods:
+    """sessions.* (§6.3), and the ``sessions.changed`` event for subscribed operators."""
 
-    def public(row: SessionRow) -> dict[str, Any]:
-        return row_public(row, runtime, primary)
+    def __init__(self, runtime: AgentRuntime, store: SessionStore,
+                 broadcast: Callable[..., int], now_ms: Callable[[], int],
+                 settings: Callable[[], GatewaySettings], run_blocking: RunBlocking,
+                 display_path: Callable[[Path], str], db_path: Path) -> None:
+        self.runtime = runtime
+        self.store = store
+        self.broadcast = broadcast
+        self.now_ms = now_ms
+        self.settings = settings
+        self.run_blocking = run_blocking
+        self.display_path = display_path
+        self.path = display_path(db_path)
+        self.primary = runtime.registry.primary
 
-    def changed(row: SessionRow, reason: str) -> None:
-        gw.broadcast("sessions.changed", {"sessionKey": row.key, "agentId": row.agent_id,
-                                          "reason": reason, "session": public(row)},
-                     scope=S.READ, drop_if_slow=True,
-                     predicate=lambda conn: "sessions" in conn.subscriptions)
+    def public(self, row: SessionRow) -> dict[str, Any]:
+        return row_public(row, self.runtime, self.primary)
 
-    runtime.on_session_changed = changed
+    def session_changed(self, row: SessionRow, reason: str) -> None:
+        """Broadcast ``sessions.changed`` to the operators subscribed to it."""
+        self.broadcast("sessions.changed", {"sessionKey": row.key, "agentId": row.agent_id,
+                                            "reason": reason, "session": self.public(row)},
+                       scope=S.READ, drop_if_slow=True, predicate=_subscribed)
 
-    def key_of(params: dict[str, Any]) -> str:
-        return resolve_key(params.get("key"), agent_id=params.get("agentId"))
-
-    def existing(params: dict[str, Any]) -> SessionRow:
-        row = store.get(key_of(params))
+    def _existing(self, params: dict[str, Any]) -> SessionRow:
+        row = self.store.get(_key_of(params))
         if row is None:
             raise invalid_request(f"unknown session key: {params.get('key')}")
         expected = params.get("expectedSessionId")
@@ -139,8 +151,12 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
                                   {"reason": "session-changed"})
         return row
 
-    def sessions_list(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        rows = list(store.rows.values())
+    # -- reading -----------------------------------------------------------------------------
+
+    @rpc("sessions.list", LIST)
+    def sessions_list(self, ctx: CallContext, params: dict[str, Any]
+                      ) -> Deferred[dict[str, Any]]:
+        rows = list(self.store.rows.values())
         archived = params.get("archived", False)
         if archived != "all":
             rows = [r for r in rows if r.archived == bool(archived)]
@@ -155,22 +171,23 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
             rows = [r for r in rows if needle in r.key.lower() or
                     needle in (r.label or "").lower()]
         if params.get("activeMinutes"):
-            cutoff = gw.now_ms() - params["activeMinutes"] * 60_000
+            cutoff = self.now_ms() - params["activeMinutes"] * 60_000
             rows = [r for r in rows if r.updated_at >= cutoff]
         if not params.get("includeGlobal"):
             rows = [r for r in rows if r.key != "global"]
         if not params.get("includeUnknown"):
             rows = [r for r in rows if r.key != "unknown"]
         sort = params.get("sortBy", "updatedAt")
-        rows.sort(key=lambda r: ((r.last_interaction_at or 0) if sort == "lastInteractionAt"
-                                 else r.updated_at), reverse=True)
-        rows.sort(key=lambda r: not r.pinned)
+        rows.sort(key=_by_interaction if sort == "lastInteractionAt" else _by_update,
+                  reverse=True)
+        rows.sort(key=_unpinned)
         total, offset = len(rows), params.get("offset", 0)
         limit = params.get("limit", DEFAULT_LIMIT)
         page = rows[offset: offset + limit]
         more = offset + limit < total
+        primary = self.primary
         result: dict[str, Any] = {
-            "ts": gw.now_ms(), "path": path, "count": len(page), "totalCount": total,
+            "ts": self.now_ms(), "path": self.path, "count": len(page), "totalCount": total,
             "limitApplied": limit, "nextOffset": offset + limit if more else None,
             "hasMore": more, "owners": [],
             "defaults": {"modelProvider": primary.split("/")[0],
@@ -178,76 +195,72 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
                          "thinkingLevels": [{"id": "off", "label": "off"}],
                          "thinkingOptions": ["off"], "thinkingDefault": "off",
                          "modelSelectionTarget": "session"},
-            "sessions": [public(r) for r in page]}
+            "sessions": [self.public(r) for r in page]}
         if not (params.get("includeLastMessage") or params.get("includeDerivedTitles")) \
                 or not page:
             return succeed(result)
+        return self.store.last_entries([r.key for r in page], 20).addCallback(
+            _enrich, result, params)
 
-        def enrich(last: dict[str, list[Entry]]) -> dict[str, Any]:
-            for out in result["sessions"]:
-                entries = last.get(out["key"]) or []
-                if params.get("includeLastMessage") and entries:
-                    out["lastMessage"] = {"role": entries[-1].role,
-                                          "text": entry_text(entries[-1])[:500],
-                                          "timestamp": entries[-1].ts}
-                if params.get("includeDerivedTitles"):
-                    first = next((e for e in entries if e.role == "user"), None)
-                    if first is not None:
-                        out["derivedTitle"] = entry_text(first)[:80]
-            return result
-
-        return store.last_entries([r.key for r in page], 20).addCallback(enrich)
-
-    def subscribe(ctx: CallContext, params: dict[str, Any]) -> Any:
+    @rpc("sessions.subscribe", SUBSCRIBE)
+    def subscribe(self, ctx: CallContext, params: dict[str, Any]) -> Any:
         ctx.conn.subscriptions.add("sessions")
         if not params:
             return {"subscribed": True}
-        return sessions_list(ctx, params).addCallback(
-            lambda listing: {"subscribed": True, "list": listing})
+        return self.sessions_list(ctx, params).addCallback(_subscribed_with)
 
-    def unsubscribe(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("sessions.unsubscribe")
+    def unsubscribe(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         ctx.conn.subscriptions.discard("sessions")
         return {"subscribed": False}
 
-    def preview(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    @rpc("sessions.preview", PREVIEW)
+    def preview(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         keys = [resolve_key(k) for k in params["keys"]][:50]
         limit, max_chars = params.get("limit", 5), params.get("maxChars", 200)
+        return self.store.last_entries([k for k in keys if k in self.store.rows],
+                                       limit).addCallback(self._previews, keys, max_chars)
 
-        def shape(last: dict[str, list[Entry]]) -> dict[str, Any]:
-            previews = []
-            for key in keys:
-                if key not in store.rows:
-                    previews.append({"key": key, "status": "missing", "items": []})
-                    continue
-                items = [{"role": e.role, "text": entry_text(e)[:max_chars]}
-                         for e in last.get(key, []) if e.role in ("user", "assistant")]
-                previews.append({"key": key, "status": "ok", "items": items})
-            return {"ts": gw.now_ms(), "previews": previews}
+    def _previews(self, last: dict[str, list[Entry]], keys: list[str], max_chars: int
+                  ) -> dict[str, Any]:
+        previews = []
+        for key in keys:
+            if key not in self.store.rows:
+                previews.append({"key": key, "status": "missing", "items": []})
+                continue
+            items = [{"role": e.role, "text": entry_text(e)[:max_chars]}
+                     for e in last.get(key, []) if e.role in ("user", "assistant")]
+            previews.append({"key": key, "status": "ok", "items": items})
+        return {"ts": self.now_ms(), "previews": previews}
 
-        return store.last_entries([k for k in keys if k in store.rows], limit).addCallback(shape)
-
-    def resolve(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("sessions.resolve", RESOLVE)
+    def resolve(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         candidates: list[SessionRow] = []
+        rows = self.store.rows
         if params.get("key"):
-            key = key_of(params)
-            if key in store.rows or params.get("allowMissing") or key.endswith(":main"):
+            key = _key_of(params)
+            if key in rows or params.get("allowMissing") or key.endswith(":main"):
                 return {"ok": True, "key": key, "agentId": key.split(":")[1]
                         if key.startswith("agent:") else "main"}
         if params.get("sessionId"):
-            candidates = [r for r in store.rows.values()
-                          if r.session_id == params["sessionId"]]
+            candidates = [r for r in rows.values() if r.session_id == params["sessionId"]]
         elif params.get("label"):
-            candidates = [r for r in store.rows.values() if r.label == params["label"]]
+            candidates = [r for r in rows.values() if r.label == params["label"]]
         if len(candidates) == 1:
             return {"ok": True, "key": candidates[0].key, "agentId": candidates[0].agent_id,
                     "displayName": candidates[0].label}
-        return {"ok": False, "candidates": [public(r) for r in candidates]}
+        return {"ok": False, "candidates": [self.public(r) for r in candidates]}
 
-    def describe(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return public(existing(params))
+    @rpc("sessions.describe", KEY)
+    @rpc("sessions.get", KEY)
+    def describe(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self.public(self._existing(params))
 
-    def patch(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        row = existing(params)
+    # -- changing ----------------------------------------------------------------------------
+
+    @rpc("sessions.patch", PATCH)
+    def patch(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        row = self._existing(params)
         for field in ("label", "archived", "pinned", "unread"):
             if field in params:
                 value = params[field]
@@ -258,132 +271,176 @@ def register(table: MethodTable, gw: Gateway, runtime: AgentRuntime,
                     row.overrides.pop(field, None)
                 else:
                     row.overrides[field] = params[field]
-        row.updated_at = gw.now_ms()
+        row.updated_at = self.now_ms()
+        return self.store.save(row).addCallback(self._patched, row)
 
-        def done(_: Any) -> dict[str, Any]:
-            changed(row, "patch")
-            model = row.overrides.get("model") or primary
-            return {"ok": True, "path": path, "key": row.key, "entry": entry_of(row),
-                    "resolved": {"modelProvider": model.split("/")[0],
-                                 "model": model.split("/", 1)[-1]}}
+    def _patched(self, _: Any, row: SessionRow) -> dict[str, Any]:
+        self.session_changed(row, "patch")
+        model = row.overrides.get("model") or self.primary
+        return {"ok": True, "path": self.path, "key": row.key, "entry": entry_of(row),
+                "resolved": {"modelProvider": model.split("/")[0],
+                             "model": model.split("/", 1)[-1]}}
 
-        return store.save(row).addCallback(done)
-
-    def entry_of(row: SessionRow) -> dict[str, Any]:
-        out = {"sessionId": row.session_id, "updatedAt": row.updated_at,
-               "sessionStartedAt": row.created_at, "lastInteractionAt": row.last_interaction_at,
-               "createdVia": row.created_via, "createdAt": row.created_at, "label": row.label,
-               "archived": row.archived, "pinned": row.pinned, **row.overrides}
-        return {k: v for k, v in out.items() if v is not None}
-
-    def reset(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        row = existing(params)
-        runtime.abort(row.key, None, "rpc")
-        now = gw.now_ms()
+    @rpc("sessions.reset", RESET)
+    def reset(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        row = self._existing(params)
+        self.runtime.abort(row.key, None, "rpc")
+        now = self.now_ms()
         row.session_id, row.created_at, row.updated_at = str(uuid.uuid4()), now, now
         row.status = row.last_run_id = row.last_run_error = None
         row.started_at = row.ended_at = None
         row.input_tokens = row.output_tokens = 0
+        return self.store.save(row).addCallback(self._was_reset, row)
 
-        def done(_: Any) -> dict[str, Any]:
-            changed(row, "reset")
-            return {"ok": True, "key": row.key,
-                    "entry": {**entry_of(row), "lifecycleRevision": row.session_id},
-                    "resolved": {"modelProvider": primary.split("/")[0],
-                                 "model": primary.split("/", 1)[-1]}}
+    def _was_reset(self, _: Any, row: SessionRow) -> dict[str, Any]:
+        self.session_changed(row, "reset")
+        return {"ok": True, "key": row.key,
+                "entry": {**entry_of(row), "lifecycleRevision": row.session_id},
+                "resolved": {"modelProvider": self.primary.split("/")[0],
+                             "model": self.primary.split("/", 1)[-1]}}
 
-        return store.save(row).addCallback(done)
-
-    def delete(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        key = key_of(params)
-        row = store.get(key)
+    @rpc("sessions.delete", DELETE)
+    def delete(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        key = _key_of(params)
+        row = self.store.get(key)
         if row is None:
             return succeed({"ok": True, "key": key, "deleted": False, "archived": []})
         if params.get("archivedOnly") and not row.archived:
             raise invalid_request("session is not archived (archivedOnly)")
-        runtime.abort(key, None, "rpc")
+        self.runtime.abort(key, None, "rpc")
         archive = not params.get("deleteTranscript", False)
-        target = gw.settings.state_dir / "agents" / row.agent_id / "sessions"
-        stamp = f"{gw.now_ms()}.{uuid.uuid4().hex[:12]}"
-        d = store.history(key, 1_000_000) if archive else succeed([])
+        target = self.settings().state_dir / "agents" / row.agent_id / "sessions"
+        stamp = f"{self.now_ms()}.{uuid.uuid4().hex[:12]}"
+        d = self.store.history(key, 1_000_000) if archive else succeed([])
+        return d.addCallback(self._write_archive, target, row.session_id, stamp).addCallback(
+            self._drop, key, row)
 
-        def write_archive(entries: list[Entry]) -> Deferred[list[str]]:
-            if not entries:
-                return succeed([])
-            return gw.run_blocking(_archive, target, row.session_id, stamp, entries)
+    def _write_archive(self, entries: list[Entry], target: Path, session_id: str,
+                       stamp: str) -> Deferred[list[str]]:
+        if not entries:
+            return succeed([])
+        return self.run_blocking(_archive, target, session_id, stamp, entries)
 
-        def drop(archived: list[str]) -> Deferred[dict[str, Any]]:
-            return store.delete(key).addCallback(lambda deleted: (
-                changed(row, "delete"),
-                {"ok": True, "key": key, "deleted": deleted,
-                 "archived": [gw.display_path(Path(p)) for p in archived]})[1])
+    def _drop(self, archived: list[str], key: str, row: SessionRow
+              ) -> Deferred[dict[str, Any]]:
+        return self.store.delete(key).addCallback(self._dropped, key, row, archived)
 
-        return d.addCallback(write_archive).addCallback(drop)
+    def _dropped(self, deleted: bool, key: str, row: SessionRow, archived: list[str]
+                 ) -> dict[str, Any]:
+        self.session_changed(row, "delete")
+        return {"ok": True, "key": key, "deleted": deleted,
+                "archived": [self.display_path(Path(p)) for p in archived]}
 
-    def compact(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        row = existing(params)
+    @rpc("sessions.compact", COMPACT)
+    def compact(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        row = self._existing(params)
         keep = params.get("maxLines", 20)
         summary = {"role": "custom", "customType": "compaction", "display": True,
-                   "content": "Earlier messages were compacted.", "timestamp": gw.now_ms()}
-        return store.compact(row.key, keep, summary).addCallback(
-            lambda removed: {"ok": True, "key": row.key, "compacted": removed > 0,
-                             "removed": removed,
-                             **({} if removed else {"reason": "nothing to compact"})})
+                   "content": "Earlier messages were compacted.", "timestamp": self.now_ms()}
+        return self.store.compact(row.key, keep, summary).addCallback(_compacted, row.key)
 
-    def create(ctx: CallContext, params: dict[str, Any]) -> Any:
+    @rpc("sessions.create", CREATE)
+    def create(self, ctx: CallContext, params: dict[str, Any]) -> Any:
         agent_id = normalize_agent_id(params.get("agentId"))
         raw = params.get("key") or f"session-{uuid.uuid4().hex[:8]}"
         key = resolve_key(raw, agent_id=agent_id)
-        row = store.ensure(key, "create")
+        row = self.store.ensure(key, "create")
         if params.get("label"):
             row.label = params["label"]
         if params.get("model"):
             row.overrides["model"] = params["model"]
-        d = store.save(row)
+        return self.store.save(row).addCallback(self._created, ctx, params, key, row)
 
-        def start(_: Any) -> Any:
-            changed(row, "create")
-            out: dict[str, Any] = {"ok": True, "key": key, "sessionId": row.session_id,
-                                   "agentId": row.agent_id}
-            if not params.get("message"):
-                return out
-            run_id = params.get("idempotencyKey") or str(uuid.uuid4())
-            return runtime.accept(row, params["message"], run_id, "chat", ctx.conn).addCallback(
-                lambda run: {**out, "runStarted": True, "runId": run.run_id})
+    def _created(self, _: Any, ctx: CallContext, params: dict[str, Any], key: str,
+                 row: SessionRow) -> Any:
+        self.session_changed(row, "create")
+        out: dict[str, Any] = {"ok": True, "key": key, "sessionId": row.session_id,
+                               "agentId": row.agent_id}
+        if not params.get("message"):
+            return out
+        run_id = params.get("idempotencyKey") or str(uuid.uuid4())
+        return self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn
+                                   ).addCallback(_run_started, out)
 
-        return d.addCallback(start)
-
-    def send(ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    @rpc("sessions.send", SEND)
+    def send(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         if not params["message"].strip():
             raise invalid_request("invalid sessions.send params: message must not be empty")
-        row = store.ensure(key_of(params), "send")
+        row = self.store.ensure(_key_of(params), "send")
         run_id = params.get("idempotencyKey") or str(uuid.uuid4())
         timeout = params.get("timeoutMs")
-        return runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
-                              timeout / 1000 if timeout else None).addCallback(
-            lambda run: {"runId": run.run_id, "status": "started", "key": row.key})
+        return self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
+                                   timeout / 1000 if timeout else None).addCallback(
+            _send_started, row.key)
 
-    def abort(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        key = key_of(params) if params.get("key") else None
+    @rpc("sessions.abort", ABORT)
+    def abort(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        key = _key_of(params) if params.get("key") else None
         if key is None and not params.get("runId"):
             raise invalid_request("invalid sessions.abort params: key or runId required")
-        ids = runtime.abort(key, params.get("runId"), "rpc")
+        ids = self.runtime.abort(key, params.get("runId"), "rpc")
         return {"ok": True, "aborted": bool(ids), "runIds": ids}
 
-    table.add("sessions.list", sessions_list, LIST)
-    table.add("sessions.subscribe", subscribe, closed(accepted=" ".join(LIST.fields)))
-    table.add("sessions.unsubscribe", unsubscribe)
-    table.add("sessions.preview", preview, PREVIEW)
-    table.add("sessions.resolve", resolve, RESOLVE)
-    table.add("sessions.describe", describe, KEY)
-    table.add("sessions.get", describe, KEY)
-    table.add("sessions.patch", patch, PATCH)
-    table.add("sessions.reset", reset, RESET)
-    table.add("sessions.delete", delete, DELETE)
-    table.add("sessions.compact", compact, COMPACT)
-    table.add("sessions.create", create, CREATE)
-    table.add("sessions.send", send, SEND)
-    table.add("sessions.abort", abort, ABORT)
+
+def _key_of(params: dict[str, Any]) -> str:
+    return resolve_key(params.get("key"), agent_id=params.get("agentId"))
+
+
+def _subscribed(conn: IConnection) -> bool:
+    return "sessions" in conn.subscriptions
+
+
+def _by_update(row: SessionRow) -> int:
+    return row.updated_at
+
+
+def _by_interaction(row: SessionRow) -> int:
+    return row.last_interaction_at or 0
+
+
+def _unpinned(row: SessionRow) -> bool:
+    return not row.pinned
+
+
+def _enrich(last: dict[str, list[Entry]], result: dict[str, Any], params: dict[str, Any]
+            ) -> dict[str, Any]:
+    """``includeLastMessage`` / ``includeDerivedTitles``: add them to each listed row."""
+    for out in result["sessions"]:
+        entries = last.get(out["key"]) or []
+        if params.get("includeLastMessage") and entries:
+            out["lastMessage"] = {"role": entries[-1].role,
+                                  "text": entry_text(entries[-1])[:500],
+                                  "timestamp": entries[-1].ts}
+        if params.get("includeDerivedTitles"):
+            first = next((e for e in entries if e.role == "user"), None)
+            if first is not None:
+                out["derivedTitle"] = entry_text(first)[:80]
+    return result
+
+
+def _subscribed_with(listing: dict[str, Any]) -> dict[str, Any]:
+    return {"subscribed": True, "list": listing}
+
+
+def entry_of(row: SessionRow) -> dict[str, Any]:
+    out = {"sessionId": row.session_id, "updatedAt": row.updated_at,
+           "sessionStartedAt": row.created_at, "lastInteractionAt": row.last_interaction_at,
+           "createdVia": row.created_via, "createdAt": row.created_at, "label": row.label,
+           "archived": row.archived, "pinned": row.pinned, **row.overrides}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _compacted(removed: int, key: str) -> dict[str, Any]:
+    return {"ok": True, "key": key, "compacted": removed > 0, "removed": removed,
+            **({} if removed else {"reason": "nothing to compact"})}
+
+
+def _run_started(run: Run, out: dict[str, Any]) -> dict[str, Any]:
+    return {**out, "runStarted": True, "runId": run.run_id}
+
+
+def _send_started(run: Run, key: str) -> dict[str, Any]:
+    return {"runId": run.run_id, "status": "started", "key": key}
 
 
 def _archive(directory: Path, session_id: str, stamp: str, entries: list[Entry]) -> list[str]:

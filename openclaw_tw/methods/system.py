@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import resource
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from openclaw_tw.hub.gateway import COMPAT_VERSION
-from openclaw_tw.hub.health import HEARTBEAT_EVERY_MS
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.hub.health import HEARTBEAT_EVERY_MS, HealthMonitor
+from openclaw_tw.hub.identity import GatewayIdentity
+from openclaw_tw.hub.presence import PresenceRegistry
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Arr, Bool, Int, Obj, Str
 from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.automation.heartbeat import Heartbeat
 
 _S1 = Str(min_len=1)
 
@@ -33,51 +36,123 @@ WAKE_PARAMS = Obj(required={"mode": Str(enum=("now", "next-heartbeat")), "text":
                   optional={"sessionKey": _S1, "agentId": _S1})
 
 
-def register(table: MethodTable, gw: Gateway) -> None:
-    def health(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("probe") or gw.health.is_stale():
-            return gw.health.refresh()
-        return gw.health.current()
+class SystemMethods:
+    """health, status, presence, system events, heartbeats, gateway identity.
 
-    def status(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return build_status(gw, ctx.is_admin)
+    The heartbeat switch and the last heartbeat are gateway state read and written through
+    callables; ``heartbeat`` is looked up per call (it is wired after this family).
+    """
 
-    def system_presence(ctx: CallContext, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return gw.presence.snapshot()
+    def __init__(
+        self,
+        health: HealthMonitor,
+        presence: PresenceRegistry,
+        broadcast_presence: Callable[[], int],
+        identity: GatewayIdentity,
+        heartbeat: Callable[[], Heartbeat | None],
+        heartbeats_enabled: Callable[[], bool],
+        set_heartbeats_enabled: Callable[[bool], None],
+        last_heartbeat: Callable[[], dict[str, Any] | None],
+        sessions_path: Callable[[], str],
+        inflight: Callable[[], int],
+    ) -> None:
+        self._health = health
+        self._presence = presence
+        self._broadcast_presence = broadcast_presence
+        self._identity = identity
+        self._heartbeat = heartbeat
+        self._heartbeats_enabled = heartbeats_enabled
+        self._set_heartbeats_enabled = set_heartbeats_enabled
+        self._last_heartbeat = last_heartbeat
+        self._sessions_path = sessions_path
+        self._inflight = inflight
 
-    def system_event(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        gw.presence.add_event(params)
-        gw.broadcast_presence()
+    @rpc("health", HEALTH_PARAMS)
+    def health(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("probe") or self._health.is_stale():
+            return self._health.refresh()
+        return self._health.current()
+
+    @rpc("status", STATUS_PARAMS)
+    def status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return self.build_status(ctx.is_admin)
+
+    @rpc("system-presence")
+    def system_presence(self, ctx: CallContext, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._presence.snapshot()
+
+    @rpc("system-event", SYSTEM_EVENT_PARAMS)
+    def system_event(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        self._presence.add_event(params)
+        self._broadcast_presence()
         return {"ok": True}
 
-    def last_heartbeat(ctx: CallContext, params: dict[str, Any]) -> Any:
-        return gw.last_heartbeat
+    @rpc("last-heartbeat")
+    def last_heartbeat(self, ctx: CallContext, params: dict[str, Any]) -> Any:
+        return self._last_heartbeat()
 
-    def set_heartbeats(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        gw.heartbeats_enabled = params["enabled"]
-        return {"ok": True, "enabled": gw.heartbeats_enabled}
+    @rpc("set-heartbeats", SET_HEARTBEATS_PARAMS)
+    def set_heartbeats(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        self._set_heartbeats_enabled(params["enabled"])
+        return {"ok": True, "enabled": self._heartbeats_enabled()}
 
-    def wake(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("wake", WAKE_PARAMS)
+    def wake(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         """Queue a system event for the agent's heartbeat; ``now`` runs the heartbeat soon."""
         agent = normalize_agent_id(params.get("agentId"))
         raw_key = params.get("sessionKey")
         key = resolve_key(raw_key, agent_id=agent) if raw_key else main_key(agent)
-        gw.heartbeat.enqueue(key, params["text"], "wake")
+        heartbeat = self._heartbeat()
+        assert heartbeat is not None, "wake before the heartbeat was wired"
+        heartbeat.enqueue(key, params["text"], "wake")
         if params["mode"] == "now":
-            gw.heartbeat.request_wake(agent_of(key), "wake")
+            heartbeat.request_wake(agent_of(key), "wake")
         return {"ok": True}
 
-    def identity(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return {"deviceId": gw.identity.device_id, "publicKey": gw.identity.public_key}
+    @rpc("gateway.identity.get")
+    def identity(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"deviceId": self._identity.device_id, "publicKey": self._identity.public_key}
 
-    table.add("health", health, HEALTH_PARAMS)
-    table.add("status", status, STATUS_PARAMS)
-    table.add("system-presence", system_presence)
-    table.add("system-event", system_event, SYSTEM_EVENT_PARAMS)
-    table.add("last-heartbeat", last_heartbeat)
-    table.add("set-heartbeats", set_heartbeats, SET_HEARTBEATS_PARAMS)
-    table.add("wake", wake, WAKE_PARAMS)
-    table.add("gateway.identity.get", identity)
+    def build_status(self, admin: bool) -> dict[str, Any]:
+        """The ``status`` payload (the sessions path is redacted for non-admins)."""
+        path = self._sessions_path() if admin else "[redacted]"
+        hb = self._heartbeat()
+        every_ms = hb.config_for("main")["everyMs"] if hb is not None else HEARTBEAT_EVERY_MS
+        every = f"{every_ms // 60000}m"
+        zero_status = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0,
+                       "cancelled": 0, "lost": 0}
+        return {
+            "runtimeVersion": COMPAT_VERSION,
+            "hostDesktop": {"enabled": False, "state": "disabled", "port": 5900},
+            "heartbeat": {
+                "defaultAgentId": "main",
+                "agents": [{"agentId": "main", "enabled": self._heartbeats_enabled(),
+                            "every": every, "everyMs": every_ms}],
+            },
+            "channelSummary": [],
+            "queuedSystemEvents": [],
+            "degradedSecretOwners": [],
+            "degradedPlugins": [],
+            "tasks": {"total": 0, "active": 0, "terminal": 0, "failures": 0,
+                      "byStatus": zero_status,
+                      "byRuntime": {"subagent": 0, "acp": 0, "cli": 0, "cron": 0}},
+            "taskAudit": {"total": 0, "warnings": 0, "errors": 0, "byCode": {}},
+            "sessions": {
+                "paths": [path] if admin else [],
+                "count": 0,
+                "defaults": {"model": None, "contextTokens": None},
+                "recent": [],
+                "byAgent": [{"agentId": "main", "path": path, "count": 0, "recent": []}],
+            },
+            "modelRuntime": {"degraded": False, "pendingAgents": []},
+            "eventLoop": self._health.lag.snapshot(),
+            "processMemory": _process_memory(),
+            "workerPools": {},
+            "pid": os.getpid(),
+            "shutdownBudget": {"timeoutMs": 2000, "reserveMs": 0, "nativeStopBudget": True,
+                               "activeWork": {"rootRequests": self._inflight()},
+                               "writeCustody": []},
+        }
 
 
 def _process_memory() -> dict[str, int]:
@@ -88,43 +163,3 @@ def _process_memory() -> dict[str, int]:
     except (OSError, ValueError, IndexError):
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"rssBytes": rss}
-
-
-def build_status(gw: Gateway, admin: bool) -> dict[str, Any]:
-    path = gw.display_path(gw.sessions_path()) if admin else "[redacted]"
-    hb = getattr(gw, "heartbeat", None)
-    every_ms = hb.config_for("main")["everyMs"] if hb is not None else HEARTBEAT_EVERY_MS
-    every = f"{every_ms // 60000}m"
-    zero_status = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0,
-                   "cancelled": 0, "lost": 0}
-    return {
-        "runtimeVersion": COMPAT_VERSION,
-        "hostDesktop": {"enabled": False, "state": "disabled", "port": 5900},
-        "heartbeat": {
-            "defaultAgentId": "main",
-            "agents": [{"agentId": "main", "enabled": gw.heartbeats_enabled, "every": every,
-                        "everyMs": every_ms}],
-        },
-        "channelSummary": [],
-        "queuedSystemEvents": [],
-        "degradedSecretOwners": [],
-        "degradedPlugins": [],
-        "tasks": {"total": 0, "active": 0, "terminal": 0, "failures": 0,
-                  "byStatus": zero_status,
-                  "byRuntime": {"subagent": 0, "acp": 0, "cli": 0, "cron": 0}},
-        "taskAudit": {"total": 0, "warnings": 0, "errors": 0, "byCode": {}},
-        "sessions": {
-            "paths": [path] if admin else [],
-            "count": 0,
-            "defaults": {"model": None, "contextTokens": None},
-            "recent": [],
-            "byAgent": [{"agentId": "main", "path": path, "count": 0, "recent": []}],
-        },
-        "modelRuntime": {"degraded": False, "pendingAgents": []},
-        "eventLoop": gw.health.lag.snapshot(),
-        "processMemory": _process_memory(),
-        "workerPools": {},
-        "pid": os.getpid(),
-        "shutdownBudget": {"timeoutMs": 2000, "reserveMs": 0, "nativeStopBudget": True,
-                           "activeWork": {"rootRequests": gw.inflight}, "writeCustody": []},
-    }

@@ -1,20 +1,19 @@
-"""``cron.*`` methods (§6.7) over the scheduler."""
+"""``cron.*`` methods (§6.7) over the scheduler (``automation/scheduler.py``)."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from openclaw_tw.automation import schedule as sched
 from openclaw_tw.automation.scheduler import Scheduler, effective_agent, run_row
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
-from openclaw_tw.protocol.dispatch import CallContext, MethodTable
+from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import AnyValue, Bool, Int, Obj, Str
-
-if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
 
 _S1 = Str(min_len=1)
 _ID = {"id": _S1, "jobId": _S1}
@@ -22,6 +21,7 @@ LIST_PARAMS = Obj(optional={"includeDisabled": Bool(), "limit": Int(1, 200), "of
                             "query": Str(), "enabled": AnyValue(), "agentId": _S1},
                   closed=False)
 ID_PARAMS = Obj(optional=_ID)
+STATUS_PARAMS = Obj(closed=False)
 RUN_PARAMS = Obj(optional={**_ID, "mode": Str(), "expectedProcessInstanceId": _S1})
 RUNS_PARAMS = Obj(optional={**_ID, "runId": _S1, "limit": Int(1, 200), "offset": Int(0)},
                   closed=False)
@@ -78,19 +78,28 @@ def validate_job(job: dict[str, Any], now: int) -> None:
         raise invalid_request('wakeMode must be "now" or "next-heartbeat"')
 
 
-def register(table: MethodTable, gw: Gateway, scheduler: Scheduler) -> None:
-    def find(params: dict[str, Any]) -> dict[str, Any]:
+class CronMethods:
+    """cron.list/status/get/runs/add/update/remove/run over the scheduler's jobs and runs."""
+
+    def __init__(self, scheduler: Scheduler, now_ms: Callable[[], int],
+                 display_path: Callable[[Path], str]) -> None:
+        self._scheduler = scheduler
+        self._now_ms = now_ms
+        self._display_path = display_path
+
+    def _find(self, params: dict[str, Any]) -> dict[str, Any]:
         job_id = params.get("id") or params.get("jobId")
         if not job_id:
             raise invalid_request("id required")
-        job = scheduler.jobs.get(job_id)
+        job = self._scheduler.jobs.get(job_id)
         if job is None:
             raise invalid_request(f"cron job not found: {job_id}",
                                   {"code": "CRON_JOB_NOT_FOUND", "jobId": job_id})
         return job
 
-    def cron_list(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        jobs = list(scheduler.jobs.values())
+    @rpc("cron.list", LIST_PARAMS)
+    def cron_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        jobs = list(self._scheduler.jobs.values())
         enabled = params.get("enabled")
         if enabled in (True, False):
             jobs = [j for j in jobs if bool(j.get("enabled")) is enabled]
@@ -111,30 +120,36 @@ def register(table: MethodTable, gw: Gateway, scheduler: Scheduler) -> None:
                 "nextOffset": offset + len(page) if more else None,
                 "snapshotRevision": snapshot_revision(jobs)}
 
-    def cron_status(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        path = gw.display_path(scheduler.store.db.path)
+    @rpc("cron.status", STATUS_PARAMS)
+    def cron_status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        scheduler = self._scheduler
+        path = self._display_path(scheduler.store.db.path)
         return {"enabled": scheduler.enabled, "triggersEnabled": scheduler.enabled,
                 "storePath": path, "storage": "sqlite", "sqlitePath": path,
                 "jobs": len(scheduler.jobs), "nextWakeAtMs": scheduler.next_wake_ms()}
 
-    def cron_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return public(find(params))
+    @rpc("cron.get", ID_PARAMS)
+    def cron_get(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return public(self._find(params))
 
-    async def cron_runs(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("cron.runs", RUNS_PARAMS)
+    async def cron_runs(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         job_id = params.get("id") or params.get("jobId")
         limit, offset = params.get("limit", 50), params.get("offset", 0)
-        total, rows = await scheduler.store.runs(job_id, params.get("runId"), limit, offset)
+        total, rows = await self._scheduler.store.runs(job_id, params.get("runId"), limit,
+                                                       offset)
         entries = [run_row(r) for r in rows]
         for e in entries:
-            job = scheduler.jobs.get(e["jobId"])
+            job = self._scheduler.jobs.get(e["jobId"])
             if job is not None:
                 e["jobName"] = job["name"]
         return {"entries": entries, "total": total, "offset": offset, "limit": limit,
                 "hasMore": offset + len(entries) < total,
                 "nextOffset": offset + len(entries) if offset + len(entries) < total else None}
 
-    async def cron_add(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        now = gw.now_ms()
+    @rpc("cron.add", ADD_PARAMS)
+    async def cron_add(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        now = self._now_ms()
         job: dict[str, Any] = {k: copy.deepcopy(params[k]) for k in _ADD_FIELDS if k in params}
         if job.get("agentId") is None:
             job.pop("agentId", None)
@@ -145,11 +160,12 @@ def register(table: MethodTable, gw: Gateway, scheduler: Scheduler) -> None:
             job["deleteAfterRun"] = True
         job["state"] = {"nextRunAtMs": sched.first_run(job["schedule"], now)
                         if job["enabled"] else None}
-        await scheduler.put(job, "added")
+        await self._scheduler.put(job, "added")
         return public(job)
 
-    async def cron_update(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        job = find(params)
+    @rpc("cron.update", UPDATE_PARAMS)
+    async def cron_update(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        job = self._find(params)
         patch = params["patch"]
         if not isinstance(patch, dict):
             raise invalid_request("patch must be an object")
@@ -157,7 +173,7 @@ def register(table: MethodTable, gw: Gateway, scheduler: Scheduler) -> None:
             allowed = {"enabled"}
             if set(patch) - allowed:
                 raise invalid_request("gateway-managed jobs accept only enabled")
-        now = gw.now_ms()
+        now = self._now_ms()
         updated = copy.deepcopy(job)
         for key, value in patch.items():
             if key == "payload" and isinstance(value, dict) and \
@@ -176,21 +192,24 @@ def register(table: MethodTable, gw: Gateway, scheduler: Scheduler) -> None:
                 if updated["enabled"] else None
         if not updated["enabled"]:
             state["nextRunAtMs"] = None
-        await scheduler.put(updated, "updated")
+        await self._scheduler.put(updated, "updated")
         return public(updated)
 
-    async def cron_remove(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    @rpc("cron.remove", ID_PARAMS)
+    async def cron_remove(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         job_id = params.get("id") or params.get("jobId")
-        job = scheduler.jobs.get(job_id or "")
+        job = self._scheduler.jobs.get(job_id or "")
         if job is None:
             return {"ok": True, "removed": False}
         if job.get("declarationKey"):
             raise invalid_request("gateway-managed jobs cannot be removed; disable them")
-        await scheduler.remove(job["id"])
+        await self._scheduler.remove(job["id"])
         return {"ok": True, "removed": True}
 
-    def cron_run(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        job = find(params)
+    @rpc("cron.run", RUN_PARAMS)
+    def cron_run(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        scheduler = self._scheduler
+        job = self._find(params)
         mode = params.get("mode", "force")
         if mode not in ("due", "force", "if-enabled"):
             raise invalid_request('mode must be "due", "force" or "if-enabled"')
@@ -200,18 +219,9 @@ def register(table: MethodTable, gw: Gateway, scheduler: Scheduler) -> None:
         if mode == "if-enabled" and not job.get("enabled"):
             return {"ok": True, "ran": False, "enqueued": False, "reason": "disabled"}
         if mode == "due":
-            if not job.get("enabled") or nxt is None or nxt > gw.now_ms():
+            if not job.get("enabled") or nxt is None or nxt > self._now_ms():
                 return {"ok": True, "ran": False, "enqueued": False, "reason": "not-due"}
             scheduler.start_run(job, "due")
         else:
             scheduler.start_run(job, "manual")
         return {"ok": True, "ran": True, "enqueued": True}
-
-    table.add("cron.list", cron_list, LIST_PARAMS)
-    table.add("cron.status", cron_status, Obj(closed=False))
-    table.add("cron.get", cron_get, ID_PARAMS)
-    table.add("cron.runs", cron_runs, RUNS_PARAMS)
-    table.add("cron.add", cron_add, ADD_PARAMS)
-    table.add("cron.update", cron_update, UPDATE_PARAMS)
-    table.add("cron.remove", cron_remove, ID_PARAMS)
-    table.add("cron.run", cron_run, RUN_PARAMS)
