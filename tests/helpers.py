@@ -22,7 +22,7 @@ from openclaw_tw import _json
 from openclaw_tw.config import settings as config
 from openclaw_tw.hub.gateway import Gateway
 from openclaw_tw.protocol.websocket import GatewayFactory, GatewayProtocol
-from openclaw_tw.tap import build_gateway
+from openclaw_tw.app import Components, build
 
 
 class _Transport(StringTransport):
@@ -44,13 +44,20 @@ def make_settings(state_dir: Path | None = None, **options: Any) -> config.Gatew
     return config.resolve(opts, env={"HOME": str(state)})
 
 
-def make_gateway(**options: Any) -> tuple[Gateway, MemoryReactorClock]:
+def make_app(**options: Any) -> tuple[Components, MemoryReactorClock]:
+    """Every component on a MemoryReactorClock (SQLite inline), the hub and runtime started."""
     clock = MemoryReactorClock()
     clock.advance(1_795_000_000)  # a realistic epoch, so ts fields look like the real ones
-    gw = build_gateway(make_settings(**options), clock)
-    gw.startService()
-    gw.runtime.startService()
-    return gw, clock
+    app = build(make_settings(**options), clock)
+    app.hub.startService()
+    app.runtime.startService()
+    return app, clock
+
+
+def make_gateway(**options: Any) -> tuple[Gateway, MemoryReactorClock]:
+    """``make_app`` for tests that only talk to the hub."""
+    app, clock = make_app(**options)
+    return app.hub, clock
 
 
 def ws_frame(payload: bytes, opcode: int = 1, fin: bool = True, mask: bytes = b"\x00" * 4) -> bytes:

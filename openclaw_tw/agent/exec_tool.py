@@ -26,7 +26,8 @@ from openclaw_tw import _json
 from openclaw_tw.errors import GatewayError
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.approvals.service import ExecApprovals
+    from openclaw_tw.nodes.registry import NodeRegistry
 
 TOOL_NAME = "exec"
 APPROVAL_TIMEOUT_MS = 120_000
@@ -69,8 +70,11 @@ def _result(**fields: Any) -> str:
 
 
 class ExecTool:
-    def __init__(self, gw: Gateway, policy: Any) -> None:
-        self.gw = gw
+    def __init__(self, reactor: Any, approvals: ExecApprovals, nodes: NodeRegistry,
+                 policy: Any) -> None:
+        self.reactor = reactor
+        self.approvals = approvals
+        self.nodes = nodes
         self.policy = policy
 
     async def __call__(self, args: dict[str, Any], agent_id: str, session_key: str) -> str:
@@ -102,7 +106,7 @@ class ExecTool:
         if ask == "off":
             return None if security == "full" else \
                 "command is not on the allowlist (security=allowlist, ask=off)"
-        approvals = self.gw.approvals
+        approvals = self.approvals
         if approvals is None:
             return "no approval service"
         digest = plan_digest(plan)
@@ -136,7 +140,7 @@ class ExecTool:
 
     async def _run(self, plan: dict[str, Any]) -> str:
         if plan["host"] == "node":
-            nodes = self.gw.nodes
+            nodes = self.nodes
             if nodes is None or nodes.invoker is None:
                 return _result(ok=False, error="no node registry")
             try:
@@ -154,7 +158,7 @@ class ExecTool:
         try:
             out, err, code = await getProcessOutputAndValue(
                 executable, argv[1:], env=env, path=plan["cwd"] or None,
-                reactor=self.gw.reactor)
+                reactor=self.reactor)
         except Exception as e:  # the executable is missing, cwd is wrong, ...
             return _result(ok=False, error=f"could not run {argv[0]!r}: {e}")
         return _result(ok=code == 0, exitCode=code,

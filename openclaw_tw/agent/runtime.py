@@ -29,7 +29,7 @@ from openclaw_tw.sessions.store import SessionRow, SessionStore
 
 if TYPE_CHECKING:
     from openclaw_tw.hub.gateway import Gateway
-    from openclaw_tw.protocol.websocket import GatewayProtocol
+    from openclaw_tw.interfaces import IConnection
 
 _log = Logger(namespace="agent/runtime")
 
@@ -79,7 +79,7 @@ class Run:
     row: SessionRow
     kind: str  # chat | agent
     message: str
-    origin: GatewayProtocol | None
+    origin: IConnection | None
     timeout_s: float
     model_ref: str | None
     accepted_at: int
@@ -129,7 +129,7 @@ class AgentRuntime(Service):
     # -- accepting ----------------------------------------------------------------------------
 
     def accept(self, row: SessionRow, message: str, run_id: str, kind: str,
-               origin: GatewayProtocol | None, timeout_s: float | None = None,
+               origin: IConnection | None, timeout_s: float | None = None,
                model_ref: str | None = None, queue_mode: str = "followup",
                system_prompt: str | None = None,
                listeners: list[Callable[[str], None]] | None = None,

@@ -21,7 +21,9 @@ from twisted.logger import Logger
 from openclaw_tw.sessions.keys import normalize_agent_id
 
 if TYPE_CHECKING:
+    from openclaw_tw.agent.runtime import AgentRuntime
     from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.sessions.store import SessionStore
 
 _log = Logger(namespace="boot")
 BOOT_TIMEOUT_S = 600.0
@@ -44,8 +46,11 @@ def workspaces(gw: Gateway, agents: list[dict[str, Any]]) -> list[tuple[str, Pat
 class BootScript(Service):
     name = "boot"
 
-    def __init__(self, gw: Gateway, agents: list[dict[str, Any]]) -> None:
+    def __init__(self, gw: Gateway, runtime: AgentRuntime, sessions: SessionStore,
+                 agents: list[dict[str, Any]]) -> None:
         self.gw = gw
+        self.runtime = runtime
+        self.sessions = sessions
         self.agents = agents
         self.results: dict[str, dict[str, Any]] = {}
         self.done: Any = None
@@ -81,8 +86,8 @@ class BootScript(Service):
         key = f"agent:{agent}:boot:{run_id}"
         started = gw.now_ms()
         try:
-            row = gw.sessions.ensure(key, "boot")
-            run = await gw.runtime.accept(row, text, f"boot-{run_id}", "agent", None,
+            row = self.sessions.ensure(key, "boot")
+            run = await self.runtime.accept(row, text, f"boot-{run_id}", "agent", None,
                                           timeout_s=BOOT_TIMEOUT_S)
             outcome = await run.finished()
             status = "ok" if outcome.status == "ok" else "error"
@@ -97,7 +102,7 @@ class BootScript(Service):
         else:
             _log.info("BOOT.md for agent {agent} ran", agent=agent)
         try:
-            await gw.sessions.delete(key)
+            await self.sessions.delete(key)
         except Exception:  # noqa: BLE001
             _log.failure("could not clean up boot session {key}", key=key)
         return result

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import ensureDeferred
@@ -25,7 +25,9 @@ from twisted.logger import Logger
 from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id
 
 if TYPE_CHECKING:
+    from openclaw_tw.agent.runtime import AgentRuntime
     from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.sessions.store import SessionStore
 
 _log = Logger(namespace="heartbeat")
 
@@ -90,8 +92,14 @@ def classify(text: str) -> tuple[str, str | None]:
 
 
 class Heartbeat:
-    def __init__(self, gw: Gateway, config_for: Any = None) -> None:
+    def __init__(self, gw: Gateway, runtime: AgentRuntime, sessions: SessionStore,
+                 config_for: Any = None) -> None:
         self.gw = gw
+        self.runtime = runtime
+        self.sessions = sessions
+        # ``POST /hooks/wake`` events waiting for the next heartbeat (web/hooks.py fills it:
+        # bounded, an identical pending text is coalesced), by (session key, text).
+        self.hook_events: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
         self.config_for = config_for or (lambda agent: heartbeat_config(
             dict(gw.settings.raw), agent))
         self.queue: deque[dict[str, Any]] = deque()
@@ -111,20 +119,17 @@ class Heartbeat:
         return [e for e in self._all_pending() if agent_of(e["sessionKey"]) == agent]
 
     def _all_pending(self) -> list[dict[str, Any]]:
-        hooks = getattr(self.gw, "hooks", None)
-        extra = list(hooks.pending.values()) if hooks is not None else []
+        extra = list(self.hook_events.values())
         return list(self.queue) + [{**e, "source": "hook:wake"} for e in extra]
 
     def _drain(self, agent: str) -> list[dict[str, Any]]:
         taken = [e for e in self.queue if agent_of(e["sessionKey"]) == agent]
         for e in taken:
             self.queue.remove(e)
-        hooks = getattr(self.gw, "hooks", None)
-        if hooks is not None:
-            for slot, e in list(hooks.pending.items()):
-                if agent_of(e["sessionKey"]) == agent:
-                    taken.append({**e, "source": "hook:wake"})
-                    del hooks.pending[slot]
+        for slot, e in list(self.hook_events.items()):
+            if agent_of(e["sessionKey"]) == agent:
+                taken.append({**e, "source": "hook:wake"})
+                del self.hook_events[slot]
         return taken
 
     # -- wakes ----------------------------------------------------------------------------------
@@ -169,7 +174,7 @@ class Heartbeat:
             return self._publish({"ts": started, "status": "skipped", "reason": "disabled",
                                   "durationMs": 0})
         key = main_key(agent)
-        if agent in self.running or key in gw.runtime.active:
+        if agent in self.running or key in self.runtime.active:
             return self._publish({"ts": started, "status": "skipped",
                                   "reason": "requests-in-flight", "durationMs": 0})
         cfg = self.config_for(agent)
@@ -178,11 +183,11 @@ class Heartbeat:
         message = "\n".join([*lines, "", cfg["prompt"]]) if lines else cfg["prompt"]
         self.running.add(agent)
         try:
-            row = gw.sessions.ensure(key, "heartbeat")
+            row = self.sessions.ensure(key, "heartbeat")
             timeout = cfg.get("timeoutSeconds")
             if not isinstance(timeout, int | float) or isinstance(timeout, bool):
                 timeout = min(cfg["everyMs"] / 1000, 600) if cfg["everyMs"] else 600
-            run = await gw.runtime.accept(row, message, f"heartbeat-{uuid.uuid4()}", "agent",
+            run = await self.runtime.accept(row, message, f"heartbeat-{uuid.uuid4()}", "agent",
                                           None, timeout_s=timeout)
             outcome = await run.finished()
         except Exception as e:  # noqa: BLE001 - a failed heartbeat is reported, not raised

@@ -35,7 +35,9 @@ from openclaw_tw.protocol import scopes as S
 from openclaw_tw.sessions.keys import main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
+    from openclaw_tw.agent.runtime import AgentRuntime
     from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.sessions.store import SessionStore
 
 _log = Logger(namespace="cron")
 
@@ -51,9 +53,12 @@ def heartbeat_job_key(agent: str) -> str:
 class Scheduler(Service):
     name = "cron"
 
-    def __init__(self, gw: Gateway, store: CronStore, heartbeat: Heartbeat,
-                 agents: list[str], enabled: bool = True, skip_missed: bool = False) -> None:
+    def __init__(self, gw: Gateway, runtime: AgentRuntime, sessions: SessionStore,
+                 store: CronStore, heartbeat: Heartbeat, agents: list[str],
+                 enabled: bool = True, skip_missed: bool = False) -> None:
         self.gw = gw
+        self.runtime = runtime
+        self.sessions = sessions
         self.store = store
         self.heartbeat = heartbeat
         self.agents = agents
@@ -273,9 +278,9 @@ class Scheduler(Service):
             if job.get("wakeMode") == "now":
                 self.heartbeat.request_wake(agent, f"cron:{job['id']}")
             return "ok", None, payload["text"][:PREVIEW_CHARS], key
-        row = self.gw.sessions.ensure(key, "cron")
+        row = self.sessions.ensure(key, "cron")
         timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
-        run = await self.gw.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent",
+        run = await self.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent",
                                            None, timeout_s=float(timeout),
                                            model_ref=payload.get("model"))
         outcome = await run.finished()

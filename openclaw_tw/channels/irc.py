@@ -22,12 +22,11 @@ from twisted.internet.ssl import optionsForClientTLS
 from twisted.python.failure import Failure
 from twisted.words.protocols import irc
 
-from openclaw_tw.channels.manager import AccountService
+from openclaw_tw.channels.manager import AccountService, ChannelContext
 from openclaw_tw.channels.message import Inbound
 
 if TYPE_CHECKING:
-    from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.hub.gateway import Gateway
+    pass
 
 SIGN_ON_TIMEOUT_S = 30.0
 BURST = 5  # lines sent at once before flood control paces the rest
@@ -118,9 +117,8 @@ class _Factory(protocol.Factory):
 class IrcAccount(AccountService):
     channel = "irc"
 
-    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
-                 router: ChannelRouter) -> None:
-        super().__init__(account_id, config, gw, router)
+    def __init__(self, account_id: str, config: Mapping[str, Any], ctx: ChannelContext) -> None:
+        super().__init__(account_id, config, ctx)
         self.bot: _Bot | None = None
         self._signing_on: Deferred[Any] | None = None
         self._closing: Deferred[Any] | None = None

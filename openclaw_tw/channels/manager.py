@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import (
     Deferred,
@@ -31,6 +32,8 @@ from openclaw_tw.channels.message import Inbound
 from openclaw_tw.channels.policy import dm_policy
 
 if TYPE_CHECKING:
+    from openclaw_tw.channels.cursors import Cursors
+    from openclaw_tw.channels.ingress import Ingress
     from openclaw_tw.channels.router import ChannelRouter
     from openclaw_tw.hub.gateway import Gateway
 
@@ -47,19 +50,32 @@ def backoff_delay(attempt: int, rand: Callable[[], float] = random.random) -> fl
     return base * (0.8 + 0.4 * rand())
 
 
+@attrs.frozen
+class ChannelContext:
+    """What every account gets besides its own config: the hub (clock, time, settings,
+    blocking work), the router its messages go to, the durable inbound queue and the provider
+    cursors (both in nodes.sqlite)."""
+
+    hub: Gateway
+    router: ChannelRouter
+    ingress: Ingress
+    cursors: Cursors
+
+
 class AccountService(Service):
     """One provider account.  Subclasses implement ``connect`` (fires once the session is up),
     ``disconnect`` and ``deliver``, and call ``inbound``/``lost`` from their protocol."""
 
     channel = ""
 
-    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
-                 router: ChannelRouter) -> None:
+    def __init__(self, account_id: str, config: Mapping[str, Any], ctx: ChannelContext) -> None:
         self.account_id = account_id
         self.config = dict(config)
-        self.gw = gw
-        self.router = router
-        self.clock = gw.clock
+        self.gw = ctx.hub
+        self.router = ctx.router
+        self.ingress = ctx.ingress
+        self.cursors = ctx.cursors
+        self.clock = ctx.hub.clock
         self.setName(f"{self.channel}:{account_id}")
         self.connected = False
         self.attempts = 0
@@ -212,7 +228,7 @@ class AccountService(Service):
             self._fault(failure, "accepting an inbound message")
             return False
 
-        return self.gw.channel_ingress.accept(msg, now).addCallbacks(accepted, not_accepted)
+        return self.ingress.accept(msg, now).addCallbacks(accepted, not_accepted)
 
     def _dispatch(self, row_id: int, msg: Inbound) -> None:
         d = maybeDeferred(self.router.handle, self, msg)
@@ -220,13 +236,13 @@ class AccountService(Service):
 
         def finished(_: Any) -> Deferred[Any]:
             self._released()
-            return self.gw.channel_ingress.done(row_id)
+            return self.ingress.done(row_id)
 
         d.addCallback(finished).addErrback(self._fault, "finishing an inbound message")
 
     def _replay(self) -> None:
         """Dispatch what an earlier run accepted but did not finish."""
-        unfinished = self.gw.channel_ingress.take_unfinished(self.channel, self.account_id)
+        unfinished = self.ingress.take_unfinished(self.channel, self.account_id)
         if unfinished:
             _log.info("{name}: replaying {n} unfinished inbound message(s)", name=self.name,
                       n=len(unfinished))
@@ -283,7 +299,7 @@ def idle_status(account_id: str, config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-ProviderFactory = Callable[[str, Mapping[str, Any], "Gateway", "ChannelRouter"], AccountService]
+ProviderFactory = Callable[[str, Mapping[str, Any], ChannelContext], AccountService]
 
 
 class ChannelManager(MultiService):
@@ -291,11 +307,11 @@ class ChannelManager(MultiService):
 
     name = "channels"
 
-    def __init__(self, gw: Gateway, router: ChannelRouter,
-                 providers: Mapping[str, ProviderFactory]) -> None:
+    def __init__(self, ctx: ChannelContext, providers: Mapping[str, ProviderFactory]) -> None:
         super().__init__()
-        self.gw = gw
-        self.router = router
+        self.ctx = ctx
+        self.gw = ctx.hub
+        self.router = ctx.router
         self.providers = dict(providers)
 
     def account(self, channel: str, account_id: str) -> AccountService | None:
@@ -317,7 +333,7 @@ class ChannelManager(MultiService):
         existing = self.account(channel, account_id)
         if existing is not None:
             return existing
-        svc = self.providers[channel](account_id, config, self.gw, self.router)
+        svc = self.providers[channel](account_id, config, self.ctx)
         svc.setServiceParent(self)
         return svc
 
@@ -346,7 +362,7 @@ class ChannelManager(MultiService):
                 if f"{channel}:{account_id}" in keep:
                     continue
                 try:
-                    factory(account_id, cfg, self.gw, self.router).setServiceParent(self)
+                    factory(account_id, cfg, self.ctx).setServiceParent(self)
                 except Exception:
                     _log.failure("could not start {channel}:{account}", channel=channel,
                                  account=account_id)

@@ -40,8 +40,7 @@ from openclaw_tw.channels.message import Inbound, split_text
 from openclaw_tw.channels.polling import PollingAccount
 
 if TYPE_CHECKING:
-    from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.channels.manager import ChannelContext
 
 _log = Logger(namespace="openclaw.channels.matrix")
 
@@ -57,14 +56,13 @@ CREDENTIALS = "matrix:credentials"  # the channel_cursors row of a password-mint
 class MatrixAccount(PollingAccount):
     channel = "matrix"
 
-    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
-                 router: ChannelRouter) -> None:
-        super().__init__(account_id, config, gw, router)
+    def __init__(self, account_id: str, config: Mapping[str, Any], ctx: ChannelContext) -> None:
+        super().__init__(account_id, config, ctx)
         self.homeserver = str(config.get("homeserver") or "").rstrip("/")
         self.user_id: str | None = None
         self.device_id: str | None = None
         self._token: str | None = None
-        self.since = gw.channel_cursors.get("matrix", account_id) if gw.channel_cursors else None
+        self.since = self.cursors.get("matrix", account_id)
         self.direct: dict[str, str] = {}  # DM room -> the other member
         self.m_direct: dict[str, list[str]] = {}
         self.joined_from_invite: set[str] = set()
@@ -152,11 +150,11 @@ class MatrixAccount(PollingAccount):
                 if token is configured:
                     raise ConnectionError(
                         f"unauthorized: check accessToken ({e.errcode})") from None
-                await self.gw.channel_cursors.forget(CREDENTIALS, self.account_id)
+                await self.cursors.forget(CREDENTIALS, self.account_id)
         return await self._login()
 
     def _cached_token(self) -> str | None:
-        raw = self.gw.channel_cursors.get(CREDENTIALS, self.account_id)
+        raw = self.cursors.get(CREDENTIALS, self.account_id)
         if not raw:
             return None
         cached = _json.loads(raw)
@@ -182,7 +180,7 @@ class MatrixAccount(PollingAccount):
         except MatrixApiError as e:
             raise ConnectionError(f"login failed: {e.errcode} {e}") from None
         self._token = str(result["access_token"])
-        await self.gw.channel_cursors.save(CREDENTIALS, self.account_id, _json.dumps({
+        await self.cursors.save(CREDENTIALS, self.account_id, _json.dumps({
             "homeserver": self.homeserver, "userId": user, "accessToken": self._token,
             "deviceId": result.get("device_id")}).decode())
         return {"user_id": result.get("user_id"), "device_id": result.get("device_id")}
@@ -207,7 +205,7 @@ class MatrixAccount(PollingAccount):
                 await self.call("POST", f"{API}/logout", {})
             except Exception as e:  # the token is forgotten either way
                 self.last_error = f"logout: {e}"
-        await self.gw.channel_cursors.forget(CREDENTIALS, self.account_id)
+        await self.cursors.forget(CREDENTIALS, self.account_id)
 
     async def _resolve_aliases(self) -> None:
         names = list(self.config.get("groups") or {}) + list(

@@ -18,18 +18,16 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from openclaw_tw.channels.manager import AccountService
+from openclaw_tw.channels.manager import AccountService, ChannelContext
 from openclaw_tw.channels.message import Inbound
 
 if TYPE_CHECKING:
-    from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.hub.gateway import Gateway
+    pass
 
 
 class PollingAccount(AccountService):
-    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
-                 router: ChannelRouter) -> None:
-        super().__init__(account_id, config, gw, router)
+    def __init__(self, account_id: str, config: Mapping[str, Any], ctx: ChannelContext) -> None:
+        super().__init__(account_id, config, ctx)
         self._pool: Any = None
         self._http: Any = None
         self._poll: Deferred[Any] | None = None
@@ -61,7 +59,7 @@ class PollingAccount(AccountService):
         """Queue a fetched batch durably (channels.ingress), then persist the provider's cursor
         past it — so the server is told "done" only once nothing in the batch can be lost."""
         d = DeferredList([self.inbound(m, polled=True) for m in msgs], consumeErrors=True)
-        d.addCallback(lambda _: self.gw.channel_cursors.save(self.channel, self.account_id,
+        d.addCallback(lambda _: self.cursors.save(self.channel, self.account_id,
                                                               cursor))
         return d.addErrback(self._fault, "saving the cursor")
 

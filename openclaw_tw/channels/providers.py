@@ -7,34 +7,27 @@ channels does not pay for twisted.words (about 0.9 MiB of RSS) at start-up.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from openclaw_tw.channels.manager import AccountService, ProviderFactory
-
-if TYPE_CHECKING:
-    from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.hub.gateway import Gateway
+from openclaw_tw.channels.manager import AccountService, ChannelContext, ProviderFactory
 
 
-def _irc(account_id: str, config: Mapping[str, Any], gw: Gateway,
-         router: ChannelRouter) -> AccountService:
+def _irc(account_id: str, config: Mapping[str, Any], ctx: ChannelContext) -> AccountService:
     from openclaw_tw.channels.irc import IrcAccount
 
-    return IrcAccount(account_id, config, gw, router)
+    return IrcAccount(account_id, config, ctx)
 
 
-def _telegram(account_id: str, config: Mapping[str, Any], gw: Gateway,
-              router: ChannelRouter) -> AccountService:
+def _telegram(account_id: str, config: Mapping[str, Any], ctx: ChannelContext) -> AccountService:
     from openclaw_tw.channels.telegram import TelegramAccount
 
-    return TelegramAccount(account_id, config, gw, router)
+    return TelegramAccount(account_id, config, ctx)
 
 
-def _matrix(account_id: str, config: Mapping[str, Any], gw: Gateway,
-            router: ChannelRouter) -> AccountService:
+def _matrix(account_id: str, config: Mapping[str, Any], ctx: ChannelContext) -> AccountService:
     from openclaw_tw.channels.matrix import MatrixAccount
 
-    return MatrixAccount(account_id, config, gw, router)
+    return MatrixAccount(account_id, config, ctx)
 
 
 PROVIDERS: dict[str, ProviderFactory] = {"irc": _irc, "telegram": _telegram, "matrix": _matrix}

@@ -20,7 +20,10 @@ from openclaw_tw.channels import bindings, policy
 from openclaw_tw.channels.message import Inbound, session_key
 
 if TYPE_CHECKING:
+    from openclaw_tw.agent.runtime import AgentRuntime
+    from openclaw_tw.channels.pairing import DmPairing
     from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.sessions.store import SessionStore
 
 _log = Logger(namespace="openclaw.channels")
 
@@ -43,13 +46,17 @@ def pairing_text(channel: str, sender: str, code: str) -> str:
 
 
 class ChannelRouter:
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, gw: Gateway, runtime: AgentRuntime, sessions: SessionStore,
+                 dm_pairing: DmPairing) -> None:
         self.gw = gw
+        self.runtime = runtime
+        self.sessions = sessions
+        self.dm_pairing = dm_pairing
 
     def decide(self, account: Deliverer, msg: Inbound) -> policy.Decision:
         cfg = account.access_config()
         if msg.chat_type == "dm":
-            approved = self.gw.dm_pairing.is_allowed(msg.channel, msg.account_id, msg.sender_id)
+            approved = self.dm_pairing.is_allowed(msg.channel, msg.account_id, msg.sender_id)
             return policy.dm_decision(cfg, msg.channel, msg.sender_id, approved)
         return policy.group_decision(cfg, msg.channel, msg.peer_id, msg.sender_id,
                                      msg.mentioned)
@@ -65,7 +72,7 @@ class ChannelRouter:
         return Deferred.fromCoroutine(self._turn(account, msg))
 
     def _pair(self, account: Deliverer, msg: Inbound) -> Deferred[Any]:
-        d = self.gw.dm_pairing.request(msg.channel, msg.account_id, msg.sender_id,
+        d = self.dm_pairing.request(msg.channel, msg.account_id, msg.sender_id,
                                        msg.sender_label)
 
         def answer(result: Any) -> Any:
@@ -81,14 +88,14 @@ class ChannelRouter:
 
     async def _turn(self, account: Deliverer, msg: Inbound) -> None:
         gw = self.gw
-        if gw.shutting_down or not gw.runtime.running:
+        if gw.shutting_down or not self.runtime.running:
             return
         agent_id, overrides = bindings.resolve(gw.settings.raw, msg)
         key = session_key(msg, gw.settings.raw, agent_id, overrides)
-        row = gw.sessions.ensure(key, msg.channel)
+        row = self.sessions.ensure(key, msg.channel)
         stop_typing = account.typing(msg)
         try:
-            run = await gw.runtime.accept(row, msg.text, str(uuid.uuid4()), "agent", None)
+            run = await self.runtime.accept(row, msg.text, str(uuid.uuid4()), "agent", None)
             outcome = await run.finished()
         finally:
             stop_typing()

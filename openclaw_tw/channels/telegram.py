@@ -24,8 +24,7 @@ from openclaw_tw.channels.message import Inbound, split_text
 from openclaw_tw.channels.polling import PollingAccount
 
 if TYPE_CHECKING:
-    from openclaw_tw.channels.router import ChannelRouter
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.channels.manager import ChannelContext
 
 _log = Logger(namespace="openclaw.channels.telegram")
 
@@ -51,12 +50,11 @@ def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
 class TelegramAccount(PollingAccount):
     channel = "telegram"
 
-    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Gateway,
-                 router: ChannelRouter) -> None:
-        super().__init__(account_id, config, gw, router)
+    def __init__(self, account_id: str, config: Mapping[str, Any], ctx: ChannelContext) -> None:
+        super().__init__(account_id, config, ctx)
         self.api_root = str(config.get("apiRoot") or API_ROOT).rstrip("/")
         self.poll_timeout = int(config.get("pollTimeoutSeconds", POLL_TIMEOUT_S))
-        cursor = gw.channel_cursors.get("telegram", account_id) if gw.channel_cursors else None
+        cursor = self.cursors.get("telegram", account_id)
         self.offset: int | None = int(cursor) if cursor else None
         self.username: str | None = None
         self._token: str | None = None

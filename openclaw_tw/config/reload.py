@@ -59,7 +59,6 @@ class ConfigWatcher(Service):
         self._sighup_scheduled = False
         self._old_sighup: Any = None
         self.on_applied: list[Callable[[config.GatewaySettings, dict[str, Any]], None]] = []
-        gw.config_watcher = self
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""A MultiService that stops its children one at a time, in reverse start order.
+"""Service-tree order: children stopped one at a time, in reverse start order; databases last.
+
+A MultiService that stops its children one at a time, in reverse start order.
 
 Twisted's MultiService stops all children at once.  The gateway needs order: the port stops
 accepting, then running agent turns are aborted and persisted, then clients get ``shutdown``
@@ -7,9 +9,11 @@ and are closed, and only then is the database closed.
 
 from __future__ import annotations
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, ensureDeferred, maybeDeferred
 from twisted.logger import Logger
+
+from openclaw_tw.db import Database
 
 _log = Logger(namespace="gateway")
 
@@ -27,3 +31,20 @@ class SequentialMultiService(MultiService):
             except Exception:
                 _log.failure("stopping {name} failed", name=getattr(child, "name", child))
 
+
+
+class DatabaseService(Service):
+    """Starts a database's writer thread; closes the database after everything above it in
+    the tree has stopped."""
+
+    def __init__(self, name: str, db: Database) -> None:
+        self.setName(name)
+        self.db = db
+
+    def startService(self) -> None:
+        super().startService()
+        self.db.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.db.close()

@@ -53,6 +53,7 @@ from openclaw_tw.protocol.limits import (
 )
 
 if TYPE_CHECKING:
+    from openclaw_tw.agent.models import ModelRegistry
     RunBlocking = Callable[..., Deferred[Any]]
 
 __all__ = ["BUILD_ID", "COMPAT_VERSION", "EVENTS", "Gateway"]
@@ -82,6 +83,7 @@ class Gateway(Service):
         run_blocking: RunBlocking = run_inline,
         log_file: Callable[[], Path] | None = None,
         devices: DeviceAuthority | None = None,
+        models: ModelRegistry | None = None,
     ) -> None:
         self.reactor = reactor
         self.clock: IReactorTime = reactor
@@ -90,21 +92,10 @@ class Gateway(Service):
         self.methods = methods
         self.run_blocking = run_blocking
         self.log_file = log_file or (lambda: settings.state_dir / "logs" / "openclaw.log")
+        # The device authority decides device connects; it announces pairing through this
+        # hub's broadcast, so the composition root attaches it once both exist.
         self.devices = devices
-        # Set by the composition root: databases, session store, agent runtime, dedupe cache.
-        self.db: Any = None
-        self.sessions_db: Any = None
-        self.sessions: Any = None
-        self.runtime: Any = None
-        self.dedupe: Any = None
-        self.nodes_db: Any = None
-        self.dm_pairing: Any = None  # channels.pairing.DmPairing (wired with the nodes db)
-        self.channels: Any = None  # channels.manager.ChannelManager
-        self.channel_cursors: Any = None  # channels.cursors.Cursors
-        self.channel_ingress: Any = None  # channels.ingress.Ingress
-        self.nodes: Any = None
-        self.approvals: Any = None
-        self.config_watcher: Any = None  # reload.ConfigWatcher, when hot reload is wired
+        self.models = models  # hello-ok says whether a real model is configured
         self.boot_id = str(uuid.uuid4())
         self.instance_id = str(uuid.uuid4())
         self.started_at = self.clock.seconds()

@@ -31,11 +31,10 @@ EVENTS = ["connect.challenge", "agent", "chat", "sessions.changed", "presence", 
 
 
 def session_defaults(hub: Gateway) -> dict[str, Any]:
-    runtime = hub.runtime
+    models = hub.models
     return {
         "defaultAgentId": "main",
-        "modelConfigured": runtime is not None and
-        not runtime.registry.primary.startswith("offline/"),
+        "modelConfigured": models is not None and not models.primary.startswith("offline/"),
         "ownership": "sole",
         "selectionRequired": False,
         "mainKey": "main",

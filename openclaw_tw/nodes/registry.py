@@ -20,8 +20,9 @@ from openclaw_tw.nodes.store import ApprovedNode, NodeStore
 from openclaw_tw.protocol import scopes as S
 
 if TYPE_CHECKING:
+    from openclaw_tw.devices.store import DeviceStore
     from openclaw_tw.hub.gateway import Gateway
-    from openclaw_tw.protocol.websocket import GatewayProtocol
+    from openclaw_tw.interfaces import IConnection
 
 
 
@@ -81,9 +82,10 @@ def _strs(value: Any) -> list[str]:
 class NodeRegistry(Service):
     name = "nodes"
 
-    def __init__(self, gw: Gateway, store: NodeStore) -> None:
+    def __init__(self, gw: Gateway, store: NodeStore, devices: DeviceStore | None = None) -> None:
         self.gw = gw
         self.store = store
+        self.devices = devices  # a removed node's device loses its node token
         self.policy = CommandPolicy(gw.settings.raw)
         self.live: dict[str, LiveNode] = {}
         self.pending: dict[str, PairRequest] = {}  # by request id
@@ -94,13 +96,13 @@ class NodeRegistry(Service):
     # -- connect params ------------------------------------------------------------------------
 
     @staticmethod
-    def _params_of(conn: GatewayProtocol) -> dict[str, Any]:
+    def _params_of(conn: IConnection) -> dict[str, Any]:
         """The node's claims (caps, commands, permissions) from its connect request."""
         return conn.connect_params
 
     # -- socket hooks --------------------------------------------------------------------------
 
-    def _connected(self, conn: GatewayProtocol) -> None:
+    def _connected(self, conn: IConnection) -> None:
         params = self._params_of(conn)
         if conn.role != S.ROLE_NODE:
             return
@@ -124,7 +126,7 @@ class NodeRegistry(Service):
         self._maybe_request_pairing(node, approved)
         self._presence(node, "connect")
 
-    def _disconnected(self, conn: GatewayProtocol) -> None:
+    def _disconnected(self, conn: IConnection) -> None:
         if self.invoker is not None:
             self.invoker.conn_gone(conn)
         if conn.role != S.ROLE_NODE:
@@ -219,7 +221,7 @@ class NodeRegistry(Service):
         d = self.store.remove_node(node_id)
 
         def done(_: Any) -> dict[str, Any]:
-            devices = getattr(self.gw.devices, "store", None)
+            devices = self.devices
             dev = devices.devices.get(node_id) if devices is not None else None
             if dev is not None and S.ROLE_NODE in getattr(dev, "tokens", {}):
                 devices.revoke_token(dev, S.ROLE_NODE)
@@ -300,7 +302,7 @@ class NodeRegistry(Service):
         if live is not None:
             live.last_seen_at, live.last_seen_reason = self.gw.now_ms(), reason
 
-    def node_of(self, conn: GatewayProtocol) -> LiveNode:
+    def node_of(self, conn: IConnection) -> LiveNode:
         for node in self.live.values():
             if node.conn is conn:
                 return node

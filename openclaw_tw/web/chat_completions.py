@@ -24,7 +24,7 @@ from openclaw_tw.web.sse import EventStream
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import Outcome
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.app import Components
 
 MISSING_USER = "Missing user message in `messages`."
 _RANGES = {"temperature": (0, 2), "top_p": (0, 1), "frequency_penalty": (-2, 2),
@@ -79,12 +79,13 @@ def usage_of(outcome: Outcome) -> dict[str, int]:
 
 
 class ChatCompletions:
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+    def __init__(self, app: Components) -> None:
+        self.app = app
+        self.gw = app.hub
 
     async def handle(self, request: Request) -> bytes | None:
         gw = self.gw
-        front = await oc.accept_request(request, gw)
+        front = await oc.accept_request(request, self.app)
         body, model, override = front.body, front.model, front.override
         key = oc.session_key(request, front.agent_id, body.get("user"), "openai")
         validate_options(body)
@@ -97,7 +98,7 @@ class ChatCompletions:
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
             await self._stream(request, head, key, prompt, override, include_usage)
             return None
-        run = await oc.start_turn(request, gw, key, prompt, completion_id, override, "openai")
+        run = await oc.start_turn(request, self.app, key, prompt, completion_id, override, "openai")
         outcome = await run.finished()
         if outcome.status != "ok":
             status, type_, message = oc.failure_of(outcome)
@@ -124,7 +125,7 @@ class ChatCompletions:
             sse.data(chunk({"content": text}))
 
         try:
-            run = await oc.start_turn(request, self.gw, key, prompt, head["id"], override,
+            run = await oc.start_turn(request, self.app, key, prompt, head["id"], override,
                                       "openai", on_text)
             outcome = await run.finished()
         except HttpError as err:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -48,7 +48,7 @@ from openclaw_tw.web.openai_compat import agent_ids
 _log = Logger(namespace="gateway/hooks")
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.app import Components
 
 MAX_BODY_BYTES = 256 * 1024
 WINDOW_S = 60.0
@@ -96,10 +96,12 @@ class FailureWindow:
 
 
 class Hooks:
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+    def __init__(self, app: Components) -> None:
+        self.app = app
+        self.gw = gw = app.hub
         self.failures = FailureWindow(gw.clock)
-        self.pending: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        # wake events wait in the heartbeat's queue, which drains them on its next run
+        self.pending = app.heartbeat.hook_events
 
     @property
     def base(self) -> bytes | None:
@@ -215,6 +217,8 @@ class Hooks:
         self.gw.presence.add_event({"text": text.strip(), "reason": "hook:wake",
                                     "mode": "hook"})
         self.gw.broadcast_presence()
+        if mode == "now":
+            self.app.heartbeat.request_wake(agent, "hook:wake")
         return {"ok": True, "mode": mode, "eventOutcome": "queued"}
 
     # -- agent ---------------------------------------------------------------------------------
@@ -229,7 +233,7 @@ class Hooks:
         model = body.get("model")
         if model is not None:
             try:
-                if not isinstance(model, str) or not gw.runtime.registry.resolve(model)[1]:
+                if not isinstance(model, str) or not self.app.runtime.registry.resolve(model)[1]:
                     raise ProviderError("invalid model")
             except ProviderError:
                 raise hook_error(400, "invalid model") from None
@@ -239,24 +243,24 @@ class Hooks:
             raise hook_error(400, "timeoutSeconds must be a positive number")
         idem = body.get("idempotencyKey")
         dedupe_key = f"hook:{idem}" if isinstance(idem, str) and idem else None
-        seen = gw.dedupe.get(dedupe_key) if dedupe_key else None
+        seen = self.app.dedupe.get(dedupe_key) if dedupe_key else None
         if seen is not None and seen.payload:
             return {"ok": True, "runId": seen.payload["runId"]}
-        if gw.shutting_down or not gw.runtime.running:
+        if gw.shutting_down or not self.app.runtime.running:
             raise hook_error(503, "gateway is shutting down")
         run_id = str(uuid.uuid4())
         if dedupe_key:
-            gw.dedupe.start(dedupe_key).payload = {"runId": run_id}
-        row = gw.sessions.ensure(key, "hook")
+            self.app.dedupe.start(dedupe_key).payload = {"runId": run_id}
+        row = self.app.sessions.ensure(key, "hook")
         try:
-            run = await gw.runtime.accept(row, message, run_id, "agent", None,
-                                          float(timeout) if timeout else None, model)
+            run = await self.app.runtime.accept(row, message, run_id, "agent", None,
+                                               float(timeout) if timeout else None, model)
         except Exception:
             if dedupe_key:
-                gw.dedupe.settle(dedupe_key, False, None, {"message": "not started"})
+                self.app.dedupe.settle(dedupe_key, False, None, {"message": "not started"})
             raise
         if dedupe_key:
-            run.finished().addCallback(lambda o: gw.dedupe.settle(
+            run.finished().addCallback(lambda o: self.app.dedupe.settle(
                 dedupe_key, o.status == "ok", {"runId": run_id}))
         return {"ok": True, "runId": run_id}
 

@@ -28,7 +28,8 @@ from openclaw_tw.web.http import (
 )
 
 if TYPE_CHECKING:
-    from openclaw_tw.agent.runtime import Outcome, Run
+    from openclaw_tw.agent.runtime import AgentRuntime, Outcome, Run
+    from openclaw_tw.app import Components
     from openclaw_tw.hub.gateway import Gateway
 
 OPENCLAW_MODEL = "openclaw"
@@ -114,26 +115,27 @@ class TurnRequest:
     override: str | None
 
 
-async def accept_request(request: Request, gw: Gateway) -> TurnRequest:
+async def accept_request(request: Request, app: Components) -> TurnRequest:
     """The shared front of ``/v1/chat/completions`` and ``/v1/responses``: POST only, bearer
     auth, a JSON object body within the cap, the model, its agent and any model override."""
     if request.method != b"POST":
         raise method_not_allowed("POST")
+    gw = app.hub
     await require_bearer(request, gw)
     body = parse_json_object(read_body(request, MAX_BODY_BYTES, too_large()), invalid)
     model = request_model(body)
     return TurnRequest(body, model, resolve_agent(request, gw, model),
-                       model_override(request, gw))
+                       model_override(request, app))
 
 
-def model_override(request: Request, gw: Gateway) -> str | None:
+def model_override(request: Request, app: Components) -> str | None:
     """``x-openclaw-model: <provider/model>``: the backend model for this turn (shared-secret
     callers are admin-equivalent, so it is always honoured when it names a known provider)."""
     raw = header(request, "x-openclaw-model")
     if raw is None:
         return None
     try:
-        provider, model = gw.runtime.registry.resolve(raw)
+        provider, model = app.runtime.registry.resolve(raw)
     except ProviderError:
         raise invalid(INVALID_MODEL_OVERRIDE) from None
     if not model:
@@ -197,30 +199,30 @@ def sender_of(role: str, name: Any = None) -> str:
 # -- running a turn ------------------------------------------------------------------------------
 
 
-async def start_turn(request: Request, gw: Gateway, key: str, prompt: Prompt, run_id: str,
+async def start_turn(request: Request, app: Components, key: str, prompt: Prompt, run_id: str,
                      model_ref: str | None, created_via: str,
                      listener: Callable[[str], None] | None = None) -> Run:
     """Accept the turn on the runtime (fires after the user entry is committed) and abort it
     if the HTTP client goes away before it ends."""
-    runtime = gw.runtime
+    gw, runtime = app.hub, app.runtime
     if getattr(request, "_disconnected", False):  # gone while we checked auth: start nothing
         raise openai_error(499, "Client closed request", "api_error")
     if gw.shutting_down or runtime is None or not runtime.running:
         raise openai_error(503, "The gateway is shutting down.", "api_error")
-    row = gw.sessions.ensure(key, created_via)
+    row = app.sessions.ensure(key, created_via)
     run = await runtime.accept(row, prompt.message, run_id, "agent", None, None, model_ref,
                                system_prompt=prompt.system_prompt,
                                listeners=[listener] if listener is not None else None)
-    abort_when_gone(request, gw, run)
+    abort_when_gone(request, runtime, run)
     return run
 
 
-def abort_when_gone(request: Request, gw: Gateway, run: Run) -> None:
+def abort_when_gone(request: Request, runtime: AgentRuntime, run: Run) -> None:
     """A client disconnect aborts the run (queued or streaming): no orphaned runs."""
 
     def lost(_: Any) -> None:
         if run.outcome is None:
-            gw.runtime.abort(None, run.run_id, "disconnect")
+            runtime.abort(None, run.run_id, "disconnect")
 
     if getattr(request, "_disconnected", False):
         lost(None)

@@ -27,7 +27,7 @@ from openclaw_tw.web.sse import EventStream
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import Outcome
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.app import Components
 
 MISSING_USER = "Missing user message in `input`."
 MAX_REMEMBERED = 10_000
@@ -71,8 +71,9 @@ def usage_of(outcome: Outcome | None) -> dict[str, Any]:
 
 
 class Responses:
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+    def __init__(self, app: Components) -> None:
+        self.app = app
+        self.gw = app.hub
         self.sessions: OrderedDict[str, str] = OrderedDict()  # response id -> session key
 
     def remember(self, response_id: str, key: str) -> None:
@@ -94,7 +95,7 @@ class Responses:
 
     async def handle(self, request: Request) -> bytes | None:
         gw = self.gw
-        front = await oc.accept_request(request, gw)
+        front = await oc.accept_request(request, self.app)
         body, model, override = front.body, front.model, front.override
         key = self.session_for(request, front.agent_id, body)
         prompt = response_prompt(body)
@@ -103,7 +104,7 @@ class Responses:
         if body.get("stream"):
             await self._stream(request, shape, key, prompt, override)
             return None
-        run = await oc.start_turn(request, gw, key, prompt, shape.id, override, "openresponses")
+        run = await oc.start_turn(request, self.app, key, prompt, shape.id, override, "openresponses")
         outcome = await run.finished()
         if outcome.status != "ok":
             status, type_, message = oc.failure_of(outcome)
@@ -132,7 +133,7 @@ class Responses:
                  content_index=0, delta=text)
 
         try:
-            run = await oc.start_turn(request, self.gw, key, prompt, shape.id, override,
+            run = await oc.start_turn(request, self.app, key, prompt, shape.id, override,
                                       "openresponses", on_text)
             outcome = await run.finished()
         except HttpError as err:

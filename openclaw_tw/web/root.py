@@ -44,7 +44,7 @@ from openclaw_tw.web.sessions_http import SessionHistory, is_history_path
 from openclaw_tw.web.tools_invoke import ToolsInvoke
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.app import Components
 
 __all__ = ["SECURITY_HEADERS", "GatewayRoot"]
 
@@ -70,16 +70,16 @@ def _text_response(request: Request, status: int, body: str) -> bytes:
 class GatewayRoot(Resource):
     isLeaf = True
 
-    def __init__(self, gateway: Gateway, factory: GatewayFactory) -> None:
+    def __init__(self, app: Components) -> None:
         super().__init__()
-        self.gateway = gateway
-        self.ws = WebSocketResource(factory)
-        self.hooks = Hooks(gateway)
+        self.gateway = gateway = app.hub
+        self.ws = WebSocketResource(GatewayFactory(gateway))
+        self.hooks = Hooks(app)
         self.models = OpenAIModels(gateway)
-        self.tools = ToolsInvoke(gateway)
-        self.responses = Responses(gateway)
-        self.chat = ChatCompletions(gateway)
-        self.history = SessionHistory(gateway)
+        self.tools = ToolsInvoke(app)
+        self.responses = Responses(app)
+        self.chat = ChatCompletions(app)
+        self.history = SessionHistory(app)
 
     def render(self, request: Request) -> Any:
         for name, value in SECURITY_HEADERS:

@@ -18,7 +18,7 @@ from openclaw_tw.web.auth import require_bearer
 from openclaw_tw.web.http import HttpError, json_body, method_not_allowed
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.app import Components
 
 PREFIX = b"/sessions/"
 SUFFIX = b"/history"
@@ -40,8 +40,9 @@ def internal_error() -> HttpError:
 
 
 class SessionHistory:
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+    def __init__(self, app: Components) -> None:
+        self.app = app
+        self.gw = app.hub
 
     async def handle(self, request: Request) -> bytes:
         if request.method not in (b"GET", b"HEAD"):
@@ -58,8 +59,8 @@ class SessionHistory:
                 raise invalid("limit must be an integer") from None
             if not 1 <= limit <= MAX_LIMIT:
                 raise invalid(f"limit must be between 1 and {MAX_LIMIT}")
-        row = self.gw.sessions.get(key)
-        entries = await self.gw.sessions.history(key, limit + 1, None,
+        row = self.app.sessions.get(key)
+        entries = await self.app.sessions.history(key, limit + 1, None,
                                                  row.session_id if row else None)
         more = len(entries) > limit
         messages = [history_message(e, None) for e in entries[-limit:]]

@@ -27,7 +27,7 @@ from openclaw_tw.web.http import (
 )
 
 if TYPE_CHECKING:
-    from openclaw_tw.hub.gateway import Gateway
+    from openclaw_tw.app import Components
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 DEFAULT_DENY = frozenset({"exec", "spawn", "shell", "fs_write", "fs_delete", "fs_move",
@@ -59,15 +59,16 @@ def allowed(name: str, allow: tuple[str, ...], deny: tuple[str, ...]) -> bool:
 
 
 class ToolsInvoke:
-    def __init__(self, gw: Gateway, tools: Mapping[str, Tool] | None = None) -> None:
-        self.gw = gw
+    def __init__(self, app: Components, tools: Mapping[str, Tool] | None = None) -> None:
+        self.app = app
+        self.gw = app.hub
         self.tools = TOOLS if tools is None else tools
 
     def builtin(self, name: str) -> Tool | None:
         """Tools the gateway itself provides: ``exec`` when ``tools.exec.enabled`` (it is on
         the default HTTP deny list, so it also needs ``gateway.tools.allow``).  The exec tool
         applies the approval policy, so an ``ask`` policy holds the request for a human."""
-        runtime = self.gw.runtime
+        runtime = self.app.runtime
         exec_tool = getattr(runtime, "exec_tool", None)
         if name != "exec" or exec_tool is None:
             return None

@@ -1,0 +1,274 @@
+"""The composition root: every component of the gateway, built once, in dependency order.
+
+``build(settings, reactor)`` returns ``Components``, a frozen record with one typed field per
+component; nothing is attached later and nothing is looked up by name. ``tap.makeService``
+only adds the services among them to the service tree, in start order; tests build the same
+record on a ``MemoryReactorClock`` (SQLite and blocking work then run inline).
+
+The order, and the one back-edge: settings -> model registry -> the hub (which needs the
+models only to tell hello-ok whether a real one is configured) -> device store and authority
+(the authority announces pairing through the hub's broadcast, so it is handed to the hub once
+both exist) -> sessions and the agent runtime -> nodes.sqlite's owners (node registry, exec
+approvals, DM pairing, provider cursors, the channel ingress queue) -> channels -> automation
+(heartbeat, cron, boot) -> the method families, each given just the components it uses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+from twisted.logger import Logger
+
+from openclaw_tw.agent.dedupe import DedupeCache
+from openclaw_tw.agent.exec_tool import ExecTool, exec_enabled
+from openclaw_tw.agent.models import ModelRegistry, build_registry
+from openclaw_tw.agent.offline import OfflineProvider
+from openclaw_tw.agent.runtime import AgentRuntime
+from openclaw_tw.approvals.policyfile import PolicyFile
+from openclaw_tw.approvals.service import ExecApprovals
+from openclaw_tw.automation.boot import BootScript
+from openclaw_tw.automation.heartbeat import Heartbeat
+from openclaw_tw.automation.scheduler import Scheduler
+from openclaw_tw.automation.store import MIGRATIONS as CRON_MIGRATIONS
+from openclaw_tw.automation.store import CronStore, cron_db_path
+from openclaw_tw.channels.cursors import MIGRATION as CURSOR_MIGRATION
+from openclaw_tw.channels.cursors import Cursors
+from openclaw_tw.channels.ingress import MIGRATION as INGRESS_MIGRATION
+from openclaw_tw.channels.ingress import Ingress
+from openclaw_tw.channels.manager import ChannelContext, ChannelManager
+from openclaw_tw.channels.pairing import MIGRATION as PAIRING_MIGRATION
+from openclaw_tw.channels.pairing import DmPairing
+from openclaw_tw.channels.providers import PROVIDERS
+from openclaw_tw.channels.router import ChannelRouter
+from openclaw_tw.config.reload import ConfigWatcher, Resolver
+from openclaw_tw.config.settings import GatewaySettings
+from openclaw_tw.daemon.logfile import JsonLinesFileObserver
+from openclaw_tw.db import Database, Schema
+from openclaw_tw.devices.authority import DeviceAuthority
+from openclaw_tw.devices.store import MIGRATIONS as DEVICE_MIGRATIONS
+from openclaw_tw.devices.store import DeviceStore, TokenKey
+from openclaw_tw.hub import identity
+from openclaw_tw.hub.gateway import Gateway
+from openclaw_tw.methods.agents import AgentsMethods, configured_agents
+from openclaw_tw.methods.approvals import ApprovalsMethods
+from openclaw_tw.methods.channels import ChannelsMethods
+from openclaw_tw.methods.chat import ChatMethods
+from openclaw_tw.methods.config import ConfigMethods
+from openclaw_tw.methods.cron import CronMethods
+from openclaw_tw.methods.devices import DevicesMethods
+from openclaw_tw.methods.logs import LogsMethods
+from openclaw_tw.methods.nodes import NodesMethods
+from openclaw_tw.methods.sessions import SessionsMethods
+from openclaw_tw.methods.system import SystemMethods
+from openclaw_tw.nodes.registry import NodeRegistry
+from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
+from openclaw_tw.nodes.store import NodeStore, nodes_db_path
+from openclaw_tw.protocol.dispatch import MethodTable
+from openclaw_tw.sessions.keys import normalize_agent_id
+from openclaw_tw.sessions.store import MIGRATIONS as SESSION_MIGRATIONS
+from openclaw_tw.sessions.store import SessionStore
+
+_log = Logger(namespace="gateway")
+
+DEVICES_FILE_SCHEMA = Schema.single("devices", DEVICE_MIGRATIONS)
+SESSIONS_FILE_SCHEMA = Schema.single("sessions", SESSION_MIGRATIONS)
+CRON_FILE_SCHEMA = Schema.single("cron", CRON_MIGRATIONS)
+# nodes.sqlite holds four owners' tables; each keeps its own migration list and version.
+# Files written before per-owner versions counted the lists in this order.
+NODES_FILE_SCHEMA = Schema(
+    {"nodes": NODE_MIGRATIONS, "channel-pairing": [PAIRING_MIGRATION],
+     "channel-cursors": [CURSOR_MIGRATION], "channel-ingress": [INGRESS_MIGRATION]},
+    legacy=[("nodes", 1), ("channel-pairing", 1), ("channel-cursors", 1),
+            ("channel-ingress", 1)])
+
+
+@attrs.frozen
+class Components:
+    """Every component of one gateway, complete once ``build`` returns."""
+
+    settings: GatewaySettings  # as started; the hub holds the reloaded ones
+    reactor: Any
+    table: MethodTable
+    hub: Gateway
+    models: ModelRegistry
+    devices_db: Database
+    device_store: DeviceStore
+    authority: DeviceAuthority
+    sessions_db: Database
+    sessions: SessionStore
+    runtime: AgentRuntime
+    dedupe: DedupeCache
+    nodes_db: Database
+    node_store: NodeStore
+    nodes: NodeRegistry
+    approvals: ExecApprovals
+    exec_policy: PolicyFile
+    dm_pairing: DmPairing
+    cursors: Cursors
+    ingress: Ingress
+    channels: ChannelManager
+    cron_db: Database
+    heartbeat: Heartbeat
+    cron: Scheduler
+    boot: BootScript
+    config_watcher: ConfigWatcher | None
+
+    @property
+    def databases(self) -> list[tuple[str, Database]]:
+        """(service name, database) of the files the service tree closes last; cron.sqlite
+        belongs to the scheduler, which closes it when it stops."""
+        return [("database", self.devices_db), ("sessions-database", self.sessions_db),
+                ("nodes-database", self.nodes_db)]
+
+
+def build(settings: GatewaySettings, reactor: Any,
+          log_observer: JsonLinesFileObserver | None = None,
+          run_blocking: Callable[..., Any] | None = None,
+          config_resolver: Resolver | None = None,
+          env: Mapping[str, str] | None = None) -> Components:
+    """Build every component. Without ``run_blocking`` (tests), blocking work and SQLite run
+    inline; without ``config_resolver`` there is no config watcher (nor SIGHUP)."""
+    inline = run_blocking is None
+    env = os.environ if env is None else env
+    raw = dict(settings.raw)
+    table = MethodTable()
+
+    def database(path: Any, schema: Schema) -> Database:
+        db = Database(path, schema, reactor, inline=inline)
+        db.open()
+        return db
+
+    models = build_registry(settings.raw, _openai_maker(reactor), OfflineProvider(reactor))
+    hub_options: dict[str, Any] = {}
+    if run_blocking is not None:
+        hub_options["run_blocking"] = run_blocking
+    if log_observer is not None:
+        hub_options["log_file"] = log_observer.current_file
+    hub = Gateway(reactor, settings, identity.load_or_create(settings.state_dir), table,
+                  models=models, **hub_options)
+
+    devices_db = database(settings.state_dir / "state" / "openclaw.sqlite", DEVICES_FILE_SCHEMA)
+    device_store = DeviceStore(devices_db, TokenKey.load_or_create(settings.state_dir),
+                               clock=reactor)
+    devices_db.before_close.append(device_store.close)
+    device_store.load()
+    authority = DeviceAuthority(device_store, hub.now_ms, hub.broadcast,
+                                auto_approve_local=settings.auto_approve_local)
+    hub.devices = authority
+
+    sessions_db = database(hub.sessions_path(), SESSIONS_FILE_SCHEMA)
+    sessions = SessionStore(sessions_db, hub.now_ms)
+    sessions.load()
+    if sessions.interrupted_at_start:
+        _log.warn("{n} run(s) were interrupted by the last stop; marked in their transcripts",
+                  n=len(sessions.interrupted_at_start))
+    runtime = AgentRuntime(hub, sessions, models)
+    dedupe = DedupeCache(reactor)
+    hub.health.sessions_summary = lambda: sessions_summary(sessions, hub)
+
+    nodes_db = database(nodes_db_path(settings.state_dir), NODES_FILE_SCHEMA)
+    node_store = NodeStore(nodes_db)
+    pending_approvals = node_store.load()
+    nodes = NodeRegistry(hub, node_store, device_store)
+    approvals = ExecApprovals(hub, node_store)
+    restored = approvals.restore(pending_approvals)
+    if restored:
+        _log.info("restored {n} pending exec approval(s)", n=restored)
+    exec_policy = PolicyFile(settings.state_dir, hub.display_path)
+    if exec_enabled(raw):
+        runtime.exec_tool = ExecTool(reactor, approvals, nodes, exec_policy)
+    dm_pairing = DmPairing(nodes_db, hub.now_ms)
+    dm_pairing.load()
+    cursors = Cursors(nodes_db)
+    cursors.load()
+    ingress = Ingress(nodes_db)
+    ingress.load()
+    router = ChannelRouter(hub, runtime, sessions, dm_pairing)
+    channels = ChannelManager(ChannelContext(hub, router, ingress, cursors), PROVIDERS)
+
+    cron_db = database(cron_db_path(settings.state_dir), CRON_FILE_SCHEMA)
+    cron_cfg = raw.get("cron") if isinstance(raw.get("cron"), dict) else {}
+    agents = configured_agents(raw)
+    heartbeat = Heartbeat(hub, runtime, sessions)
+    cron = Scheduler(hub, runtime, sessions, CronStore(cron_db), heartbeat,
+                     [normalize_agent_id(a["id"]) for a in agents],
+                     enabled=cron_cfg.get("enabled") is not False and
+                     env.get("OPENCLAW_SKIP_CRON") != "1",
+                     skip_missed=cron_cfg.get("skipMissedJobs") is True)
+    cron.load()
+    if cron.interrupted:
+        _log.warn("{n} cron run(s) were interrupted by the last stop; not replayed",
+                  n=len(cron.interrupted))
+    boot = BootScript(hub, runtime, sessions, agents)
+    watcher = None
+    if config_resolver is not None:
+        watcher = ConfigWatcher(hub, config_resolver, install_sighup=True)
+        watcher.setName("config-reload")
+
+    app = Components(
+        settings=settings, reactor=reactor, table=table, hub=hub, models=models,
+        devices_db=devices_db, device_store=device_store, authority=authority,
+        sessions_db=sessions_db, sessions=sessions, runtime=runtime, dedupe=dedupe,
+        nodes_db=nodes_db, node_store=node_store, nodes=nodes, approvals=approvals,
+        exec_policy=exec_policy, dm_pairing=dm_pairing, cursors=cursors, ingress=ingress,
+        channels=channels, cron_db=cron_db, heartbeat=heartbeat, cron=cron, boot=boot,
+        config_watcher=watcher)
+    add_method_families(app)
+    return app
+
+
+def add_method_families(app: Components) -> None:
+    """Each family gets the components it uses, nothing more."""
+    hub, table = app.hub, app.table
+    # Read per call: hot reload replaces hub.settings; tests swap hub.run_blocking.
+    settings = lambda: hub.settings  # noqa: E731
+    run_blocking = lambda *a: hub.run_blocking(*a)  # noqa: E731
+    table.add_family(SystemMethods(
+        hub.health, hub.presence, hub.broadcast_presence, hub.identity,
+        heartbeat=lambda: app.heartbeat,
+        heartbeats_enabled=lambda: hub.heartbeats_enabled,
+        set_heartbeats_enabled=lambda on: setattr(hub, "heartbeats_enabled", on),
+        last_heartbeat=lambda: hub.last_heartbeat,
+        sessions_path=lambda: hub.display_path(hub.sessions_path()),
+        inflight=lambda: hub.inflight))
+    table.add_family(LogsMethods(hub.log_file, run_blocking))
+    table.add_family(DevicesMethods(app.device_store, hub.now_ms, hub.broadcast,
+                                    lambda: hub.conns.values(), hub.disconnect_device))
+    table.add_family(ConfigMethods(settings, lambda: app.config_watcher, hub.display_path,
+                                   hub.now_ms, hub.broadcast))
+    table.add_family(ChatMethods(app.runtime, app.sessions, app.dedupe, hub.now_ms))
+    session_methods = SessionsMethods(
+        app.runtime, app.sessions, hub.broadcast, hub.now_ms, settings, run_blocking,
+        hub.display_path, hub.sessions_path())
+    app.runtime.on_session_changed = session_methods.session_changed
+    table.add_family(session_methods)
+    table.add_family(AgentsMethods(
+        hub.settings.raw, hub.display_path(hub.settings.state_dir / "workspace"), app.models))
+    table.add_family(NodesMethods(app.nodes, hub.now_ms, hub.clock, hub.broadcast))
+    table.add_family(ChannelsMethods(
+        settings, lambda: app.channels, app.dm_pairing, app.dedupe, hub.now_ms, hub.clock,
+        hub.health.lag.snapshot))
+    table.add_family(ApprovalsMethods(app.approvals, app.exec_policy))
+    table.add_family(CronMethods(app.cron, hub.now_ms, hub.display_path))
+
+
+def _openai_maker(reactor: Any) -> Any:
+    """Imported only when a provider is configured: the offline default needs no HTTP stack."""
+
+    def make(provider_id: str, spec: Any) -> Any:
+        from openclaw_tw.agent.openai import provider_factory
+
+        return provider_factory(reactor)(provider_id, spec)
+
+    return make
+
+
+def sessions_summary(store: SessionStore, hub: Gateway) -> dict[str, Any]:
+    rows = sorted(store.rows.values(), key=lambda r: r.updated_at, reverse=True)
+    now = hub.now_ms()
+    return {"path": hub.display_path(hub.sessions_path()), "count": len(rows),
+            "recent": [{"key": r.key, "updatedAt": r.updated_at, "age": now - r.updated_at}
+                       for r in rows[:5]]}
