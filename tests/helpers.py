@@ -19,10 +19,10 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from openclaw_tw import _json
+from openclaw_tw.app import Components, build
 from openclaw_tw.config import settings as config
 from openclaw_tw.hub.gateway import Gateway
 from openclaw_tw.protocol.websocket import GatewayFactory, GatewayProtocol
-from openclaw_tw.app import Components, build
 
 
 class _Transport(StringTransport):

@@ -14,9 +14,8 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent.models import ModelRequest, ModelResult, ProviderError
-from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.web.root import GatewayRoot
-from tests.helpers import TOKEN, make_gateway
+from tests.helpers import TOKEN, make_app
 
 BASE = "http://127.0.0.1:18789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -96,11 +95,12 @@ class HttpCase(SynchronousTestCase):
     config: dict[str, Any] = ENABLED
 
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway(config=write_config(self.config))
-        self.root = GatewayRoot(self.gw, GatewayFactory(self.gw))
+        self.app, self.clock = make_app(config=write_config(self.config))
+        self.gw = self.app.hub
+        self.root = GatewayRoot(self.app)
         self.stub = StubTreq(self.root)
-        self.spy = SpyProvider(self.gw.runtime.registry.providers["offline"])
-        self.gw.runtime.registry.providers["offline"] = self.spy
+        self.spy = SpyProvider(self.app.runtime.registry.providers["offline"])
+        self.app.runtime.registry.providers["offline"] = self.spy
 
     def start(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None
               = None, raw: bytes | None = None) -> Deferred[Any]:
@@ -148,4 +148,4 @@ class HttpCase(SynchronousTestCase):
             self.assertEqual(error["message"], message)
 
     def transcript(self, key: str) -> list[Any]:
-        return self.successResultOf(self.gw.sessions.history(key, 100))
+        return self.successResultOf(self.app.sessions.history(key, 100))

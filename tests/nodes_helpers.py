@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from openclaw_tw.app import Components
 from tests.helpers import WSClient, call, hello
 from tests.test_device_proof import Device
 
@@ -44,9 +45,9 @@ def operator(gw: Any, scopes: list[str] | None = None, **kw: Any) -> WSClient:
 
 
 
-def approve_node(gw: Any, node: Node, op: WSClient | None = None) -> dict[str, Any]:
-    op = op or operator(gw)
-    req = gw.nodes.pending_for(node.id)
+def approve_node(app: Components, node: Node, op: WSClient | None = None) -> dict[str, Any]:
+    op = op or operator(app.hub)
+    req = app.nodes.pending_for(node.id)
     assert req is not None
     res = call(op, "node.pair.approve", {"requestId": req.request_id})
     assert res["ok"], res

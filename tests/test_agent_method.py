@@ -16,8 +16,8 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent.models import ModelRequest, ModelResult, ProviderError
-from openclaw_tw.hub.gateway import Gateway
-from tests.helpers import WSClient, hello, make_gateway, ok
+from openclaw_tw.app import Components
+from tests.helpers import WSClient, hello, make_app, make_gateway, ok
 
 READ = ["operator.read"]
 RW = ["operator.read", "operator.write"]
@@ -114,17 +114,18 @@ class FakeProvider:
         return self.calls[-1].d
 
 
-def install_fake(gw: Gateway, model: str = "fake-1", primary: bool = True) -> FakeProvider:
+def install_fake(app: Components, model: str = "fake-1", primary: bool = True
+                 ) -> FakeProvider:
     provider = FakeProvider()
-    gw.runtime.registry.providers[provider.id] = provider
+    app.runtime.registry.providers[provider.id] = provider
     if primary:
-        gw.runtime.registry.primary = f"{provider.id}/{model}"
+        app.runtime.registry.primary = f"{provider.id}/{model}"
     return provider
 
 
-def transcript(gw: Gateway, key: str = MAIN) -> list[tuple[str, str | None]]:
+def transcript(app: Components, key: str = MAIN) -> list[tuple[str, str | None]]:
     """(role, idempotency key) of the committed rows, read straight from SQLite."""
-    return gw.sessions_db.run_now(lambda conn: conn.execute(
+    return app.sessions_db.run_now(lambda conn: conn.execute(
         "SELECT role, idempotency_key FROM transcript WHERE session_key=? ORDER BY seq",
         (key,)).fetchall())
 
@@ -146,9 +147,9 @@ def spy_frames(case: SynchronousTestCase, client: WSClient, probe: Callable[[], 
 class HeldAppends:
     """Transcript appends of the given roles commit only when ``release`` is called."""
 
-    def __init__(self, case: SynchronousTestCase, gw: Gateway, roles: set[str]) -> None:
+    def __init__(self, case: SynchronousTestCase, app: Components, roles: set[str]) -> None:
         self.pending: list[Callable[[], None]] = []
-        store = gw.sessions
+        store = app.sessions
         original = store.append
 
         def append(row: Any, role: str, body: dict[str, Any], run_id: str | None = None,
@@ -177,8 +178,9 @@ CLI_KEY = "agent:main:cli"
 
 class AgentMethod(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
-        self.addCleanup(self.gw.runtime.stopService)  # settle runs left open
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.addCleanup(self.app.runtime.stopService)  # settle runs left open
         self.c = hello(self.gw, scopes=RW)
 
     def agent(self, client: WSClient | None = None, message: str = "hi", idem: str = "a1",
@@ -203,7 +205,7 @@ class AgentMethod(SynchronousTestCase):
         meta = payload["result"]["meta"]
         self.assertIsInstance(meta["durationMs"], int)
         self.assertGreaterEqual(meta["durationMs"], 0)
-        row = self.gw.sessions.get(CLI_KEY)
+        row = self.app.sessions.get(CLI_KEY)
         assert row is not None
         agent_meta = meta["agentMeta"]
         self.assertEqual((agent_meta["sessionId"], agent_meta["provider"], agent_meta["model"]),
@@ -221,7 +223,7 @@ class AgentMethod(SynchronousTestCase):
         self.assertEqual(responses(self.c, rid)[0]["payload"]["sessionKey"], MAIN)
 
     def test_failing_provider(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         rid = self.agent()
         message = "No route-compatible authentication source is configured for openai."
         fake.calls[0].fail(ProviderError(message))
@@ -257,7 +259,7 @@ class AgentMethod(SynchronousTestCase):
         for i, message in enumerate(["/new", "  /reset now", "/NEW"]):
             res = responses(self.c, self.agent(message=message, idem=f"n{i}"))[0]
             self.assertEqual(res["error"]["message"], "missing scope: operator.admin")
-        self.assertIsNone(self.gw.sessions.get(CLI_KEY))
+        self.assertIsNone(self.app.sessions.get(CLI_KEY))
         admin = hello(self.gw, scopes=ADMIN)
         res = responses(admin, self.agent(admin, message="/new", idem="n9"))[0]
         self.assertEqual(res["payload"]["status"], "accepted")
@@ -266,7 +268,7 @@ class AgentMethod(SynchronousTestCase):
         self.assertEqual(res["error"]["message"], "missing scope: operator.write")
 
     def test_wait_before_and_after_the_end(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         send(self.c, "main", "hi", "k1")
         early = self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 100})
         self.clock.advance(0.099)

@@ -7,15 +7,16 @@ import base64
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent import attachments
-from tests.helpers import hello, make_gateway
+from tests.helpers import hello, make_app
 
 RW = ["operator.read", "operator.write"]
 
 
 class Attachments(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
-        self.addCleanup(self.gw.runtime.stopService)
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.addCleanup(self.app.runtime.stopService)
         self.c = hello(self.gw, scopes=RW)
         self.other = hello(self.gw, scopes=RW)
 

@@ -16,7 +16,7 @@ from twisted.trial import unittest
 from openclaw_tw.automation import schedule as sched
 from openclaw_tw.automation.heartbeat import DEFAULT_PROMPT, classify, parse_duration_ms
 from openclaw_tw.automation.store import INTERRUPTED
-from tests.helpers import hello, make_gateway
+from tests.helpers import hello, make_app
 
 ADMIN = ["operator.admin", "operator.read", "operator.write"]
 
@@ -104,17 +104,17 @@ class Base(unittest.TestCase):
             path = self.state / "openclaw.json"
             path.write_text(json.dumps(config))
             opts["config"] = str(path)
-        gw, clock = make_gateway(**opts)
+        app, clock = make_app(**opts)
         clock.advance(advance)
-        gw.cron.startService()
-        self.addCleanup(self.stop, gw)
-        self.gw, self.clock = gw, clock
-        return gw
+        app.cron.startService()
+        self.addCleanup(self.stop, app)
+        self.app, self.gw, self.clock = app, app.hub, clock
+        return app
 
-    def stop(self, gw: Any) -> None:
-        if gw.cron.running:
-            gw.cron.stopService()
-        gw.cron_db.close()
+    def stop(self, app: Any) -> None:
+        if app.cron.running:
+            app.cron.stopService()
+        app.cron_db.close()
 
     def call(self, client: Any, method: str, params: Any = None) -> dict[str, Any]:
         rid = client.request(method, params)
@@ -142,8 +142,8 @@ def system_job(text: str = "ping", **extra: Any) -> dict[str, Any]:
 
 class CronMethods(Base):
     def test_list_status_and_heartbeat_job(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         jobs = self.ok(c, "cron.list", {})["jobs"]
         self.assertEqual(len(jobs), 1)
         hb = jobs[0]
@@ -163,11 +163,11 @@ class CronMethods(Base):
         self.assertFalse(bad["ok"])
 
     def test_add_get_update_remove_and_events(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", system_job())
-        self.assertEqual(job["state"]["nextRunAtMs"], gw.now_ms() + 60_000)
-        self.assertEqual(job["schedule"]["anchorMs"], gw.now_ms())
+        self.assertEqual(job["state"]["nextRunAtMs"], app.hub.now_ms() + 60_000)
+        self.assertEqual(job["schedule"]["anchorMs"], app.hub.now_ms())
         self.assertEqual(self.ok(c, "cron.get", {"id": job["id"]})["name"], "reminder")
         upd = self.ok(c, "cron.update", {"id": job["id"], "patch": {"enabled": False}})
         self.assertFalse(upd["enabled"])
@@ -182,8 +182,8 @@ class CronMethods(Base):
         self.assertEqual(missing["error"]["code"], "INVALID_REQUEST")
 
     def test_validation(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         res = self.call(c, "cron.add", system_job(sessionTarget="isolated"))
         self.assertEqual(res["error"]["code"], "UNAVAILABLE")
         self.assertIn("isolated cron jobs require", res["error"]["message"])
@@ -191,12 +191,12 @@ class CronMethods(Base):
         self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
         res = self.call(c, "cron.add", system_job(wakeMode="later"))
         self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
-        read_only = hello(gw)
+        read_only = hello(app.hub)
         self.assertFalse(self.call(read_only, "cron.add", system_job())["ok"])
 
     def test_system_event_job_runs_on_schedule(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", system_job("check the oven"))
         c.pop()
         self.clock.advance(59)
@@ -210,7 +210,7 @@ class CronMethods(Base):
         self.assertEqual(entry["durationMs"], 0)
         self.assertEqual(entry["sessionKey"], "agent:main:main")
         self.assertEqual(entry["slotMs"], job["nextRunAtMs"])
-        self.assertEqual([e["text"] for e in gw.heartbeat.pending_for("main")],
+        self.assertEqual([e["text"] for e in app.heartbeat.pending_for("main")],
                          ["check the oven"])
         events = [e["payload"] for e in c.pop() if e.get("event") == "cron"]
         self.assertEqual([e["action"] for e in events], ["started", "finished"])
@@ -219,25 +219,25 @@ class CronMethods(Base):
         self.assertEqual(self.ok(c, "cron.runs", {"id": job["id"]})["total"], 2)
 
     def test_one_shot_deletes_after_run(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
-        at = datetime.fromtimestamp(gw.now_ms() / 1000 + 30, UTC).isoformat()
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        at = datetime.fromtimestamp(app.hub.now_ms() / 1000 + 30, UTC).isoformat()
         job = self.ok(c, "cron.add", system_job(schedule={"kind": "at", "at": at}))
         self.assertTrue(job["deleteAfterRun"])
         self.clock.advance(31)
-        self.assertNotIn(job["id"], gw.cron.jobs)
+        self.assertNotIn(job["id"], app.cron.jobs)
         self.assertEqual(self.ok(c, "cron.runs", {"id": job["id"]})["entries"][0]["status"],
                          "ok")
 
     def test_cron_run_modes(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", system_job())
         self.assertEqual(self.ok(c, "cron.run", {"id": job["id"], "mode": "due"})["ran"], False)
         self.assertEqual(self.ok(c, "cron.run", {"id": job["id"]}),
                          {"ok": True, "ran": True, "enqueued": True})
         # a forced run does not consume the scheduled slot
-        self.assertEqual(gw.cron.jobs[job["id"]]["state"]["nextRunAtMs"], job["nextRunAtMs"])
+        self.assertEqual(app.cron.jobs[job["id"]]["state"]["nextRunAtMs"], job["nextRunAtMs"])
         self.ok(c, "cron.update", {"id": job["id"], "patch": {"enabled": False}})
         res = self.ok(c, "cron.run", {"id": job["id"], "mode": "if-enabled"})
         self.assertEqual(res["reason"], "disabled")
@@ -245,8 +245,8 @@ class CronMethods(Base):
         self.assertEqual([e["trigger"] for e in runs["entries"]], ["manual"])
 
     def test_agent_turn_isolated_session(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", {
             "name": "digest", "schedule": {"kind": "every", "everyMs": 3_600_000},
             "sessionTarget": "isolated", "wakeMode": "now",
@@ -257,11 +257,11 @@ class CronMethods(Base):
         self.assertEqual(entry["status"], "ok", entry)
         self.assertEqual(entry["sessionKey"], f"agent:main:cron:{job['id']}")
         self.assertIn("summarise", entry["summary"])
-        self.assertIn(f"agent:main:cron:{job['id']}", gw.sessions.rows)
+        self.assertIn(f"agent:main:cron:{job['id']}", app.sessions.rows)
 
     def test_agent_turn_timeout_is_recorded_and_rescheduled(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", {
             "name": "slow", "schedule": {"kind": "every", "everyMs": 60_000},
             "sessionTarget": "isolated", "wakeMode": "now",
@@ -271,96 +271,96 @@ class CronMethods(Base):
         entry = self.ok(c, "cron.runs", {"id": job["id"]})["entries"][0]
         self.assertEqual(entry["status"], "error", entry)
         self.assertTrue(entry["error"])
-        state = gw.cron.jobs[job["id"]]["state"]
+        state = app.cron.jobs[job["id"]]["state"]
         self.assertEqual(state["consecutiveErrors"], 1)
         self.assertEqual(state["nextRunAtMs"], job["nextRunAtMs"] + 60_000)
 
 
 class Persistence(Base):
     def test_jobs_survive_a_restart(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", system_job())
-        gw.cron.stopService()
-        gw2 = self.start(self.state)
-        self.assertEqual(gw2.cron.jobs[job["id"]]["name"], "reminder")
-        self.assertEqual(len([j for j in gw2.cron.jobs.values()
+        app.cron.stopService()
+        app2 = self.start(self.state)
+        self.assertEqual(app2.cron.jobs[job["id"]]["name"], "reminder")
+        self.assertEqual(len([j for j in app2.cron.jobs.values()
                               if j.get("declarationKey") == "heartbeat:main"]), 1)
 
     def test_slot_is_claimed_once(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", system_job())
         run = {"run_id": "r1", "job_id": job["id"], "slot": "s:1", "trigger": "scheduled",
                "status": "running", "started_at": 1}
-        self.assertTrue(self.successResultOf(gw.cron.store.claim(None, run)))
-        self.assertFalse(self.successResultOf(gw.cron.store.claim(None, {**run,
+        self.assertTrue(self.successResultOf(app.cron.store.claim(None, run)))
+        self.assertFalse(self.successResultOf(app.cron.store.claim(None, {**run,
                                                                          "run_id": "r2"})))
 
     def test_restart_mid_run_does_not_run_the_slot_again(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", {
             "name": "long", "schedule": {"kind": "every", "everyMs": 60_000},
             "sessionTarget": "isolated", "wakeMode": "now",
             "payload": {"kind": "agentTurn", "message": "work"}})
         self.clock.advance(60)  # claimed and started; the offline model has not answered
-        self.assertIn(job["id"], gw.cron.in_flight)
+        self.assertIn(job["id"], app.cron.in_flight)
         # a crash (no stop): a new process on the same state dir, 10 s later
-        gw2 = self.start(self.state, advance=70)
-        self.assertEqual(len(gw2.cron.interrupted), 1)
-        c2 = hello(gw2, scopes=ADMIN)
+        app2 = self.start(self.state, advance=70)
+        self.assertEqual(len(app2.cron.interrupted), 1)
+        c2 = hello(app2.hub, scopes=ADMIN)
         runs = self.ok(c2, "cron.runs", {"id": job["id"]})["entries"]
         self.assertEqual([(r["status"], r["error"]) for r in runs], [("error", INTERRUPTED)])
-        self.assertEqual(gw2.cron.jobs[job["id"]]["state"]["nextRunAtMs"],
+        self.assertEqual(app2.cron.jobs[job["id"]]["state"]["nextRunAtMs"],
                          job["nextRunAtMs"] + 60_000)
-        self.assertNotIn(job["id"], gw2.cron.in_flight)
+        self.assertNotIn(job["id"], app2.cron.in_flight)
 
     def test_stop_mid_run_records_the_interruption(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", {
             "name": "long", "schedule": {"kind": "every", "everyMs": 60_000},
             "sessionTarget": "isolated", "wakeMode": "now",
             "payload": {"kind": "agentTurn", "message": "work"}})
         self.clock.advance(60)
-        self.successResultOf(gw.cron.stopService())
+        self.successResultOf(app.cron.stopService())
         self.spin(5)  # the turn finishing after the stop records nothing more
-        gw2 = self.start(self.state, advance=70)
-        self.assertEqual(gw2.cron.interrupted, [])
-        runs = self.successResultOf(gw2.cron.store.runs(job["id"], None, 10, 0))[1]
+        app2 = self.start(self.state, advance=70)
+        self.assertEqual(app2.cron.interrupted, [])
+        runs = self.successResultOf(app2.cron.store.runs(job["id"], None, 10, 0))[1]
         self.assertEqual([(r["status"], r["error"]) for r in runs], [("error", INTERRUPTED)])
-        self.assertNotIn(job["id"], gw2.cron.in_flight)
+        self.assertNotIn(job["id"], app2.cron.in_flight)
 
     def test_missed_runs_catch_up_once(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", system_job())
-        gw.cron.stopService()
+        app.cron.stopService()
         # ten minutes of downtime: ten slots missed, one catch-up run
-        gw2 = self.start(self.state, advance=600)
-        c2 = hello(gw2, scopes=ADMIN)
+        app2 = self.start(self.state, advance=600)
+        c2 = hello(app2.hub, scopes=ADMIN)
         self.clock.advance(0)
         runs = self.ok(c2, "cron.runs", {"id": job["id"]})["entries"]
         self.assertEqual(len(runs), 1)
         self.assertEqual(runs[0]["slotMs"], job["nextRunAtMs"])
-        state = gw2.cron.jobs[job["id"]]["state"]
-        self.assertGreater(state["nextRunAtMs"], gw2.now_ms())
+        state = app2.cron.jobs[job["id"]]["state"]
+        self.assertGreater(state["nextRunAtMs"], app2.hub.now_ms())
         self.assertEqual((state["nextRunAtMs"] - job["schedule"]["anchorMs"]) % 60_000, 0)
 
     def test_skip_missed_jobs(self) -> None:
-        gw = self.start(config={"cron": {"skipMissedJobs": True}})
-        c = hello(gw, scopes=ADMIN)
+        app = self.start(config={"cron": {"skipMissedJobs": True}})
+        c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", system_job())
-        gw.cron.stopService()
-        gw2 = self.start(self.state, config={"cron": {"skipMissedJobs": True}}, advance=600)
+        app.cron.stopService()
+        app2 = self.start(self.state, config={"cron": {"skipMissedJobs": True}}, advance=600)
         self.clock.advance(0)
-        self.assertEqual(self.successResultOf(gw2.cron.store.runs(job["id"], None, 10, 0))[0],
+        self.assertEqual(self.successResultOf(app2.cron.store.runs(job["id"], None, 10, 0))[0],
                          0)
 
     def test_cron_disabled(self) -> None:
-        gw = self.start(config={"cron": {"enabled": False}})
-        c = hello(gw, scopes=ADMIN)
+        app = self.start(config={"cron": {"enabled": False}})
+        c = hello(app.hub, scopes=ADMIN)
         self.ok(c, "cron.add", system_job())
         self.clock.advance(120)
         self.assertEqual(self.ok(c, "cron.runs", {})["total"], 0)
@@ -369,12 +369,12 @@ class Persistence(Base):
 
 class HeartbeatAndWake(Base):
     def test_heartbeat_runs_every_30_minutes(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         self.assertIsNone(self.ok(c, "last-heartbeat", {}))
         self.clock.advance(1799)
-        self.assertIsNone(gw.last_heartbeat)
-        c = hello(gw, scopes=ADMIN)  # the first socket missed its pongs over 30 min
+        self.assertIsNone(app.hub.last_heartbeat)
+        c = hello(app.hub, scopes=ADMIN)  # the first socket missed its pongs over 30 min
         self.clock.advance(1)
         self.spin(10)
         beats = [e["payload"] for e in c.pop() if e.get("event") == "heartbeat"]
@@ -382,13 +382,13 @@ class HeartbeatAndWake(Base):
         self.assertEqual(beats[0]["status"], "sent")  # the offline model echoes the prompt
         self.assertIn("durationMs", beats[0])
         self.assertEqual(self.ok(c, "last-heartbeat", {}), beats[0])
-        entries = self.successResultOf(gw.sessions.history("agent:main:main", 10, None))
+        entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
         self.assertEqual(entries[0].body["content"], DEFAULT_PROMPT)
 
     def test_heartbeat_config_and_set_heartbeats(self) -> None:
-        gw = self.start(config={"agents": {"defaults": {"heartbeat": {
+        app = self.start(config={"agents": {"defaults": {"heartbeat": {
             "every": "5m", "prompt": "Custom beat"}}}})
-        c = hello(gw, scopes=ADMIN)
+        c = hello(app.hub, scopes=ADMIN)
         hb = self.ok(c, "cron.list", {})["jobs"][0]
         self.assertEqual(hb["schedule"]["everyMs"], 300_000)
         self.assertEqual(self.ok(c, "set-heartbeats", {"enabled": False}),
@@ -399,39 +399,39 @@ class HeartbeatAndWake(Base):
         self.clock.advance(300)
         self.spin(10)
         self.assertEqual(self.ok(c, "last-heartbeat", {})["status"], "sent")
-        entries = self.successResultOf(gw.sessions.history("agent:main:main", 10, None))
+        entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
         self.assertEqual(entries[0].body["content"], "Custom beat")
 
     def test_heartbeat_every_0m_disables_the_job(self) -> None:
-        gw = self.start(config={"agents": {"defaults": {"heartbeat": {"every": "0m"}}}})
-        hb = next(iter(gw.cron.jobs.values()))
+        app = self.start(config={"agents": {"defaults": {"heartbeat": {"every": "0m"}}}})
+        hb = next(iter(app.cron.jobs.values()))
         self.assertFalse(hb["enabled"])
 
     def test_wake_now_runs_heartbeat_with_the_event(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         self.assertEqual(self.ok(c, "wake", {"mode": "now", "text": "build finished"}),
                          {"ok": True})
         self.spin(10)
         beat = self.ok(c, "last-heartbeat", {})
         self.assertEqual(beat["status"], "sent")
         self.assertEqual(beat["reason"], "wake")
-        entries = self.successResultOf(gw.sessions.history("agent:main:main", 10, None))
+        entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
         self.assertTrue(entries[0].body["content"].startswith("System: build finished"))
-        self.assertEqual(gw.heartbeat.pending_for("main"), [])
+        self.assertEqual(app.heartbeat.pending_for("main"), [])
 
     def test_wake_next_heartbeat_only_queues(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         self.ok(c, "wake", {"mode": "next-heartbeat", "text": "later"})
         self.spin(1)
         self.assertIsNone(self.ok(c, "last-heartbeat", {}))
-        self.assertEqual([e["text"] for e in gw.heartbeat.pending_for("main")], ["later"])
-        self.assertFalse(self.call(hello(gw), "wake", {"mode": "now", "text": "x"})["ok"])
+        self.assertEqual([e["text"] for e in app.heartbeat.pending_for("main")], ["later"])
+        self.assertFalse(self.call(hello(app.hub), "wake", {"mode": "now", "text": "x"})["ok"])
 
     def test_event_wakes_are_rate_limited(self) -> None:
-        gw = self.start()
-        hb = gw.heartbeat
+        app = self.start()
+        hb = app.heartbeat
         self.assertEqual(hb.request_wake("main"), 0)
         self.clock.advance(0)
         self.clock.advance(5)
@@ -441,27 +441,27 @@ class HeartbeatAndWake(Base):
         self.assertEqual(len(hb._event_turns), 2)
 
     def test_heartbeat_drains_the_hooks_wake_queue(self) -> None:
-        gw = self.start()
+        app = self.start()
         from openclaw_tw.tap import build_site
 
-        build_site(gw)
-        gw.hooks.pending[("agent:main:main", "mail")] = {
+        hooks = build_site(app).resource.hooks
+        hooks.pending[("agent:main:main", "mail")] = {
             "sessionKey": "agent:main:main", "text": "New email", "mode": "next-heartbeat",
-            "ts": gw.now_ms()}
+            "ts": app.hub.now_ms()}
         self.clock.advance(1800)
         self.spin(10)
-        entries = self.successResultOf(gw.sessions.history("agent:main:main", 10, None))
+        entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
         self.assertTrue(entries[0].body["content"].startswith("System: New email"))
-        self.assertEqual(len(gw.hooks.pending), 0)
+        self.assertEqual(len(hooks.pending), 0)
 
     def test_system_event_job_with_wake_now(self) -> None:
-        gw = self.start()
-        c = hello(gw, scopes=ADMIN)
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
         self.ok(c, "cron.add", system_job("stand up", wakeMode="now"))
         self.clock.advance(60)
         self.spin(10)
         self.assertEqual(self.ok(c, "last-heartbeat", {})["reason"], "cron:" +
-                         next(j["id"] for j in gw.cron.jobs.values() if j["name"] == "reminder"))
+                         next(j["id"] for j in app.cron.jobs.values() if j["name"] == "reminder"))
 
 
 class Boot(Base):
@@ -469,27 +469,27 @@ class Boot(Base):
         state = Path(tempfile.mkdtemp(prefix="openclaw-boot-"))
         (state / "workspace").mkdir()
         (state / "workspace" / "BOOT.md").write_text("Say hello to the team.")
-        gw = self.start(state)
-        gw.boot.startService()
+        app = self.start(state)
+        app.boot.startService()
         self.spin(10)
-        self.assertEqual(gw.boot.results["main"]["status"], "ok")
-        self.assertFalse([k for k in gw.sessions.rows if ":boot:" in k])
+        self.assertEqual(app.boot.results["main"]["status"], "ok")
+        self.assertFalse([k for k in app.sessions.rows if ":boot:" in k])
 
     def test_missing_or_blank_boot_md_is_skipped(self) -> None:
         state = Path(tempfile.mkdtemp(prefix="openclaw-boot-"))
         (state / "workspace").mkdir()
         (state / "workspace" / "BOOT.md").write_text("  \n")
-        gw = self.start(state)
-        gw.boot.startService()
+        app = self.start(state)
+        app.boot.startService()
         self.spin(1)
-        self.assertEqual(gw.boot.results, {})
+        self.assertEqual(app.boot.results, {})
 
 
 class Scale(Base):
     def test_10k_jobs_wake_cost_follows_due_jobs(self) -> None:
-        gw = self.start()
-        now = gw.now_ms()
-        cron = gw.cron
+        app = self.start()
+        now = app.hub.now_ms()
+        cron = app.cron
         rows = []
         for i in range(10_000):
             job = {"id": f"job-{i}", "name": f"j{i}", "enabled": True, "createdAtMs": now,
@@ -501,7 +501,7 @@ class Scale(Base):
             cron.jobs[job["id"]] = job
             cron._push(job)
             rows.append((job["id"], json.dumps(job)))
-        gw.cron_db.run_now(lambda conn: conn.executemany(
+        app.cron_db.run_now(lambda conn: conn.executemany(
             "INSERT INTO jobs VALUES (?, ?)", rows))
         cron._arm()
         checked = []

@@ -21,7 +21,7 @@ from openclaw_tw.channels.pairing import (
 )
 from openclaw_tw.db import Database
 from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
-from tests.helpers import call, hello, make_gateway, ok
+from tests.helpers import call, hello, make_app, ok
 
 ADMIN = ["operator.admin"]
 PAIRING = ["operator.pairing"]
@@ -139,7 +139,8 @@ CHANNELS_CFG = {
 
 class Methods(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
         self.admin = hello(self.gw, scopes=ADMIN)
 
     def configure(self, raw: dict[str, Any]) -> None:
@@ -191,7 +192,7 @@ class Methods(SynchronousTestCase):
 
     def test_pairing_methods_round_trip(self) -> None:
         self.configure(CHANNELS_CFG)
-        req, _ = result(self.gw.dm_pairing.request("telegram", "default", "42", "@ann"))
+        req, _ = result(self.app.dm_pairing.request("telegram", "default", "42", "@ann"))
         pairer = hello(self.gw, scopes=PAIRING)
         listed = ok(pairer, "channels.pairing.list", {"channel": "telegram"})
         self.assertEqual(listed["limits"], {"pendingPerAccount": 3, "ttlMs": 3_600_000})
@@ -205,7 +206,7 @@ class Methods(SynchronousTestCase):
         self.assertEqual(approved, {"requestId": req.code, "senderId": "42",
                                     "notification": "not-requested",
                                     "commandOwnerBootstrap": "not-requested"})
-        self.assertTrue(self.gw.dm_pairing.is_allowed("telegram", "default", "42"))
+        self.assertTrue(self.app.dm_pairing.is_allowed("telegram", "default", "42"))
         again = call(pairer, "channels.pairing.approve",
                      {"channel": "telegram", "accountId": "default", "requestId": req.code})
         self.assertEqual(again["error"]["code"], "INVALID_REQUEST")

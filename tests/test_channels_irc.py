@@ -69,7 +69,7 @@ class IrcAgainstNgircd(unittest.TestCase):
         self.conf = os.path.abspath(self.mktemp())
         self.servers: list[ChildProcess] = []
         start_gateway(self, "irc-secret")
-        self.gw.runtime.startService()
+        self.app.runtime.startService()
         return self.start_server()
 
     def write_conf(self, password: str | None = None) -> None:
@@ -98,14 +98,14 @@ class IrcAgainstNgircd(unittest.TestCase):
         await server.exited()
 
     async def tearDown(self) -> None:
-        if self.gw.channels.running:
-            await self.gw.channels.stopService()
+        if self.app.channels.running:
+            await self.app.channels.stopService()
         for human in getattr(self, "humans", []):
             if human.transport is not None and not human.gone.called:
                 human.transport.loseConnection()
                 await human.gone
         await self.stop_server()
-        await self.gw.runtime.stopService()
+        await self.app.runtime.stopService()
         await stop_gateway(self)
 
     def configure(self, **irc_cfg: Any) -> None:
@@ -114,8 +114,8 @@ class IrcAgainstNgircd(unittest.TestCase):
         self.gw.settings = attrs.evolve(self.gw.settings, raw={"channels": {"irc": cfg}})
 
     async def start_channels(self) -> Any:
-        self.gw.channels.startService()
-        account = self.gw.channels.account("irc", "default")
+        self.app.channels.startService()
+        account = self.app.channels.account("irc", "default")
         await within(account.when_connected(), "the bot signing on", TIMEOUT_S)
         return account
 
@@ -147,14 +147,14 @@ class IrcAgainstNgircd(unittest.TestCase):
         code = re.search(r"Pairing code: ([A-Z2-9]{8})", text)
         assert code is not None, text
         # a second message while pending is not answered again and not processed
-        pending = self.gw.dm_pairing.pending("irc")
+        pending = self.app.dm_pairing.pending("irc")
         self.assertEqual([r.sender_id for r in pending], ["human"])
-        await self.gw.dm_pairing.approve("irc", code.group(1))
+        await self.app.dm_pairing.approve("irc", code.group(1))
         human.msg(BOT, "ping after approval")
         sender, target, text = await self.next_line(human)
         self.assertEqual((sender, target), (BOT, "human"))
         self.assertIn("ping after approval", text)
-        status = self.gw.channels.account("irc", "default").status()
+        status = self.app.channels.account("irc", "default").status()
         self.assertTrue(status["connected"])
         self.assertIsNotNone(status["lastInboundAt"])
         self.assertIsNotNone(status["lastOutboundAt"])
@@ -186,11 +186,11 @@ class IrcAgainstNgircd(unittest.TestCase):
         await self.stop_server()
         await self.start_server(password="right")
         self.configure(password="wrong")
-        self.gw.channels.startService()
-        account = self.gw.channels.account("irc", "default")
+        self.app.channels.startService()
+        account = self.app.channels.account("irc", "default")
         reason = await within(account.when_lost(), "the failed sign-on", TIMEOUT_S)
         self.assertIn("sign-on", reason)
-        status = self.gw.channels.account("irc", "default").status()
+        status = self.app.channels.account("irc", "default").status()
         self.assertFalse(status["connected"])
         self.assertTrue(status["running"])
         self.assertTrue(status["lastError"])
@@ -220,8 +220,8 @@ class IrcAgainstNgircd(unittest.TestCase):
         self.cert, self.key, _ = self.make_cert()
         await self.start_server()
         self.configure(host="localhost", port=self.tls_port, tls=True)
-        self.gw.channels.startService()
-        account = self.gw.channels.account("irc", "default")
+        self.app.channels.startService()
+        account = self.app.channels.account("irc", "default")
         reason = await within(account.when_lost(), "the refused handshake", TIMEOUT_S)
         self.assertIn("certificate verify failed", reason)
         self.assertFalse(account.status()["connected"])

@@ -16,21 +16,20 @@ from openclaw_tw.channels.manager import (
     BACKOFF_MAX_S,
     STOP_DEADLINE_S,
     AccountService,
-    ChannelManager,
+    ChannelContext,
     backoff_delay,
 )
 from openclaw_tw.channels.message import Inbound, session_key
-from openclaw_tw.channels.router import ChannelRouter
-from tests.helpers import hello, make_gateway, ok
+from tests.helpers import hello, make_app, ok
 
 
 class FakeAccount(AccountService):
     channel = "irc"
     made: list[FakeAccount] = []
 
-    def __init__(self, account_id: str, config: Mapping[str, Any], gw: Any,
-                 router: Any) -> None:
-        super().__init__(account_id, config, gw, router)
+    def __init__(self, account_id: str, config: Mapping[str, Any],
+                 ctx: ChannelContext) -> None:
+        super().__init__(account_id, config, ctx)
         self.connects: list[Deferred[Any]] = []
         self.sent_lines: list[tuple[str, str]] = []
         self.closing: Deferred[Any] | None = None
@@ -73,10 +72,14 @@ def irc(**kw: Any) -> dict[str, Any]:
 class Supervision(SynchronousTestCase):
     def setUp(self) -> None:
         FakeAccount.made = []
-        self.gw, self.clock = make_gateway()
-        self.router = ChannelRouter(self.gw)
-        self.manager = ChannelManager(self.gw, self.router, {"irc": FakeAccount})
-        self.gw.channels = self.manager
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        # The app's own manager (the one channels.status reads), with the fake as its only
+        # provider; its router is the app's.
+        self.manager = self.app.channels
+        self.manager.providers.clear()
+        self.manager.providers["irc"] = FakeAccount
+        self.router = self.manager.router
 
     def configure(self, raw: dict[str, Any]) -> None:
         self.gw.settings = attrs.evolve(self.gw.settings, raw=raw)
@@ -178,7 +181,7 @@ class Supervision(SynchronousTestCase):
         to, text = account.sent_lines[0]
         self.assertEqual(to, "ann")
         self.assertIn("openclaw pairing approve irc", text)
-        self.assertEqual(len(self.gw.dm_pairing.pending("irc")), 1)
+        self.assertEqual(len(self.app.dm_pairing.pending("irc")), 1)
 
 
     def test_accepted_messages_are_durable_until_their_turn_ends(self) -> None:
@@ -192,27 +195,27 @@ class Supervision(SynchronousTestCase):
         self.assertTrue(self.successResultOf(account.inbound(msg)))
         self.assertEqual(account.status()["activeRuns"], 1)
         # a "restart" now: a fresh Ingress over the same database finds the message
-        fresh = Ingress(self.gw.nodes_db)
+        fresh = Ingress(self.app.nodes_db)
         fresh.load()
         self.assertEqual([m.text for _, m in fresh.unfinished[("irc", "default")]],
                          ["remember me"])
         hold.callback(None)
         self.assertEqual(account.status()["activeRuns"], 0)
-        fresh = Ingress(self.gw.nodes_db)
+        fresh = Ingress(self.app.nodes_db)
         fresh.load()
         self.assertEqual(fresh.unfinished, {})
 
     def test_unfinished_messages_replay_when_the_account_connects(self) -> None:
         msg = Inbound("irc", "default", "dm", "ann", "ann", "left over")
-        self.successResultOf(self.gw.channel_ingress.accept(msg, 1))
-        self.gw.channel_ingress.load()
+        self.successResultOf(self.app.ingress.accept(msg, 1))
+        self.app.ingress.load()
         self.configure({"channels": {"irc": irc(dmPolicy="open", allowFrom=["*"])}})
         seen: list[str] = []
         self.patch(self.router, "handle", lambda acct, m: seen.append(m.text))
         self.manager.startService()
         FakeAccount.made[0].connects[0].callback(None)
         self.assertEqual(seen, ["left over"])
-        fresh = Ingress(self.gw.nodes_db)
+        fresh = Ingress(self.app.nodes_db)
         fresh.load()
         self.assertEqual(fresh.unfinished, {})
 

@@ -37,17 +37,17 @@ class SynapseCase(unittest.TestCase):
         if why:
             raise unittest.SkipTest(why)
         start_gateway(self, "matrix-secret")
-        self.gw.runtime.startService()
+        self.app.runtime.startService()
         self.synapse = Synapse(self.mktemp())
         self.addCleanup(self.synapse.stop)  # also when setUp fails after this point
         await self.synapse.start()
         self.bot = await self.synapse.register("claw", BOT_PASSWORD)
 
     async def tearDown(self) -> None:
-        if self.gw.channels.running:
-            await self.gw.channels.stopService()
+        if self.app.channels.running:
+            await self.app.channels.stopService()
         await self.synapse.stop()
-        await self.gw.runtime.stopService()
+        await self.app.runtime.stopService()
         await stop_gateway(self)
 
     def configure(self, accounts: dict[str, dict[str, Any]] | None = None,
@@ -64,8 +64,8 @@ class SynapseCase(unittest.TestCase):
         self.gw.settings = attrs.evolve(self.gw.settings, raw=raw)
 
     async def start_channels(self, account_id: str = "default") -> Any:
-        self.gw.channels.startService()
-        account = self.gw.channels.account("matrix", account_id)
+        self.app.channels.startService()
+        account = self.app.channels.account("matrix", account_id)
         await within(account.when_connected(), "the Matrix login and first sync", TIMEOUT_S)
         return account
 
@@ -113,20 +113,20 @@ class MatrixAgainstSynapse(SynapseCase):
         code = re.search(r"Pairing code: ([A-Z2-9]{8})", text)
         assert code is not None, text
         self.assertIn("@alice:localhost", text)
-        pending = self.gw.dm_pairing.pending("matrix")
+        pending = self.app.dm_pairing.pending("matrix")
         self.assertEqual([r.sender_id for r in pending], ["@alice:localhost"])
-        await self.gw.dm_pairing.approve("matrix", code.group(1))
+        await self.app.dm_pairing.approve("matrix", code.group(1))
         await human.say(room, "count to 3")
         self.assertEqual(await self.reply(human, room), "1, 2, 3.")
         # a password login mints a token once and the account remembers it
-        cached = self.gw.channel_cursors.get("matrix:credentials", "default")
+        cached = self.app.cursors.get("matrix:credentials", "default")
         self.assertIn("accessToken", cached)
-        status = self.gw.channels.account("matrix", "default").status()
+        status = self.app.channels.account("matrix", "default").status()
         self.assertTrue(status["connected"])
         self.assertIsNotNone(status["lastInboundAt"])
         self.assertIsNotNone(status["lastOutboundAt"])
         # session.dmScope per-channel-peer: the DM partner's own session
-        self.assertIsNotNone(self.gw.sessions.get("agent:main:matrix:direct:@alice:localhost"))
+        self.assertIsNotNone(self.app.sessions.get("agent:main:matrix:direct:@alice:localhost"))
 
     async def test_group_by_alias_needs_a_mention_and_access_token_auth(self) -> None:
         human = await self.synapse.human("bob")
@@ -193,8 +193,8 @@ class MatrixAgainstSynapse(SynapseCase):
 
     async def test_wrong_password_is_reported_and_the_gateway_keeps_serving(self) -> None:
         self.configure(password="not-the-password")
-        self.gw.channels.startService()
-        account = self.gw.channels.account("matrix", "default")
+        self.app.channels.startService()
+        account = self.app.channels.account("matrix", "default")
         reason = await within(account.when_lost(), "the failed login", TIMEOUT_S)
         self.assertIn("login failed: M_FORBIDDEN", reason)
         status = account.status()
@@ -205,8 +205,8 @@ class MatrixAgainstSynapse(SynapseCase):
 
     async def test_private_homeserver_needs_the_opt_in(self) -> None:
         self.configure(network={})
-        self.gw.channels.startService()
-        account = self.gw.channels.account("matrix", "default")
+        self.app.channels.startService()
+        account = self.app.channels.account("matrix", "default")
         reason = await within(account.when_lost(), "the refusal", TIMEOUT_S)
         self.assertIn("dangerouslyAllowPrivateNetwork", reason)
 
@@ -215,7 +215,7 @@ class MatrixAgainstSynapse(SynapseCase):
         self.configure(dm={"policy": "open", "allowFrom": ["*"]}, accounts={
             "loud": {}, "quiet": {"userId": other["user_id"]}})
         loud = await self.start_channels("loud")
-        quiet = self.gw.channels.account("matrix", "quiet")
+        quiet = self.app.channels.account("matrix", "quiet")
         await within(quiet.when_connected(), "the second account", TIMEOUT_S)
         flooder = await self.synapse.human("mallory")
         room = await flooder.create_dm(self.bot["user_id"])
@@ -304,12 +304,11 @@ class MalformedEvents(unittest.SynchronousTestCase):
 
     def test_timeline_skips_what_it_cannot_read(self) -> None:
         from openclaw_tw.channels.matrix import MatrixAccount
-        from openclaw_tw.channels.router import ChannelRouter
-        from tests.helpers import make_gateway
+        from tests.helpers import make_app
 
-        gw, _ = make_gateway()
-        account = MatrixAccount("default", {"homeserver": "https://hs.example"}, gw,
-                                ChannelRouter(gw))
+        app, _ = make_app()
+        account = MatrixAccount("default", {"homeserver": "https://hs.example"},
+                                app.channels.ctx)
         account.user_id = "@claw:hs.example"
         ok_event = {"type": "m.room.message", "event_id": "$ok", "sender": "@a:hs.example",
                     "content": {"msgtype": "m.text", "body": "claw: hi",

@@ -47,15 +47,15 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         start_gateway(self, "tg-secret")
         self.api = FakeBotAPI(TOKEN)
         self.api_port = listen_loopback(server.Site(self.api))
-        self.gw.runtime.startService()
+        self.app.runtime.startService()
 
     async def tearDown(self) -> None:
-        if self.gw.channels.running:
-            await self.gw.channels.stopService()
+        if self.app.channels.running:
+            await self.app.channels.stopService()
         self.api.release_all()
         await defer.maybeDeferred(self.api_port.stopListening)
         await defer.gatherResults([c.lost for c in self.api_port.connections])
-        await self.gw.runtime.stopService()
+        await self.app.runtime.stopService()
         await stop_gateway(self)
 
     def configure(self, **cfg: Any) -> None:
@@ -65,8 +65,8 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         self.gw.settings = attrs.evolve(self.gw.settings, raw={"channels": {"telegram": tg}})
 
     async def start(self) -> Any:
-        self.gw.channels.startService()
-        account = self.gw.channels.account("telegram", "default")
+        self.app.channels.startService()
+        account = self.app.channels.account("telegram", "default")
         await within(account.when_connected(), "the bot's getMe", TIMEOUT_S)
         return account
 
@@ -81,13 +81,13 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         self.assertEqual(first["chat_id"], "42")
         self.assertIn("Pairing code:", first["text"])
         code = first["text"].split("Pairing code: ")[1][:8]
-        await self.gw.dm_pairing.approve("telegram", code)
+        await self.app.dm_pairing.approve("telegram", code)
         self.api.push(dm("ping after approval", message_id=2))
         reply = await self.sent()
         self.assertEqual((reply["chat_id"], reply["reply_to_message_id"]), ("42", 2))
         self.assertIn("ping after approval", reply["text"])
         # the offset is persisted after each batch
-        self.assertEqual(self.gw.channel_cursors.get("telegram", "default"), "3")
+        self.assertEqual(self.app.cursors.get("telegram", "default"), "3")
 
     async def test_group_mentions_and_topics(self) -> None:
         self.configure()
@@ -115,8 +115,8 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
 
     async def test_bad_token_is_reported_without_crashing(self) -> None:
         self.configure(botToken="999:wrong")
-        self.gw.channels.startService()
-        account = self.gw.channels.account("telegram", "default")
+        self.app.channels.startService()
+        account = self.app.channels.account("telegram", "default")
         self.assertIn("unauthorized", await within(account.when_lost(), "the 401", TIMEOUT_S))
         status = account.status()
         self.assertEqual((status["connected"], status["healthState"]),
@@ -129,7 +129,7 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         await self.start()
         self.api.push(dm("one"))
         await self.sent()
-        await self.gw.channels.stopService()
+        await self.app.channels.stopService()
         self.api.release_all()
         self.api.offsets.clear()
         self.api.polled = defer.DeferredQueue()
@@ -174,4 +174,4 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         self.assertLessEqual(max(lim for lim in self.api.limits if lim), BACKLOG)
         self.assertLessEqual(peak, BACKLOG)
         self.assertEqual(account.refused, 0)
-        self.assertEqual(self.gw.channel_cursors.get("telegram", "default"), str(n + 1))
+        self.assertEqual(self.app.cursors.get("telegram", "default"), str(n + 1))

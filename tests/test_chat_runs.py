@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.agent.runtime import HISTORY_TURNS
 from openclaw_tw.methods.chat import MAX_MESSAGE_CHARS
-from tests.helpers import call, hello, make_gateway, ok
+from tests.helpers import call, hello, make_app, ok
 from tests.test_agent_method import (
     MAIN,
     READ,
@@ -36,24 +36,25 @@ from tests.test_agent_method import (
 
 class ChatRuns(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
-        self.addCleanup(self.gw.runtime.stopService)  # settle runs left open
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.addCleanup(self.app.runtime.stopService)  # settle runs left open
         self.c = hello(self.gw, scopes=RW)
 
     def test_ack_only_after_user_entry_committed(self) -> None:
-        held = HeldAppends(self, self.gw, {"user"})
-        frames = spy_frames(self, self.c, lambda: transcript(self.gw))
+        held = HeldAppends(self, self.app, {"user"})
+        frames = spy_frames(self, self.c, lambda: transcript(self.app))
         rid = send(self.c, "main", "hi", "k1")
         self.assertIsNone(self.c.response(rid))
         self.assertEqual(self.c.pop(), [])
-        self.assertEqual(transcript(self.gw), [])
+        self.assertEqual(transcript(self.app), [])
         held.release()
         [(ack, rows_at_ack)] = [(f, rows) for f, rows in frames if f.get("type") == "res"]
         self.assertEqual(ack["payload"], {"runId": "k1", "status": "started"})
         self.assertEqual(rows_at_ack, [("user", "k1:user")])
 
     def test_ack_precedes_run_events_with_a_threaded_database(self) -> None:
-        db, clock = self.gw.sessions_db, self.clock
+        db, clock = self.app.sessions_db, self.clock
 
         def run_later(fn: Any) -> Deferred[Any]:  # commit now, report on a later turn
             d: Deferred[Any] = Deferred()
@@ -90,7 +91,7 @@ class ChatRuns(SynchronousTestCase):
         model = events["agent:lifecycle:model"]
         self.assertEqual(model["data"], {"phase": "model", "provider": "offline",
                                          "model": "offline-echo"})
-        row = self.gw.sessions.get(MAIN)
+        row = self.app.sessions.get(MAIN)
         assert row is not None
         self.assertEqual(model["sessionId"], row.session_id)
         cumulative = ""
@@ -131,15 +132,15 @@ class ChatRuns(SynchronousTestCase):
                 self.assertEqual(f["payload"]["seq"], prev["payload"]["seq"])
 
     def test_assistant_committed_before_final(self) -> None:
-        held = HeldAppends(self, self.gw, {"assistant"})
-        frames = spy_frames(self, self.c, lambda: transcript(self.gw))
+        held = HeldAppends(self, self.app, {"assistant"})
+        frames = spy_frames(self, self.c, lambda: transcript(self.app))
         send(self.c, "main", "hi", "k1")
         drain(self.clock)
         seen = labels(self.c, "k1")
         self.assertIn("chat:delta", seen)
         self.assertNotIn("chat:final", seen)
         self.assertNotIn("agent:lifecycle:end", seen)
-        self.assertEqual([r for r, _ in transcript(self.gw)], ["user"])
+        self.assertEqual([r for r, _ in transcript(self.app)], ["user"])
         held.release()
         finals = [rows for f, rows in frames if f.get("event") == "chat"
                   and f["payload"]["state"] == "final"]
@@ -150,7 +151,7 @@ class ChatRuns(SynchronousTestCase):
         send(self.c, "main", "hi", "k1")
         drain(self.clock)
         h = history(self.c, "main")
-        row = self.gw.sessions.get(MAIN)
+        row = self.app.sessions.get(MAIN)
         assert row is not None
         self.assertEqual((h["sessionKey"], h["sessionId"], h["hasMore"]),
                          (MAIN, row.session_id, False))
@@ -200,7 +201,7 @@ class ChatRuns(SynchronousTestCase):
                                                               "status": "in_flight"}))
         drain(self.clock)
         self.assertEqual(labels(self.c, "k1").count("agent:lifecycle:start"), 1)
-        self.assertEqual(transcript(self.gw), [("user", "k1:user"), ("assistant", None)])
+        self.assertEqual(transcript(self.app), [("user", "k1:user"), ("assistant", None)])
 
     def test_duplicate_after_completion_replays(self) -> None:
         send(self.c, "main", "hi", "k1")
@@ -211,7 +212,7 @@ class ChatRuns(SynchronousTestCase):
         self.assertEqual((again["payload"]["runId"], again["payload"]["status"]), ("k1", "ok"))
         drain(self.clock)
         self.assertEqual(run_events(self.c, "k1"), [])
-        self.assertEqual(len(transcript(self.gw)), 2)
+        self.assertEqual(len(transcript(self.app)), 2)
 
     def test_reused_key_after_the_dedupe_window_is_not_an_internal_error(self) -> None:
         """§9: dedupe entries expire after 5 minutes (and do not survive a restart); a key
@@ -229,7 +230,7 @@ class ChatRuns(SynchronousTestCase):
 
 
     def test_duplicate_after_failure_replays_the_error(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         send(self.c, "main", "hi", "k1")
         fake.calls[0].fail(ProviderError("upstream exploded"))
         again = send_now(self.c, "main", "hi", "k1")
@@ -279,7 +280,7 @@ class ChatRuns(SynchronousTestCase):
         self.assertEqual(text_of(final["message"]), "[offline model] You said: hi")
 
     def test_followup_run_sees_its_own_message_last(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         send(self.c, "main", "one", "k1")
         send(self.c, "main", "two", "k2")
         send(self.c, "main", "three", "k3")  # queued behind k2: not part of k2's context
@@ -302,7 +303,7 @@ class ChatRuns(SynchronousTestCase):
             self.assertEqual(text_of(final["message"]), f"[offline model] You said: m{i}")
 
     def test_queue_mode_interrupt_aborts_the_active_run(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         send(self.c, "main", "one", "k1")
         fake.calls[0].say("partial")
         rid = send(self.c, "main", "two", "k2", queueMode="interrupt")
@@ -316,7 +317,7 @@ class ChatRuns(SynchronousTestCase):
 
 
     def test_provider_error(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         send(self.c, "main", "hi", "k1")
         fake.calls[0].fail(ProviderError("upstream exploded", "rate_limit", http_status=429))
         seen = labels(self.c, "k1")
@@ -337,7 +338,7 @@ class ChatRuns(SynchronousTestCase):
         self.assertEqual(waited["status"], "error")
 
     def test_run_timeout(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         send(self.c, "main", "hi", "k1", timeoutMs=1000)
         self.clock.advance(0.999)
         self.assertNotIn("chat:error", labels(self.c, "k1"))
@@ -358,14 +359,14 @@ class ChatRuns(SynchronousTestCase):
         reader = hello(self.gw, scopes=READ)
         res = send_now(reader, "main", "hi", "k1")
         self.assertEqual(res["error"]["message"], "missing scope: operator.write")
-        self.assertIsNone(self.gw.sessions.get(MAIN))
+        self.assertIsNone(self.app.sessions.get(MAIN))
 
     def test_oversized_message_rejected_other_sessions_unaffected(self) -> None:
         send(self.c, "agent:main:busy", "count to 9", "k1")
         res = call(self.c, "chat.send", {"sessionKey": "agent:main:big", "idempotencyKey": "k2",
                                          "message": "x" * (MAX_MESSAGE_CHARS + 1)})
         self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
-        self.assertIsNone(self.gw.sessions.get("agent:main:big"))
+        self.assertIsNone(self.app.sessions.get("agent:main:big"))
         drain(self.clock)
         self.assertEqual(labels(self.c, "k1")[-1], "chat:final")
         self.assertEqual(labels(self.c, "k2"), [])
@@ -373,7 +374,7 @@ class ChatRuns(SynchronousTestCase):
         self.assertEqual(retry["payload"]["status"], "started")
 
     def test_tool_events_only_to_the_starting_socket_with_the_cap(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         starter = hello(self.gw, scopes=RW, caps=["tool-events"])
         other = hello(self.gw, scopes=RW, caps=["tool-events"])
         send(starter, "main", "use a tool", "k1")

@@ -15,10 +15,10 @@ from typing import Any
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
+from openclaw_tw import app as composition
 from openclaw_tw import tap
 from openclaw_tw.config import document as configfile
 from openclaw_tw.config import settings as config
-from openclaw_tw.config.reload import ConfigWatcher
 from tests.helpers import TOKEN, Closed, call, hello, ok
 
 ADMIN = ["operator.admin"]
@@ -52,11 +52,15 @@ class Harness(SynchronousTestCase):
         self.env = {"HOME": str(self.state)}
         self.clock = MemoryReactorClock()
         self.clock.advance(1_795_000_000)
-        self.gw = tap.build_gateway(config.resolve(self.options, self.env), self.clock)
+        self.app = composition.build(
+            config.resolve(self.options, self.env), self.clock,
+            config_resolver=lambda data: config.resolve_data(self.options, self.env, data),
+            env=self.env)
+        self.gw = self.app.hub
         self.gw.startService()
-        self.gw.runtime.startService()
-        self.watcher = ConfigWatcher(
-            self.gw, lambda data: config.resolve_data(self.options, self.env, data))
+        self.app.runtime.startService()
+        self.watcher = self.app.config_watcher
+        assert self.watcher is not None
         self.watcher.startService()
         self.addCleanup(self.watcher.stopService)
 
@@ -117,7 +121,6 @@ class ConfigWrites(Harness):
         self.assertIn("re-run config.get", res["error"]["message"])
 
     def test_patch_writes_atomically_broadcasts_and_hot_applies(self) -> None:
-        self.gw.config_watcher = self.watcher
         before = self.path.read_text()
         res = ok(self.admin, "config.patch", {
             "raw": "{ gateway: { http: { endpoints: { responses: { enabled: true } } } } }",

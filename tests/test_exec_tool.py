@@ -17,7 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent import exec_tool
 from openclaw_tw.agent.models import ModelRequest, ModelResult
-from tests.helpers import hello, make_gateway
+from tests.helpers import hello, make_app
 
 RW = ["operator.read", "operator.write"]
 
@@ -64,11 +64,12 @@ class ExecHook(SynchronousTestCase):
     def start(self, model: ScriptedToolModel, **policy: str) -> Any:
         if policy:
             write_policy(self.state, **policy)
-        gw, clock = make_gateway(state_dir=self.state, config=str(self.state / "openclaw.json"))
-        self.addCleanup(gw.runtime.stopService)
-        gw.runtime.registry.providers["scripted"] = model
-        gw.runtime.registry.primary = "scripted/m1"
-        self.gw, self.clock = gw, clock
+        app, clock = make_app(state_dir=self.state, config=str(self.state / "openclaw.json"))
+        gw = app.hub
+        self.addCleanup(app.runtime.stopService)
+        app.runtime.registry.providers["scripted"] = model
+        app.runtime.registry.primary = "scripted/m1"
+        self.app, self.gw, self.clock = app, gw, clock
         return hello(gw, scopes=RW)
 
     def approver(self) -> Any:
@@ -160,7 +161,7 @@ class ExecHook(SynchronousTestCase):
         self.turn(c)
         approval_id = (approver.flush(), approver.events("exec.approval.requested"))[1][0]["payload"]["id"]
         # Tamper with the recorded plan between approval request and execution.
-        self.gw.approvals.records[approval_id].request["systemRunPlan"]["argv"] = ["rm", "-rf"]
+        self.app.approvals.records[approval_id].request["systemRunPlan"]["argv"] = ["rm", "-rf"]
         approver.request("exec.approval.resolve", {"id": approval_id, "decision": "allow-once"})
         self.clock.advance(0)
         self.assertEqual(self.ran, [])
@@ -176,7 +177,7 @@ class ExecHook(SynchronousTestCase):
                 return succeed({"ok": True, "payload": {"exitCode": 0, "stdout": "Linux\n"}})
 
         c = self.start(model, security="full", ask="off")
-        self.gw.nodes.invoker = FakeInvoker()
+        self.app.nodes.invoker = FakeInvoker()
         self.turn(c)
         self.assertEqual(self.ran, [])
         self.assertEqual(len(sent), 1)

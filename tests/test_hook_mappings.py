@@ -23,7 +23,7 @@ class HookMappings(HttpCase):
     config = merge(HOOKS, MAPPINGS)
 
     def runs(self) -> list[tuple[str, str]]:
-        return [(r.session_key, r.message) for r in self.gw.runtime.runs.values()]
+        return [(r.session_key, r.message) for r in self.app.runtime.runs.values()]
 
     def test_agent_mapping_renders_templates_and_uses_its_session_key(self) -> None:
         body = {"source": "github", "action": "opened", "repo": "acme/app",

@@ -13,6 +13,7 @@ from twisted.internet import defer, protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.trial import unittest
 
+from openclaw_tw import app as composition
 from openclaw_tw import tap
 from openclaw_tw.config import settings as config
 from openclaw_tw.web.http import MAX_REQUEST_BODY
@@ -40,13 +41,14 @@ class BodyCap(unittest.TestCase):
         os.makedirs(state)
         settings = config.resolve({"port": "0", "token": "t", "state-dir": state},
                                   env={"HOME": state})
-        self.gw = tap.build_gateway(settings, reactor)
-        self.port = listen_loopback(tap.build_site(self.gw))
+        self.app = composition.build(settings, reactor)
+        self.gw = self.app.hub
+        self.port = listen_loopback(tap.build_site(self.app))
 
     async def tearDown(self) -> None:
         await defer.maybeDeferred(self.port.stopListening)
         await defer.gatherResults([conn.lost for conn in self.port.connections])
-        close_store(self.gw)
+        close_store(self.app)
 
     async def exchange(self, head: bytes, body: bytes) -> bytes:
         endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", self.port.getHost().port)

@@ -134,7 +134,7 @@ class ChatCompletions(HttpCase):
     config = merge(ENABLED, {"agents": {"list": [{"id": "main"}, {"id": "beta"}]}})
 
     def keys(self) -> list[str]:
-        return sorted(self.gw.sessions.rows)
+        return sorted(self.app.sessions.rows)
 
     def test_non_streaming_shape(self) -> None:
         reply = self.post(CHAT, user("hi there", model="openclaw/default"))
@@ -201,9 +201,9 @@ class ChatCompletions(HttpCase):
         for model, agent in (("openclaw", "main"), ("openclaw/default", "main"),
                              ("openclaw/beta", "beta"), ("openclaw:beta", "beta"),
                              ("agent:BETA", "beta"), ("openclaw/main", "main")):
-            before = set(self.gw.sessions.rows)
+            before = set(self.app.sessions.rows)
             self.assertEqual(self.post(CHAT, user("hi", model=model)).code, 200, model)
-            (key,) = set(self.gw.sessions.rows) - before
+            (key,) = set(self.app.sessions.rows) - before
             self.assertTrue(key.startswith(f"agent:{agent}:openai:"), (model, key))
         reply = self.post(CHAT, user("hi", model="openclaw/ghost"))
         self.assert_openai_error(reply, 400, "Unknown agent 'ghost'.")
@@ -275,7 +275,7 @@ class ChatCompletions(HttpCase):
         self.assertIn("User: first question\nAssistant: first answer", system["content"])
         self.assertEqual(rest, [{"role": "user", "content": "second\nquestion"}])
         # the transcript keeps only the turn itself
-        (row,) = self.gw.sessions.rows.values()
+        (row,) = self.app.sessions.rows.values()
         self.assertEqual(self.transcript(row.key)[0].body["content"], "second\nquestion")
 
     def test_malformed_json_and_non_objects(self) -> None:
@@ -385,11 +385,11 @@ class Disconnects(HttpCase):
         return proto
 
     def check_aborted(self, key_prefix: str) -> None:
-        runtime = self.gw.runtime
+        runtime = self.app.runtime
         self.assertEqual(runtime.active, {})
         self.assertEqual(runtime.queues, {})
         self.assertTrue(all(r.outcome is not None for r in runtime.runs.values()))
-        (row,) = [r for r in self.gw.sessions.rows.values() if r.key.startswith(key_prefix)]
+        (row,) = [r for r in self.app.sessions.rows.values() if r.key.startswith(key_prefix)]
         self.assertEqual(row.status, "aborted")
         entries = self.transcript(row.key)
         self.assertEqual(entries[-1].role, "assistant")
@@ -402,7 +402,7 @@ class Disconnects(HttpCase):
         proto = self.body_protocol(response)
         self.stub.flush()
         self.assertIn(b"partial ", proto.data)
-        self.assertEqual(len(self.gw.runtime.active), 1)
+        self.assertEqual(len(self.app.runtime.active), 1)
         proto.transport.stopProducing()  # the client drops the connection mid-stream
         self.stub.flush()
         self.assertEqual(self.spy.cancelled, 1)
@@ -412,7 +412,7 @@ class Disconnects(HttpCase):
         self.spy.hold = True
         d = self.start("POST", CHAT, user("hi"))
         self.stub.flush()
-        self.assertEqual(len(self.gw.runtime.active), 1)
+        self.assertEqual(len(self.app.runtime.active), 1)
         d.cancel()  # the client gives up before the answer
         self.stub.flush()
         self.failureResultOf(d)
@@ -425,13 +425,13 @@ class Disconnects(HttpCase):
         first = self.start("POST", CHAT, user("one"), headers=headers)
         second = self.start("POST", CHAT, user("two"), headers=headers)
         self.stub.flush()
-        self.assertEqual(len(self.gw.runtime.queues["agent:main:shared"]), 1)
+        self.assertEqual(len(self.app.runtime.queues["agent:main:shared"]), 1)
         second.cancel()
         self.stub.flush()
         self.failureResultOf(second)
-        self.assertEqual(list(self.gw.runtime.queues.get("agent:main:shared", [])), [])
+        self.assertEqual(list(self.app.runtime.queues.get("agent:main:shared", [])), [])
         first.cancel()
         self.stub.flush()
         self.failureResultOf(first)
-        self.assertEqual(self.gw.runtime.active, {})
-        self.assertTrue(all(r.outcome is not None for r in self.gw.runtime.runs.values()))
+        self.assertEqual(self.app.runtime.active, {})
+        self.assertTrue(all(r.outcome is not None for r in self.app.runtime.runs.values()))

@@ -9,9 +9,8 @@ from typing import Any
 from treq.testing import StubTreq
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.web.root import GatewayRoot
-from tests.helpers import TOKEN, make_gateway
+from tests.helpers import TOKEN, make_app
 
 BASE = "http://127.0.0.1:18789"
 WS_HEADERS = {"Upgrade": "websocket", "Connection": "Upgrade",
@@ -22,8 +21,9 @@ EVENT_LOOP_KEYS = {"degraded", "degradedSinceMs", "reasons", "intervalMs", "dela
 
 class Probes(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
-        self.stub = StubTreq(GatewayRoot(self.gw, GatewayFactory(self.gw)))
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.stub = StubTreq(GatewayRoot(self.app))
 
     def fetch(self, method: str, path: str, headers: dict[str, str] | None = None
               ) -> tuple[int, Any, bytes]:

@@ -49,7 +49,7 @@ class Responses(HttpCase):
                                                          "cache_write_tokens": 0})
         self.assertEqual(usage["output_tokens_details"], {"reasoning_tokens": 0})
         self.assertEqual(usage["total_tokens"], usage["input_tokens"] + usage["output_tokens"])
-        (key,) = self.gw.sessions.rows
+        (key,) = self.app.sessions.rows
         self.assertTrue(key.startswith("agent:main:openresponses:"), key)
 
     def test_streaming_events(self) -> None:
@@ -128,7 +128,7 @@ class Responses(HttpCase):
     def test_user_session(self) -> None:
         self.post(PATH, {"input": "a", "user": "bob"})
         self.post(PATH, {"input": "b", "user": "bob"})
-        self.assertEqual(list(self.gw.sessions.rows), ["agent:main:openresponses-user:bob"])
+        self.assertEqual(list(self.app.sessions.rows), ["agent:main:openresponses-user:bob"])
 
     def test_previous_response_id_continues_the_session(self) -> None:
         first = self.post(PATH, {"input": "one"}).json()
@@ -136,7 +136,7 @@ class Responses(HttpCase):
         third = self.post(PATH, {"input": "three", "previous_response_id": second["id"],
                                  "stream": True})
         self.assertEqual(third.code, 200)
-        (key,) = self.gw.sessions.rows
+        (key,) = self.app.sessions.rows
         entries = self.transcript(key)
         self.assertEqual([e.body["content"] for e in entries if e.role == "user"],
                          ["one", "two", "three"])
@@ -201,11 +201,11 @@ class Responses(HttpCase):
         sink = _Sink()
         response.deliverBody(sink)
         self.stub.flush()
-        self.assertEqual(len(self.gw.runtime.active), 1)
+        self.assertEqual(len(self.app.runtime.active), 1)
         sink.transport.stopProducing()  # the client drops the connection mid-stream
         self.stub.flush()
-        self.assertEqual(self.gw.runtime.active, {})
-        (row,) = self.gw.sessions.rows.values()
+        self.assertEqual(self.app.runtime.active, {})
+        (row,) = self.app.sessions.rows.values()
         self.assertEqual(row.status, "aborted")
 
 

@@ -18,6 +18,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.threads import deferToThread
 from twisted.trial import unittest
 
+from openclaw_tw import app as composition
 from openclaw_tw import tap
 from openclaw_tw.config import settings as config
 from tests.fakes.openai_server import FakeOpenAI
@@ -84,26 +85,27 @@ class SDKCase(unittest.TestCase):
             json.dump(cfg, f)
         settings = config.resolve({"port": "0", "token": TOKEN, "state-dir": state,
                                    "config": path}, env={"HOME": state})
-        self.gw = tap.build_gateway(settings, reactor)
+        self.app = composition.build(settings, reactor)
+        self.gw = self.app.hub
         self.clock = TrackedClock()
         self.gw.clock = self.clock
         self.gw.startService()
-        self.gw.runtime.startService()
-        self.port = listen_loopback(tap.build_site(self.gw))
+        self.app.runtime.startService()
+        self.port = listen_loopback(tap.build_site(self.app))
         self.base_url = f"http://127.0.0.1:{self.port.getHost().port}/v1"
 
     async def tearDown(self) -> None:
         await defer.maybeDeferred(self.port.stopListening)
-        await self.gw.runtime.stopService()
+        await self.app.runtime.stopService()
         await defer.gatherResults([defer.maybeDeferred(p.close) for p in
-                                   self.gw.runtime.registry.providers.values()
+                                   self.app.runtime.registry.providers.values()
                                    if hasattr(p, "close")])
         if self.gw.running:
             await self.gw.stopService()
         await defer.gatherResults([conn.lost for conn in self.port.connections])
         if self.fake is not None:
             await self.fake.stop()
-        close_store(self.gw)
+        close_store(self.app)
         self.clock.cancel_all()
 
     def in_thread(self, fn: Any, *args: Any) -> defer.Deferred[Any]:
@@ -115,13 +117,13 @@ class SDKCase(unittest.TestCase):
     async def ended(self, run_id: str) -> Any:
         """The run's outcome, once the runtime has let go of it: ``finished()`` fires inside
         the runtime's settle step, so give the reactor one turn (no delay) before looking."""
-        outcome = await within(self.gw.runtime.runs[run_id].finished(),
+        outcome = await within(self.app.runtime.runs[run_id].finished(),
                                "the run to end after the client hung up")
         await task.deferLater(reactor, 0, lambda: None)
         return outcome
 
     def assert_idle(self) -> None:
-        runtime = self.gw.runtime
+        runtime = self.app.runtime
         self.assertEqual(runtime.active, {})
         self.assertTrue(all(r.outcome is not None for r in runtime.runs.values()))
 
@@ -271,7 +273,7 @@ class OfflineModel(SDKCase):
         self.assertTrue(first["id"].startswith("resp_"))
         second = await self.in_thread(responses_plain, self.base_url, "second", first["id"])
         self.assertEqual(second["text"], "[offline model] You said: second")
-        (key,) = self.gw.sessions.rows
+        (key,) = self.app.sessions.rows
         self.assertTrue(key.startswith("agent:main:openresponses:"))
 
     async def test_responses_stream(self) -> None:
@@ -301,7 +303,7 @@ class OfflineModel(SDKCase):
 
     async def test_disconnect_mid_stream_aborts_the_run(self) -> None:
         held: list[Any] = []
-        offline = self.gw.runtime.registry.providers["offline"]
+        offline = self.app.runtime.registry.providers["offline"]
 
         class Held:
             id, api = offline.id, offline.api
@@ -312,16 +314,16 @@ class OfflineModel(SDKCase):
                 held.append(d)
                 return d
 
-        self.gw.runtime.registry.providers["offline"] = Held()
+        self.app.runtime.registry.providers["offline"] = Held()
         seen = await self.in_thread(stream_then_hang_up, self.base_url, "hi", 2)
-        run = self.gw.runtime.runs[seen[0]]
+        run = self.app.runtime.runs[seen[0]]
         outcome = await self.ended(run.run_id)
         self.assertEqual((outcome.status, outcome.stop_reason), ("aborted", "disconnect"))
         self.assertIn("cancelled", held)
         self.assert_idle()
-        row = self.gw.sessions.get(run.session_key)
+        row = self.app.sessions.get(run.session_key)
         self.assertEqual(row.status, "aborted")
-        entries = self.successResultOf(self.gw.sessions.history(row.key, 10))
+        entries = self.successResultOf(self.app.sessions.history(row.key, 10))
         self.assertEqual([e.role for e in entries], ["user", "assistant"])
         self.assertEqual((entries[-1].body["aborted"], entries[-1].body["abortReason"]),
                          (True, "disconnect"))

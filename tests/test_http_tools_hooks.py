@@ -78,7 +78,7 @@ class ToolsInvokeTests(HttpCase):
             calls.append((args, context))
             return succeed({"content": [{"type": "text", "text": "ok"}], "details": args})
 
-        self.root.tools = ToolsInvoke(self.gw, {"echo": echo, "cron": echo,
+        self.root.tools = ToolsInvoke(self.app, {"echo": echo, "cron": echo,
                                                 "sessions_list": echo, "exec": echo})
         reply = self.post("/tools/invoke", {"tool": "echo", "args": {"a": 1}},
                           headers={**AUTH, "x-openclaw-message-channel": "slack"})
@@ -143,7 +143,7 @@ class Hooks(HttpCase):
         body = reply.json()
         self.assertEqual(list(body), ["ok", "runId"])
         run_id = body["runId"]
-        run = self.gw.runtime.runs[run_id]
+        run = self.app.runtime.runs[run_id]
         self.assertTrue(run.session_key.startswith("agent:main:hook:"), run.session_key)
         self.settle(run.finished())
         self.assertEqual(run.outcome.status, "ok")
@@ -151,7 +151,7 @@ class Hooks(HttpCase):
         self.assertTrue([f for f in client.events("chat") if f["payload"]["runId"] == run_id])
         # each call is its own isolated session
         other = self.post("/hooks/agent", {"message": "again"}, headers=BEARER).json()
-        self.assertNotEqual(self.gw.runtime.runs[other["runId"]].session_key, run.session_key)
+        self.assertNotEqual(self.app.runtime.runs[other["runId"]].session_key, run.session_key)
 
     def test_agent_idempotency_key(self) -> None:
         first = self.post("/hooks/agent", {"message": "m", "idempotencyKey": "k1"},
@@ -159,7 +159,7 @@ class Hooks(HttpCase):
         second = self.post("/hooks/agent", {"message": "m", "idempotencyKey": "k1"},
                            headers=BEARER).json()
         self.assertEqual(first, second)
-        self.assertEqual(len(self.gw.sessions.rows), 1)
+        self.assertEqual(len(self.app.sessions.rows), 1)
 
     def test_agent_validation(self) -> None:
         for body in ({}, {"message": " "}, {"message": "x", "agentId": "ghost"},
@@ -168,7 +168,7 @@ class Hooks(HttpCase):
             reply = self.post("/hooks/agent", body, headers=BEARER)
             self.assertEqual(reply.code, 400, body)
             self.assertEqual(reply.json()["ok"], False)
-        self.assertEqual(self.gw.runtime.runs, {})
+        self.assertEqual(self.app.runtime.runs, {})
 
     def test_token_in_query_is_400(self) -> None:
         reply = self.post("/hooks/wake?token=hook-secret", {"text": "x"}, headers={})
@@ -225,7 +225,7 @@ class HooksCustomPath(HttpCase):
         self.assertEqual(self.post("/hooks/wake", {"text": "x"}, headers=BEARER).code, 404)
         self.assertEqual(self.post("/in/wake", {"text": "x"}, headers=BEARER).code, 200)
         reply = self.post("/in/agent", {"message": "m", "sessionKey": "mail"}, headers=BEARER)
-        run = self.gw.runtime.runs[reply.json()["runId"]]
+        run = self.app.runtime.runs[reply.json()["runId"]]
         self.assertEqual(run.session_key, "agent:main:mail")
         reply = self.post("/in/agent", {"message": "m", "sessionKey": "cron:x"}, headers=BEARER)
         self.assertEqual(reply.code, 400)

@@ -141,7 +141,7 @@ class Replay(HttpCase):
         spec: dict[str, Any] = {"baseUrl": "http://upstream.invalid/v1"}
         if self.api_key:
             spec["apiKey"] = self.api_key
-        registry = self.gw.runtime.registry
+        registry = self.app.runtime.registry
         registry.providers["openai"] = OpenAIProvider("openai", spec, self.clock,
                                                       http=self.upstream, environ={})
         registry.primary = "openai/gpt-6-astra"

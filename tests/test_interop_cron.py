@@ -34,7 +34,7 @@ class RealCronCLI(unittest.TestCase):
         job = added.get("job", added)
         self.assertEqual(job["schedule"]["kind"], "at")
         self.assertEqual(job["payload"], {"kind": "systemEvent", "text": "Tea time"})
-        self.assertIn(job["id"], self.gw.cron.jobs)
+        self.assertIn(job["id"], self.app.cron.jobs)
 
         table = await self.openclaw("cron", "list", "--url", self.url, "--token", TOKEN)
         self.assertEqual(table.code, 0, table)
@@ -47,4 +47,4 @@ class RealCronCLI(unittest.TestCase):
         runs = (await self.cron("runs", "--id", job["id"])).json()
         self.assertEqual([e["status"] for e in runs["entries"]], ["ok"])
         self.assertEqual(runs["entries"][0]["summary"], "Tea time")
-        self.assertNotIn(job["id"], self.gw.cron.jobs)
+        self.assertNotIn(job["id"], self.app.cron.jobs)

@@ -80,7 +80,7 @@ class RealNodeHost(_Interop):
         host, connected = self.start_node_host()
         conn = await connected
         node_id = conn.device_id
-        request = self.gw.nodes.pending_for(node_id)
+        request = self.app.nodes.pending_for(node_id)
         self.assertIsNotNone(request, host.output)
 
         listing = await self.openclaw("nodes", "list", "--json", "--url", self.url,
@@ -97,7 +97,7 @@ class RealNodeHost(_Interop):
                                        self.url, "--token", TOKEN, "--json")
         self.assertEqual(approved.code, 0, approved)
         self.assertEqual(approved.json()["node"]["nodeId"], node_id)
-        self.assertIn("system.run", self.gw.nodes.effective(node_id))
+        self.assertIn("system.run", self.app.nodes.effective(node_id))
 
         which, run = await defer.gatherResults([
             defer.Deferred.fromCoroutine(self.openclaw(

@@ -15,9 +15,9 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw.hub.gateway import Gateway
+from openclaw_tw.app import Components
 from openclaw_tw.tap import build_site
-from tests.helpers import WSClient, hello, make_gateway
+from tests.helpers import WSClient, hello, make_app, make_gateway
 
 BUSY = "The server is busy. Please try again in a moment."
 UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:18789\r\nUpgrade: websocket\r\n"
@@ -25,10 +25,10 @@ UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:18789\r\nUpgrade: websocket\r\n"
            b"Sec-WebSocket-Version: 13\r\n\r\n")
 
 
-def upgrade_through_root(gw: Gateway, ip: str = "127.0.0.1", forwarded_for: str | None = None
-                         ) -> tuple[str, bytes]:
+def upgrade_through_root(app: Components, ip: str = "127.0.0.1",
+                         forwarded_for: str | None = None) -> tuple[str, bytes]:
     """A WebSocket upgrade through the real Site and GatewayRoot: (status line, raw bytes)."""
-    site = build_site(gw)
+    site = build_site(app)
     transport = StringTransport(peerAddress=IPv4Address("TCP", ip, 51000),
                                 hostAddress=IPv4Address("TCP", "127.0.0.1", 18789))
     proto = site.buildProtocol(transport.getPeer())
@@ -119,7 +119,8 @@ class Overload(SynchronousTestCase):
 
 class PreauthBudget(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
 
     def test_32_unauthenticated_fine_33rd_upgrade_gets_503(self) -> None:
         clients = [WSClient(self.gw) for _ in range(32)]
@@ -128,18 +129,18 @@ class PreauthBudget(SynchronousTestCase):
             self.assertEqual(len(client.events("connect.challenge")), 1)
         self.assertEqual(self.gw.preauth_count("127.0.0.1"), 32)
 
-        status, raw = upgrade_through_root(self.gw)
+        status, raw = upgrade_through_root(self.app)
         self.assertEqual(status, "HTTP/1.1 503 Service Unavailable")
         self.assertTrue(raw.endswith(b"\r\n\r\nToo many unauthenticated sockets"), raw)
         self.assertEqual(self.gw.preauth_count("127.0.0.1"), 32)
 
         # the budget is per IP
-        status, _ = upgrade_through_root(self.gw, ip="127.0.0.2")
+        status, _ = upgrade_through_root(self.app, ip="127.0.0.2")
         self.assertEqual(status, "HTTP/1.1 101 Switching Protocols")
         self.assertEqual(self.gw.preauth_count("127.0.0.2"), 1)
 
     def test_upgrade_through_root_counts_and_answers_challenge(self) -> None:
-        status, raw = upgrade_through_root(self.gw)
+        status, raw = upgrade_through_root(self.app)
         self.assertEqual(status, "HTTP/1.1 101 Switching Protocols")
         self.assertIn(b'"event":"connect.challenge"', raw)
         self.assertEqual(self.gw.preauth_count("127.0.0.1"), 1)
@@ -151,7 +152,7 @@ class PreauthBudget(SynchronousTestCase):
         assert res is not None
         self.assertTrue(res["ok"])
         self.assertEqual(self.gw.preauth_count("127.0.0.1"), 31)
-        status, _ = upgrade_through_root(self.gw)
+        status, _ = upgrade_through_root(self.app)
         self.assertEqual(status, "HTTP/1.1 101 Switching Protocols")
         self.assertEqual(self.gw.preauth_count("127.0.0.1"), 32)
 
@@ -193,21 +194,22 @@ class PreauthBudgetBehindTrustedProxy(SynchronousTestCase):
         state = Path(tempfile.mkdtemp(prefix="openclaw-proxy-"))
         (state / "openclaw.json").write_text(
             json.dumps({"gateway": {"trustedProxies": ["127.0.0.1"]}}))
-        self.gw, self.clock = make_gateway(state_dir=state)
+        self.app, self.clock = make_app(state_dir=state)
+        self.gw = self.app.hub
 
     def test_forwarded_client_counted_under_its_own_ip(self) -> None:
-        status, _ = upgrade_through_root(self.gw, forwarded_for="203.0.113.9")
+        status, _ = upgrade_through_root(self.app, forwarded_for="203.0.113.9")
         self.assertEqual(status, "HTTP/1.1 101 Switching Protocols")
         self.assertEqual(self.gw.preauth_count("203.0.113.9"), 1)
         self.assertEqual(self.gw.preauth_count("127.0.0.1"), 0)
 
     def test_33rd_forwarded_upgrade_gets_503(self) -> None:
         for _ in range(32):
-            status, _ = upgrade_through_root(self.gw, forwarded_for="203.0.113.9")
+            status, _ = upgrade_through_root(self.app, forwarded_for="203.0.113.9")
             self.assertEqual(status, "HTTP/1.1 101 Switching Protocols")
         self.assertEqual(self.gw.preauth_count("203.0.113.9"), 32)
-        status, _ = upgrade_through_root(self.gw, forwarded_for="203.0.113.9")
+        status, _ = upgrade_through_root(self.app, forwarded_for="203.0.113.9")
         self.assertEqual(status, "HTTP/1.1 503 Service Unavailable")
         # another client behind the same proxy is not affected
-        status, _ = upgrade_through_root(self.gw, forwarded_for="203.0.113.10")
+        status, _ = upgrade_through_root(self.app, forwarded_for="203.0.113.10")
         self.assertEqual(status, "HTTP/1.1 101 Switching Protocols")

@@ -21,7 +21,9 @@ from twisted.python.failure import Failure
 from twisted.trial import unittest
 from twisted.web.client import Agent, HTTPConnectionPool, readBody
 
+from openclaw_tw import app as composition
 from openclaw_tw import tap
+from openclaw_tw.app import Components
 from openclaw_tw.client import connection as cli
 from openclaw_tw.config import settings as config
 
@@ -81,39 +83,39 @@ def require_clean_reactor(case: unittest.TestCase) -> None:
                   "(leaked by an earlier test, not by this one): " + "; ".join(leftovers))
 
 
-def close_store(gw: Any) -> None:
+def close_store(app: Components) -> None:
     """What the service tree's database services do after the hub stops: close every one."""
-    for name in ("db", "sessions_db", "nodes_db", "cron_db"):
-        db = getattr(gw, name, None)
-        if db is not None and callable(getattr(db, "close", None)):
-            db.close()
+    for db in (app.devices_db, app.sessions_db, app.nodes_db, app.cron_db):
+        db.close()
 
 
 def start_gateway(case: unittest.TestCase, token: str = TOKEN) -> None:
-    """A gateway with a fresh state dir on a real 127.0.0.1 port: sets ``case.gw``,
-    ``case.port``, ``case.port_number`` and ``case.url``."""
+    """A gateway with a fresh state dir on a real 127.0.0.1 port: sets ``case.app`` (every
+    component), ``case.gw`` (the hub), ``case.port``, ``case.port_number`` and ``case.url``."""
     require_clean_reactor(case)
     state = os.path.abspath(case.mktemp())
     os.makedirs(state)
     settings = config.resolve({"port": "0", "token": token, "state-dir": state},
                               env={"HOME": state})
-    case.gw = tap.build_gateway(settings, reactor)  # type: ignore[attr-defined]
+    case.app = composition.build(settings, reactor)  # type: ignore[attr-defined]
+    case.gw = case.app.hub  # type: ignore[attr-defined]
     case.gw.startService()  # type: ignore[attr-defined]
-    case.port = listen_loopback(tap.build_site(case.gw))  # type: ignore[attr-defined]
+    case.port = listen_loopback(tap.build_site(case.app))  # type: ignore[attr-defined]
     case.port_number = case.port.getHost().port  # type: ignore[attr-defined]
     case.url = f"ws://127.0.0.1:{case.port_number}"  # type: ignore[attr-defined]
 
 
 async def stop_gateway(case: unittest.TestCase) -> None:
     """Stop listening, stop the hub, wait for every connection to go, close the stores."""
-    gw, port = case.gw, case.port  # type: ignore[attr-defined]
+    app, port = case.app, case.port  # type: ignore[attr-defined]
+    gw = app.hub
     await defer.maybeDeferred(port.stopListening)
     if gw.running:
         await gw.stopService()
     await defer.gatherResults([conn.lost for conn in port.connections])
-    if gw.approvals is not None and gw.approvals.running:
-        gw.approvals.stopService()
-    close_store(gw)
+    if app.approvals.running:
+        app.approvals.stopService()
+    close_store(app)
 
 
 def listen_loopback(site: Any) -> _TrackedPort:
@@ -220,9 +222,10 @@ class LoopbackTests(unittest.TestCase):
         os.makedirs(state)
         self.settings = config.resolve(
             {"port": "0", "token": TOKEN, "state-dir": state}, env={"HOME": state})
-        self.gw = tap.build_gateway(self.settings, reactor)
+        self.app = composition.build(self.settings, reactor)
+        self.gw = self.app.hub
         self.gw.startService()
-        self.port = listen_loopback(tap.build_site(self.gw))
+        self.port = listen_loopback(tap.build_site(self.app))
         self.port_number = self.port.getHost().port
         self.url = f"ws://127.0.0.1:{self.port_number}"
         self.clients: list[RecordingClient] = []
@@ -247,7 +250,7 @@ class LoopbackTests(unittest.TestCase):
         if self.gw.running:
             await self.gw.stopService()
         await defer.gatherResults([conn.lost for conn in self.port.connections])
-        close_store(self.gw)
+        close_store(self.app)
         self.assertEqual(self.gw.conns, {})
 
     async def open_client(self) -> RecordingClient:

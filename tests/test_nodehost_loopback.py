@@ -76,7 +76,7 @@ class OwnNodeHost(_GatewayAndCLI):
         child, connected = self.start_node_host()
         conn = await connected
         node_id = conn.device_id
-        self.assertIsNotNone(self.gw.nodes.pending_for(node_id))
+        self.assertIsNotNone(self.app.nodes.pending_for(node_id))
 
         code, out, err = await self.cli("nodes", "list")
         self.assertEqual(code, 0, err)
@@ -123,7 +123,7 @@ class PairingCLI(_GatewayAndCLI):
     async def test_list_then_approve_by_code(self) -> None:
         self.gw.settings = attrs.evolve(self.gw.settings, raw={
             "channels": {"irc": {"host": "127.0.0.1", "nick": "claw"}}})
-        req, _ = await self.gw.dm_pairing.request("irc", "default", "ann", "ann!a@host")
+        req, _ = await self.app.dm_pairing.request("irc", "default", "ann", "ann!a@host")
         code, out, err = await self.cli("pairing", "list", "irc")
         self.assertEqual(code, 0, err)
         self.assertIn(req.code, out)
@@ -131,7 +131,7 @@ class PairingCLI(_GatewayAndCLI):
         code, out, err = await self.cli("pairing", "approve", "irc", req.code.lower())
         self.assertEqual(code, 0, err)
         self.assertEqual(json.loads(out)["senderId"], "ann")
-        self.assertTrue(self.gw.dm_pairing.is_allowed("irc", "default", "ann"))
+        self.assertTrue(self.app.dm_pairing.is_allowed("irc", "default", "ann"))
         code, out, err = await self.cli("pairing", "approve", "irc", req.code)
         self.assertEqual(code, 1)
         self.assertIn("No pending pairing request found", err)

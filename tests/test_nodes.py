@@ -8,18 +8,19 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.hub.gateway import EVENTS
-from tests.helpers import make_gateway
+from tests.helpers import make_app
 from tests.nodes_helpers import Node, approve_node, call, events, operator
 
 
 class NodeCase(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
         self.op = operator(self.gw)
 
     def paired_node(self, **kw: Any) -> Node:
         node = Node(self.gw, **kw)
-        approve_node(self.gw, node, self.op)
+        approve_node(self.app, node, self.op)
         node.ws.pop()
         self.op.pop()
         return node
@@ -56,7 +57,7 @@ class Registry(NodeCase):
 
     def test_approve_effective_commands_and_resolved_to_node(self) -> None:
         node = Node(self.gw)
-        res = approve_node(self.gw, node, self.op)
+        res = approve_node(self.app, node, self.op)
         self.assertEqual(res["payload"]["node"]["nodeId"], node.id)
         resolved = events(node.ws, "node.pair.resolved")
         self.assertEqual(resolved[0]["payload"]["decision"], "approved")
@@ -71,8 +72,9 @@ class Registry(NodeCase):
         node = self.paired_node()
         dev = node.device
         node.ws.close_from_client(1000)
-        gw2, _ = make_gateway(state_dir=self.gw.settings.state_dir)
-        self.assertIn(node.id, gw2.nodes.store.nodes)
+        app2, _ = make_app(state_dir=self.gw.settings.state_dir)
+        gw2 = app2.hub
+        self.assertIn(node.id, app2.nodes.store.nodes)
         again = Node.__new__(Node)
         again.device, again.id = dev, dev.id
         from tests.helpers import WSClient
@@ -83,16 +85,16 @@ class Registry(NodeCase):
                             mode="node")
         params["commands"] = ["system.which"]
         self.assertTrue(again.ws.response(again.ws.request("connect", params))["ok"])
-        self.assertIsNone(gw2.nodes.pending_for(dev.id))
-        self.assertEqual(gw2.nodes.effective(dev.id), ["system.which"])
+        self.assertIsNone(app2.nodes.pending_for(dev.id))
+        self.assertEqual(app2.nodes.effective(dev.id), ["system.which"])
 
     def test_new_commands_need_a_new_approval(self) -> None:
         node = self.paired_node(commands=["system.notify"])
         node.ws.close_from_client(1000)
         bigger = Node(self.gw, commands=["system.notify", "system.run"])
-        self.assertIsNotNone(self.gw.nodes.pending_for(bigger.id))
+        self.assertIsNotNone(self.app.nodes.pending_for(bigger.id))
         del node  # a different device; this also checks another node's pending state
-        self.assertEqual(self.gw.nodes.effective(bigger.id), [])
+        self.assertEqual(self.app.nodes.effective(bigger.id), [])
 
     def test_approve_scope_rules(self) -> None:
         pairing_only = operator(self.gw, ["operator.pairing"])
@@ -100,7 +102,7 @@ class Registry(NodeCase):
         none = Node(self.gw, commands=[])
         notify = Node(self.gw, commands=["system.notify"])
         run = Node(self.gw, commands=["system.run"])
-        reqs = {n.id: self.gw.nodes.pending_for(n.id).request_id for n in (none, notify, run)}
+        reqs = {n.id: self.app.nodes.pending_for(n.id).request_id for n in (none, notify, run)}
         pending = {p["nodeId"]: p for p in call(self.op, "node.pair.list")["payload"]["pending"]}
         self.assertEqual(pending[none.id]["requiredApproveScopes"], ["operator.pairing"])
         self.assertEqual(pending[notify.id]["requiredApproveScopes"],
@@ -115,7 +117,7 @@ class Registry(NodeCase):
 
     def test_reject_remove_rename(self) -> None:
         node = Node(self.gw)
-        req = self.gw.nodes.pending_for(node.id).request_id
+        req = self.app.nodes.pending_for(node.id).request_id
         res = call(self.op, "node.pair.reject", {"requestId": req})["payload"]
         self.assertEqual(res["decision"], "rejected")
         self.assertEqual(events(node.ws, "node.pair.resolved")[0]["payload"]["decision"],
@@ -129,7 +131,7 @@ class Registry(NodeCase):
                          ["payload"]["displayName"], "box")
         self.assertTrue(call(self.op, "node.pair.remove", {"nodeId": other.id})["ok"])
         self.assertEqual(other.ws.closed().code, 4001)
-        self.assertNotIn(other.id, self.gw.nodes.store.nodes)
+        self.assertNotIn(other.id, self.app.nodes.store.nodes)
 
     def test_presence_and_disconnect(self) -> None:
         node = self.paired_node()
@@ -236,12 +238,12 @@ class InvokeFaults(NodeCase):
 
     def test_deny_config(self) -> None:
         raw = self.gw.settings.raw
-        self.gw.nodes.policy.deny = ("system.run",)
+        self.app.nodes.policy.deny = ("system.run",)
         node = self.paired_node()
         err = call(self.op, "node.invoke", {"nodeId": node.id, "command": "system.run",
                                             "idempotencyKey": "i"})["error"]
         self.assertEqual(err["details"]["reason"], "command denied")
-        self.assertNotIn("system.run", self.gw.nodes.effective(node.id))
+        self.assertNotIn("system.run", self.app.nodes.effective(node.id))
         del raw
 
     def test_node_that_never_answers_times_out_and_gets_cancel(self) -> None:

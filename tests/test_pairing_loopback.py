@@ -29,6 +29,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 
+from openclaw_tw import app as composition
 from openclaw_tw import tap
 from openclaw_tw.config import settings as config
 from tests.test_loopback import (
@@ -106,9 +107,10 @@ class PairingLoopbackTests(unittest.TestCase):
         self.settings = config.resolve({"port": "0", "token": TOKEN, "state-dir": state},
                                        env={"HOME": state})
         self.assertEqual(self.settings.trusted_proxies, ("127.0.0.1",))
-        self.gw = tap.build_gateway(self.settings, reactor)
+        self.app = composition.build(self.settings, reactor)
+        self.gw = self.app.hub
         self.gw.startService()
-        self.port = listen_loopback(tap.build_site(self.gw))
+        self.port = listen_loopback(tap.build_site(self.app))
         self.port_number = self.port.getHost().port
         self.url = f"ws://127.0.0.1:{self.port_number}"
         self.clients: list[SeeingClient] = []
@@ -126,7 +128,7 @@ class PairingLoopbackTests(unittest.TestCase):
         if self.gw.running:
             await self.gw.stopService()
         await defer.gatherResults([conn.lost for conn in self.port.connections])
-        close_store(self.gw)
+        close_store(self.app)
         self.assertEqual(self.gw.conns, {})
 
     async def open_client(self, forwarded_for: str | None = None

@@ -8,16 +8,17 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.helpers import make_gateway
+from tests.helpers import make_app
 
 
 class Listeners(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
-        self.runtime = self.gw.runtime
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.runtime = self.app.runtime
 
     def run_turn(self, message: str, **kw: Any) -> Any:
-        row = self.gw.sessions.ensure("agent:main:listeners")
+        row = self.app.sessions.ensure("agent:main:listeners")
         run = self.successResultOf(self.runtime.accept(row, message, f"r-{message}", "agent",
                                                        None, **kw))
         for _ in range(200):
@@ -64,5 +65,5 @@ class Listeners(SynchronousTestCase):
         self.assertEqual([m["content"] for m in requests[1].messages[1:]
                           if m["role"] == "user"], ["first", "second"])
         # the prompt is the turn's own: it is not stored in the transcript
-        entries = self.successResultOf(self.gw.sessions.history("agent:main:listeners", 10))
+        entries = self.successResultOf(self.app.sessions.history("agent:main:listeners", 10))
         self.assertNotIn("Be brief.", str([e.body for e in entries]))

@@ -12,7 +12,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.helpers import WSClient, call, hello, make_gateway, ok
+from tests.helpers import WSClient, call, hello, make_app, ok
 from tests.test_agent_method import (
     ADMIN,
     MAIN,
@@ -39,8 +39,9 @@ ROW_KEYS = {"key", "visibility", "kind", "chatType", "agentId", "isMain", "sessi
 
 class SessionsMethods(SynchronousTestCase):
     def setUp(self) -> None:
-        self.gw, self.clock = make_gateway()
-        self.addCleanup(self.gw.runtime.stopService)  # settle runs left open
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.addCleanup(self.app.runtime.stopService)  # settle runs left open
         self.w = hello(self.gw, scopes=RW)
         self.admin = hello(self.gw, scopes=ADMIN)
 
@@ -81,7 +82,7 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual([r["key"] for r in listing["sessions"]], ["agent:main:second", MAIN])
         main = listing["sessions"][1]
         self.assertLessEqual(ROW_KEYS, set(main))
-        store_row = self.gw.sessions.get(MAIN)
+        store_row = self.app.sessions.get(MAIN)
         assert store_row is not None
         self.assertEqual({k: main[k] for k in ("kind", "agentId", "isMain", "sessionId", "status",
                                                "lastRunId", "hasActiveRun", "activeRunIds",
@@ -93,7 +94,7 @@ class SessionsMethods(SynchronousTestCase):
         self.assertFalse(listing["sessions"][0]["isMain"])
 
     def test_list_shows_an_active_run(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         send(self.w, "main", "hi", "k1")
         [row] = ok(self.w, "sessions.list", {})["sessions"]
         self.assertEqual((row["status"], row["hasActiveRun"], row["activeRunIds"]),
@@ -122,7 +123,7 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual(self.keys(search="beta"), ["agent:main:beta"])
         self.assertEqual(self.keys(label="Beta"), ["agent:main:beta"])
         self.assertEqual(self.keys(agentId="ops"), ["agent:ops:gamma"])
-        self.gw.sessions.rows["agent:main:alpha"].updated_at -= 2 * 3_600_000
+        self.app.sessions.rows["agent:main:alpha"].updated_at -= 2 * 3_600_000
         self.assertNotIn("agent:main:alpha", self.keys(activeMinutes=60))
         self.assertIn("agent:main:alpha", self.keys(activeMinutes=180))
         ok(self.w, "sessions.patch", {"key": "agent:main:beta", "archived": True})
@@ -189,7 +190,7 @@ class SessionsMethods(SynchronousTestCase):
         self.turn()
         res = ok(self.w, "sessions.patch", {"key": "main", "label": "Renamed by test",
                                             "pinned": True})
-        row = self.gw.sessions.get(MAIN)
+        row = self.app.sessions.get(MAIN)
         assert row is not None
         self.assertEqual((res["ok"], res["key"], res["path"]),
                          (True, MAIN, ok(self.w, "sessions.list", {})["path"]))
@@ -204,7 +205,7 @@ class SessionsMethods(SynchronousTestCase):
         self.assertIs(listed["pinned"], False)
 
     def test_patch_model_override_used_by_next_run(self) -> None:
-        fake = install_fake(self.gw, primary=False)
+        fake = install_fake(self.app, primary=False)
         self.turn()
         res = ok(self.w, "sessions.patch", {"key": "main", "model": "fake/fake-2"})
         self.assertEqual(res["resolved"], {"modelProvider": "fake", "model": "fake-2"})
@@ -305,7 +306,7 @@ class SessionsMethods(SynchronousTestCase):
     def test_create(self) -> None:
         res = self.create("proj", label="Project")
         self.assertEqual((res["ok"], res["key"], res["agentId"]), (True, "agent:main:proj", "main"))
-        self.assertEqual(self.gw.sessions.rows["agent:main:proj"].session_id, res["sessionId"])
+        self.assertEqual(self.app.sessions.rows["agent:main:proj"].session_id, res["sessionId"])
         [row] = ok(self.w, "sessions.list", {})["sessions"]
         self.assertEqual((row["key"], row["label"]), ("agent:main:proj", "Project"))
         self.assertTrue(self.create("")["key"].startswith("agent:main:"))
@@ -330,7 +331,7 @@ class SessionsMethods(SynchronousTestCase):
                          ["message"], "missing scope: operator.write")
 
     def test_abort(self) -> None:
-        fake = install_fake(self.gw)
+        fake = install_fake(self.app)
         ok(self.w, "sessions.send", {"key": "main", "message": "hi", "idempotencyKey": "s1"})
         fake.calls[0].say("part")
         res = ok(self.w, "sessions.abort", {"key": "main"})
@@ -347,4 +348,4 @@ class SessionsMethods(SynchronousTestCase):
             self.assertEqual(err["code"], "INVALID_REQUEST", method)
             self.assertIn("unknown session", err["message"])
             self.assertIn("agent:main:nope", err["message"])
-        self.assertIsNone(self.gw.sessions.get("agent:main:nope"))
+        self.assertIsNone(self.app.sessions.get("agent:main:nope"))

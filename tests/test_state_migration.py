@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from twisted.trial.unittest import TestCase
 
-from tests.helpers import WSClient, hello, make_gateway, ok
+from tests.helpers import WSClient, hello, make_app, ok
 from tests.test_device_proof import Device, b64url
 
 FIXTURE = Path(__file__).parent / "fixtures" / "state-db6df61"
@@ -71,13 +71,14 @@ class OldStateDirectory(TestCase):
     def setUp(self) -> None:
         self.state = Path(self.mktemp())
         shutil.copytree(FIXTURE, self.state, ignore=shutil.ignore_patterns("README.md"))
-        self.gw, self.clock = make_gateway(state_dir=self.state)
+        self.app, self.clock = make_app(state_dir=self.state)
+        self.gw = self.app.hub
         self.addCleanup(self.close)
         self.admin = hello(self.gw, scopes=[ADMIN, READ, WRITE, PAIRING, APPROVALS])
 
     def close(self) -> None:
-        self.gw.runtime.stopService()
-        for db in (self.gw.cron_db, self.gw.nodes_db, self.gw.sessions_db, self.gw.db):
+        self.app.runtime.stopService()
+        for db in (self.app.cron_db, self.app.nodes_db, self.app.sessions_db, self.app.devices_db):
             db.close()
 
     def rows(self, relpath: str, sql: str) -> list[tuple[Any, ...]]:
@@ -164,14 +165,14 @@ class OldStateDirectory(TestCase):
         self.assertEqual([(r["requestId"], r["channel"], r["accountId"], r["senderId"])
                           for r in listed["requests"]],
                          [(DM_PENDING_CODE, "telegram", "default", "1001")])
-        self.assertTrue(self.gw.dm_pairing.is_allowed("telegram", "default", "1002"))
-        self.assertFalse(self.gw.dm_pairing.is_allowed("telegram", "default", "1001"))
+        self.assertTrue(self.app.dm_pairing.is_allowed("telegram", "default", "1002"))
+        self.assertFalse(self.app.dm_pairing.is_allowed("telegram", "default", "1001"))
 
     def test_provider_cursor(self) -> None:
-        self.assertEqual(self.gw.channel_cursors.get("telegram", "default"), "424242")
+        self.assertEqual(self.app.cursors.get("telegram", "default"), "424242")
 
     def test_channel_ingress_row(self) -> None:
-        [(row_id, msg)] = self.gw.channel_ingress.unfinished[("telegram", "default")]
+        [(row_id, msg)] = self.app.ingress.unfinished[("telegram", "default")]
         self.assertEqual((row_id, msg.chat_type, msg.sender_id, msg.sender_label, msg.text,
                           msg.message_id),
                          (1, "dm", "1002", "Bob", "hello from before the upgrade", "tg-77"))

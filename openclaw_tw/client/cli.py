@@ -3,6 +3,7 @@
     openclaw-tw call METHOD [--params JSON] [--url URL] [--token T] [--json]
     openclaw-tw health
     openclaw-tw token                      print the token this machine's gateway uses
+    openclaw-tw methods [--json]           the API index (method, scope, params, handler)
     openclaw-tw devices list
     openclaw-tw devices approve REQUEST_ID | --latest
     openclaw-tw devices reject REQUEST_ID
@@ -72,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     _connection_args(p)
     _connection_args(sub.add_parser("health", help="the gateway's health snapshot"))
     sub.add_parser("token", help="print the gateway token")
+    m = sub.add_parser("methods", help="the API index: every method, its scope, params and "
+                                       "handler (built locally, no gateway needed)")
+    m.add_argument("--json", action="store_true", help="print raw JSON")
     d = sub.add_parser("devices", help="device pairing and device tokens")
     d.add_argument("action", choices=DEVICE_COMMANDS)
     d.add_argument("target", nargs="?", help="request id or device id")
@@ -321,6 +325,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"openclaw-tw: no token configured in {state_dir}", file=sys.stderr)
             return 1
         print(settings.token)
+        return 0
+
+    if args.command == "methods":
+        from openclaw_tw.methods.index import build_index, render
+
+        index = build_index()
+        print(_json.dumps(index).decode() if args.json else render(index))
         return 0
 
     params: Any = None

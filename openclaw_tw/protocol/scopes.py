@@ -46,6 +46,13 @@ def _load_table() -> dict[str, dict[str, Any]]:
 
 METHOD_POLICY: dict[str, dict[str, Any]] = _load_table()
 
+# Methods of ours that the reference does not have, classified here so none falls back to
+# admin unnoticed (tests/test_api_index.py); not advertised, as the real gateway lacks them.
+EXTENSIONS: dict[str, dict[str, Any]] = {
+    # the counterpart of sessions.subscribe (the real UI unsubscribes by closing the socket)
+    "sessions.unsubscribe": {"scope": READ, "advertise": False},
+}
+
 
 def scope_satisfied(required: str, granted: Iterable[str]) -> bool:
     """Does ``granted`` satisfy ``required`` under the implication rules (§5.2)?"""
@@ -63,7 +70,7 @@ def scope_satisfied(required: str, granted: Iterable[str]) -> bool:
 
 def policy_scope(method: str) -> str:
     """The declared scope of a method: core table, reserved prefixes, else admin."""
-    entry = METHOD_POLICY.get(method)
+    entry = METHOD_POLICY.get(method) or EXTENSIONS.get(method)
     if entry is not None:
         return str(entry["scope"])
     if method.startswith(_ADMIN_PREFIXES):
@@ -211,5 +218,5 @@ def is_unauthorized_role(error: GatewayError) -> bool:
 
 
 def advertised(method: str) -> bool:
-    entry = METHOD_POLICY.get(method)
+    entry = METHOD_POLICY.get(method) or EXTENSIONS.get(method)
     return entry is None or entry.get("advertise", True) is not False
