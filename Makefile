@@ -1,4 +1,5 @@
 # Two commands on a fresh machine: `make run` (the gateway) and `make test` (the suite).
+# `make test-fast`: the in-memory unit tier alone (tests/unit, about half a minute).
 # `make bench [ARGS=--quick]`: ours vs the real gateway, side by side (bench/README.md).
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 BENCHSTAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint clean reference bench
+.PHONY: run test test-fast lint clean reference bench
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -34,6 +35,9 @@ run: $(STAMP)
 
 test: $(DEVSTAMP)
 	$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp tests
+
+test-fast: $(DEVSTAMP)
+	$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp tests.unit
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check openclaw_tw tests twisted bench

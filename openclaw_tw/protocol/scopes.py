@@ -47,7 +47,7 @@ def _load_table() -> dict[str, dict[str, Any]]:
 METHOD_POLICY: dict[str, dict[str, Any]] = _load_table()
 
 # Methods of ours that the reference does not have, classified here so none falls back to
-# admin unnoticed (tests/test_api_index.py); not advertised, as the real gateway lacks them.
+# admin unnoticed (tests/unit/methods/test_index.py); not advertised, as the real gateway lacks them.
 EXTENSIONS: dict[str, dict[str, Any]] = {
     # the counterpart of sessions.subscribe (the real UI unsubscribes by closing the socket)
     "sessions.unsubscribe": {"scope": READ, "advertise": False},

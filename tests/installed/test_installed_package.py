@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
 import threading
 import uuid
@@ -41,10 +40,11 @@ from twisted.web.iweb import IPolicyForHTTPS
 from zeroconf import ServiceBrowser, ServiceListener, Zeroconf
 from zope.interface import implementer
 
-from tests.children import ChildProcess
-from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.telegram_api import FakeBotAPI
-from tests.synapse import Synapse, synapse_missing
+from tests.support.children import ChildProcess
+from tests.support.fakes.openai_server import FakeOpenAI
+from tests.support.fakes.telegram_api import FakeBotAPI
+from tests.support.loopback import free_port
+from tests.support.synapse import Synapse, synapse_missing
 
 REPO = Path(__file__).resolve().parents[2]
 NGIRCD = shutil.which("ngircd") or ("/usr/sbin/ngircd" if os.path.exists("/usr/sbin/ngircd")
@@ -57,12 +57,6 @@ MATRIX_PASSWORD = "bot-password"
 BUILD_TIMEOUT_S = 240
 WAIT_S = 30
 SERVICE_TYPE = "_openclaw-gw._tcp.local."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def clean_env(home: str) -> dict[str, str]:

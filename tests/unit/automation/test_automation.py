@@ -1,0 +1,514 @@
+"""Automations: schedule math, the cron scheduler and methods, heartbeat, wake, BOOT.md.
+
+Everything runs on a MemoryReactorClock: time moves only when a test advances it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from twisted.trial import unittest
+
+from openclaw_tw.automation import schedule as sched
+from openclaw_tw.automation.heartbeat import DEFAULT_PROMPT, classify, parse_duration_ms
+from openclaw_tw.automation.store import INTERRUPTED
+from tests.support.helpers import hello, make_app
+from tests.support.tmp import fresh_dir
+
+ADMIN = ["operator.admin", "operator.read", "operator.write"]
+
+
+def ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso).timestamp() * 1000)
+
+
+def iso(value: int) -> str:
+    return datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+class ScheduleMath(unittest.TestCase):
+    def test_every_with_anchor(self) -> None:
+        s = sched.normalize({"kind": "every", "everyMs": 60_000, "anchorMs": 1_000}, 0)
+        self.assertEqual(sched.next_run(s, 0), 1_000)
+        self.assertEqual(sched.next_run(s, 1_000), 61_000)
+        self.assertEqual(sched.next_run(s, 60_999), 61_000)
+        self.assertEqual(sched.first_run(
+            sched.normalize({"kind": "every", "everyMs": 5000}, 100), 100), 5100)
+
+    def test_at(self) -> None:
+        s = sched.normalize({"kind": "at", "at": "2026-11-22T10:00:00+01:00"}, 0)
+        self.assertEqual(s["at"], "2026-11-22T09:00:00.000Z")
+        at = ms("2026-11-22T09:00:00+00:00")
+        self.assertEqual(sched.next_run(s, at - 1), at)
+        self.assertIsNone(sched.next_run(s, at))
+        self.assertEqual(sched.first_run(s, at + 10_000), at)  # overdue: due now
+
+    def test_cron_fields(self) -> None:
+        base = ms("2026-11-21T10:07:00+00:00")  # a Saturday
+        nxt = sched.CronExpr("*/15 9-17 * * mon-fri").next_after(base)
+        self.assertEqual(iso(nxt), "2026-11-23T09:00")
+        self.assertEqual(iso(sched.CronExpr("0 3 * * *").next_after(base)), "2026-11-22T03:00")
+        self.assertEqual(iso(sched.CronExpr("0 0 29 2 *").next_after(base)), "2028-02-29T00:00")
+        # both day fields restricted: either matches (Vixie semantics)
+        self.assertEqual(iso(sched.CronExpr("0 0 1 * sun").next_after(base)), "2026-11-22T00:00")
+        self.assertEqual(iso(sched.CronExpr("@hourly").next_after(base)), "2026-11-21T11:00")
+
+    def test_cron_time_zone_and_dst(self) -> None:
+        ny = "America/New_York"
+        expr = sched.CronExpr("30 2 * * *", ny)
+        # 2026-03-08 02:30 does not exist in New York: it fires once, at 03:30 EDT (07:30Z)
+        first = expr.next_after(ms("2026-03-08T00:00:00+00:00"))
+        self.assertEqual(iso(first), "2026-03-08T07:30")
+        self.assertEqual(iso(expr.next_after(first)), "2026-03-09T06:30")
+        # 2026-11-01 01:30 happens twice: it fires once, at the first (EDT, 05:30Z)
+        fall = sched.CronExpr("30 1 * * *", ny)
+        first = fall.next_after(ms("2026-11-01T00:00:00+00:00"))
+        self.assertEqual(iso(first), "2026-11-01T05:30")
+        self.assertEqual(iso(fall.next_after(first)), "2026-11-02T06:30")
+        # hourly across the spring-forward gap: no duplicate, no missing real hour
+        hourly = sched.CronExpr("0 * * * *", ny)
+        t, seen = ms("2026-03-08T05:30:00+00:00"), []
+        for _ in range(4):
+            t = hourly.next_after(t)
+            seen.append(iso(t))
+        self.assertEqual(seen, ["2026-03-08T06:00", "2026-03-08T07:00", "2026-03-08T08:00",
+                                "2026-03-08T09:00"])
+
+    def test_invalid(self) -> None:
+        for bad in ({"kind": "cron", "expr": "* * *"}, {"kind": "cron", "expr": "61 * * * *"},
+                    {"kind": "cron", "expr": "* * * * *", "tz": "Mars/Base"},
+                    {"kind": "every", "everyMs": 10}, {"kind": "at", "at": "tomorrow"},
+                    {"kind": "weekly"}):
+            self.assertRaises(sched.ScheduleError, sched.normalize, bad, 0)
+
+    def test_heartbeat_helpers(self) -> None:
+        self.assertEqual(parse_duration_ms("30m", 1), 1_800_000)
+        self.assertEqual(parse_duration_ms("1h", 1), 3_600_000)
+        self.assertEqual(parse_duration_ms("0m", 1), 0)
+        self.assertEqual(parse_duration_ms("bogus", 7), 7)
+        self.assertEqual(classify("NO_REPLY"), ("ok-token", None))
+        self.assertEqual(classify("HEARTBEAT_OK all quiet"), ("ok-token", None))
+        self.assertEqual(classify(""), ("ok-empty", None))
+        self.assertEqual(classify("Disk is full"), ("sent", "Disk is full"))
+
+
+class Base(unittest.TestCase):
+    def start(self, state: Path | None = None, config: dict[str, Any] | None = None,
+              advance: float = 0) -> Any:
+        self.state = state or fresh_dir(self)
+        opts: dict[str, Any] = {"state_dir": self.state}
+        if config is not None:
+            path = self.state / "openclaw.json"
+            path.write_text(json.dumps(config))
+            opts["config"] = str(path)
+        app, clock = make_app(**opts)
+        clock.advance(advance)
+        app.cron.startService()
+        self.addCleanup(self.stop, app)
+        self.app, self.gw, self.clock = app, app.hub, clock
+        return app
+
+    def stop(self, app: Any) -> None:
+        if app.cron.running:
+            app.cron.stopService()
+        app.cron_db.close()
+
+    def call(self, client: Any, method: str, params: Any = None) -> dict[str, Any]:
+        rid = client.request(method, params)
+        res = client.response(rid)
+        assert res is not None, method
+        return res
+
+    def ok(self, client: Any, method: str, params: Any = None) -> Any:
+        res = self.call(client, method, params)
+        self.assertTrue(res["ok"], res)
+        return res["payload"]
+
+    def spin(self, seconds: float, step: float = 0.05) -> None:
+        for _ in range(int(seconds / step)):
+            self.clock.advance(step)
+
+
+def system_job(text: str = "ping", **extra: Any) -> dict[str, Any]:
+    job = {"name": "reminder", "schedule": {"kind": "every", "everyMs": 60_000},
+           "sessionTarget": "main", "wakeMode": "next-heartbeat",
+           "payload": {"kind": "systemEvent", "text": text}}
+    job.update(extra)
+    return job
+
+
+class CronMethods(Base):
+    def test_list_status_and_heartbeat_job(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        jobs = self.ok(c, "cron.list", {})["jobs"]
+        self.assertEqual(len(jobs), 1)
+        hb = jobs[0]
+        self.assertEqual(hb["declarationKey"], "heartbeat:main")
+        self.assertEqual(hb["name"], "heartbeat-main")
+        self.assertEqual(hb["schedule"]["everyMs"], 1_800_000)
+        self.assertEqual(hb["payload"], {"kind": "heartbeat"})
+        self.assertEqual(hb["sessionTarget"], "main")
+        self.assertEqual(hb["effectiveAgentId"], "main")
+        self.assertEqual(hb["nextRunAtMs"], hb["state"]["nextRunAtMs"])
+        status = self.ok(c, "cron.status", {})
+        self.assertEqual(status["storage"], "sqlite")
+        self.assertEqual(status["jobs"], 1)
+        self.assertEqual(status["nextWakeAtMs"], hb["nextRunAtMs"])
+        self.assertTrue(status["sqlitePath"].endswith("state/cron.sqlite"))
+        bad = self.call(c, "cron.remove", {"id": hb["id"]})
+        self.assertFalse(bad["ok"])
+
+    def test_add_get_update_remove_and_events(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", system_job())
+        self.assertEqual(job["state"]["nextRunAtMs"], app.hub.now_ms() + 60_000)
+        self.assertEqual(job["schedule"]["anchorMs"], app.hub.now_ms())
+        self.assertEqual(self.ok(c, "cron.get", {"id": job["id"]})["name"], "reminder")
+        upd = self.ok(c, "cron.update", {"id": job["id"], "patch": {"enabled": False}})
+        self.assertFalse(upd["enabled"])
+        self.assertNotIn("nextRunAtMs", upd)
+        self.assertEqual(len(self.ok(c, "cron.list", {})["jobs"]), 1)
+        self.assertEqual(len(self.ok(c, "cron.list", {"includeDisabled": True})["jobs"]), 2)
+        self.assertEqual(self.ok(c, "cron.remove", {"id": job["id"]}),
+                         {"ok": True, "removed": True})
+        actions = [e["payload"]["action"] for e in c.pop() if e.get("event") == "cron"]
+        self.assertEqual(actions, ["added", "updated", "removed"])
+        missing = self.call(c, "cron.get", {"id": job["id"]})
+        self.assertEqual(missing["error"]["code"], "INVALID_REQUEST")
+
+    def test_validation(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        res = self.call(c, "cron.add", system_job(sessionTarget="isolated"))
+        self.assertEqual(res["error"]["code"], "UNAVAILABLE")
+        self.assertIn("isolated cron jobs require", res["error"]["message"])
+        res = self.call(c, "cron.add", system_job(schedule={"kind": "cron", "expr": "bad"}))
+        self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
+        res = self.call(c, "cron.add", system_job(wakeMode="later"))
+        self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
+        read_only = hello(app.hub)
+        self.assertFalse(self.call(read_only, "cron.add", system_job())["ok"])
+
+    def test_system_event_job_runs_on_schedule(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", system_job("check the oven"))
+        c.pop()
+        self.clock.advance(59)
+        self.assertEqual(self.ok(c, "cron.runs", {"id": job["id"]})["entries"], [])
+        self.clock.advance(1)
+        runs = self.ok(c, "cron.runs", {"id": job["id"]})
+        self.assertEqual(runs["total"], 1)
+        entry = runs["entries"][0]
+        self.assertEqual(entry["status"], "ok")
+        self.assertEqual(entry["summary"], "check the oven")
+        self.assertEqual(entry["durationMs"], 0)
+        self.assertEqual(entry["sessionKey"], "agent:main:main")
+        self.assertEqual(entry["slotMs"], job["nextRunAtMs"])
+        self.assertEqual([e["text"] for e in app.heartbeat.pending_for("main")],
+                         ["check the oven"])
+        events = [e["payload"] for e in c.pop() if e.get("event") == "cron"]
+        self.assertEqual([e["action"] for e in events], ["started", "finished"])
+        self.assertEqual(events[1]["nextRunAtMs"], job["nextRunAtMs"] + 60_000)
+        self.clock.advance(60)
+        self.assertEqual(self.ok(c, "cron.runs", {"id": job["id"]})["total"], 2)
+
+    def test_one_shot_deletes_after_run(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        at = datetime.fromtimestamp(app.hub.now_ms() / 1000 + 30, UTC).isoformat()
+        job = self.ok(c, "cron.add", system_job(schedule={"kind": "at", "at": at}))
+        self.assertTrue(job["deleteAfterRun"])
+        self.clock.advance(31)
+        self.assertNotIn(job["id"], app.cron.jobs)
+        self.assertEqual(self.ok(c, "cron.runs", {"id": job["id"]})["entries"][0]["status"],
+                         "ok")
+
+    def test_cron_run_modes(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", system_job())
+        self.assertEqual(self.ok(c, "cron.run", {"id": job["id"], "mode": "due"})["ran"], False)
+        self.assertEqual(self.ok(c, "cron.run", {"id": job["id"]}),
+                         {"ok": True, "ran": True, "enqueued": True})
+        # a forced run does not consume the scheduled slot
+        self.assertEqual(app.cron.jobs[job["id"]]["state"]["nextRunAtMs"], job["nextRunAtMs"])
+        self.ok(c, "cron.update", {"id": job["id"], "patch": {"enabled": False}})
+        res = self.ok(c, "cron.run", {"id": job["id"], "mode": "if-enabled"})
+        self.assertEqual(res["reason"], "disabled")
+        runs = self.ok(c, "cron.runs", {})
+        self.assertEqual([e["trigger"] for e in runs["entries"]], ["manual"])
+
+    def test_agent_turn_isolated_session(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", {
+            "name": "digest", "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "sessionTarget": "isolated", "wakeMode": "now",
+            "payload": {"kind": "agentTurn", "message": "summarise"}})
+        self.ok(c, "cron.run", {"id": job["id"], "mode": "force"})
+        self.spin(5)
+        entry = self.ok(c, "cron.runs", {"id": job["id"]})["entries"][0]
+        self.assertEqual(entry["status"], "ok", entry)
+        self.assertEqual(entry["sessionKey"], f"agent:main:cron:{job['id']}")
+        self.assertIn("summarise", entry["summary"])
+        self.assertIn(f"agent:main:cron:{job['id']}", app.sessions.rows)
+
+    def test_agent_turn_timeout_is_recorded_and_rescheduled(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", {
+            "name": "slow", "schedule": {"kind": "every", "everyMs": 60_000},
+            "sessionTarget": "isolated", "wakeMode": "now",
+            "payload": {"kind": "agentTurn", "message": "x " * 400, "timeoutSeconds": 0.1}})
+        self.clock.advance(60)
+        self.spin(2)
+        entry = self.ok(c, "cron.runs", {"id": job["id"]})["entries"][0]
+        self.assertEqual(entry["status"], "error", entry)
+        self.assertTrue(entry["error"])
+        state = app.cron.jobs[job["id"]]["state"]
+        self.assertEqual(state["consecutiveErrors"], 1)
+        self.assertEqual(state["nextRunAtMs"], job["nextRunAtMs"] + 60_000)
+
+
+class Persistence(Base):
+    def test_jobs_survive_a_restart(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", system_job())
+        app.cron.stopService()
+        app2 = self.start(self.state)
+        self.assertEqual(app2.cron.jobs[job["id"]]["name"], "reminder")
+        self.assertEqual(len([j for j in app2.cron.jobs.values()
+                              if j.get("declarationKey") == "heartbeat:main"]), 1)
+
+    def test_slot_is_claimed_once(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", system_job())
+        run = {"run_id": "r1", "job_id": job["id"], "slot": "s:1", "trigger": "scheduled",
+               "status": "running", "started_at": 1}
+        self.assertTrue(self.successResultOf(app.cron.store.claim(None, run)))
+        self.assertFalse(self.successResultOf(app.cron.store.claim(None, {**run,
+                                                                         "run_id": "r2"})))
+
+    def test_restart_mid_run_does_not_run_the_slot_again(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", {
+            "name": "long", "schedule": {"kind": "every", "everyMs": 60_000},
+            "sessionTarget": "isolated", "wakeMode": "now",
+            "payload": {"kind": "agentTurn", "message": "work"}})
+        self.clock.advance(60)  # claimed and started; the offline model has not answered
+        self.assertIn(job["id"], app.cron.in_flight)
+        # a crash (no stop): a new process on the same state dir, 10 s later
+        app2 = self.start(self.state, advance=70)
+        self.assertEqual(len(app2.cron.interrupted), 1)
+        c2 = hello(app2.hub, scopes=ADMIN)
+        runs = self.ok(c2, "cron.runs", {"id": job["id"]})["entries"]
+        self.assertEqual([(r["status"], r["error"]) for r in runs], [("error", INTERRUPTED)])
+        self.assertEqual(app2.cron.jobs[job["id"]]["state"]["nextRunAtMs"],
+                         job["nextRunAtMs"] + 60_000)
+        self.assertNotIn(job["id"], app2.cron.in_flight)
+
+    def test_stop_mid_run_records_the_interruption(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", {
+            "name": "long", "schedule": {"kind": "every", "everyMs": 60_000},
+            "sessionTarget": "isolated", "wakeMode": "now",
+            "payload": {"kind": "agentTurn", "message": "work"}})
+        self.clock.advance(60)
+        self.successResultOf(app.cron.stopService())
+        self.spin(5)  # the turn finishing after the stop records nothing more
+        app2 = self.start(self.state, advance=70)
+        self.assertEqual(app2.cron.interrupted, [])
+        runs = self.successResultOf(app2.cron.store.runs(job["id"], None, 10, 0))[1]
+        self.assertEqual([(r["status"], r["error"]) for r in runs], [("error", INTERRUPTED)])
+        self.assertNotIn(job["id"], app2.cron.in_flight)
+
+    def test_missed_runs_catch_up_once(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", system_job())
+        app.cron.stopService()
+        # ten minutes of downtime: ten slots missed, one catch-up run
+        app2 = self.start(self.state, advance=600)
+        c2 = hello(app2.hub, scopes=ADMIN)
+        self.clock.advance(0)
+        runs = self.ok(c2, "cron.runs", {"id": job["id"]})["entries"]
+        self.assertEqual(len(runs), 1)
+        self.assertEqual(runs[0]["slotMs"], job["nextRunAtMs"])
+        state = app2.cron.jobs[job["id"]]["state"]
+        self.assertGreater(state["nextRunAtMs"], app2.hub.now_ms())
+        self.assertEqual((state["nextRunAtMs"] - job["schedule"]["anchorMs"]) % 60_000, 0)
+
+    def test_skip_missed_jobs(self) -> None:
+        app = self.start(config={"cron": {"skipMissedJobs": True}})
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", system_job())
+        app.cron.stopService()
+        app2 = self.start(self.state, config={"cron": {"skipMissedJobs": True}}, advance=600)
+        self.clock.advance(0)
+        self.assertEqual(self.successResultOf(app2.cron.store.runs(job["id"], None, 10, 0))[0],
+                         0)
+
+    def test_cron_disabled(self) -> None:
+        app = self.start(config={"cron": {"enabled": False}})
+        c = hello(app.hub, scopes=ADMIN)
+        self.ok(c, "cron.add", system_job())
+        self.clock.advance(120)
+        self.assertEqual(self.ok(c, "cron.runs", {})["total"], 0)
+        self.assertFalse(self.ok(c, "cron.status", {})["enabled"])
+
+
+class HeartbeatAndWake(Base):
+    def test_heartbeat_runs_every_30_minutes(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        self.assertIsNone(self.ok(c, "last-heartbeat", {}))
+        self.clock.advance(1799)
+        self.assertIsNone(app.hub.last_heartbeat)
+        c = hello(app.hub, scopes=ADMIN)  # the first socket missed its pongs over 30 min
+        self.clock.advance(1)
+        self.spin(10)
+        beats = [e["payload"] for e in c.pop() if e.get("event") == "heartbeat"]
+        self.assertEqual(len(beats), 1)
+        self.assertEqual(beats[0]["status"], "sent")  # the offline model echoes the prompt
+        self.assertIn("durationMs", beats[0])
+        self.assertEqual(self.ok(c, "last-heartbeat", {}), beats[0])
+        entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
+        self.assertEqual(entries[0].body["content"], DEFAULT_PROMPT)
+
+    def test_heartbeat_config_and_set_heartbeats(self) -> None:
+        app = self.start(config={"agents": {"defaults": {"heartbeat": {
+            "every": "5m", "prompt": "Custom beat"}}}})
+        c = hello(app.hub, scopes=ADMIN)
+        hb = self.ok(c, "cron.list", {})["jobs"][0]
+        self.assertEqual(hb["schedule"]["everyMs"], 300_000)
+        self.assertEqual(self.ok(c, "set-heartbeats", {"enabled": False}),
+                         {"ok": True, "enabled": False})
+        self.clock.advance(300)
+        self.assertEqual(self.ok(c, "last-heartbeat", {})["status"], "skipped")
+        self.ok(c, "set-heartbeats", {"enabled": True})
+        self.clock.advance(300)
+        self.spin(10)
+        self.assertEqual(self.ok(c, "last-heartbeat", {})["status"], "sent")
+        entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
+        self.assertEqual(entries[0].body["content"], "Custom beat")
+
+    def test_heartbeat_every_0m_disables_the_job(self) -> None:
+        app = self.start(config={"agents": {"defaults": {"heartbeat": {"every": "0m"}}}})
+        hb = next(iter(app.cron.jobs.values()))
+        self.assertFalse(hb["enabled"])
+
+    def test_wake_now_runs_heartbeat_with_the_event(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        self.assertEqual(self.ok(c, "wake", {"mode": "now", "text": "build finished"}),
+                         {"ok": True})
+        self.spin(10)
+        beat = self.ok(c, "last-heartbeat", {})
+        self.assertEqual(beat["status"], "sent")
+        self.assertEqual(beat["reason"], "wake")
+        entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
+        self.assertTrue(entries[0].body["content"].startswith("System: build finished"))
+        self.assertEqual(app.heartbeat.pending_for("main"), [])
+
+    def test_wake_next_heartbeat_only_queues(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        self.ok(c, "wake", {"mode": "next-heartbeat", "text": "later"})
+        self.spin(1)
+        self.assertIsNone(self.ok(c, "last-heartbeat", {}))
+        self.assertEqual([e["text"] for e in app.heartbeat.pending_for("main")], ["later"])
+        self.assertFalse(self.call(hello(app.hub), "wake", {"mode": "now", "text": "x"})["ok"])
+
+    def test_event_wakes_are_rate_limited(self) -> None:
+        app = self.start()
+        hb = app.heartbeat
+        self.assertEqual(hb.request_wake("main"), 0)
+        self.clock.advance(0)
+        self.clock.advance(5)
+        self.assertEqual(hb.request_wake("main"), 25_000)  # 30 s since the last event turn
+        self.assertEqual(hb.request_wake("main"), 0)  # already scheduled: coalesced
+        self.clock.advance(25)
+        self.assertEqual(len(hb._event_turns), 2)
+
+    def test_heartbeat_drains_the_hooks_wake_queue(self) -> None:
+        app = self.start()
+        from openclaw_tw.tap import build_site
+
+        hooks = build_site(app).resource.hooks
+        hooks.pending[("agent:main:main", "mail")] = {
+            "sessionKey": "agent:main:main", "text": "New email", "mode": "next-heartbeat",
+            "ts": app.hub.now_ms()}
+        self.clock.advance(1800)
+        self.spin(10)
+        entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
+        self.assertTrue(entries[0].body["content"].startswith("System: New email"))
+        self.assertEqual(len(hooks.pending), 0)
+
+    def test_system_event_job_with_wake_now(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        self.ok(c, "cron.add", system_job("stand up", wakeMode="now"))
+        self.clock.advance(60)
+        self.spin(10)
+        self.assertEqual(self.ok(c, "last-heartbeat", {})["reason"], "cron:" +
+                         next(j["id"] for j in app.cron.jobs.values() if j["name"] == "reminder"))
+
+
+class Boot(Base):
+    def test_boot_md_runs_once_in_a_temporary_session(self) -> None:
+        state = fresh_dir(self)
+        (state / "workspace").mkdir()
+        (state / "workspace" / "BOOT.md").write_text("Say hello to the team.")
+        app = self.start(state)
+        app.boot.startService()
+        self.spin(10)
+        self.assertEqual(app.boot.results["main"]["status"], "ok")
+        self.assertFalse([k for k in app.sessions.rows if ":boot:" in k])
+
+    def test_missing_or_blank_boot_md_is_skipped(self) -> None:
+        state = fresh_dir(self)
+        (state / "workspace").mkdir()
+        (state / "workspace" / "BOOT.md").write_text("  \n")
+        app = self.start(state)
+        app.boot.startService()
+        self.spin(1)
+        self.assertEqual(app.boot.results, {})
+
+
+class Scale(Base):
+    def test_10k_jobs_wake_cost_follows_due_jobs(self) -> None:
+        app = self.start()
+        now = app.hub.now_ms()
+        cron = app.cron
+        rows = []
+        for i in range(10_000):
+            job = {"id": f"job-{i}", "name": f"j{i}", "enabled": True, "createdAtMs": now,
+                   "updatedAtMs": now, "sessionTarget": "main", "wakeMode": "next-heartbeat",
+                   "schedule": {"kind": "every", "everyMs": 3_600_000 + i * 1000,
+                                "anchorMs": now},
+                   "payload": {"kind": "systemEvent", "text": f"t{i}"},
+                   "state": {"nextRunAtMs": now + 3_600_000 + i * 1000}}
+            cron.jobs[job["id"]] = job
+            cron._push(job)
+            rows.append((job["id"], json.dumps(job)))
+        app.cron_db.run_now(lambda conn: conn.executemany(
+            "INSERT INTO jobs VALUES (?, ?)", rows))
+        cron._arm()
+        checked = []
+        live = cron._live
+        cron._live = lambda entry: checked.append(entry) or live(entry)  # type: ignore
+        self.clock.advance(3600 + 2)  # three jobs are due (0, 1 and 2 s past the hour)
+        due_checks = len(checked)
+        self.assertEqual(sum(1 for j in cron.jobs.values() if j["state"].get("lastRunAtMs")), 3)
+        # popping 3 due entries plus re-arming: a handful of heap checks, not 10 000
+        self.assertLess(due_checks, 20)

@@ -1,0 +1,183 @@
+"""The ``agent`` method and friends (reference §6.2, §9): two responses on one request id,
+failure and dedupe shapes, the dynamic admin scope for /new and /reset, agent.wait, and the
+agents.list / agent.identity.get / models.list shapes (vectors: traces/agent-cli*.jsonl,
+agent-wait.jsonl, misc-methods*.jsonl).
+
+The helpers (request shortcuts, event labels, a hand-driven fake provider, frame spies and held
+commits) are in ``tests/support/agent.py``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from openclaw_tw.agent.models import ProviderError
+from tests.support.agent import ADMIN, MAIN, READ, RW, drain, install_fake, labels, responses, send
+from tests.support.helpers import WSClient, hello, make_app, make_gateway, ok
+
+OFFLINE_HI = "[offline model] You said: hi"
+CLI_KEY = "agent:main:cli"
+
+
+class AgentMethod(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.addCleanup(self.app.runtime.stopService)  # settle runs left open
+        self.c = hello(self.gw, scopes=RW)
+
+    def agent(self, client: WSClient | None = None, message: str = "hi", idem: str = "a1",
+              **extra: Any) -> str:
+        params = {"message": message, "idempotencyKey": idem, "sessionKey": CLI_KEY, **extra}
+        return (client or self.c).request("agent", params)
+
+    def test_two_responses_on_one_request(self) -> None:
+        rid = self.agent()
+        [accepted] = responses(self.c, rid)
+        self.assertTrue(accepted["ok"])
+        self.assertIsInstance(accepted["payload"].pop("acceptedAt"), int)
+        self.assertEqual(accepted["payload"], {"runId": "a1", "sessionKey": CLI_KEY,
+                                               "agentId": "main", "status": "accepted"})
+        drain(self.clock)
+        first, final = responses(self.c, rid)
+        self.assertTrue(final["ok"])
+        payload = final["payload"]
+        self.assertEqual((payload["runId"], payload["status"], payload["summary"]),
+                         ("a1", "ok", "completed"))
+        self.assertEqual(payload["result"]["payloads"], [{"text": OFFLINE_HI, "mediaUrl": None}])
+        meta = payload["result"]["meta"]
+        self.assertIsInstance(meta["durationMs"], int)
+        self.assertGreaterEqual(meta["durationMs"], 0)
+        row = self.app.sessions.get(CLI_KEY)
+        assert row is not None
+        agent_meta = meta["agentMeta"]
+        self.assertEqual((agent_meta["sessionId"], agent_meta["provider"], agent_meta["model"]),
+                         (row.session_id, "offline", "offline-echo"))
+        self.assertLessEqual({"input", "output", "total"}, set(agent_meta["usage"]))
+        seen = labels(self.c, "a1")
+        self.assertEqual(seen[:2], ["agent:lifecycle:start", "agent:lifecycle:model"])
+        self.assertFalse([s for s in seen if s.startswith("chat:status")])
+        self.assertEqual(seen[-2:], ["agent:lifecycle:end", "chat:final"])
+
+    def test_default_session_is_main(self) -> None:
+        rid = self.c.request("agent", {"message": "hello there", "agentId": "main",
+                                       "idempotencyKey": "a1", "deliver": False,
+                                       "timeout": 600})
+        self.assertEqual(responses(self.c, rid)[0]["payload"]["sessionKey"], MAIN)
+
+    def test_failing_provider(self) -> None:
+        fake = install_fake(self.app)
+        rid = self.agent()
+        message = "No route-compatible authentication source is configured for openai."
+        fake.calls[0].fail(ProviderError(message))
+        accepted, final = responses(self.c, rid)
+        self.assertEqual(accepted["payload"]["status"], "accepted")
+        self.assertFalse(final["ok"])
+        self.assertEqual(final["payload"], {"runId": "a1", "status": "error",
+                                            "summary": message})
+        self.assertEqual(final["error"], {"code": "UNAVAILABLE", "message": message})
+
+    def test_duplicate_while_active_is_in_flight(self) -> None:
+        rid = self.agent()
+        dup = self.agent()
+        self.assertEqual([r["payload"] for r in responses(self.c, dup)],
+                         [{"runId": "a1", "status": "in_flight", "sessionKey": CLI_KEY,
+                           "agentId": "main"}])
+        drain(self.clock)
+        self.assertEqual(len(responses(self.c, dup)), 1)
+        self.assertEqual(len(responses(self.c, rid)), 2)
+        self.assertEqual(labels(self.c, "a1").count("agent:lifecycle:start"), 1)
+
+    def test_duplicate_after_completion_gets_the_original_final(self) -> None:
+        rid = self.agent()
+        drain(self.clock)
+        final = responses(self.c, rid)[-1]
+        dup = self.agent()
+        drain(self.clock)
+        [again] = responses(self.c, dup)
+        self.assertEqual((again["ok"], again["payload"]), (True, final["payload"]))
+        self.assertEqual(labels(self.c, "a1").count("agent:lifecycle:start"), 1)
+
+    def test_new_and_reset_need_admin(self) -> None:
+        for i, message in enumerate(["/new", "  /reset now", "/NEW"]):
+            res = responses(self.c, self.agent(message=message, idem=f"n{i}"))[0]
+            self.assertEqual(res["error"]["message"], "missing scope: operator.admin")
+        self.assertIsNone(self.app.sessions.get(CLI_KEY))
+        admin = hello(self.gw, scopes=ADMIN)
+        res = responses(admin, self.agent(admin, message="/new", idem="n9"))[0]
+        self.assertEqual(res["payload"]["status"], "accepted")
+        reader = hello(self.gw, scopes=READ)
+        res = responses(reader, self.agent(reader, idem="r1"))[0]
+        self.assertEqual(res["error"]["message"], "missing scope: operator.write")
+
+    def test_wait_before_and_after_the_end(self) -> None:
+        fake = install_fake(self.app)
+        send(self.c, "main", "hi", "k1")
+        early = self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 100})
+        self.clock.advance(0.099)
+        self.assertIsNone(self.c.response(early))
+        self.clock.advance(0.002)
+        self.assertEqual(self.c.response(early)["payload"], {"runId": "k1", "status": "timeout"})
+        pending = self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 20_000})
+        self.assertIsNone(self.c.response(pending))
+        fake.calls[0].finish("Hello from the mock model.")
+        for rid in (pending, self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 1000})):
+            waited = self.c.response(rid)["payload"]
+            self.assertEqual((waited["runId"], waited["status"], waited["stopReason"]),
+                             ("k1", "ok", "stop"))
+            self.assertIsInstance(waited["endedAt"], int)
+            self.assertEqual(waited["terminalReply"],
+                             {"disposition": "visible", "text": "Hello from the mock model."})
+
+    def test_wait_unknown_run_times_out(self) -> None:
+        rid = self.c.request("agent.wait", {"runId": "no-such-run", "timeoutMs": 500})
+        self.clock.advance(0.499)
+        self.assertIsNone(self.c.response(rid))
+        self.clock.advance(0.002)
+        self.assertEqual(self.c.response(rid)["payload"],
+                         {"runId": "no-such-run", "status": "timeout"})
+
+
+class AgentCatalog(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.gw, self.clock = make_gateway()
+        self.c = hello(self.gw, scopes=READ)
+
+    def test_agents_list(self) -> None:
+        listing = ok(self.c, "agents.list", {})
+        self.assertEqual({k: listing[k] for k in ("defaultId", "ownership", "selectionRequired",
+                                                  "mainKey", "scope")},
+                         {"defaultId": "main", "ownership": "sole", "selectionRequired": False,
+                          "mainKey": "main", "scope": "per-sender"})
+        main = listing["agents"][0]
+        self.assertLessEqual({"id", "workspace", "workspaceGit", "agentRuntime",
+                              "thinkingLevels", "thinkingOptions", "thinkingDefault", "model",
+                              "defaultPermissionMode"}, set(main))
+        self.assertEqual((main["id"], main["model"]), ("main", {"primary": "offline/offline-echo"}))
+        self.assertIsInstance(main["workspace"], str)
+        self.assertIn(main["thinkingDefault"], main["thinkingOptions"])
+
+    def test_agent_identity_shape(self) -> None:
+        identity = ok(self.c, "agent.identity.get", {"agentId": "main"})
+        self.assertEqual(set(identity), {"agentId", "name", "nameSource", "avatar"})
+        self.assertEqual((identity["agentId"], identity["nameSource"]), ("main", "default"))
+        other = ok(self.c, "agent.identity.get", {"sessionKey": "agent:Ops:x"})
+        self.assertEqual(other["agentId"], "ops")
+
+    def test_agent_identity_default_matches_trace(self) -> None:
+        """misc-methods-2.jsonl: an unconfigured main agent is "Assistant" with avatar "A"."""
+        self.assertEqual(ok(self.c, "agent.identity.get", {"agentId": "main"}),
+                         {"agentId": "main", "name": "Assistant", "nameSource": "default",
+                          "avatar": "A"})
+
+
+    def test_models_list_labels_the_offline_model(self) -> None:
+        models = ok(self.c, "models.list", {})["models"]
+        [offline] = [m for m in models if m["provider"] == "offline"]
+        self.assertLessEqual({"id", "name", "provider", "contextWindow", "reasoning", "tags",
+                              "thinkingLevels", "thinkingDefault", "available"}, set(offline))
+        self.assertEqual((offline["id"], offline["available"]), ("offline-echo", True))
+        self.assertIn("offline", offline["tags"])
+        self.assertIn("offline", offline["name"].lower())
+        self.assertEqual(ok(self.c, "models.list", {"provider": "nope"})["models"], [])

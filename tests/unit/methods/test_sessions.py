@@ -1,0 +1,351 @@
+"""sessions.* methods (reference §6.3; vectors: traces/sessions.list.jsonl, agent-wait.jsonl,
+misc-methods*.jsonl): list shape and filters, subscribe + sessions.changed, preview, resolve,
+patch (null clears, model override, dynamic scope), reset, delete (idempotent, archive file),
+compact, create, send, abort and unknown keys."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.support.agent import (
+    ADMIN,
+    MAIN,
+    READ,
+    RW,
+    by_label,
+    drain,
+    history,
+    install_fake,
+    labels,
+    send,
+    text_of,
+)
+from tests.support.helpers import WSClient, call, hello, make_app, ok
+
+OFFLINE_HI = "[offline model] You said: hi"
+LIST_KEYS = {"ts", "path", "count", "totalCount", "limitApplied", "nextOffset", "hasMore",
+             "owners", "defaults", "sessions"}
+ROW_KEYS = {"key", "visibility", "kind", "chatType", "agentId", "isMain", "sessionId",
+            "createdAt", "updatedAt", "lastInteractionAt", "archived", "pinned", "unread",
+            "status", "startedAt", "endedAt", "runtimeMs", "lastRunId", "abortedLastRun",
+            "inputTokens", "outputTokens", "totalTokens", "modelProvider", "model",
+            "hasActiveRun", "activeRunIds"}
+
+
+class SessionsMethods(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.addCleanup(self.app.runtime.stopService)  # settle runs left open
+        self.w = hello(self.gw, scopes=RW)
+        self.admin = hello(self.gw, scopes=ADMIN)
+
+    def turn(self, key: str = "main", message: str = "hi", idem: str = "k1") -> None:
+        send(self.w, key, message, idem)
+        drain(self.clock)
+
+    def create(self, key: str, **params: Any) -> Any:
+        return ok(self.w, "sessions.create", {"key": key, **params})
+
+    def keys(self, client: WSClient | None = None, **params: Any) -> list[str]:
+        listing = ok(client or self.w, "sessions.list", params)
+        return [r["key"] for r in listing["sessions"]]
+
+    def error(self, client: WSClient, method: str, params: Any) -> dict[str, Any]:
+        res = call(client, method, params)
+        self.assertFalse(res["ok"], res)
+        err: dict[str, Any] = res["error"]
+        return err
+
+    def test_list_shape(self) -> None:
+        empty = ok(self.w, "sessions.list", {})
+        self.assertEqual((empty["count"], empty["totalCount"], empty["sessions"]), (0, 0, []))
+        self.turn("main", "hi", "k1")
+        self.turn("agent:main:second", "count to 3", "k2")
+        listing = ok(self.w, "sessions.list", {})
+        self.assertLessEqual(LIST_KEYS, set(listing))
+        self.assertEqual({k: listing[k] for k in ("count", "totalCount", "limitApplied",
+                                                  "nextOffset", "hasMore", "owners")},
+                         {"count": 2, "totalCount": 2, "limitApplied": 100, "nextOffset": None,
+                          "hasMore": False, "owners": []})
+        self.assertTrue(listing["path"].endswith("agents/main/agent/openclaw-agent.sqlite"))
+        self.assertIsInstance(listing["ts"], int)
+        defaults = listing["defaults"]
+        self.assertEqual((defaults["modelProvider"], defaults["model"],
+                          defaults["modelSelectionTarget"]),
+                         ("offline", "offline-echo", "session"))
+        self.assertEqual([r["key"] for r in listing["sessions"]], ["agent:main:second", MAIN])
+        main = listing["sessions"][1]
+        self.assertLessEqual(ROW_KEYS, set(main))
+        store_row = self.app.sessions.get(MAIN)
+        assert store_row is not None
+        self.assertEqual({k: main[k] for k in ("kind", "agentId", "isMain", "sessionId", "status",
+                                               "lastRunId", "hasActiveRun", "activeRunIds",
+                                               "modelProvider", "model")},
+                         {"kind": "direct", "agentId": "main", "isMain": True,
+                          "sessionId": store_row.session_id, "status": "done", "lastRunId": "k1",
+                          "hasActiveRun": False, "activeRunIds": [], "modelProvider": "offline",
+                          "model": "offline-echo"})
+        self.assertFalse(listing["sessions"][0]["isMain"])
+
+    def test_list_shows_an_active_run(self) -> None:
+        fake = install_fake(self.app)
+        send(self.w, "main", "hi", "k1")
+        [row] = ok(self.w, "sessions.list", {})["sessions"]
+        self.assertEqual((row["status"], row["hasActiveRun"], row["activeRunIds"]),
+                         ("running", True, ["k1"]))
+        fake.calls[0].finish("done")
+        [row] = ok(self.w, "sessions.list", {})["sessions"]
+        self.assertEqual((row["status"], row["hasActiveRun"]), ("done", False))
+
+    def test_list_paging(self) -> None:
+        for i in range(5):
+            self.create(f"s{i}")
+        seen: list[str] = []
+        for offset, count, next_offset in ((0, 2, 2), (2, 2, 4), (4, 1, None)):
+            page = ok(self.w, "sessions.list", {"limit": 2, "offset": offset})
+            self.assertEqual((page["count"], page["totalCount"], page["limitApplied"],
+                              page["nextOffset"], page["hasMore"]),
+                             (count, 5, 2, next_offset, next_offset is not None))
+            seen += [r["key"] for r in page["sessions"]]
+        self.assertEqual(sorted(seen), [f"agent:main:s{i}" for i in range(5)])
+
+    def test_list_filters(self) -> None:
+        self.create("alpha", label="Alpha")
+        self.create("beta", label="Beta")
+        self.create("gamma", agentId="ops")
+        self.assertEqual(self.keys(search="ALP"), ["agent:main:alpha"])
+        self.assertEqual(self.keys(search="beta"), ["agent:main:beta"])
+        self.assertEqual(self.keys(label="Beta"), ["agent:main:beta"])
+        self.assertEqual(self.keys(agentId="ops"), ["agent:ops:gamma"])
+        self.app.sessions.rows["agent:main:alpha"].updated_at -= 2 * 3_600_000
+        self.assertNotIn("agent:main:alpha", self.keys(activeMinutes=60))
+        self.assertIn("agent:main:alpha", self.keys(activeMinutes=180))
+        ok(self.w, "sessions.patch", {"key": "agent:main:beta", "archived": True})
+        self.assertNotIn("agent:main:beta", self.keys())
+        self.assertIn("agent:main:beta", self.keys(archived="all"))
+        self.assertEqual(self.keys(archived=True), ["agent:main:beta"])
+
+    def test_list_last_message_and_derived_titles(self) -> None:
+        self.turn("main", "hi", "k1")
+        [plain] = ok(self.w, "sessions.list", {})["sessions"]
+        self.assertNotIn("lastMessage", plain)
+        [row] = ok(self.w, "sessions.list", {"includeLastMessage": True,
+                                             "includeDerivedTitles": True})["sessions"]
+        last = row["lastMessage"]
+        self.assertEqual((last["role"], last["text"]), ("assistant", OFFLINE_HI))
+        self.assertIsInstance(last["timestamp"], int)
+        self.assertEqual(row["derivedTitle"], "hi")
+
+    def test_subscribe_and_sessions_changed(self) -> None:
+        sub, other = hello(self.gw, scopes=READ), hello(self.gw, scopes=READ)
+        self.assertEqual(ok(sub, "sessions.subscribe", {}), {"subscribed": True})
+        self.turn("main", "hi", "k1")
+        ok(self.w, "sessions.patch", {"key": "main", "label": "Renamed"})
+        sub.flush()
+        other.flush()
+        changed = [f["payload"] for f in sub.events("sessions.changed")]
+        self.assertEqual([c["reason"] for c in changed], ["run-start", "run-end", "patch"])
+        self.assertEqual({c["sessionKey"] for c in changed}, {MAIN})
+        self.assertEqual(changed[-1]["session"]["label"], "Renamed")
+        self.assertEqual(other.events("sessions.changed"), [])
+        listing = ok(other, "sessions.subscribe", {"limit": 5})
+        self.assertEqual((listing["subscribed"], listing["list"]["count"]), (True, 1))
+        self.assertEqual(listing["list"]["sessions"][0]["label"], "Renamed")
+        self.turn("main", "again", "k2")
+        other.flush()
+        self.assertEqual([f["payload"]["reason"] for f in other.events("sessions.changed")],
+                         ["run-start", "run-end"])
+
+    def test_preview(self) -> None:
+        self.turn("main", "hi", "k1")
+        previews = ok(self.w, "sessions.preview", {"keys": ["main", "agent:main:none"]})
+        self.assertIsInstance(previews["ts"], int)
+        found, missing = previews["previews"]
+        self.assertEqual(found, {"key": MAIN, "status": "ok", "items": [
+            {"role": "user", "text": "hi"}, {"role": "assistant", "text": OFFLINE_HI}]})
+        self.assertEqual(missing["key"], "agent:main:none")
+        self.assertNotEqual(missing["status"], "ok")
+        self.assertEqual(missing["items"], [])
+        short = ok(self.w, "sessions.preview", {"keys": ["main"], "maxChars": 20})
+        self.assertEqual(short["previews"][0]["items"][1]["text"], OFFLINE_HI[:20])
+
+    def test_resolve(self) -> None:
+        expected = {"ok": True, "key": MAIN, "agentId": "main"}
+        self.assertEqual(ok(self.w, "sessions.resolve", {"key": "main"}), expected)
+        self.assertEqual(ok(self.w, "sessions.resolve", {"key": "agent:main:main"}), expected)
+        created = self.create("proj", label="Proj")
+        by_label_ = ok(self.w, "sessions.resolve", {"label": "Proj"})
+        self.assertEqual((by_label_["ok"], by_label_["key"]), (True, "agent:main:proj"))
+        by_id = ok(self.w, "sessions.resolve", {"sessionId": created["sessionId"]})
+        self.assertEqual(by_id["key"], "agent:main:proj")
+        self.assertFalse(ok(self.w, "sessions.resolve", {"key": "agent:main:nope"})["ok"])
+
+    def test_patch_and_null_clears(self) -> None:
+        self.turn()
+        res = ok(self.w, "sessions.patch", {"key": "main", "label": "Renamed by test",
+                                            "pinned": True})
+        row = self.app.sessions.get(MAIN)
+        assert row is not None
+        self.assertEqual((res["ok"], res["key"], res["path"]),
+                         (True, MAIN, ok(self.w, "sessions.list", {})["path"]))
+        self.assertEqual((res["entry"]["sessionId"], res["entry"]["label"]),
+                         (row.session_id, "Renamed by test"))
+        self.assertEqual(res["resolved"], {"modelProvider": "offline", "model": "offline-echo"})
+        [listed] = ok(self.w, "sessions.list", {})["sessions"]
+        self.assertEqual((listed["label"], listed["pinned"]), ("Renamed by test", True))
+        ok(self.w, "sessions.patch", {"key": "main", "label": None, "pinned": None})
+        [listed] = ok(self.w, "sessions.list", {})["sessions"]
+        self.assertNotIn("label", listed)
+        self.assertIs(listed["pinned"], False)
+
+    def test_patch_model_override_used_by_next_run(self) -> None:
+        fake = install_fake(self.app, primary=False)
+        self.turn()
+        res = ok(self.w, "sessions.patch", {"key": "main", "model": "fake/fake-2"})
+        self.assertEqual(res["resolved"], {"modelProvider": "fake", "model": "fake-2"})
+        send(self.w, "main", "again", "k2")
+        self.assertEqual(fake.calls[0].request.model, "fake-2")
+        self.assertEqual(by_label(self.w, "k2")["agent:lifecycle:model"]["data"],
+                         {"phase": "model", "provider": "fake", "model": "fake-2"})
+        fake.calls[0].finish("from fake")
+        ok(self.w, "sessions.patch", {"key": "main", "model": None})
+        self.turn("main", "third", "k3")
+        self.assertEqual(by_label(self.w, "k3")["agent:lifecycle:model"]["data"]["provider"],
+                         "offline")
+        self.assertEqual(len(fake.calls), 1)
+
+    def test_patch_scopes(self) -> None:
+        self.create("x")
+        reader = hello(self.gw, scopes=READ)
+        self.assertEqual(self.error(reader, "sessions.patch", {"key": "x", "label": "L"})
+                         ["message"], "missing scope: operator.write")
+        ok(self.w, "sessions.patch", {"key": "x", "permissionMode": "ask"})
+        self.assertEqual(self.error(self.w, "sessions.patch", {"key": "x",
+                                                               "permissionMode": "full"})
+                         ["message"], "missing scope: operator.admin")
+        ok(self.admin, "sessions.patch", {"key": "x", "permissionMode": "full"})
+
+    def test_reset(self) -> None:
+        self.turn()
+        old = history(self.w)["sessionId"]
+        self.assertEqual(self.error(self.w, "sessions.reset", {"key": "main"})["message"],
+                         "missing scope: operator.admin")
+        res = ok(self.admin, "sessions.reset", {"key": "main"})
+        self.assertEqual((res["ok"], res["key"]), (True, MAIN))
+        self.assertNotEqual(res["entry"]["sessionId"], old)
+        self.assertIn("lifecycleRevision", res["entry"])
+        after = history(self.w)
+        self.assertEqual((after["sessionId"], after["messages"]), (res["entry"]["sessionId"], []))
+        self.turn("main", "hi", "k2")
+        self.assertEqual(len(history(self.w)["messages"]), 2)
+
+    def test_delete_is_idempotent_and_archives_the_transcript(self) -> None:
+        self.turn("agent:main:dup")
+        session_id = history(self.w, "agent:main:dup")["sessionId"]
+        self.assertEqual(self.error(self.w, "sessions.delete", {"key": "agent:main:dup"})
+                         ["message"], "missing scope: operator.admin")
+        res = ok(self.admin, "sessions.delete", {"key": "agent:main:dup"})
+        self.assertEqual((res["ok"], res["key"], res["deleted"]), (True, "agent:main:dup", True))
+        [archived] = res["archived"]
+        path = Path(os.path.expanduser(archived))
+        self.assertTrue(path.name.startswith(f"{session_id}.jsonl.deleted."), path.name)
+        self.assertEqual(path.parent, self.gw.settings.state_dir / "agents" / "main" / "sessions")
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        self.assertEqual([line["message"]["role"] for line in lines], ["user", "assistant"])
+        self.assertEqual(text_of(lines[1]["message"]), OFFLINE_HI)
+        self.assertEqual(ok(self.admin, "sessions.delete", {"key": "agent:main:dup"}),
+                         {"ok": True, "key": "agent:main:dup", "deleted": False, "archived": []})
+        self.assertEqual(self.keys(archived="all"), [])
+        self.assertEqual(history(self.w, "agent:main:dup")["messages"], [])
+
+    def test_delete_transcript_leaves_no_archive(self) -> None:
+        self.turn("agent:main:gone")
+        res = ok(self.admin, "sessions.delete", {"key": "agent:main:gone",
+                                                 "deleteTranscript": True})
+        self.assertEqual((res["deleted"], res["archived"]), (True, []))
+        sessions_dir = self.gw.settings.state_dir / "agents" / "main" / "sessions"
+        self.assertEqual(list(sessions_dir.glob("*")) if sessions_dir.exists() else [], [])
+
+    def test_delete_archived_only_needs_write(self) -> None:
+        self.create("old")
+        self.create("live")
+        ok(self.w, "sessions.patch", {"key": "old", "archived": True})
+        res = ok(self.w, "sessions.delete", {"key": "old", "archivedOnly": True})
+        self.assertTrue(res["deleted"])
+        err = self.error(self.w, "sessions.delete", {"key": "live", "archivedOnly": True})
+        self.assertEqual(err["code"], "INVALID_REQUEST")
+        self.assertIn("agent:main:live", self.keys())
+        err = self.error(self.w, "sessions.delete", {"key": "live", "archivedOnly": True,
+                                                     "deleteTranscript": True})
+        self.assertEqual(err["message"], "missing scope: operator.admin")
+
+    def test_compact_keeps_last_n_plus_summary(self) -> None:
+        for i in range(6):
+            self.turn("main", f"say {i}", f"k{i}")
+        self.assertEqual(self.error(self.w, "sessions.compact", {"key": "main"})["message"],
+                         "missing scope: operator.admin")
+        res = ok(self.admin, "sessions.compact", {"key": "main", "maxLines": 4})
+        self.assertEqual((res["ok"], res["key"], res["compacted"]), (True, MAIN, True))
+        messages = history(self.w)["messages"]
+        self.assertEqual(len(messages), 5)
+        self.assertEqual((messages[0]["role"], messages[0]["customType"]),
+                         ("custom", "compaction"))
+        self.assertEqual([text_of(m) for m in messages[1:]],
+                         ["say 4", "[offline model] You said: say 4", "say 5",
+                          "[offline model] You said: say 5"])
+        again = ok(self.admin, "sessions.compact", {"key": "main", "maxLines": 10})
+        self.assertFalse(again["compacted"])
+        self.assertTrue(again["reason"])
+
+    def test_create(self) -> None:
+        res = self.create("proj", label="Project")
+        self.assertEqual((res["ok"], res["key"], res["agentId"]), (True, "agent:main:proj", "main"))
+        self.assertEqual(self.app.sessions.rows["agent:main:proj"].session_id, res["sessionId"])
+        [row] = ok(self.w, "sessions.list", {})["sessions"]
+        self.assertEqual((row["key"], row["label"]), ("agent:main:proj", "Project"))
+        self.assertTrue(self.create("")["key"].startswith("agent:main:"))
+        self.assertEqual(self.create("x", agentId="ops")["key"], "agent:ops:x")
+        started = self.create("chatty", message="hi", idempotencyKey="c1")
+        self.assertEqual((started["runStarted"], started["runId"]), (True, "c1"))
+        drain(self.clock)
+        self.assertEqual([text_of(m) for m in history(self.w, "agent:main:chatty")["messages"]],
+                         ["hi", OFFLINE_HI])
+
+    def test_send(self) -> None:
+        res = ok(self.w, "sessions.send", {"key": "main", "message": "hi",
+                                           "idempotencyKey": "s1"})
+        self.assertEqual(res, {"runId": "s1", "status": "started", "key": MAIN})
+        drain(self.clock)
+        self.assertEqual(labels(self.w, "s1")[-1], "chat:final")
+        self.assertEqual([text_of(m) for m in history(self.w)["messages"]], ["hi", OFFLINE_HI])
+        self.assertEqual(self.error(self.w, "sessions.send", {"key": "main", "message": " "})
+                         ["code"], "INVALID_REQUEST")
+        reader = hello(self.gw, scopes=READ)
+        self.assertEqual(self.error(reader, "sessions.send", {"key": "main", "message": "x"})
+                         ["message"], "missing scope: operator.write")
+
+    def test_abort(self) -> None:
+        fake = install_fake(self.app)
+        ok(self.w, "sessions.send", {"key": "main", "message": "hi", "idempotencyKey": "s1"})
+        fake.calls[0].say("part")
+        res = ok(self.w, "sessions.abort", {"key": "main"})
+        self.assertEqual(res, {"ok": True, "aborted": True, "runIds": ["s1"]})
+        self.assertTrue(fake.calls[0].cancelled)
+        self.assertEqual(by_label(self.w, "s1")["chat:aborted"]["stopReason"], "rpc")
+        self.assertEqual(ok(self.w, "sessions.abort", {"runId": "s1"})["aborted"], False)
+        self.assertEqual(self.error(self.w, "sessions.abort", {})["code"], "INVALID_REQUEST")
+
+    def test_unknown_session_key(self) -> None:
+        for method in ("sessions.patch", "sessions.reset", "sessions.compact",
+                       "sessions.describe"):
+            err = self.error(self.admin, method, {"key": "agent:main:nope"})
+            self.assertEqual(err["code"], "INVALID_REQUEST", method)
+            self.assertIn("unknown session", err["message"])
+            self.assertIn("agent:main:nope", err["message"])
+        self.assertIsNone(self.app.sessions.get("agent:main:nope"))

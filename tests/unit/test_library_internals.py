@@ -1,0 +1,30 @@
+"""The private Twisted and Autobahn attributes the gateway relies on still exist.
+
+``twisted`` and ``autobahn`` are not pinned, and a few hot paths read their internals: the
+direct-send fast path and the outbound-buffer accounting (``protocol/websocket.py``), the
+per-read shortcut past Autobahn's Twisted adapter, the switched-off ``pformat`` of Autobahn's
+per-connection debug line, the early-abort checks of HTTP handlers (``Request._disconnected``)
+and the quiet connection pool of the channel pollers. When an upgrade renames one of them the
+code would silently take the slow path, mis-count buffers or crash on the first message; this
+test makes that upgrade fail loudly in CI instead. The tested version ranges are in README.md.
+
+The Twisted half (it builds a TCP transport over a socketpair) is in
+tests/loopback/test_library_internals.py.
+"""
+
+from __future__ import annotations
+
+import autobahn.websocket.protocol as autobahn_protocol
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.trial import unittest
+
+
+class AutobahnInternals(unittest.TestCase):
+    def test_pformat_is_the_module_global_the_protocol_calls(self) -> None:
+        self.assertTrue(callable(getattr(autobahn_protocol, "pformat", None)))
+
+    def test_protocol_methods_and_states(self) -> None:
+        for name in ("_dataReceived", "_fail_connection", "STATE_OPEN", "sendCloseFrame"):
+            self.assertTrue(hasattr(WebSocketServerProtocol, name),
+                            f"WebSocketServerProtocol lost {name}")
+        self.assertTrue(callable(WebSocketServerFactory.setProtocolOptions))
