@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.approvals.service import DECISIONS, ExecApprovals
 from openclaw_tw.protocol.dispatch import CallContext, rpc
@@ -28,12 +30,12 @@ APPROVAL_RESOLVE = closed({"id": _S1, "decision": Str(enum=list(DECISIONS))},
                           accepted="kind reviewer grantExpiresInDays reason")
 
 
+@attrs.define
 class ApprovalsMethods:
     """Exec approvals (held by ``ExecApprovals``) and the approvals policy file."""
 
-    def __init__(self, approvals: ExecApprovals, policy: PolicyFile) -> None:
-        self._approvals = approvals
-        self._policy = policy
+    _approvals: ExecApprovals
+    _policy: PolicyFile
 
     @rpc("exec.approval.request", REQUEST)
     def request(self, ctx: CallContext, params: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
 from twisted.internet.defer import TimeoutError as DeadlinePassed
 from twisted.internet.interfaces import IReactorTime
@@ -65,22 +66,19 @@ SEND = closed(
 PROBE_TIMEOUT_MS = 10_000
 
 
+@attrs.define
 class ChannelsMethods:
     """channels.status/start/stop/logout, channels.pairing.*, and ``send`` (§6.1).
 
     ``manager`` returns the current channel manager (tests swap it on a built gateway)."""
 
-    def __init__(self, settings: Callable[[], GatewaySettings],
-                 manager: Callable[[], ChannelManager | None], pairing: DmPairing,
-                 dedupe: DedupeCache, now_ms: Callable[[], int], clock: IReactorTime,
-                 event_loop: Callable[[], dict[str, Any]]) -> None:
-        self.settings = settings
-        self.manager = manager
-        self.pairing = pairing
-        self.dedupe = dedupe
-        self.now_ms = now_ms
-        self.clock = clock
-        self.event_loop = event_loop
+    settings: Callable[[], GatewaySettings]
+    manager: Callable[[], ChannelManager | None]
+    pairing: DmPairing
+    dedupe: DedupeCache
+    now_ms: Callable[[], int]
+    clock: IReactorTime
+    event_loop: Callable[[], dict[str, Any]]
 
     # -- status ------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from openclaw_tw.config import document as configfile
 from openclaw_tw.config import settings as config
 from openclaw_tw.errors import invalid_request
@@ -55,6 +57,7 @@ class Snapshot:
                 self.issues = configfile.validate(self.parsed)
 
 
+@attrs.define
 class ConfigMethods:
     """config.get/set/apply/patch/schema/schema.lookup over the config file on disk.
 
@@ -62,19 +65,11 @@ class ConfigMethods:
     and the watcher is wired after this family (or not at all).
     """
 
-    def __init__(
-        self,
-        settings: Callable[[], config.GatewaySettings],
-        config_watcher: Callable[[], ConfigWatcher | None],
-        display_path: Callable[[Path], str],
-        now_ms: Callable[[], int],
-        broadcast: Callable[..., Any],
-    ) -> None:
-        self._settings = settings
-        self._config_watcher = config_watcher
-        self._display = display_path
-        self._now_ms = now_ms
-        self._broadcast = broadcast
+    _settings: Callable[[], config.GatewaySettings]
+    _config_watcher: Callable[[], ConfigWatcher | None]
+    _display_path: Callable[[Path], str]
+    _now_ms: Callable[[], int]
+    _broadcast: Callable[..., Any]
 
     def _snapshot(self) -> Snapshot:
         return Snapshot(self._settings().config_path)
@@ -87,7 +82,7 @@ class ConfigMethods:
         watcher = self._config_watcher()
         applied = watcher.applied_hash if watcher is not None else snap.hash
         out: dict[str, Any] = {
-            "path": self._display(snap.path), "includedPaths": [],
+            "path": self._display_path(snap.path), "includedPaths": [],
             "exists": snap.raw is not None,
             "raw": configfile.redact_text(snap.raw, snap.parsed) if snap.raw is not None
             else None,
@@ -150,7 +145,7 @@ class ConfigMethods:
             raise invalid_request(f"cannot write config: {e.strerror}") from None
         digest = configfile.hash_text(text)
         ts = self._now_ms()
-        display = self._display(snap.path)
+        display = self._display_path(snap.path)
         self._broadcast("config.changed", {"path": display, "hash": digest, "ts": ts},
                         scope=S.READ)
         plan = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from twisted.internet.defer import Deferred, succeed
 
 from openclaw_tw.devices.authority import DeviceAuthority
@@ -25,6 +26,7 @@ ROTATE = Obj(required={"deviceId": _S1, "role": _S1}, optional={"scopes": Arr(_S
 REVOKE = Obj(required={"deviceId": _S1, "role": _S1})
 
 
+@attrs.define
 class DevicesMethods:
     """Pairing and token management over the device store.
 
@@ -32,19 +34,11 @@ class DevicesMethods:
     closes a device's sockets when it is removed or its token rotated or revoked.
     """
 
-    def __init__(
-        self,
-        store: DeviceStore,
-        now_ms: Callable[[], int],
-        broadcast: Callable[..., Any],
-        connections: Callable[[], Iterable[IConnection]],
-        disconnect_device: Callable[..., int],
-    ) -> None:
-        self._store = store
-        self._now_ms = now_ms
-        self._broadcast = broadcast
-        self._connections = connections
-        self._disconnect_device = disconnect_device
+    _store: DeviceStore
+    _now_ms: Callable[[], int]
+    _broadcast: Callable[..., Any]
+    _connections: Callable[[], Iterable[IConnection]]
+    _disconnect_device: Callable[..., int]
 
     def _connected(self, device_id: str) -> bool:
         return any(c.device_id == device_id for c in self._connections())

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 from twisted.internet.defer import Deferred
 
 from openclaw_tw.protocol.dispatch import CallContext, rpc
@@ -78,13 +79,12 @@ def _next_line_start(path: Path, offset: int, size: int, block: int = 65536) -> 
     return size
 
 
+@attrs.define
 class LogsMethods:
     """``logs.tail`` over the current log file, read with ``run_blocking`` (off the reactor)."""
 
-    def __init__(self, log_file: Callable[[], Path],
-                 run_blocking: Callable[..., Deferred[Any]]) -> None:
-        self._log_file = log_file
-        self._run_blocking = run_blocking
+    _log_file: Callable[[], Path]
+    _run_blocking: Callable[..., Deferred[Any]]
 
     @rpc("logs.tail", LOGS_TAIL_PARAMS)
     def logs_tail(self, ctx: CallContext, params: dict[str, Any]) -> Any:

@@ -7,6 +7,8 @@ import resource
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from openclaw_tw.hub.gateway import COMPAT_VERSION
 from openclaw_tw.hub.health import HEARTBEAT_EVERY_MS, HealthMonitor
 from openclaw_tw.hub.identity import GatewayIdentity
@@ -36,6 +38,7 @@ WAKE_PARAMS = Obj(required={"mode": Str(enum=("now", "next-heartbeat")), "text":
                   optional={"sessionKey": _S1, "agentId": _S1})
 
 
+@attrs.define
 class SystemMethods:
     """health, status, presence, system events, heartbeats, gateway identity.
 
@@ -43,29 +46,16 @@ class SystemMethods:
     callables; ``heartbeat`` is looked up per call (it is wired after this family).
     """
 
-    def __init__(
-        self,
-        health: HealthMonitor,
-        presence: PresenceRegistry,
-        broadcast_presence: Callable[[], int],
-        identity: GatewayIdentity,
-        heartbeat: Callable[[], Heartbeat | None],
-        heartbeats_enabled: Callable[[], bool],
-        set_heartbeats_enabled: Callable[[bool], None],
-        last_heartbeat: Callable[[], dict[str, Any] | None],
-        sessions_path: Callable[[], str],
-        inflight: Callable[[], int],
-    ) -> None:
-        self._health = health
-        self._presence = presence
-        self._broadcast_presence = broadcast_presence
-        self._identity = identity
-        self._heartbeat = heartbeat
-        self._heartbeats_enabled = heartbeats_enabled
-        self._set_heartbeats_enabled = set_heartbeats_enabled
-        self._last_heartbeat = last_heartbeat
-        self._sessions_path = sessions_path
-        self._inflight = inflight
+    _health: HealthMonitor
+    _presence: PresenceRegistry
+    _broadcast_presence: Callable[[], int]
+    _identity: GatewayIdentity
+    _heartbeat: Callable[[], Heartbeat | None]
+    _heartbeats_enabled: Callable[[], bool]
+    _set_heartbeats_enabled: Callable[[bool], None]
+    _last_heartbeat: Callable[[], dict[str, Any] | None]
+    _sessions_path: Callable[[], str]
+    _inflight: Callable[[], int]
 
     @rpc("health", HEALTH_PARAMS)
     def health(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
