@@ -18,6 +18,7 @@ import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, DeferredList, ensureDeferred
 from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from openclaw_tw import _json
@@ -37,6 +38,10 @@ DEFAULT_TIMEOUT_S = 600.0
 MAX_TOOL_ROUNDS = 6
 HISTORY_TURNS = 40
 SHUTDOWN_GRACE_S = 1.5
+# A run started by an interactive UI (the TUI, the Control UI, webchat: client mode "ui" or
+# "webchat") ends no sooner than this after it was accepted; see AgentRuntime._ack_grace.
+ACK_GRACE_S = 0.25
+INTERACTIVE_MODES = frozenset({"ui", "webchat"})
 
 
 class AlreadyRecorded(Exception):
@@ -125,6 +130,7 @@ class AgentRuntime(Service):
         self.on_session_changed: Callable[[SessionRow, str], None] = lambda row, reason: None
         self.exec_tool: Any = None  # agent.exec_tool.ExecTool when tools.exec.enabled
         self._forget_timers: dict[str, Any] = {}  # run id -> delayed call dropping the run
+        self.ack_grace_s = ACK_GRACE_S
 
     # -- accepting ----------------------------------------------------------------------------
 
@@ -334,7 +340,26 @@ class AgentRuntime(Service):
             run.stop = "timeout"
             run.upstream.cancel()
 
+    async def _ack_grace(self, run: Run) -> None:
+        """Hold a run's terminal events (final, error, aborted) until its acknowledgement has
+        had time to reach the client that asked for it.
+
+        The real TUI handles every frame of one socket read before its ``chat.send`` call
+        returns; if the run's terminal ``chat`` event is among them, the returning call re-arms
+        the pending send that the event had already settled, and the TUI stays "busy" for good.
+        The real gateway never gets there (dispatching a run alone takes it hundreds of ms); a
+        local or loopback model can answer within a few ms of the ack.  One-shot clients (the
+        CLI's ``agent``, SDKs, HTTP, channels, cron) have no such state and are not held."""
+        origin = run.origin
+        if origin is None or run.stop == "shutdown" or \
+                (origin.client or {}).get("mode") not in INTERACTIVE_MODES:
+            return
+        wait_s = (run.accepted_at - self.gw.now_ms()) / 1000 + self.ack_grace_s
+        if wait_s > 0:
+            await deferLater(self.gw.clock, wait_s, lambda: None)
+
     async def _completed(self, run: Run, result: ModelResult) -> None:
+        await self._ack_grace(run)
         row, now = run.row, self.gw.now_ms()
         text = result.text or run.text
         self._agent(run, "usage", {"outputTokens": result.output_tokens})
@@ -370,6 +395,7 @@ class AgentRuntime(Service):
         self._settle(run, outcome)
 
     async def _failed(self, run: Run, err: ProviderError) -> None:
+        await self._ack_grace(run)
         row, now = run.row, self.gw.now_ms()
         message = err.message
         detail = err.detail(run.provider, run.model)
@@ -387,6 +413,7 @@ class AgentRuntime(Service):
                                         kind=err.kind, detail=detail))
 
     async def _stopped(self, run: Run) -> None:
+        await self._ack_grace(run)
         row, now = run.row, self.gw.now_ms()
         reason = run.stop or "rpc"
         if reason == "timeout":

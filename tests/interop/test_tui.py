@@ -1,0 +1,100 @@
+"""The real TUI (`openclaw tui`) holds a conversation with our gateway, driven in tmux.
+
+As a person would: type, read the screen. A stall proxy between the TUI and the gateway
+makes it read each fast run in one go (as when it is busy rendering), which used to leave it
+"agent is busy" for good after the first reply. Checked: several turns in a row go idle,
+Esc aborts a streaming reply, `/new` starts a session and it answers there too.
+Skips without the reference CLI or tmux.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+
+from twisted.internet import reactor, task
+from twisted.internet.utils import getProcessOutputAndValue
+from twisted.trial import unittest
+
+from tests.support.loopback import start_gateway, stop_gateway
+from tests.support.reference_cli import reference_launcher
+from tests.support.stall_proxy import StallProxyFactory
+
+TOKEN = "tui-secret"
+WAIT_S = 60
+
+
+class RealTUI(unittest.TestCase):
+    timeout = 180
+
+    def setUp(self) -> None:
+        launcher, why = reference_launcher()
+        if launcher is None:
+            raise unittest.SkipTest(why)
+        self.tmux_bin = shutil.which("tmux")
+        if self.tmux_bin is None:
+            raise unittest.SkipTest("tmux not installed (apt-get install -y tmux; .ci/run does)")
+        self.launcher = launcher
+        start_gateway(self, TOKEN)
+        self.app.runtime.startService()
+        self.proxy = reactor.listenTCP(0, StallProxyFactory(self.port_number, 0.15),
+                                       interface="127.0.0.1")
+        self.server = f"openclaw-tw-tui-{os.getpid()}"
+        self.home = os.path.abspath(self.mktemp())
+        os.makedirs(self.home)
+
+    async def tearDown(self) -> None:
+        await self.tmux("kill-server", check=False)
+        await self.proxy.stopListening()
+        await self.app.runtime.stopService()
+        await stop_gateway(self)
+
+    async def tmux(self, *args: str, check: bool = True) -> str:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home,
+               "TERM": "xterm-256color"}
+        out, err, code = await getProcessOutputAndValue(
+            self.tmux_bin, ("-L", self.server, *args), env=env, reactor=reactor)
+        if check and code != 0:
+            self.fail(f"tmux {' '.join(args)}: exit {code}: {err.decode(errors='replace')}")
+        return out.decode("utf-8", "replace")
+
+    async def screen(self) -> str:
+        return await self.tmux("capture-pane", "-p", "-t", "tui")
+
+    async def wait_for(self, pattern: str, what: str, seconds: float = WAIT_S) -> str:
+        rx = re.compile(pattern, re.M)
+        for _ in range(int(seconds * 4)):  # bounded: poll the screen every 250 ms
+            text = await self.screen()
+            if rx.search(text):
+                return text
+            await task.deferLater(reactor, 0.25, lambda: None)
+        self.fail(f"{what}: nothing within {seconds:.0f}s; the screen:\n{await self.screen()}")
+
+    async def idle(self, after: str) -> None:
+        text = await self.wait_for(r" \| idle", f"idle after {after!r}", 15)
+        self.assertNotIn("agent is busy", text)
+
+    async def say(self, message: str) -> None:
+        await self.tmux("send-keys", "-t", "tui", message, "Enter")
+
+    async def test_a_conversation_abort_and_new_session(self) -> None:
+        command = (f"NO_COLOR=1 HOME={shlex.quote(self.home)} {shlex.quote(self.launcher)} tui "
+                   f"--url ws://127.0.0.1:{self.proxy.getHost().port} --token {TOKEN} "
+                   "--message 'count to 3'")
+        await self.tmux("new-session", "-d", "-s", "tui", "-x", "160", "-y", "45", command)
+        await self.wait_for(r"^1, 2, 3\.", "the reply to 'count to 3'", 90)
+        await self.idle("count to 3")
+        for message, reply in (("count to 10", r"^1, 2, 3, 4, 5, 6, 7, 8, 9, 10\."),
+                               ("hello again", r"You said: hello again")):
+            await self.say(message)
+            await self.wait_for(reply, f"the reply to {message!r}")
+            await self.idle(message)
+        await self.tmux("send-keys", "-t", "tui", "count to 300", "Enter", "Escape")
+        await self.wait_for(r"run aborted", "Esc aborting the streaming reply", 15)
+        await self.say("/new")
+        await self.wait_for(r"new session: agent:main:", "/new", 15)
+        await self.say("count to 4")
+        await self.wait_for(r"^1, 2, 3, 4\.", "the reply in the new session")
+        await self.idle("count to 4 in the new session")
