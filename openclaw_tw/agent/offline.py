@@ -3,7 +3,9 @@
 It is a model provider like any other (same interface, same runtime path), so ``make run``
 has a working assistant out of the box.  It is labelled as what it is in ``models.list`` and
 in every reply.  It understands ``/help``, ``count to N`` and otherwise echoes, streaming its
-reply in several deltas on the injected clock.
+reply in several deltas on the injected clock.  It reports no token usage (it has no tokenizer,
+and word counts reported as tokens would read as real ones): like a real provider that sends no
+usage, its replies carry zero counts and session rows leave the token fields out.
 """
 
 from __future__ import annotations
@@ -67,7 +69,6 @@ class OfflineProvider:
                     call.cancel()
 
         d: Deferred[ModelResult] = Deferred(cancel)
-        prompt_words = sum(len(str(m.get("content", "")).split()) for m in request.messages)
 
         def emit(i: int) -> None:
             pending.clear()
@@ -75,8 +76,8 @@ class OfflineProvider:
             if i + 1 < len(parts):
                 pending.append(self.clock.callLater(self.interval, emit, i + 1))
             else:
-                d.callback(ModelResult(reply, "stop", prompt_words, len(reply.split()),
-                                       None, request.model or OFFLINE_MODEL))
+                d.callback(ModelResult(reply, "stop", response_model=request.model or
+                                       OFFLINE_MODEL))
 
         pending.append(self.clock.callLater(0, emit, 0))
         return d

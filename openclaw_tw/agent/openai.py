@@ -28,7 +28,7 @@ from twisted.web.client import ResponseDone
 
 from openclaw_tw import _json
 from openclaw_tw.agent import openai_errors as errors
-from openclaw_tw.agent.models import ModelRequest, ModelResult, ProviderError
+from openclaw_tw.agent.models import ModelRequest, ModelResult, ProviderError, Usage
 from openclaw_tw.agent.sse import SSEEvent, SSEParser
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -157,6 +157,29 @@ class OpenAIProvider:
         return errors.stream_error(self.id, payload, self.redact)
 
 
+def usage_of(raw: Mapping[str, Any]) -> Usage:
+    """An OpenAI-style ``usage`` object in the real gateway's buckets (its ``normalizeUsage``):
+    cached prompt tokens (``prompt_tokens_details.cached_tokens``) and cache writes named in
+    the details are part of ``prompt_tokens`` there and are taken out of ``input`` here;
+    Anthropic-style ``cache_read_input_tokens``/``cache_creation_input_tokens`` are not."""
+    details = raw.get("prompt_tokens_details")
+    details = details if isinstance(details, Mapping) else {}
+    read_in_details = details.get("cached_tokens") is not None
+    write_in_details = details.get("cache_write_tokens") is not None or \
+        details.get("cache_creation_input_tokens") is not None
+    cache_read = _count(details["cached_tokens"] if read_in_details
+                        else raw.get("cache_read_input_tokens"))
+    cache_write = _count(details.get("cache_write_tokens",
+                                     details.get("cache_creation_input_tokens"))
+                         if write_in_details else raw.get("cache_creation_input_tokens"))
+    prompt = _count(raw.get("prompt_tokens", raw.get("input_tokens")))
+    input_tokens = prompt - (cache_read if read_in_details else 0) - \
+        (cache_write if write_in_details else 0)
+    return Usage(max(0, input_tokens),
+                 _count(raw.get("completion_tokens", raw.get("output_tokens"))),
+                 cache_read, cache_write)
+
+
 def _count(value: Any) -> int:
     return int(value) if isinstance(value, int | float) and value >= 0 else 0
 
@@ -178,7 +201,7 @@ class _Call:
         self.tools: dict[int, dict[str, Any]] = {}
         self.finish: str | None = None
         self.done = False  # "data: [DONE]" seen
-        self.usage = (0, 0)
+        self.usage = Usage()
         self.response_id: str | None = None
         self.response_model: str | None = None
 
@@ -246,9 +269,10 @@ class _Call:
             return
         self.settled = True
         self._stop_timer()
+        u = self.usage
         self.d.callback(ModelResult(text, STOP_REASONS.get(self.finish or "stop", "stop"),
-                                    self.usage[0], self.usage[1], self.response_id,
-                                    self.response_model))
+                                    u.input, u.output, self.response_id, self.response_model,
+                                    u.cache_read, u.cache_write))
 
     # -- HTTP --------------------------------------------------------------------------------
     def _on_request_error(self, failure: Failure) -> None:
@@ -362,8 +386,7 @@ class _Call:
             self.response_model = obj["model"]
         usage = obj.get("usage")
         if isinstance(usage, dict):
-            self.usage = (_count(usage.get("prompt_tokens")),
-                          _count(usage.get("completion_tokens")))
+            self.usage = usage_of(usage)
         choices = obj.get("choices") if isinstance(obj.get("choices"), list) else []
         choice = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0),
                       None)

@@ -23,7 +23,13 @@ from twisted.logger import Logger
 
 from openclaw_tw import _json
 from openclaw_tw.agent.exec_tool import EXEC_TOOL, TOOL_NAME
-from openclaw_tw.agent.models import ModelRegistry, ModelRequest, ModelResult, ProviderError
+from openclaw_tw.agent.models import (
+    ModelRegistry,
+    ModelRequest,
+    ModelResult,
+    ProviderError,
+    Usage,
+)
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.frames import EncodedEvent
 from openclaw_tw.sessions.store import SessionRow, SessionStore
@@ -67,6 +73,8 @@ class Outcome:
     error_kind: str | None = None
     error_detail: dict[str, Any] | None = None
     response_id: str | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def wait_payload(self, run_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {"runId": run_id, "status": self.status, "endedAt": self.ended_at,
@@ -103,6 +111,9 @@ class Run:
     system_prompt: str | None = None
     # Called with each text delta as it streams (HTTP SSE); dropped when the run settles.
     listeners: list[Callable[[str], None]] = attrs.field(factory=list)
+    # Usage over this run's model calls, and that of the last call that reported any.
+    usage: Usage = attrs.field(factory=Usage)
+    last_call: Usage | None = None
 
     @property
     def session_key(self) -> str:
@@ -190,7 +201,9 @@ class AgentRuntime(Service):
                                ts, str(reply.body.get("provider") or ""),
                                str(reply.body.get("model") or ""),
                                int(usage.get("input") or 0), int(usage.get("output") or 0),
-                               response_id=reply.body.get("responseId"))
+                               response_id=reply.body.get("responseId"),
+                               cache_read_tokens=int(usage.get("cacheRead") or 0),
+                               cache_write_tokens=int(usage.get("cacheWrite") or 0))
             message = str(last.body.get("content")) if last is not None and \
                 last.role == "custom" else "this turn has no reply"
             return Outcome("error", "", "error", start, ts, "", "", error=message)
@@ -317,6 +330,9 @@ class AgentRuntime(Service):
                     lambda t: self._delta(run, t),
                     lambda data, calls=calls: self._tool(run, data, calls))
                 result = await run.upstream
+                run.usage += result.usage
+                if result.usage.reported:
+                    run.last_call = result.usage
                 if not (calls and result.stop_reason == "tool_calls" and tools):
                     break
                 await self._run_tools(run, calls, messages, result)
@@ -362,20 +378,22 @@ class AgentRuntime(Service):
         await self._ack_grace(run)
         row, now = run.row, self.gw.now_ms()
         text = result.text or run.text
-        self._agent(run, "usage", {"outputTokens": result.output_tokens})
+        self._agent(run, "usage", {"outputTokens": run.usage.output})
         self._agent(run, "lifecycle", {"phase": "finishing", "stopReason": result.stop_reason,
                                        "aborted": False, "livenessState": "working",
                                        "endedAt": now}, sid=True)
-        usage = {"input": result.input_tokens, "output": result.output_tokens,
-                 "totalTokens": result.input_tokens + result.output_tokens}
+        usage: dict[str, Any] = run.usage.public()
+        info = self.registry.info(f"{run.provider}/{run.model}")
+        cost = info.cost_of(run.usage) if info is not None else None
+        if cost is not None:
+            usage["cost"] = cost
         body = {"role": "assistant", "content": [{"type": "text", "text": text}],
                 "api": "offline" if run.provider == "offline" else "openai-completions",
                 "provider": run.provider, "model": run.model, "usage": usage,
                 "stopReason": result.stop_reason, "timestamp": now,
                 "responseId": result.response_id}
         row.status, row.ended_at, row.last_run_error = "done", now, None
-        row.input_tokens += result.input_tokens
-        row.output_tokens += result.output_tokens
+        record_usage(row, run.usage, run.last_call, cost)
         row.updated_at = row.last_interaction_at = now
         await self.store.append(row, "assistant", body, run.run_id)
         outcome = self._outcome(run, "ok", result.stop_reason, text=text, result=result)
@@ -446,11 +464,11 @@ class AgentRuntime(Service):
     def _outcome(self, run: Run, status: str, stop: str, text: str = "",
                  result: ModelResult | None = None, error: str | None = None,
                  kind: str | None = None, detail: dict[str, Any] | None = None) -> Outcome:
+        usage = run.usage if result else Usage()
         return Outcome(status, text, stop, run.started_at or run.accepted_at, self.gw.now_ms(),
-                       run.provider, run.model,
-                       result.input_tokens if result else 0,
-                       result.output_tokens if result else 0,
-                       error, kind, detail, result.response_id if result else None)
+                       run.provider, run.model, usage.input, usage.output,
+                       error, kind, detail, result.response_id if result else None,
+                       usage.cache_read, usage.cache_write)
 
     def _settle(self, run: Run, outcome: Outcome) -> None:
         run.outcome, run.state = outcome, "done"
@@ -559,6 +577,22 @@ class AgentRuntime(Service):
 
     def _broadcast(self, event: str, payload: dict[str, Any], drop: bool = False) -> None:
         self.gw.broadcast(event, payload, scope=S.READ, drop_if_slow=drop)
+
+
+def record_usage(row: SessionRow, usage: Usage, last_call: Usage | None,
+                 cost: dict[str, float] | None) -> None:
+    """A completed run's usage on its session row, as the real gateway keeps it: the run's
+    own input/output tokens and cost (not added to earlier runs'), and the prompt size of its
+    last call as ``totalTokens``.  A run whose provider reported no usage leaves the counts as
+    they were and marks the prompt size stale (the real gateway estimates one; we do not)."""
+    if not usage.reported:
+        row.total_tokens_fresh = False
+        return
+    row.input_tokens, row.output_tokens = usage.input, usage.output
+    prompt = last_call.prompt if last_call is not None else 0
+    row.total_tokens = prompt or None
+    row.total_tokens_fresh = bool(prompt)
+    row.estimated_cost_usd = cost["total"] if cost is not None else None
 
 
 def _aborted_body(reason: str, ts: int) -> dict[str, Any]:

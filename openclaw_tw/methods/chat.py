@@ -12,6 +12,7 @@ from openclaw_tw.agent import attachments
 from openclaw_tw.agent.dedupe import DedupeCache
 from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome, Run
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.methods.session_rows import RowPresenter
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Int, Str, closed
 from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
@@ -60,8 +61,9 @@ def agent_final(run_id: str, row_key: str, session_id: str, outcome: Outcome
     """The terminal ``agent`` response: (ok, payload, error)."""
     if outcome.status == "ok":
         usage = {"input": outcome.input_tokens, "output": outcome.output_tokens,
-                 "cacheRead": 0, "cacheWrite": 0,
-                 "total": outcome.input_tokens + outcome.output_tokens}
+                 "cacheRead": outcome.cache_read_tokens, "cacheWrite": outcome.cache_write_tokens,
+                 "total": outcome.input_tokens + outcome.output_tokens +
+                 outcome.cache_read_tokens + outcome.cache_write_tokens}
         return True, {"runId": run_id, "status": "ok", "summary": "completed", "result": {
             "payloads": [{"text": outcome.text, "mediaUrl": None}],
             "meta": {"durationMs": max(0, outcome.ended_at - outcome.started_at),
@@ -100,6 +102,7 @@ class ChatMethods:
         self.store = store
         self.dedupe = dedupe
         self.now_ms = now_ms
+        self.rows = RowPresenter(runtime)
 
     # -- chat.* ----------------------------------------------------------------------------
 
@@ -170,7 +173,16 @@ class ChatMethods:
                 raise invalid_request("invalid chat.history params: bad cursor") from None
         session_id = params.get("sessionId") or (row.session_id if row else None)
         d = self.store.history(key, limit + 1, before, session_id)
-        return d.addCallback(_history_page, key, row, limit, params.get("maxChars"))
+        return d.addCallback(_history_page, key, row, limit, params.get("maxChars")).addCallback(
+            self._with_session_info, key)
+
+    def _with_session_info(self, page: dict[str, Any], key: str) -> dict[str, Any]:
+        """The real gateway's ``defaults`` and ``sessionInfo`` (the session's row, read when
+        the page is sent): the TUI takes the footer's model and token counts from them."""
+        row = self.store.get(key)
+        page["defaults"] = self.rows.defaults(full=False)
+        page["sessionInfo"] = self.rows.row(row) if row is not None else self.rows.missing(key)
+        return page
 
     @rpc("chat.abort", CHAT_ABORT)
     def chat_abort(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

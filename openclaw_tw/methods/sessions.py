@@ -1,6 +1,6 @@
-"""sessions.*: list, subscribe, preview, resolve, describe/get, patch, reset, delete, compact,
-create, send, abort (§6.3).  Rows come from the store's memory mirror; transcript reads and
-archive files go through the database thread."""
+"""sessions.*: list, subscribe, preview, resolve, describe, get, patch, reset, delete, compact,
+create, send, abort (§6.3).  Rows come from the store's memory mirror (presented by
+``session_rows``); transcript reads and archive files go through the database thread."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from twisted.internet.defer import Deferred, succeed
 from openclaw_tw import _json
 from openclaw_tw.agent.runtime import AgentRuntime, Run
 from openclaw_tw.errors import invalid_request
+from openclaw_tw.methods.chat import history_message
+from openclaw_tw.methods.session_rows import RowPresenter
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Nullable, OneOf, Str, closed
-from openclaw_tw.sessions.keys import kind_of, normalize_agent_id, resolve_key
+from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
 from openclaw_tw.sessions.store import OVERRIDE_FIELDS, Entry, SessionRow, SessionStore
 
 if TYPE_CHECKING:
@@ -39,7 +41,12 @@ LIST = closed(optional={
              "configuredAgentsOnly includeActivitySummary projectId workspaceDir group "
              "boardFace hasBoard creatorId ownerId ownerFirst involvingMe profileRelation "
              "involvingProfileId includePeople spawnedBy")
-KEY = closed({"key": _S1}, {"agentId": Str()}, "includeDerivedTitles includeLastMessage")
+DESCRIBE = closed({"key": _S1}, {"agentId": _S1, "includeDerivedTitles": Bool(),
+                                 "includeLastMessage": Bool()})
+# The real gateway does not validate sessions.get's params: key (or sessionKey), agentId, limit.
+GET = closed(optional={"key": Str(), "sessionKey": Str(), "agentId": Str(),
+                       "limit": Int(minimum=1)})
+GET_DEFAULT_LIMIT = 200
 PREVIEW = closed({"keys": Arr(Str())}, {"limit": Int(minimum=1, maximum=50),
                                         "maxChars": Int(minimum=20)})
 RESOLVE = closed(optional={"key": Str(), "sessionId": Str(), "label": Str(),
@@ -80,32 +87,6 @@ ABORT = closed(optional={"key": Str(), "runId": Str(), "agentId": Str(),
 SUBSCRIBE = closed(accepted=" ".join(LIST.fields))
 
 
-def row_public(row: SessionRow, runtime: AgentRuntime, registry_primary: str) -> dict[str, Any]:
-    model_ref = row.overrides.get("model") or registry_primary
-    provider, _, model = model_ref.partition("/")
-    active = runtime.active.get(row.key)
-    runtime_ms = (row.ended_at - row.started_at) if row.ended_at and row.started_at else None
-    out: dict[str, Any] = {
-        "key": row.key, "visibility": "shared", "kind": kind_of(row.key),
-        "chatType": kind_of(row.key), "agentId": row.agent_id,
-        "isMain": row.key == f"agent:{row.agent_id}:main", "isBackground": False,
-        "sessionId": row.session_id, "createdAt": row.created_at, "updatedAt": row.updated_at,
-        "lastInteractionAt": row.last_interaction_at, "createdVia": row.created_via,
-        "label": row.label, "displayName": row.label, "archived": row.archived,
-        "pinned": row.pinned, "unread": row.unread, "status": row.status,
-        "startedAt": row.started_at, "endedAt": row.ended_at, "runtimeMs": runtime_ms,
-        "lastRunId": row.last_run_id, "lastRunError": row.last_run_error,
-        "abortedLastRun": row.status in ("aborted", "interrupted"),
-        "inputTokens": row.input_tokens, "outputTokens": row.output_tokens,
-        "totalTokens": row.input_tokens + row.output_tokens,
-        "modelProvider": provider, "model": model,
-        "thinkingLevel": row.overrides.get("thinkingLevel"),
-        "hasActiveRun": active is not None,
-        "activeRunIds": [active.run_id] if active is not None else [],
-    }
-    return {k: v for k, v in out.items() if v is not None}
-
-
 def entry_text(entry: Entry) -> str:
     content = entry.body.get("content")
     if isinstance(content, str):
@@ -130,10 +111,14 @@ class SessionsMethods:
         self.run_blocking = run_blocking
         self.display_path = display_path
         self.path = display_path(db_path)
-        self.primary = runtime.registry.primary
+        self.rows = RowPresenter(runtime)
+
+    @property
+    def primary(self) -> str:
+        return self.runtime.registry.primary
 
     def public(self, row: SessionRow) -> dict[str, Any]:
-        return row_public(row, self.runtime, self.primary)
+        return self.rows.row(row)
 
     def session_changed(self, row: SessionRow, reason: str) -> None:
         """Broadcast ``sessions.changed`` to the operators subscribed to it."""
@@ -185,16 +170,10 @@ class SessionsMethods:
         limit = params.get("limit", DEFAULT_LIMIT)
         page = rows[offset: offset + limit]
         more = offset + limit < total
-        primary = self.primary
         result: dict[str, Any] = {
             "ts": self.now_ms(), "path": self.path, "count": len(page), "totalCount": total,
             "limitApplied": limit, "nextOffset": offset + limit if more else None,
-            "hasMore": more, "owners": [],
-            "defaults": {"modelProvider": primary.split("/")[0],
-                         "model": primary.split("/", 1)[1], "contextTokens": None,
-                         "thinkingLevels": [{"id": "off", "label": "off"}],
-                         "thinkingOptions": ["off"], "thinkingDefault": "off",
-                         "modelSelectionTarget": "session"},
+            "hasMore": more, "owners": [], "defaults": self.rows.defaults(),
             "sessions": [self.public(r) for r in page]}
         if not (params.get("includeLastMessage") or params.get("includeDerivedTitles")) \
                 or not page:
@@ -251,10 +230,32 @@ class SessionsMethods:
                     "displayName": candidates[0].label}
         return {"ok": False, "candidates": [self.public(r) for r in candidates]}
 
-    @rpc("sessions.describe", KEY)
-    @rpc("sessions.get", KEY)
-    def describe(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return self.public(self._existing(params))
+    @rpc("sessions.describe", DESCRIBE)
+    def describe(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        """``{"session": row}``, or ``{"session": null}`` for a key without a row (the real
+        gateway's answer; the TUI reads ``result.session``)."""
+        row = self.store.get(_key_of(params))
+        if row is None:
+            return succeed({"session": None})
+        out = {"sessions": [self.rows.row(row, active_runs=False)]}
+        if params.get("includeLastMessage") or params.get("includeDerivedTitles"):
+            d = self.store.last_entries([row.key], 20).addCallback(_enrich, out, params)
+        else:
+            d = succeed(out)
+        return d.addCallback(_described)
+
+    @rpc("sessions.get", GET)
+    def get(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        """The newest ``limit`` transcript messages, ``{"messages": [...]}`` (none for a key
+        without a row)."""
+        key = (params.get("key") or params.get("sessionKey") or "").strip()
+        if not key:
+            raise invalid_request("key required")
+        row = self.store.get(resolve_key(key, agent_id=params.get("agentId")))
+        if row is None:
+            return succeed({"messages": []})
+        limit = params.get("limit", GET_DEFAULT_LIMIT)
+        return self.store.history(row.key, limit, None, row.session_id).addCallback(_messages)
 
     # -- changing ----------------------------------------------------------------------------
 
@@ -289,7 +290,9 @@ class SessionsMethods:
         row.session_id, row.created_at, row.updated_at = str(uuid.uuid4()), now, now
         row.status = row.last_run_id = row.last_run_error = None
         row.started_at = row.ended_at = None
-        row.input_tokens = row.output_tokens = 0
+        # a new session has used nothing yet (the real row: 0 tokens, current; no cost)
+        row.input_tokens = row.output_tokens = row.total_tokens = 0
+        row.total_tokens_fresh, row.estimated_cost_usd = True, None
         return self.store.save(row).addCallback(self._was_reset, row)
 
     def _was_reset(self, _: Any, row: SessionRow) -> dict[str, Any]:
@@ -416,6 +419,14 @@ def _enrich(last: dict[str, list[Entry]], result: dict[str, Any], params: dict[s
             if first is not None:
                 out["derivedTitle"] = entry_text(first)[:80]
     return result
+
+
+def _described(out: dict[str, Any]) -> dict[str, Any]:
+    return {"session": out["sessions"][0]}
+
+
+def _messages(entries: list[Entry]) -> dict[str, Any]:
+    return {"messages": [history_message(e, None) for e in entries]}
 
 
 def _subscribed_with(listing: dict[str, Any]) -> dict[str, Any]:

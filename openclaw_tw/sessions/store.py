@@ -41,6 +41,30 @@ MIGRATIONS = [
         "WHERE idempotency_key IS NOT NULL",
     ],
     ["CREATE INDEX transcript_by_run ON transcript (run_id) WHERE run_id IS NOT NULL"],
+    # 3: the row holds the last run's usage, as the real gateway's does (input/output tokens,
+    # the prompt size and whether it is current, the estimated cost); the token columns may be
+    # NULL (no usage reported).  Rows written before held every run's counts added up (the
+    # offline model's word counts among them), which are not the last run's: they start empty.
+    [
+        """CREATE TABLE sessions_v3 (
+            key TEXT PRIMARY KEY, agent_id TEXT NOT NULL, session_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+            last_interaction_at INTEGER, label TEXT, status TEXT, last_run_id TEXT,
+            last_run_error TEXT, started_at INTEGER, ended_at INTEGER,
+            input_tokens INTEGER, output_tokens INTEGER,
+            archived INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0,
+            unread INTEGER NOT NULL DEFAULT 0, overrides TEXT NOT NULL DEFAULT '{}',
+            created_via TEXT, total_tokens INTEGER,
+            total_tokens_fresh INTEGER NOT NULL DEFAULT 0, estimated_cost_usd REAL)""",
+        "INSERT INTO sessions_v3 (key, agent_id, session_id, created_at, updated_at, "
+        "last_interaction_at, label, status, last_run_id, last_run_error, started_at, ended_at, "
+        "archived, pinned, unread, overrides, created_via) SELECT key, agent_id, session_id, "
+        "created_at, updated_at, last_interaction_at, label, status, last_run_id, "
+        "last_run_error, started_at, ended_at, archived, pinned, unread, overrides, created_via "
+        "FROM sessions",
+        "DROP TABLE sessions",
+        "ALTER TABLE sessions_v3 RENAME TO sessions",
+    ],
 ]
 
 # Acknowledged turns (a user entry with a run id) that nothing else answered: the process died
@@ -68,20 +92,29 @@ class SessionRow:
     last_run_error: str | None = None
     started_at: int | None = None
     ended_at: int | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
+    # The last run that reported usage: its input (prompt tokens not read from or written to
+    # the cache) and output tokens, summed over its model calls; None until one did.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
     archived: bool = False
     pinned: bool = False
     unread: bool = False
     overrides: dict[str, Any] = attrs.field(factory=dict)
     created_via: str | None = None
+    # The prompt size of the last model call that reported usage (input + cache read + cache
+    # write), and whether it is current: a later run that reported none makes it stale.
+    total_tokens: int | None = None
+    total_tokens_fresh: bool = False
+    # What the last run that reported usage cost at the model's configured prices.
+    estimated_cost_usd: float | None = None
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.key, self.agent_id, self.session_id, self.created_at, self.updated_at,
                 self.last_interaction_at, self.label, self.status, self.last_run_id,
                 self.last_run_error, self.started_at, self.ended_at, self.input_tokens,
                 self.output_tokens, int(self.archived), int(self.pinned), int(self.unread),
-                json.dumps(self.overrides), self.created_via)
+                json.dumps(self.overrides), self.created_via, self.total_tokens,
+                int(self.total_tokens_fresh), self.estimated_cost_usd)
 
 
 @attrs.frozen
@@ -99,7 +132,7 @@ class Entry:
     ts: int
 
 
-_UPSERT = "INSERT OR REPLACE INTO sessions VALUES (" + ",".join("?" * 19) + ")"
+_UPSERT = "INSERT OR REPLACE INTO sessions VALUES (" + ",".join("?" * 22) + ")"
 
 
 class SessionStore:
@@ -116,7 +149,9 @@ class SessionStore:
 
         def read(conn: sqlite3.Connection) -> list[str]:
             for r in conn.execute("SELECT * FROM sessions"):
-                row = SessionRow(*r[:17], overrides=json.loads(r[17] or "{}"), created_via=r[18])
+                row = SessionRow(*r[:17], overrides=json.loads(r[17] or "{}"), created_via=r[18],
+                                 total_tokens=r[19], total_tokens_fresh=bool(r[20]),
+                                 estimated_cost_usd=r[21])
                 row.archived, row.pinned, row.unread = (bool(row.archived), bool(row.pinned),
                                                         bool(row.unread))
                 self.rows[row.key] = row

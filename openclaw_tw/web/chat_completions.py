@@ -73,9 +73,16 @@ def chat_prompt(messages: Any) -> oc.Prompt:
     return oc.build_prompt(system, entries, MISSING_USER)
 
 
-def usage_of(outcome: Outcome) -> dict[str, int]:
-    return {"prompt_tokens": outcome.input_tokens, "completion_tokens": outcome.output_tokens,
-            "total_tokens": outcome.input_tokens + outcome.output_tokens}
+def usage_of(outcome: Outcome) -> dict[str, Any]:
+    """The real gateway's ``toOpenAiChatCompletionsUsage``: ``prompt_tokens`` counts cache
+    reads (not writes), named in ``prompt_tokens_details`` when there are any.  A model that
+    reports no usage (the offline one) gives zeros, as the real gateway's do."""
+    prompt = outcome.input_tokens + outcome.cache_read_tokens
+    out: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": outcome.output_tokens,
+                           "total_tokens": prompt + outcome.output_tokens}
+    if outcome.cache_read_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": outcome.cache_read_tokens}
+    return out
 
 
 class ChatCompletions:

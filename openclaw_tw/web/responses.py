@@ -63,11 +63,14 @@ def response_prompt(body: dict[str, Any]) -> oc.Prompt:
 
 
 def usage_of(outcome: Outcome | None) -> dict[str, Any]:
-    i, o = (outcome.input_tokens, outcome.output_tokens) if outcome else (0, 0)
-    return {"input_tokens": i, "input_tokens_details": {"cached_tokens": 0,
-                                                         "cache_write_tokens": 0},
+    """The real gateway's ``toOpenAiResponsesUsage``: cache reads and writes are part of
+    ``input_tokens``.  A model that reports no usage (the offline one) gives zeros."""
+    i, o, read, write = (outcome.input_tokens, outcome.output_tokens, outcome.cache_read_tokens,
+                         outcome.cache_write_tokens) if outcome else (0, 0, 0, 0)
+    return {"input_tokens": i + read + write,
+            "input_tokens_details": {"cached_tokens": read, "cache_write_tokens": write},
             "output_tokens": o, "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": i + o}
+            "total_tokens": i + read + write + o}
 
 
 class Responses:

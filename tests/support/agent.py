@@ -10,7 +10,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw.agent.models import ModelRequest, ModelResult
+from openclaw_tw.agent.models import ModelRequest, ModelResult, Usage
 from openclaw_tw.app import Components
 from tests.support.helpers import WSClient, ok
 
@@ -86,10 +86,13 @@ class FakeCall:
         self.said += text
         self.on_text(text)
 
-    def finish(self, text: str | None = None) -> None:
+    def finish(self, text: str | None = None, usage: Usage | None = None) -> None:
+        """End the reply; it reports ``usage`` (default: 4 input and 2 output tokens)."""
         if text is not None:
             self.say(text)
-        self.d.callback(ModelResult(self.said, "stop", 4, 2, "resp-1", self.request.model))
+        u = usage if usage is not None else Usage(4, 2)
+        self.d.callback(ModelResult(self.said, "stop", u.input, u.output, "resp-1",
+                                    self.request.model, u.cache_read, u.cache_write))
 
     def fail(self, err: Exception) -> None:
         self.d.errback(err)

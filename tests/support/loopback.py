@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketClientProtocol
@@ -95,14 +96,21 @@ def close_store(app: Components) -> None:
         db.close()
 
 
-def start_gateway(case: unittest.TestCase, token: str = TOKEN) -> None:
+def start_gateway(case: unittest.TestCase, token: str = TOKEN,
+                  config_file: Callable[[], dict[str, Any]] | None = None) -> None:
     """A gateway with a fresh state dir on a real 127.0.0.1 port: sets ``case.app`` (every
-    component), ``case.gw`` (the hub), ``case.port``, ``case.port_number`` and ``case.url``."""
+    component), ``case.gw`` (the hub), ``case.port``, ``case.port_number`` and ``case.url``.
+    ``config_file`` returns the JSON config file's content (e.g. ``models.providers``); it is
+    called after the reactor was found clean, so it may start servers the config names."""
     require_clean_reactor(case)
     state = os.path.abspath(case.mktemp())
     os.makedirs(state)
-    settings = config.resolve({"port": "0", "token": token, "state-dir": state},
-                              env={"HOME": state})
+    options = {"port": "0", "token": token, "state-dir": state}
+    if config_file is not None:
+        options["config"] = os.path.join(state, "openclaw.json")
+        with open(options["config"], "w") as f:
+            json.dump(config_file(), f)
+    settings = config.resolve(options, env={"HOME": state})
     case.app = composition.build(settings, reactor)  # type: ignore[attr-defined]
     case.gw = case.app.hub  # type: ignore[attr-defined]
     case.gw.startService()  # type: ignore[attr-defined]

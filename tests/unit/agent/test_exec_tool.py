@@ -109,6 +109,17 @@ class ExecHook(SynchronousTestCase):
         roles = [m["role"] for m in history["messages"]]
         self.assertEqual(roles, ["user", "toolResult", "assistant"])
 
+    def test_the_row_counts_every_model_call_of_the_run(self) -> None:
+        # input/output tokens are the run's (both calls: 5+9 in, 1+1 out); totalTokens is the
+        # prompt of its last call (9), as the real gateway's usage accumulator and lastCallUsage
+        c = self.start(ScriptedToolModel("echo hi"), security="full", ask="off")
+        self.turn(c)
+        row = c.response(c.request("sessions.describe", {"key": "main"}))["payload"]["session"]
+        self.assertEqual({k: row[k] for k in ("inputTokens", "outputTokens", "totalTokens",
+                                              "totalTokensFresh")},
+                         {"inputTokens": 14, "outputTokens": 2, "totalTokens": 9,
+                          "totalTokensFresh": True})
+
     def test_security_deny_never_runs(self) -> None:
         model = ScriptedToolModel("rm -rf /tmp/x")
         c = self.start(model, security="deny")

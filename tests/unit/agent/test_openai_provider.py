@@ -9,8 +9,8 @@ from twisted.internet.task import Clock
 from twisted.trial import unittest
 from twisted.web.http_headers import Headers
 
-from openclaw_tw.agent.models import build_registry
-from openclaw_tw.agent.openai import OpenAIProvider, provider_factory, resolve_secret
+from openclaw_tw.agent.models import Usage, build_registry
+from openclaw_tw.agent.openai import OpenAIProvider, provider_factory, resolve_secret, usage_of
 from openclaw_tw.agent.sse import SSEEvent, SSEParser
 from tests.support.fakes.openai_server import FakeOpenAI
 from tests.support.openai_provider import Run
@@ -89,6 +89,47 @@ class ConfigTests(unittest.TestCase):
         provider, model = registry.resolve(None)
         self.assertIsInstance(provider, OpenAIProvider)
         self.assertEqual((provider.id, model), ("ollama", "llama3.2"))
+
+    def test_registry_keeps_declared_windows_and_prices(self) -> None:
+        config = {"models": {"providers": {"mock": {"models": [
+            {"id": "priced", "contextWindow": 128000,
+             "cost": {"input": 3, "output": 15, "cacheRead": 0.3, "cacheWrite": 3.75}},
+            {"id": "free", "cost": {"input": 0, "output": 0}}, {"id": "bare"}]}}}}
+        registry = build_registry(config, provider_factory(Clock(), http=object()), object())
+        priced, free, bare = (registry.info(f"mock/{m}") for m in ("priced", "free", "bare"))
+        assert priced is not None and free is not None and bare is not None
+        self.assertEqual((priced.context_tokens, priced.cost), (128000, (3, 15, 0.3, 3.75)))
+        self.assertEqual((free.context_tokens, free.cost), (None, (0, 0, 0, 0)))
+        self.assertEqual((bare.context_tokens, bare.cost, bare.context_window),
+                         (None, None, 128000))  # models.list still shows 128000 for it
+        self.assertEqual(priced.cost_of(Usage(100, 6)),
+                         {"input": 0.0003, "output": 0.00009, "cacheRead": 0.0,
+                          "cacheWrite": 0.0, "total": 0.00039})
+        self.assertIsNone(bare.cost_of(Usage(100, 6)))
+        offline = registry.info("offline/offline-echo")
+        assert offline is not None
+        self.assertEqual(offline.context_tokens, 8192)
+
+    def test_usage_buckets(self) -> None:
+        # as the real gateway's normalizeUsage: OpenAI's cached tokens are part of
+        # prompt_tokens and not input; Anthropic-style cache counts are not part of it
+        self.assertEqual(usage_of({"prompt_tokens": 100, "completion_tokens": 6,
+                                   "total_tokens": 106}), Usage(100, 6))
+        self.assertEqual(usage_of({"prompt_tokens": 250, "completion_tokens": 7,
+                                   "prompt_tokens_details": {"cached_tokens": 200}}),
+                         Usage(50, 7, cache_read=200))
+        self.assertEqual(usage_of({"prompt_tokens": 300, "completion_tokens": 1,
+                                   "prompt_tokens_details": {"cached_tokens": 100,
+                                                             "cache_write_tokens": 50}}),
+                         Usage(150, 1, cache_read=100, cache_write=50))
+        self.assertEqual(usage_of({"prompt_tokens": 10, "completion_tokens": 2,
+                                   "cache_read_input_tokens": 30,
+                                   "cache_creation_input_tokens": 5}),
+                         Usage(10, 2, cache_read=30, cache_write=5))
+        self.assertEqual(usage_of({}), Usage())
+        self.assertFalse(usage_of({"prompt_tokens": None}).reported)
+        u = Usage(50, 7, cache_read=200)
+        self.assertEqual((u.prompt, u.total, u.reported), (250, 257, True))
 
 
 def feed_all(parser: SSEParser, pieces: list[bytes]) -> list[SSEEvent]:

@@ -101,6 +101,28 @@ class OldStateDirectory(TestCase):
             self.assertEqual(history["sessionId"], session_id)
             self.assertEqual([(m["role"], m["content"]) for m in history["messages"]], entries)
 
+    def test_session_rows_from_before_last_run_usage(self) -> None:
+        # the old rows held every run's counts added up (here the offline model's word counts,
+        # 11 and 9 for fixture-b): not the last run's usage, so they are not shown
+        for key in SESSIONS:
+            row = ok(self.admin, "sessions.describe", {"key": key})["session"]
+            self.assertEqual((row["sessionId"], row["status"], row["createdVia"]),
+                             (SESSIONS[key][0], "done", "operator"))
+            self.assertEqual({k: row[k] for k in ("inputTokens", "outputTokens", "totalTokens",
+                                                  "estimatedCostUsd", "totalTokensFresh")
+                              if k in row}, {"totalTokensFresh": False})
+        self.assertEqual(self.rows("agents/main/agent/openclaw-agent.sqlite",
+                                   "SELECT version FROM schema_versions WHERE owner='sessions'"),
+                         [(3,)])
+        send = {"sessionKey": "agent:main:fixture-b", "message": "after the upgrade",
+                "idempotencyKey": "after-upgrade"}
+        self.assertTrue(ok(self.admin, "chat.send", send)["runId"])
+        for _ in range(80):
+            self.clock.advance(0.005)
+        history = ok(self.admin, "chat.history", {"sessionKey": "agent:main:fixture-b"})
+        self.assertEqual([m["role"] for m in history["messages"]][-2:], ["user", "assistant"])
+        self.assertEqual(history["sessionInfo"]["status"], "done")
+
     # -- state/openclaw.sqlite ---------------------------------------------------------------
 
     def test_paired_device_and_pending_request(self) -> None:

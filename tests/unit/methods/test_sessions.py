@@ -30,11 +30,14 @@ from tests.support.helpers import WSClient, call, hello, make_app, ok
 OFFLINE_HI = "[offline model] You said: hi"
 LIST_KEYS = {"ts", "path", "count", "totalCount", "limitApplied", "nextOffset", "hasMore",
              "owners", "defaults", "sessions"}
+# The offline model reports no usage: like the real rows of a provider that sends none
+# (sessions.list of the real gateway, a session whose only run got no usage chunk), the row has
+# no inputTokens/outputTokens/totalTokens, and totalTokensFresh is false.
 ROW_KEYS = {"key", "visibility", "kind", "chatType", "agentId", "isMain", "sessionId",
             "createdAt", "updatedAt", "lastInteractionAt", "archived", "pinned", "unread",
             "status", "startedAt", "endedAt", "runtimeMs", "lastRunId", "abortedLastRun",
-            "inputTokens", "outputTokens", "totalTokens", "modelProvider", "model",
-            "hasActiveRun", "activeRunIds"}
+            "totalTokensFresh", "contextTokens", "modelProvider", "model", "snapshotAt",
+            "thinkingLevels", "hasActiveRun", "activeRunIds"}
 
 
 class SessionsMethods(SynchronousTestCase):
@@ -342,10 +345,48 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual(self.error(self.w, "sessions.abort", {})["code"], "INVALID_REQUEST")
 
     def test_unknown_session_key(self) -> None:
-        for method in ("sessions.patch", "sessions.reset", "sessions.compact",
-                       "sessions.describe"):
+        # the real sessions.describe answers an unknown key with {"session": null}
+        self.assertEqual(ok(self.admin, "sessions.describe", {"key": "agent:main:nope"}),
+                         {"session": None})
+        for method in ("sessions.patch", "sessions.reset", "sessions.compact"):
             err = self.error(self.admin, method, {"key": "agent:main:nope"})
             self.assertEqual(err["code"], "INVALID_REQUEST", method)
             self.assertIn("unknown session", err["message"])
             self.assertIn("agent:main:nope", err["message"])
         self.assertIsNone(self.app.sessions.get("agent:main:nope"))
+
+    def test_describe_is_one_row_under_session(self) -> None:
+        # real sessions.describe: {"session": row}; the row has no hasActiveRun/activeRunIds
+        # (those are sessions.list's and chat.history's sessionInfo's)
+        self.turn()
+        described = ok(self.w, "sessions.describe", {"key": "main"})
+        self.assertEqual(list(described), ["session"])
+        row = described["session"]
+        [listed] = ok(self.w, "sessions.list", {})["sessions"]
+        self.assertEqual(row["key"], MAIN)
+        self.assertEqual({k: v for k, v in listed.items()
+                          if k not in ("hasActiveRun", "activeRunIds", "snapshotAt")},
+                         {k: v for k, v in row.items() if k != "snapshotAt"})
+        with_last = ok(self.w, "sessions.describe", {"key": "main", "includeLastMessage": True,
+                                                     "includeDerivedTitles": True})["session"]
+        self.assertEqual((with_last["lastMessage"]["text"], with_last["derivedTitle"]),
+                         (OFFLINE_HI, "hi"))
+        self.assertEqual(self.error(self.w, "sessions.describe", {"key": "main", "extra": 1})
+                         ["code"], "INVALID_REQUEST")
+
+    def test_get_is_the_transcript(self) -> None:
+        # real sessions.get: {"messages": [...]} (the newest `limit`, 200 by default); a key
+        # without a session gives no messages; key or sessionKey, nothing else required
+        self.turn("main", "hi", "k1")
+        self.turn("main", "again", "k2")
+        got = ok(self.w, "sessions.get", {"key": "main"})
+        self.assertEqual(list(got), ["messages"])
+        self.assertEqual([text_of(m) for m in got["messages"]],
+                         ["hi", OFFLINE_HI, "again", "[offline model] You said: again"])
+        self.assertEqual(got["messages"], history(self.w)["messages"])
+        last = ok(self.w, "sessions.get", {"sessionKey": MAIN, "limit": 1})["messages"]
+        self.assertEqual([text_of(m) for m in last], ["[offline model] You said: again"])
+        self.assertEqual(ok(self.w, "sessions.get", {"key": "agent:main:nope"}),
+                         {"messages": []})
+        err = self.error(self.w, "sessions.get", {})
+        self.assertEqual((err["code"], err["message"]), ("INVALID_REQUEST", "key required"))

@@ -66,6 +66,7 @@ class StoreTests(SynchronousTestCase):
         row.label, row.pinned, row.archived = "Project", True, True
         row.overrides["model"] = "offline/offline-echo"
         row.input_tokens, row.output_tokens, row.status = 3, 7, "done"
+        row.total_tokens, row.total_tokens_fresh, row.estimated_cost_usd = 250, True, 0.000315
         self.successResultOf(self.store.save(row))
         self.assertIsNone(self.store.get("agent:main:other"))
 
@@ -77,6 +78,7 @@ class StoreTests(SynchronousTestCase):
         self.assertIs(again.pinned, True)
         self.assertIs(again.archived, True)
         self.assertIs(again.unread, False)
+        self.assertIs(again.total_tokens_fresh, True)
         self.assertEqual(again.overrides, {"model": "offline/offline-echo"})
         self.assertEqual(store.interrupted_at_start, [])
 

@@ -151,9 +151,10 @@ class ChatCompletions(HttpCase):
             "index": 0, "message": {"role": "assistant",
                                     "content": "[offline model] You said: hi there"},
             "finish_reason": "stop"}])
-        usage = body["usage"]
-        self.assertEqual(usage["total_tokens"], usage["prompt_tokens"] + usage["completion_tokens"])
-        self.assertGreater(usage["completion_tokens"], 0)
+        # the offline model reports no usage: zeros, as the real gateway answers for a
+        # provider that sends none (its word counts are not tokens)
+        self.assertEqual(body["usage"],
+                         {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
 
     def test_model_defaults_to_openclaw(self) -> None:
         reply = self.post(CHAT, {"messages": [{"role": "user", "content": "x"}]})
