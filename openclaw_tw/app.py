@@ -22,8 +22,10 @@ from typing import Any
 import attrs
 from twisted.logger import Logger
 
+from openclaw_tw.agent.costs import CostUsage
 from openclaw_tw.agent.dedupe import DedupeCache
 from openclaw_tw.agent.exec_tool import ExecTool, exec_enabled
+from openclaw_tw.agent.instrument import instrument
 from openclaw_tw.agent.models import ModelRegistry, build_registry
 from openclaw_tw.agent.offline import OfflineProvider
 from openclaw_tw.agent.runtime import AgentRuntime
@@ -59,10 +61,14 @@ from openclaw_tw.methods.chat import ChatMethods
 from openclaw_tw.methods.config import ConfigMethods
 from openclaw_tw.methods.cron import CronMethods
 from openclaw_tw.methods.devices import DevicesMethods
+from openclaw_tw.methods.diagnostics import DiagnosticsMethods
+from openclaw_tw.methods.doctor import DoctorMethods
 from openclaw_tw.methods.logs import LogsMethods
+from openclaw_tw.methods.models import ModelsMethods
 from openclaw_tw.methods.nodes import NodesMethods
 from openclaw_tw.methods.sessions import SessionsMethods
 from openclaw_tw.methods.system import SystemMethods
+from openclaw_tw.methods.usage import UsageMethods
 from openclaw_tw.nodes.registry import NodeRegistry
 from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
 from openclaw_tw.nodes.store import NodeStore, nodes_db_path
@@ -149,6 +155,7 @@ def build(settings: GatewaySettings, reactor: Any,
         hub_options["log_file"] = log_observer.current_file
     hub = Gateway(reactor, settings, identity.load_or_create(settings.state_dir), table,
                   models=models, **hub_options)
+    instrument(models, hub.diagnostics, reactor)  # model calls -> diagnostics.stability
 
     devices_db = database(settings.state_dir / "state" / "openclaw.sqlite", DEVICES_FILE_SCHEMA)
     device_store = DeviceStore(devices_db, TokenKey.load_or_create(settings.state_dir),
@@ -247,6 +254,11 @@ def add_method_families(app: Components) -> None:
     table.add_family(session_methods)
     table.add_family(AgentsMethods(
         hub.settings.raw, hub.display_path(hub.settings.state_dir / "workspace"), app.models))
+    table.add_family(ModelsMethods(hub.settings.raw, app.models))
+    table.add_family(UsageMethods(CostUsage(app.sessions_db, app.models, hub.now_ms),
+                                  hub.now_ms))
+    table.add_family(DiagnosticsMethods(hub.diagnostics))
+    table.add_family(DoctorMethods(hub.settings.raw))
     table.add_family(NodesMethods(app.nodes, hub.now_ms, hub.clock, hub.broadcast))
     table.add_family(ChannelsMethods(
         settings, lambda: app.channels, app.dm_pairing, app.dedupe, hub.now_ms, hub.clock,

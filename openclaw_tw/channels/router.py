@@ -90,18 +90,60 @@ class ChannelRouter:
         gw = self.gw
         if gw.shutting_down or not self.runtime.running:
             return
+        # diagnostics.stability's delivery events, named as the real gateway names them
+        # (``openclaw status --all`` counts them as "Inbound delivery telemetry").
+        record, clock, channel = gw.diagnostics.record, gw.clock, msg.channel
+        started = clock.seconds()
+
+        def elapsed_ms(since: float) -> int:
+            return int(round((clock.seconds() - since) * 1000))
+
+        record("message.received", channel=channel, source="dispatchInboundMessage")
+        record("message.dispatch.started", channel=channel, source="replyResolver")
         agent_id, overrides = bindings.resolve(gw.settings.raw, msg)
         key = session_key(msg, gw.settings.raw, agent_id, overrides)
         row = self.sessions.ensure(key, msg.channel)
         stop_typing = account.typing(msg)
         try:
-            run = await self.runtime.accept(row, msg.text, str(uuid.uuid4()), "agent", None)
-            outcome = await run.finished()
+            try:
+                run = await self.runtime.accept(row, msg.text, str(uuid.uuid4()), "agent",
+                                                None)
+                record("session.turn.created", source=agent_id, channel=channel,
+                       outcome="user")
+                outcome = await run.finished()
+            except Exception as e:
+                for kind in ("message.dispatch.completed", "message.processed"):
+                    record(kind, channel=channel, durationMs=elapsed_ms(started),
+                           outcome="error", reason=type(e).__name__,
+                           source="replyResolver" if kind == "message.dispatch.completed"
+                           else None)
+                raise
         finally:
             stop_typing()
+        turn_outcome = "completed" if outcome.status == "ok" else "error"
+        record("message.dispatch.completed", channel=channel, source="replyResolver",
+               durationMs=elapsed_ms(started), outcome=turn_outcome,
+               reason=None if outcome.status == "ok" else outcome.status)
         text = outcome.text if outcome.status == "ok" else ""
         if not text.strip():
             _log.info("{channel} turn ended {status} without text", channel=msg.channel,
                       status=outcome.status)
+            record("message.processed", channel=channel, durationMs=elapsed_ms(started),
+                   outcome=turn_outcome,
+                   reason=None if outcome.status == "ok" else outcome.status)
             return
-        await account.deliver(msg.reply_target, text, msg.message_id, msg.thread_id)
+        delivery_started = clock.seconds()
+        record("message.delivery.started", channel=channel, deliveryKind="text")
+        try:
+            await account.deliver(msg.reply_target, text, msg.message_id, msg.thread_id)
+        except Exception as e:
+            record("message.delivery.error", channel=channel, deliveryKind="text",
+                   durationMs=elapsed_ms(delivery_started), outcome="error",
+                   reason=type(e).__name__)
+            record("message.processed", channel=channel, durationMs=elapsed_ms(started),
+                   outcome="error", reason="delivery_failed")
+            raise
+        record("message.delivery.completed", channel=channel, deliveryKind="text",
+               durationMs=elapsed_ms(delivery_started), resultCount=1, outcome="completed")
+        record("message.processed", channel=channel, durationMs=elapsed_ms(started),
+               outcome="completed")

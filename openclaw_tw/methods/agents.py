@@ -1,4 +1,4 @@
-"""agents.list, agent.identity.get, models.list."""
+"""agents.list, agent.identity.get."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from typing import Any
 
 from openclaw_tw.agent.models import ModelRegistry
 from openclaw_tw.protocol.dispatch import CallContext, rpc
-from openclaw_tw.protocol.schema import Obj, Str, closed
+from openclaw_tw.protocol.schema import Obj, Str
 from openclaw_tw.sessions.keys import agent_of, normalize_agent_id
 
 AGENT_IDENTITY = Obj(optional={"agentId": Str(min_len=1), "sessionKey": Str()})
-MODELS_LIST = closed(accepted="view refresh preparedOnly provider includeDetails sessionKey "
-                              "agentId")
 THINKING = {"thinkingLevels": [{"id": "off", "label": "off"}], "thinkingOptions": ["off"],
             "thinkingDefault": "off"}
 
@@ -28,7 +26,7 @@ def configured_agents(raw: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class AgentsMethods:
-    """agents.list, agent.identity.get and models.list.
+    """agents.list and agent.identity.get (models.list: ``methods/models.py``).
 
     ``raw`` is the config as it was at startup and ``workspace`` the default workspace's
     display path: agents are not re-read on hot reload.
@@ -67,10 +65,3 @@ class AgentsMethods:
         return {"agentId": agent_id, "name": name,
                 "nameSource": "config" if spec.get("name") else "default",
                 "avatar": spec.get("avatar") or name[:1].upper()}
-
-    @rpc("models.list", MODELS_LIST)
-    def models_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        provider = params.get("provider")
-        return {"models": [m.public() for m in self._models.models
-                           if provider is None or m.provider == provider],
-                "primary": self._models.primary}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import resource
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from openclaw_tw.hub.diagnostics import rss_bytes
 from openclaw_tw.hub.gateway import COMPAT_VERSION
 from openclaw_tw.hub.health import HEARTBEAT_EVERY_MS, HealthMonitor
 from openclaw_tw.hub.identity import GatewayIdentity
@@ -146,10 +146,4 @@ class SystemMethods:
 
 
 def _process_memory() -> dict[str, int]:
-    rss = 0
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"rssBytes": rss}
+    return {"rssBytes": rss_bytes()}

@@ -1,7 +1,7 @@
 """The ``agent`` method and friends (reference §6.2, §9): two responses on one request id,
 failure and dedupe shapes, the dynamic admin scope for /new and /reset, agent.wait, and the
-agents.list / agent.identity.get / models.list shapes (vectors: traces/agent-cli*.jsonl,
-agent-wait.jsonl, misc-methods*.jsonl).
+agents.list / agent.identity.get shapes (vectors: traces/agent-cli*.jsonl, agent-wait.jsonl,
+misc-methods*.jsonl; models.list: test_models.py).
 
 The helpers (request shortcuts, event labels, a hand-driven fake provider, frame spies and held
 commits) are in ``tests/support/agent.py``."""
@@ -170,14 +170,3 @@ class AgentCatalog(SynchronousTestCase):
         self.assertEqual(ok(self.c, "agent.identity.get", {"agentId": "main"}),
                          {"agentId": "main", "name": "Assistant", "nameSource": "default",
                           "avatar": "A"})
-
-
-    def test_models_list_labels_the_offline_model(self) -> None:
-        models = ok(self.c, "models.list", {})["models"]
-        [offline] = [m for m in models if m["provider"] == "offline"]
-        self.assertLessEqual({"id", "name", "provider", "contextWindow", "reasoning", "tags",
-                              "thinkingLevels", "thinkingDefault", "available"}, set(offline))
-        self.assertEqual((offline["id"], offline["available"]), ("offline-echo", True))
-        self.assertIn("offline", offline["tags"])
-        self.assertIn("offline", offline["name"].lower())
-        self.assertEqual(ok(self.c, "models.list", {"provider": "nope"})["models"], [])
