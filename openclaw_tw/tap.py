@@ -29,6 +29,7 @@ from openclaw_tw.daemon import features, mdns, sdnotify, tls
 from openclaw_tw.daemon.listen import endpoints
 from openclaw_tw.daemon.logfile import JsonLinesFileObserver, LogFileService, log_dir
 from openclaw_tw.daemon.service import DatabaseService, SequentialMultiService
+from openclaw_tw.web.control_ui import ControlUiDiscovery
 from openclaw_tw.web.http import CappedRequest
 from openclaw_tw.web.root import GatewayRoot
 
@@ -105,6 +106,8 @@ def makeService(options: Any, reactor: Any = None) -> IService:
                     app.channels):  # channels: stopped before the runtime, after the listener
         service.setServiceParent(root)
     site = build_site(app)
+    # finds the Control UI build off the reactor before the port opens (503 until then)
+    ControlUiDiscovery(site.resource.control_ui, env).setServiceParent(root)
     for i, endpoint in enumerate(endpoints(settings, reactor)):
         listener = StreamServerEndpointService(endpoint, site)
         listener.setName("listener" if i == 0 else f"listener-{i}")

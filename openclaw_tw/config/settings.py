@@ -45,6 +45,10 @@ class GatewaySettings:
     tls_key_path: Path | None = None
     trusted_proxies: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    # Control UI (gateway.controlUi.*): enabled hot-applies; basePath and root need a restart.
+    control_ui_enabled: bool = True
+    control_ui_base_path: str = ""
+    control_ui_root: Path | None = None
     # HTTP surface (§11): OpenAI-compatible endpoints, /tools/invoke policy, hooks.
     chat_completions_enabled: bool = False
     responses_enabled: bool = False
@@ -222,7 +226,8 @@ def resolve_data(
 
 
 def _http_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """``gateway.http.endpoints.*``, ``gateway.tools.{allow,deny}`` and ``hooks.*``."""
+    """``gateway.http.endpoints.*``, ``gateway.controlUi.*`` (but ``allowedOrigins``),
+    ``gateway.tools.{allow,deny}`` and ``hooks.*``."""
     endpoints = _dig(cfg, "gateway", "http", "endpoints") or {}
     hooks = _dig(cfg, "hooks") or {}
     token = hooks.get("token") if isinstance(hooks, Mapping) else None
@@ -236,7 +241,17 @@ def _http_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     path = "/" + path.strip().strip("/")
     if path == "/":
         raise ConfigError("hooks.path cannot be '/'")
+    ui = _dig(cfg, "gateway", "controlUi") or {}
+    base_path = ui.get("basePath") if isinstance(ui, Mapping) else None
+    if base_path is not None and not isinstance(base_path, str):
+        raise ConfigError("gateway.controlUi.basePath must be a string")
+    ui_root = ui.get("root") if isinstance(ui, Mapping) else None
+    if ui_root is not None and (not isinstance(ui_root, str) or not ui_root.strip()):
+        raise ConfigError("gateway.controlUi.root must be a non-empty string")
     return {
+        "control_ui_enabled": _dig(ui, "enabled") is not False,
+        "control_ui_base_path": normalize_base_path(base_path),
+        "control_ui_root": Path(ui_root.strip()).expanduser() if ui_root else None,
         "chat_completions_enabled": _dig(endpoints, "chatCompletions", "enabled") is True,
         "responses_enabled": _dig(endpoints, "responses", "enabled") is True,
         "tools_allow": _str_list(_dig(cfg, "gateway", "tools", "allow"), "gateway.tools.allow"),
@@ -246,6 +261,17 @@ def _http_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "hooks_path": path,
         "hooks_allow_request_session_key": _dig(cfg, "hooks", "allowRequestSessionKey") is True,
     }
+
+
+def normalize_base_path(value: str | None) -> str:
+    """``gateway.controlUi.basePath`` as the reference normalizes it: ``""`` or
+    ``/prefix`` (a leading slash, no trailing one)."""
+    value = (value or "").strip()
+    if not value or value == "/":
+        return ""
+    if not value.startswith("/"):
+        value = "/" + value
+    return value[:-1] if value.endswith("/") else value
 
 
 def _opt_path(value: Any) -> Path | None:

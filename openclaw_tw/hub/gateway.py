@@ -26,6 +26,7 @@ from openclaw_tw.auth.ratelimit import AuthRateLimiter
 from openclaw_tw.config.settings import GatewaySettings
 from openclaw_tw.daemon import malloc_trim
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, busy
+from openclaw_tw.hub.diagnostics import StabilityRecorder
 from openclaw_tw.hub.health import HealthMonitor
 from openclaw_tw.hub.hello import BUILD_ID, COMPAT_VERSION, EVENTS, hello_payload
 from openclaw_tw.hub.identity import GatewayIdentity
@@ -123,6 +124,8 @@ class Gateway(Service):
             self.clock, self.now_ms, self.display_path(self.sessions_path()),
             self._health_refreshed,
         )
+        # diagnostics.stability's ring: samples memory and liveness every 30 s from start.
+        self.diagnostics = StabilityRecorder(self.clock, self.now_ms, self.health.lag.snapshot)
         self._tick = LoopingCall(self._send_tick)
         self._tick.clock = self.clock
         self._trimmer = malloc_trim.TrimAfterDrop()
@@ -159,6 +162,7 @@ class Gateway(Service):
         self.started_at = self.clock.seconds()
         self._trim_call = self.clock.callLater(1.0, malloc_trim.trim)  # import-time garbage
         self.health.start()
+        self.diagnostics.start()
         self._tick.start(TICK_INTERVAL_MS / 1000, now=False)
         self._ping.start(PING_INTERVAL_S, now=False)
 
@@ -171,6 +175,7 @@ class Gateway(Service):
             if loop.running:
                 loop.stop()
         self.health.stop()
+        self.diagnostics.stop()
         self.broadcast("shutdown", {"reason": "gateway stopping"})
         for conn in list(self.conns.values()):
             conn.close(1012, "service restart")
@@ -199,7 +204,7 @@ class Gateway(Service):
 
     # Fields only a restart can change: the listener and the auth mode are built once.
     RESTART_FIELDS = ("port", "bind", "host", "tls_enabled", "tls_cert_path", "tls_key_path",
-                      "config_path", "state_dir")
+                      "config_path", "state_dir", "control_ui_base_path", "control_ui_root")
 
     def apply_settings(self, new: GatewaySettings) -> GatewaySettings:
         """Swap in reloaded settings, keeping what needs a restart; returns what is in force.

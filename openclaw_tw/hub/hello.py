@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 COMPAT_VERSION = "2026.9.6"
 BUILD_ID = f"openclaw_tw-{__version__}"
 
+# hello-ok.features.capabilities: the contracts we honour, and only those.
+# published-model-catalog: models.list answers the published catalog (ModelChoiceSchema rows
+# with ``available``, ``includeDetails``/``view``/``provider`` honoured); `openclaw models
+# list` requires it and the TUI keeps ``available`` only when it is advertised.
+# Not model-catalog-snapshot: that one promises a ``models.snapshot`` event for a connect's
+# ``modelCatalog`` field, which we do not send.
+CAPABILITIES = ["published-model-catalog"]
+
 # Events we emit, in the order the reference advertises them.
 EVENTS = ["connect.challenge", "agent", "chat", "sessions.changed", "presence", "tick",
           "shutdown", "health", "heartbeat", "cron", "device.pair.changed", "device.pair.requested",
@@ -72,12 +80,15 @@ def hello_payload(hub: Gateway, conn: IConnection, decision: ConnectDecision) ->
             "version": COMPAT_VERSION,
             "buildId": BUILD_ID,
             "bootId": hub.boot_id,
+            # The Control UI we serve is never our own build (web/control_ui.py): "configured"
+            # tells it not to compare its build id with ours (else: a stale-tab refresh loop).
+            "controlUiBuildSource": "configured",
             "connId": conn.conn_id,
         },
         "features": {
             "methods": hub.methods.advertised(),
             "events": list(EVENTS),
-            "capabilities": [],
+            "capabilities": list(CAPABILITIES),
         },
         "snapshot": snapshot,
         "auth": auth,

@@ -9,6 +9,8 @@ receives the ``DeviceConnect`` this module returns for connects that carry ``dev
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -180,17 +182,86 @@ def _local_host_header(host: str | None) -> bool:
     return name == "localhost" or name.endswith(".localhost") or is_loopback_ip(name)
 
 
-def origin_allowed(origin: str, host_header: str | None, allowed: Sequence[str]) -> bool:
-    """Same-origin, loopback or allow-listed origins may open the control plane."""
-    origin = origin.strip()
-    if "*" in allowed or origin in allowed or origin.rstrip("/") in allowed:
-        return True
-    parts = urlsplit(origin)
-    if not parts.hostname:
+# A browser's Origin: scheme://host[:port] with an optional trailing slash, nothing else.
+_ORIGIN_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\\]+/?$", re.IGNORECASE)
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")  # Tailscale's addresses: private to the reference
+ORIGIN_MISSING = "origin missing or invalid"
+ORIGIN_NOT_ALLOWED = "origin not allowed"
+# Clients that are browser pages: their connect is origin-checked even without an Origin.
+BROWSER_UI_CLIENT_IDS = frozenset({"openclaw-control-ui", "openclaw-browser-copilot",
+                                   "webchat-ui"})
+
+
+def _parse_origin(origin: str | None) -> tuple[str, str, str] | None:
+    """``(origin, host, hostname)`` lower-cased, or ``None`` for a missing, ``null`` or
+    malformed Origin (paths, queries, credentials)."""
+    value = (origin or "").strip()
+    if not value or value == "null" or not _ORIGIN_RE.match(value):
+        return None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    hostname = parts.hostname.lower()
+    shown = f"[{hostname}]" if ":" in hostname else hostname
+    default = {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(scheme)
+    host = shown if port is None or port == default else f"{shown}:{port}"
+    return f"{scheme}://{host}", host, hostname
+
+
+def _is_loopback_name(hostname: str) -> bool:
+    """``localhost`` (trailing dots ignored) or a loopback address; not ``*.localhost``."""
+    hostname = hostname.strip("[]")
+    return hostname.rstrip(".") == "localhost" or is_loopback_ip(hostname)
+
+
+def _trusted_same_origin_host(host_header: str, local_client: bool) -> bool:
+    """A same-origin page is trusted on a loopback host (for a local client), a private or
+    loopback address, or a ``.local`` / ``.ts.net`` name -- never on a public DNS name, which
+    a rebinding attacker controls."""
+    hostname = _host_only(host_header)
+    if not hostname:
         return False
-    if parts.hostname == "localhost" or is_loopback_ip(parts.hostname):
-        return True
-    return bool(host_header) and parts.netloc.lower() == (host_header or "").strip().lower()
+    if _is_loopback_name(hostname):
+        return local_client
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        return hostname.endswith(".local") or hostname.endswith(".ts.net")
+    return address.is_private or address.is_loopback or address in _CGNAT
+
+
+def check_browser_origin(origin: str | None, host_header: str | None, allowed: Sequence[str],
+                         local_client: bool) -> str | None:
+    """The reference's browser-origin policy (``checkBrowserOrigin``); ``None`` when the page
+    may drive the gateway, else the refusal reason.  Allowed: an origin in
+    ``gateway.controlUi.allowedOrigins`` (or ``*``); the gateway's own origin (Origin host ==
+    Host header) on a loopback, private or ``.local``/``.ts.net`` host; any loopback origin
+    for a direct loopback client (local development servers)."""
+    parsed = _parse_origin(origin)
+    if parsed is None:
+        return ORIGIN_MISSING
+    normalized, host, hostname = parsed
+    allowlist = {a.strip().lower() for a in allowed if a and a.strip()}
+    if "*" in allowlist or normalized in allowlist:
+        return None
+    request_host = (host_header or "").strip().lower()
+    if request_host and host == request_host and \
+            _trusted_same_origin_host(request_host, local_client):
+        return None
+    if local_client and _is_loopback_name(hostname):
+        return None
+    return ORIGIN_NOT_ALLOWED
+
+
+def origin_checked(client: dict[str, Any], origin: str | None) -> bool:
+    """Browser pages are always origin-checked; any client that sends an Origin is too."""
+    return bool(origin and origin.strip()) or client.get("id") in BROWSER_UI_CLIENT_IDS \
+        or client.get("mode") == "webchat"
 
 
 def _fail(message: str, details: Any = None, code: str = INVALID_REQUEST,
@@ -289,14 +360,15 @@ def evaluate_connect(
     check_protocol(params, role)
     if role not in S.ROLES:
         raise _fail("invalid role")
-    if peer.origin is not None and not origin_allowed(
-        peer.origin, peer.host_header, policy.allowed_origins
-    ):
-        raise _fail(
-            "origin not allowed (open the Control UI from the gateway host or allow it in "
-            "gateway.controlUi.allowedOrigins)",
-            {"code": "CONTROL_UI_ORIGIN_NOT_ALLOWED", "reason": "origin-mismatch"},
-        )
+    if origin_checked(client, peer.origin):
+        reason = check_browser_origin(peer.origin, peer.host_header, policy.allowed_origins,
+                                      peer.loopback and not peer.forwarded)
+        if reason is not None:
+            raise _fail(
+                "origin not allowed (open the Control UI from the gateway host or allow it in "
+                "gateway.controlUi.allowedOrigins)",
+                {"code": "CONTROL_UI_ORIGIN_NOT_ALLOWED", "reason": reason},
+            )
 
     shared = check_shared_secret(params.get("auth") or {}, policy)
     requested = tuple(dict.fromkeys(params.get("scopes") or ()))
@@ -310,7 +382,7 @@ def evaluate_connect(
                     code=NOT_PAIRED)
     if client["id"] == "openclaw-control-ui" and policy.mode != "none":
         raise _fail(
-            "control ui requires device identity (use https or localhost)",
+            "control ui requires device identity (use HTTPS or localhost secure context)",
             {"code": "CONTROL_UI_DEVICE_IDENTITY_REQUIRED"},
         )
     keeps = (client["id"], client["mode"]) in (("cli", "cli"), ("gateway-client", "backend"))

@@ -459,6 +459,9 @@ class GatewayFactory(WebSocketServerFactory):
             perMessageCompressionAccept=lambda offers: None,
             requireMaskedClientFrames=True,
             echoCloseCodeReason=False,
+            # Origin is decided at connect (handshake.check_browser_origin), as the reference
+            # does: a "null" Origin gets the refusal with its reason, not a bare 400.
+            allowNullOrigin=True,
         )
         # Not a setProtocolOptions key; the close grace on our own clock replaces it.
         self.serverConnectionDropTimeout = 0

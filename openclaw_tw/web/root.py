@@ -5,8 +5,10 @@ non-reserved path passes the upgrade-time checks (forwarded headers, auth lockou
 budget) and is then handed to Autobahn through ``WebSocketResource``.  Other requests go, in
 the reference's order (§11): probes -> hooks -> ``/v1/models*``, ``/v1/embeddings`` ->
 ``/tools/invoke`` -> ``/sessions/<key>/history`` -> ``/v1/responses`` ->
-``/v1/chat/completions`` -> 404 ``Not Found``.
-Disabled endpoints fall through to the 404; endpoint switches are read per request.
+``/v1/chat/completions`` -> the Control UI (``web/control_ui.py``: its files, the SPA
+fallback, ``/control-ui-config.json``; the reference's last request stage) -> 404
+``Not Found``.  Disabled endpoints (and a disabled Control UI) fall through to the 404;
+endpoint switches and ``gateway.controlUi.enabled`` are read per request.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from openclaw_tw.hub.gateway import COMPAT_VERSION
 from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.web import openai_compat, sessions_http, tools_invoke
 from openclaw_tw.web.chat_completions import ChatCompletions
+from openclaw_tw.web.control_ui import ControlUi
 from openclaw_tw.web.hooks import Hooks, hook_error
 from openclaw_tw.web.http import (
     PROXY_ATTRIBUTION,
@@ -80,6 +83,7 @@ class GatewayRoot(Resource):
         self.responses = Responses(app)
         self.chat = ChatCompletions(app)
         self.history = SessionHistory(app)
+        self.control_ui = ControlUi(gateway)
 
     def render(self, request: Request) -> Any:
         for name, value in SECURITY_HEADERS:
@@ -98,6 +102,9 @@ class GatewayRoot(Resource):
         route = self._route(path)
         if route is not None:
             return serve(request, *route)
+        answer = self.control_ui.render(request)
+        if answer is not None:
+            return answer
         return _text_response(request, 404, "Not Found")
 
     def _route(self, path: bytes) -> tuple[Handler, InternalError] | None:

@@ -103,10 +103,11 @@ class ServiceTree(unittest.SynchronousTestCase):
         names = [IService(child).name for child in root]
         # Start order matters: the log file and databases, the hub and its services, the
         # listening port(s), then what needs the port up (and must stop before it goes).
-        self.assertEqual(names[:10], ["logfile", "database", "sessions-database",
+        # control-ui: the Control UI build is looked for before the port opens.
+        self.assertEqual(names[:11], ["logfile", "database", "sessions-database",
                                       "nodes-database", "gateway", "nodes", "exec-approvals",
-                                      "agents", "channels", "listener"])
-        after = [n for n in names[10:] if not n.startswith("listener-")]
+                                      "agents", "channels", "control-ui", "listener"])
+        after = [n for n in names[11:] if not n.startswith("listener-")]
         self.assertEqual(after, ["cron", "boot", "mdns", "config-reload", "sdnotify"])
 
         self.assertIsInstance(root.getServiceNamed("logfile"), LogFileService)
