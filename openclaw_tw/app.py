@@ -48,12 +48,12 @@ from openclaw_tw.channels.router import ChannelRouter
 from openclaw_tw.config.reload import ConfigWatcher, Resolver
 from openclaw_tw.config.settings import GatewaySettings
 from openclaw_tw.daemon.logfile import JsonLinesFileObserver
-from openclaw_tw.db import Database, Schema
+from openclaw_tw.db import Database, Schema, adopt_legacy_file
 from openclaw_tw.devices.authority import DeviceAuthority
 from openclaw_tw.devices.store import MIGRATIONS as DEVICE_MIGRATIONS
 from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.hub import identity
-from openclaw_tw.hub.gateway import Gateway
+from openclaw_tw.hub.gateway import LEGACY_SESSIONS_FILE, Gateway
 from openclaw_tw.methods.agents import AgentsMethods, configured_agents
 from openclaw_tw.methods.approvals import ApprovalsMethods
 from openclaw_tw.methods.channels import ChannelsMethods
@@ -89,6 +89,22 @@ NODES_FILE_SCHEMA = Schema(
      "channel-cursors": [CURSOR_MIGRATION], "channel-ingress": [INGRESS_MIGRATION]},
     legacy=[("nodes", 1), ("channel-pairing", 1), ("channel-cursors", 1),
             ("channel-ingress", 1)])
+
+
+DEVICES_FILE = "openclaw_tw-devices.sqlite"
+DEVICE_TABLES = frozenset({"devices", "pending", "tokens"})
+SESSION_TABLES = frozenset({"sessions", "transcript", "sessions_v3"})
+
+
+def adopt(old: Any, new: Any, ours: frozenset[str]) -> None:
+    """Our databases used to sit at the real gateway's paths; move ours, leave theirs."""
+    outcome = adopt_legacy_file(old, new, ours)
+    if outcome == "moved":
+        _log.info("moved {old} to {new} (the real OpenClaw CLI reads the old path)",
+                  old=str(old), new=str(new))
+    elif outcome == "foreign":
+        _log.info("{old} is not ours (a real OpenClaw gateway's?): left alone; openclaw_tw "
+                  "keeps its state in {new}", old=str(old), new=str(new))
 
 
 @attrs.frozen
@@ -157,7 +173,11 @@ def build(settings: GatewaySettings, reactor: Any,
                   models=models, **hub_options)
     instrument(models, hub.diagnostics, reactor)  # model calls -> diagnostics.stability
 
-    devices_db = database(settings.state_dir / "state" / "openclaw.sqlite", DEVICES_FILE_SCHEMA)
+    devices_path = settings.state_dir / "state" / DEVICES_FILE
+    adopt(settings.state_dir / "state" / "openclaw.sqlite", devices_path, DEVICE_TABLES)
+    adopt(hub.sessions_path().with_name(LEGACY_SESSIONS_FILE), hub.sessions_path(),
+          SESSION_TABLES)
+    devices_db = database(devices_path, DEVICES_FILE_SCHEMA)
     device_store = DeviceStore(devices_db, TokenKey.load_or_create(settings.state_dir),
                                clock=reactor)
     devices_db.before_close.append(device_store.close)
@@ -240,7 +260,8 @@ def add_method_families(app: Components) -> None:
         set_heartbeats_enabled=lambda on: setattr(hub, "heartbeats_enabled", on),
         last_heartbeat=lambda: hub.last_heartbeat,
         sessions_path=lambda: hub.display_path(hub.sessions_path()),
-        inflight=lambda: hub.inflight))
+        inflight=lambda: hub.inflight,
+        sessions_summary=lambda: sessions_summary(app.sessions, hub)))
     table.add_family(LogsMethods(hub.log_file, run_blocking))
     table.add_family(DevicesMethods(app.device_store, hub.now_ms, hub.broadcast,
                                     lambda: hub.conns.values(), hub.disconnect_device))

@@ -60,6 +60,38 @@ class Schema:
         return versions
 
 
+def adopt_legacy_file(old: Path, new: Path, ours: frozenset[str]) -> str:
+    """Move an older openclaw_tw database from ``old`` to ``new`` (with its -wal/-shm).
+
+    Releases before this one kept the devices and sessions databases at the real OpenClaw
+    gateway's own paths (``state/openclaw.sqlite``, ``agents/main/agent/openclaw-agent.sqlite``)
+    with a different schema, where the real CLI opens them and refuses them (`openclaw
+    status`: "uses schema version 3"). The file is moved only when it holds our tables
+    (``ours``) and none of another program's; a real OpenClaw gateway's file is left alone.
+    Returns what was done: 'moved', 'foreign', or '' (nothing to do). Start-up only.
+    """
+    if new.exists() or not old.exists():
+        return ""
+    try:
+        conn = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return "foreign"
+    tables -= {"sqlite_sequence", "schema_versions"}
+    if not tables or not tables <= ours:
+        return "foreign"
+    new.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("-wal", "-shm", ""):  # the main file last: it is what marks the move done
+        side = old.with_name(old.name + suffix)
+        if side.exists():
+            side.rename(new.with_name(new.name + suffix))
+    return "moved"
+
+
 class Database:
     def __init__(self, path: Path, schema: Schema | Sequence[Migration], reactor: Any = None,
                  inline: bool = False) -> None:

@@ -61,6 +61,11 @@ __all__ = ["BUILD_ID", "COMPAT_VERSION", "EVENTS", "Gateway"]
 
 _log = Logger(namespace="gateway")
 
+# Our own file names: the real gateway's (openclaw-agent.sqlite, state/openclaw.sqlite) are
+# opened by the real CLI, which refuses our schema (see db.adopt_legacy_file).
+SESSIONS_FILE = "openclaw_tw-sessions.sqlite"
+LEGACY_SESSIONS_FILE = "openclaw-agent.sqlite"
+
 
 def run_inline(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
     """Run blocking work synchronously (tests); production uses the reactor's thread pool."""
@@ -148,7 +153,7 @@ class Gateway(Service):
     # -- paths ---------------------------------------------------------------------------------
 
     def sessions_path(self) -> Path:
-        return self.settings.state_dir / "agents" / "main" / "agent" / "openclaw-agent.sqlite"
+        return self.settings.state_dir / "agents" / "main" / "agent" / SESSIONS_FILE
 
     def display_path(self, path: Path) -> str:
         home = str(Path.home())

@@ -56,6 +56,8 @@ class SystemMethods:
     _last_heartbeat: Callable[[], dict[str, Any] | None]
     _sessions_path: Callable[[], str]
     _inflight: Callable[[], int]
+    # {path, count, recent} of the session store (the health snapshot's sessions block)
+    _sessions_summary: Callable[[], dict[str, Any]] | None = None
 
     @rpc("health", HEALTH_PARAMS)
     def health(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +108,8 @@ class SystemMethods:
     def build_status(self, admin: bool) -> dict[str, Any]:
         """The ``status`` payload (the sessions path is redacted for non-admins)."""
         path = self._sessions_path() if admin else "[redacted]"
+        summary = self._sessions_summary() if self._sessions_summary is not None else {}
+        count, recent = int(summary.get("count", 0)), list(summary.get("recent", []))
         hb = self._heartbeat()
         every_ms = hb.config_for("main")["everyMs"] if hb is not None else HEARTBEAT_EVERY_MS
         every = f"{every_ms // 60000}m"
@@ -129,10 +133,11 @@ class SystemMethods:
             "taskAudit": {"total": 0, "warnings": 0, "errors": 0, "byCode": {}},
             "sessions": {
                 "paths": [path] if admin else [],
-                "count": 0,
+                "count": count,
                 "defaults": {"model": None, "contextTokens": None},
-                "recent": [],
-                "byAgent": [{"agentId": "main", "path": path, "count": 0, "recent": []}],
+                "recent": recent,
+                "byAgent": [{"agentId": "main", "path": path, "count": count,
+                             "recent": recent}],
             },
             "modelRuntime": {"degraded": False, "pendingAgents": []},
             "eventLoop": self._health.lag.snapshot(),

@@ -162,3 +162,40 @@ class EverydayCLI(unittest.TestCase):
         self.assertIn("Agents: main (default)", health.out)
         # the probe connection of `status` holds no scopes: refused, as on the real gateway
         self.assertEqual([m for m, _ in self.refused], ["system-presence", "system-presence"])
+
+
+class SharedHome(unittest.TestCase):
+    """The README's own set-up: `make run` keeps its state in ~/.openclaw and the real CLI runs
+    in the same HOME. The CLI opens the real gateway's database files there by itself; ours
+    must not sit at those paths (it refused them: "uses schema version 3")."""
+
+    timeout = 180
+
+    def setUp(self) -> None:
+        launcher, why = reference_launcher()
+        if launcher is None:
+            raise unittest.SkipTest(why)
+        self.launcher = launcher
+        self.home = os.path.abspath(self.mktemp())
+        start_gateway(self, TOKEN, state_dir=os.path.join(self.home, ".openclaw"))
+        self.app.runtime.startService()
+        with open(os.path.join(self.home, ".openclaw", "openclaw.json"), "w") as f:
+            json.dump({"gateway": {"mode": "local", "port": self.port_number,
+                                   "auth": {"mode": "token", "token": TOKEN}}}, f)
+
+    async def tearDown(self) -> None:
+        await self.app.runtime.stopService()
+        await stop_gateway(self)
+
+    async def openclaw(self, *args: str) -> CLIResult:
+        return await run_cli(self.launcher, args, self.home,
+                             {"OPENCLAW_GATEWAY_PORT": str(self.port_number)})
+
+    async def test_status_and_doctor_in_the_gateways_home(self) -> None:
+        turn = await self.openclaw("agent", "--agent", "main", "--message", "count to 2")
+        self.assertEqual((turn.code, turn.out.strip()), (0, "1, 2."), turn)
+        for args in (("status",), ("doctor", "--non-interactive")):
+            r = await self.openclaw(*args)
+            self.assertEqual(r.code, 0, r)
+            self.assertNotIn("schema version", r.out + r.err, r)
+            self.assertNotIn("The CLI command failed", r.out + r.err, r)

@@ -304,7 +304,7 @@ class RunDurability(unittest.TestCase):
         return {row["key"]: row for row in res["payload"]["sessions"]}
 
     def integrity_check(self) -> str:
-        path = self.state / "agents" / "main" / "agent" / "openclaw-agent.sqlite"
+        path = self.state / "agents" / "main" / "agent" / "openclaw_tw-sessions.sqlite"
         self.assertTrue(path.exists(), f"no session database at {path}")
         conn = sqlite3.connect(str(path))
         try:

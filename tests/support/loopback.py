@@ -97,14 +97,16 @@ def close_store(app: Components) -> None:
 
 
 def start_gateway(case: unittest.TestCase, token: str = TOKEN,
-                  config_file: Callable[[], dict[str, Any]] | None = None) -> None:
+                  config_file: Callable[[], dict[str, Any]] | None = None,
+                  state_dir: str | None = None) -> None:
     """A gateway with a fresh state dir on a real 127.0.0.1 port: sets ``case.app`` (every
     component), ``case.gw`` (the hub), ``case.port``, ``case.port_number`` and ``case.url``.
     ``config_file`` returns the JSON config file's content (e.g. ``models.providers``); it is
-    called after the reactor was found clean, so it may start servers the config names."""
+    called after the reactor was found clean, so it may start servers the config names.
+    ``state_dir``: use this state directory (e.g. a real CLI's ``~/.openclaw``)."""
     require_clean_reactor(case)
-    state = os.path.abspath(case.mktemp())
-    os.makedirs(state)
+    state = state_dir or os.path.abspath(case.mktemp())
+    os.makedirs(state, exist_ok=True)
     options = {"port": "0", "token": token, "state-dir": state}
     if config_file is not None:
         options["config"] = os.path.join(state, "openclaw.json")

@@ -89,7 +89,16 @@ class OldStateDirectory(TestCase):
         finally:
             conn.close()
 
-    # -- agents/main/agent/openclaw-agent.sqlite ---------------------------------------------
+    def test_our_files_leave_the_real_gateways_paths(self) -> None:
+        """db6df61 kept devices and sessions at the real OpenClaw gateway's own paths, where
+        the real CLI opens them and refuses our schema; they move to our own names."""
+        for old, new in (("state/openclaw.sqlite", "state/openclaw_tw-devices.sqlite"),
+                         ("agents/main/agent/openclaw-agent.sqlite",
+                          "agents/main/agent/openclaw_tw-sessions.sqlite")):
+            self.assertFalse((self.state / old).exists(), old)
+            self.assertTrue((self.state / new).exists(), new)
+
+    # -- agents/main/agent/openclaw_tw-sessions.sqlite (was openclaw-agent.sqlite) --------------
 
     def test_sessions_and_transcripts(self) -> None:
         listed = ok(self.admin, "sessions.list", {})
@@ -111,7 +120,7 @@ class OldStateDirectory(TestCase):
             self.assertEqual({k: row[k] for k in ("inputTokens", "outputTokens", "totalTokens",
                                                   "estimatedCostUsd", "totalTokensFresh")
                               if k in row}, {"totalTokensFresh": False})
-        self.assertEqual(self.rows("agents/main/agent/openclaw-agent.sqlite",
+        self.assertEqual(self.rows("agents/main/agent/openclaw_tw-sessions.sqlite",
                                    "SELECT version FROM schema_versions WHERE owner='sessions'"),
                          [(3,)])
         send = {"sessionKey": "agent:main:fixture-b", "message": "after the upgrade",

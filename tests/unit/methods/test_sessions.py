@@ -76,7 +76,7 @@ class SessionsMethods(SynchronousTestCase):
                                                   "nextOffset", "hasMore", "owners")},
                          {"count": 2, "totalCount": 2, "limitApplied": 100, "nextOffset": None,
                           "hasMore": False, "owners": []})
-        self.assertTrue(listing["path"].endswith("agents/main/agent/openclaw-agent.sqlite"))
+        self.assertTrue(listing["path"].endswith("agents/main/agent/openclaw_tw-sessions.sqlite"))
         self.assertIsInstance(listing["ts"], int)
         defaults = listing["defaults"]
         self.assertEqual((defaults["modelProvider"], defaults["model"],

@@ -19,7 +19,7 @@ from tests.support.tmp import fresh_dir
 
 READ = ["operator.read"]
 ADMIN = ["operator.admin"]
-SESSIONS_SUFFIX = "agents/main/agent/openclaw-agent.sqlite"
+SESSIONS_SUFFIX = "agents/main/agent/openclaw_tw-sessions.sqlite"
 
 HEALTH_KEYS = {"ok", "ts", "durationMs", "plugins", "configReload", "channels", "channelOrder",
                "channelLabels", "heartbeatSeconds", "defaultAgentId", "agents", "sessions",
@@ -194,6 +194,17 @@ class Status(SynchronousTestCase):
         path = s["sessions"]["byAgent"][0]["path"]
         self.assertTrue(path.endswith(SESSIONS_SUFFIX), path)
         self.assertEqual(s["sessions"]["paths"], [path])
+
+    def test_counts_the_stored_sessions(self) -> None:
+        """`openclaw status` shows how many sessions the gateway holds (it said 0 always)."""
+        client = hello(self.gw, scopes=["operator.write", "operator.read"])
+        for key in ("main", "other"):
+            ok(client, "chat.send", {"sessionKey": key, "message": "hi", "idempotencyKey": key})
+        sessions = ok(client, "status", {})["sessions"]
+        self.assertEqual(sessions["count"], 2)
+        self.assertEqual(sessions["byAgent"][0]["count"], 2)
+        self.assertEqual({r["key"] for r in sessions["recent"]},
+                         {"agent:main:main", "agent:main:other"})
 
     def test_requires_read(self) -> None:
         res = call(hello(self.gw, scopes=[]), "status", {})
