@@ -18,7 +18,7 @@ A package's build is served as the real gateway serves its own *bundled* build: 
 gateway serves one.
 
 **Files.**  A request's path has already been decoded and checked lexically
-(``control_ui.safe_relative``); here the file's real path (symlinks resolved) must still lie
+(``ui_routes.safe_relative``); here the file's real path (symlinks resolved) must still lie
 inside the build's real root, it must be a regular file, and in a configured build it must
 not be a hard link (the reference's rule).  Small files are kept in a bounded cache keyed by
 inode, size and mtime; files over ``STREAM_OVER`` bytes are not read here but streamed.

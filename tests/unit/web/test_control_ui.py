@@ -28,7 +28,7 @@ from openclaw_tw import tap
 from openclaw_tw.config import document as configfile
 from openclaw_tw.config import settings as config
 from openclaw_tw.devices.store import PairedDevice
-from openclaw_tw.web import control_ui, ui_build
+from openclaw_tw.web import control_ui, ui_build, ui_document, ui_routes
 from openclaw_tw.web.ui_build import Discovery
 from tests.support.helpers import TOKEN, make_app
 from tests.support.tmp import fresh_dir
@@ -140,7 +140,7 @@ class PackageBuild(UiCase):
         self.assertIn(f'href="/favicon.svg?v={BUILD_ID}"', body)
         self.assertIn(f'href="/manifest.webmanifest?v={BUILD_ID}"', body)
         csp = reply.header("Content-Security-Policy") or ""
-        self.assertIn(f"'{control_ui.inline_script_hashes(f'<script>{INLINE_SCRIPT}</script>')[0]}'",
+        self.assertIn(f"'{ui_document.inline_script_hashes(f'<script>{INLINE_SCRIPT}</script>')[0]}'",
                       csp)
         self.assertIn("connect-src 'self' ws: wss: data: https://api.openai.com "
                       "https://tweakcn.com http://127.0.0.1:* https://127.0.0.1:*", csp)
@@ -381,13 +381,13 @@ class Security(UiCase):
         self.assertEqual((reply.status, reply.body), (200, APP_JS))
 
     def test_safe_relative(self) -> None:
-        self.assertEqual(control_ui.safe_relative("assets/a%20b.js"), "assets/a b.js")
+        self.assertEqual(ui_routes.safe_relative("assets/a%20b.js"), "assets/a b.js")
         for bad in ("../x", "a/../../x", "%2e%2e/x", "/etc/passwd", "%2fetc", "a%00b",
                     "a%5cb", "C:/x", "%ZZ", "%c0%ae", ""):
-            self.assertIsNone(control_ui.safe_relative(bad), bad)
-        self.assertEqual(control_ui.normalize_path(b"/a/./b/../c/%2e%2E/d"), "/a/d")
-        self.assertEqual(control_ui.normalize_path(b"/a\\..\\b"), "/b")
-        self.assertEqual(control_ui.normalize_path(b"/../.."), "/")
+            self.assertIsNone(ui_routes.safe_relative(bad), bad)
+        self.assertEqual(ui_routes.normalize_path(b"/a/./b/../c/%2e%2E/d"), "/a/d")
+        self.assertEqual(ui_routes.normalize_path(b"/a\\..\\b"), "/b")
+        self.assertEqual(ui_routes.normalize_path(b"/../.."), "/")
 
     def test_nosniff_and_frame_policy_on_every_answer(self) -> None:
         targets = ["/", "/assets/app-abc123.js", "/sw.js", "/missing.js", "/chat/x",
