@@ -130,7 +130,8 @@ class RealTUIWithUsage(TUIHarness):
         self.addCleanup(self.model.stop)
         return {"models": {"providers": {"fake": {
             "baseUrl": self.model.base_url, "apiKey": "sk-fake", "api": "openai-completions",
-            "models": [{"id": "fake-model", "contextWindow": 128000}]}}},
+            "models": [{"id": "fake-model", "contextWindow": 128000},
+                       {"id": "small-model", "contextWindow": 64000}]}}},
             "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}}}
 
     async def test_the_footer_shows_tokens_and_the_context_window(self) -> None:
@@ -146,3 +147,26 @@ class RealTUIWithUsage(TUIHarness):
         await self.wait_for(r"fake-model \| deliver:off \| tokens 12k/128k \(9%\)\s*$",
                             "the footer with the second run's tokens")
         await self.idle("again")
+
+    async def test_switch_model_then_history_after_a_reconnect(self) -> None:
+        """`/model` switches the session's model (the footer and the next request say so);
+        a TUI started again finds the conversation's history."""
+        self.model.behave(text="Plain reply.", usage=(100, 2))
+        await self.start_tui("first message")
+        await self.wait_for(r"^Plain reply\.", "the reply to 'first message'", 90)
+        await self.idle("first message")
+        await self.say("/model fake/small-model")
+        await self.wait_for(r"model set to fake/small-model", "/model", 15)
+        await self.say("second message")
+        await self.wait_for(r"small-model \| deliver:off \| tokens 100/64k", "the new model")
+        await self.idle("second message")
+        self.assertEqual(self.model.requests[-1].body["model"], "small-model")
+        await self.tmux("kill-session", "-t", "tui")
+        await self.tmux("new-session", "-d", "-s", "tui", "-x", "160", "-y", "45",
+                        f"NO_COLOR=1 HOME={shlex.quote(self.home)} "
+                        f"{shlex.quote(self.launcher)} tui --url "
+                        f"ws://127.0.0.1:{self.proxy.getHost().port} --token {TOKEN}")
+        text = await self.wait_for(r"^second message", "the history after a reconnect", 60)
+        self.assertIn("first message", text)
+        self.assertEqual(len(re.findall(r"^Plain reply\.", text, re.M)), 2, text)
+
