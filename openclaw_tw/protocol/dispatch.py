@@ -140,7 +140,7 @@ class MethodTable:
         if params is None:
             params = {}
         if entry.params is not None:
-            problem = entry.params.check(params)
+            params, problem = entry.params.normalize(params)
             if problem is not None:
                 raise invalid_request(f"invalid {method} params: {problem}")
         result = entry.handler(ctx, params)

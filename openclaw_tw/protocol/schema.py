@@ -5,6 +5,11 @@ The real gateway validates params with JSON Schema (AJV) and reports the first p
 'bogus'`` or ``must have required property 'idempotencyKey'``.  Clients display these strings,
 so we produce the same wording.  Schemas are plain objects built once at import time; ``check``
 walks a decoded JSON value and returns ``None`` or the message of the first problem.
+
+``normalize`` also returns the value a handler gets: JSON has one number type, so ``5.0``
+where an integer is expected is the integer 5 (as the real gateway's validator takes it) and
+reaches the handler as ``int``; ``5.5`` is refused ("must be integer").  Containers are
+copied only when something inside them changed.
 """
 
 from __future__ import annotations
@@ -29,20 +34,24 @@ class SchemaError(Exception):
 
 
 class Schema:
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
+        """The value as a handler should see it, or raise ``SchemaError``."""
         raise NotImplementedError
 
     def check(self, value: Any) -> str | None:
+        return self.normalize(value)[1]
+
+    def normalize(self, value: Any) -> tuple[Any, str | None]:
+        """(the normalized value, None) or (the value, the first problem's message)."""
         try:
-            self.validate(value, "")
+            return self.validate(value, ""), None
         except SchemaError as e:
-            return e.render()
-        return None
+            return value, e.render()
 
 
 class AnyValue(Schema):
-    def validate(self, value: Any, path: str) -> None:
-        return None
+    def validate(self, value: Any, path: str) -> Any:
+        return value
 
 
 class Str(Schema):
@@ -56,7 +65,7 @@ class Str(Schema):
         self.max_len = max_len
         self.enum = frozenset(enum) if enum is not None else None
 
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, str):
             raise SchemaError(path, "must be string")
         if self.enum is not None and value not in self.enum:
@@ -65,6 +74,7 @@ class Str(Schema):
             raise SchemaError(path, f"must NOT have fewer than {self.min_len} characters")
         if self.max_len is not None and len(value) > self.max_len:
             raise SchemaError(path, f"must NOT have more than {self.max_len} characters")
+        return value
 
 
 class Int(Schema):
@@ -72,7 +82,7 @@ class Int(Schema):
         self.minimum = minimum
         self.maximum = maximum
 
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SchemaError(path, "must be integer")
         if isinstance(value, float) and not value.is_integer():
@@ -81,18 +91,21 @@ class Int(Schema):
             raise SchemaError(path, f"must be >= {self.minimum}")
         if self.maximum is not None and value > self.maximum:
             raise SchemaError(path, f"must be <= {self.maximum}")
+        return int(value) if isinstance(value, float) else value
 
 
 class Num(Schema):
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SchemaError(path, "must be number")
+        return value
 
 
 class Bool(Schema):
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, bool):
             raise SchemaError(path, "must be boolean")
+        return value
 
 
 class Arr(Schema):
@@ -100,24 +113,28 @@ class Arr(Schema):
         self.items = items
         self.max_items = max_items
 
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise SchemaError(path, "must be array")
         if self.max_items is not None and len(value) > self.max_items:
             raise SchemaError(path, f"must NOT have more than {self.max_items} items")
+        out: list[Any] | None = None
         for i, item in enumerate(value):
-            self.items.validate(item, f"{path}/{i}")
+            new = self.items.validate(item, f"{path}/{i}")
+            if new is not item:
+                out = out if out is not None else list(value)
+                out[i] = new
+        return value if out is None else out
 
 
 class Record(Schema):
     def __init__(self, values: Schema) -> None:
         self.values = values
 
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise SchemaError(path, "must be object")
-        for k, v in value.items():
-            self.values.validate(v, f"{path}/{_escape(k)}")
+        return _rebuild(value, ((k, self.values, v) for k, v in value.items()), path)
 
 
 class Obj(Schema):
@@ -134,7 +151,7 @@ class Obj(Schema):
         self.closed = closed
         self.fields = {**self.required, **self.optional}
 
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise SchemaError(path, "must be object")
         for name in self.required:
@@ -144,23 +161,21 @@ class Obj(Schema):
             for name in value:
                 if name not in self.fields:
                     raise SchemaError(path, f"unexpected property '{name}'", root_prefix=True)
-        for name, item in value.items():
-            schema = self.fields.get(name)
-            if schema is not None:
-                schema.validate(item, f"{path}/{_escape(name)}")
+        fields = self.fields
+        return _rebuild(value, ((k, fields[k], v) for k, v in value.items() if k in fields),
+                        path)
 
 
 class OneOf(Schema):
     def __init__(self, *options: Schema) -> None:
         self.options = options
 
-    def validate(self, value: Any, path: str) -> None:
+    def validate(self, value: Any, path: str) -> Any:
         for option in self.options:
             try:
-                option.validate(value, path)
+                return option.validate(value, path)
             except SchemaError:
                 continue
-            return
         raise SchemaError(path, "must match a schema in anyOf")
 
 
@@ -168,9 +183,19 @@ class Nullable(Schema):
     def __init__(self, inner: Schema) -> None:
         self.inner = inner
 
-    def validate(self, value: Any, path: str) -> None:
-        if value is not None:
-            self.inner.validate(value, path)
+    def validate(self, value: Any, path: str) -> Any:
+        return None if value is None else self.inner.validate(value, path)
+
+
+def _rebuild(value: dict[str, Any], items: Any, path: str) -> dict[str, Any]:
+    """Validate (key, schema, item) triples of a dict; a copy only if an item changed."""
+    out: dict[str, Any] | None = None
+    for key, schema, item in items:
+        new = schema.validate(item, f"{path}/{_escape(key)}")
+        if new is not item:
+            out = out if out is not None else dict(value)
+            out[key] = new
+    return value if out is None else out
 
 
 def _escape(key: str) -> str:
