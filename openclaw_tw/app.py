@@ -29,6 +29,9 @@ from openclaw_tw.agent.instrument import instrument
 from openclaw_tw.agent.models import ModelRegistry, build_registry
 from openclaw_tw.agent.offline import OfflineProvider
 from openclaw_tw.agent.runtime import AgentRuntime
+from openclaw_tw.agent.session_usage import SessionUsage
+from openclaw_tw.approvals.history import MIGRATION as APPROVAL_HISTORY_MIGRATION
+from openclaw_tw.approvals.history import ApprovalHistory
 from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.approvals.service import ExecApprovals
 from openclaw_tw.automation.boot import BootScript
@@ -54,25 +57,38 @@ from openclaw_tw.devices.store import MIGRATIONS as DEVICE_MIGRATIONS
 from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.hub import identity
 from openclaw_tw.hub.gateway import LEGACY_SESSIONS_FILE, Gateway
+from openclaw_tw.methods.absent_features import AbsentFeaturesMethods
 from openclaw_tw.methods.agents import AgentsMethods, configured_agents
+from openclaw_tw.methods.approval_history import ApprovalHistoryMethods
 from openclaw_tw.methods.approvals import ApprovalsMethods
 from openclaw_tw.methods.channels import ChannelsMethods
 from openclaw_tw.methods.chat import ChatMethods
+from openclaw_tw.methods.chat_startup import ChatStartupMethods
 from openclaw_tw.methods.config import ConfigMethods
 from openclaw_tw.methods.cron import CronMethods
 from openclaw_tw.methods.devices import DevicesMethods
 from openclaw_tw.methods.diagnostics import DiagnosticsMethods
 from openclaw_tw.methods.doctor import DoctorMethods
+from openclaw_tw.methods.environments import EnvironmentsMethods
 from openclaw_tw.methods.logs import LogsMethods
 from openclaw_tw.methods.models import ModelsMethods
 from openclaw_tw.methods.nodes import NodesMethods
+from openclaw_tw.methods.plugins import PluginsMethods
+from openclaw_tw.methods.projects import ProjectsMethods
+from openclaw_tw.methods.session_branches import SessionBranchesMethods
+from openclaw_tw.methods.session_groups import SessionGroupsMethods
+from openclaw_tw.methods.session_messages import SessionMessagesMethods
+from openclaw_tw.methods.session_usage import SessionUsageMethods
 from openclaw_tw.methods.sessions import SessionsMethods
+from openclaw_tw.methods.shell import ShellMethods
+from openclaw_tw.methods.skills import SkillsMethods
 from openclaw_tw.methods.system import SystemMethods
 from openclaw_tw.methods.usage import UsageMethods
 from openclaw_tw.nodes.registry import NodeRegistry
 from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
 from openclaw_tw.nodes.store import NodeStore, nodes_db_path
 from openclaw_tw.protocol.dispatch import MethodTable
+from openclaw_tw.sessions.groups import SessionGroups
 from openclaw_tw.sessions.keys import normalize_agent_id
 from openclaw_tw.sessions.store import MIGRATIONS as SESSION_MIGRATIONS
 from openclaw_tw.sessions.store import SessionStore
@@ -86,7 +102,8 @@ CRON_FILE_SCHEMA = Schema.single("cron", CRON_MIGRATIONS)
 # Files written before per-owner versions counted the lists in this order.
 NODES_FILE_SCHEMA = Schema(
     {"nodes": NODE_MIGRATIONS, "channel-pairing": [PAIRING_MIGRATION],
-     "channel-cursors": [CURSOR_MIGRATION], "channel-ingress": [INGRESS_MIGRATION]},
+     "channel-cursors": [CURSOR_MIGRATION], "channel-ingress": [INGRESS_MIGRATION],
+     "approval-history": [APPROVAL_HISTORY_MIGRATION]},
     legacy=[("nodes", 1), ("channel-pairing", 1), ("channel-cursors", 1),
             ("channel-ingress", 1)])
 
@@ -200,7 +217,9 @@ def build(settings: GatewaySettings, reactor: Any,
     node_store = NodeStore(nodes_db)
     pending_approvals = node_store.load()
     nodes = NodeRegistry(hub, node_store, device_store)
-    approvals = ExecApprovals(hub, node_store)
+    approval_history = ApprovalHistory(nodes_db, hub.now_ms)  # approval.history's store
+    approval_history.load()
+    approvals = ExecApprovals(hub, node_store, approval_history)
     restored = approvals.restore(pending_approvals)
     if restored:
         _log.info("restored {n} pending exec approval(s)", n=restored)
@@ -267,15 +286,16 @@ def add_method_families(app: Components) -> None:
                                     lambda: hub.conns.values(), hub.disconnect_device))
     table.add_family(ConfigMethods(settings, lambda: app.config_watcher, hub.display_path,
                                    hub.now_ms, hub.broadcast))
-    table.add_family(ChatMethods(app.runtime, app.sessions, app.dedupe, hub.now_ms))
+    chat_methods = ChatMethods(app.runtime, app.sessions, app.dedupe, hub.now_ms)
+    table.add_family(chat_methods)
     session_methods = SessionsMethods(
         app.runtime, app.sessions, hub.broadcast, hub.now_ms, settings, run_blocking,
         hub.display_path, hub.sessions_path())
     app.runtime.on_session_changed = session_methods.session_changed
     table.add_family(session_methods)
+    add_session_families(app, chat_methods, session_methods)
     table.add_family(AgentsMethods(
         hub.settings.raw, hub.display_path(hub.settings.state_dir / "workspace"), app.models))
-    table.add_family(ModelsMethods(hub.settings.raw, app.models))
     table.add_family(UsageMethods(CostUsage(app.sessions_db, app.models, hub.now_ms),
                                   hub.now_ms))
     table.add_family(DiagnosticsMethods(hub.diagnostics))
@@ -286,6 +306,51 @@ def add_method_families(app: Components) -> None:
         hub.health.lag.snapshot))
     table.add_family(ApprovalsMethods(app.approvals, app.exec_policy))
     table.add_family(CronMethods(app.cron, hub.now_ms, hub.display_path))
+    add_shell_families(app)
+
+
+def add_shell_families(app: Components) -> None:
+    """What the Control UI's app shell and Settings pages read beyond the families above: the
+    host (system.info), updates, preferences, themes, plugins, skills, environments, the
+    approvals history -- real where we have the feature, truthfully empty where we do not."""
+    hub, table = app.hub, app.table
+    settings = lambda: hub.settings  # noqa: E731
+    table.add_family(ShellMethods(settings, hub.uptime_ms, hub.health.lag.snapshot,
+                                  hub.boot_id))
+    table.add_family(PluginsMethods())
+    table.add_family(SkillsMethods(
+        hub.settings.raw, hub.display_path(hub.settings.state_dir / "workspace"),
+        hub.display_path(hub.settings.state_dir / "skills")))
+    table.add_family(EnvironmentsMethods(settings, app.nodes))
+    assert app.approvals.history is not None
+    table.add_family(ApprovalHistoryMethods(
+        app.approvals.history, lambda: hub.settings.control_ui_base_path))
+
+
+def add_session_families(app: Components, chat: ChatMethods,
+                         sessions: SessionsMethods) -> None:
+    """What the Control UI's chat and sessions views read beyond chat.* and sessions.*: the
+    chat view's start-up, live transcripts (``session.message``), branches, groups, usage,
+    projects, and the features this gateway lacks (answered truthfully empty)."""
+    hub, table = app.hub, app.table
+    models = ModelsMethods(hub.settings.raw, app.models, hub.now_ms)  # chat.metadata lists its rows
+    table.add_family(models)
+    messages = SessionMessagesMethods(app.runtime, hub.broadcast, hub.now_ms)
+    app.sessions.appended.append(messages.appended)
+    table.add_family(messages)
+    table.add_family(ChatStartupMethods(
+        chat, app.runtime, app.sessions, lambda: models.models_list(None, {})["models"],
+        lambda: {normalize_agent_id(a["id"]) for a in configured_agents(hub.settings.raw)}))
+    table.add_family(SessionBranchesMethods(app.sessions))
+    groups = SessionGroups(app.sessions_db, app.sessions, hub.now_ms)  # the group catalog
+    groups.load()
+    table.add_family(SessionGroupsMethods(groups, hub.broadcast, hub.now_ms,
+                                          sessions.session_changed))
+    table.add_family(SessionUsageMethods(SessionUsage(
+        app.sessions_db, CostUsage(app.sessions_db, app.models, hub.now_ms),
+        lambda: app.sessions.rows.values(), sessions.public), hub.now_ms))
+    table.add_family(ProjectsMethods(hub.settings.raw, hub.settings.state_dir / "workspace"))
+    table.add_family(AbsentFeaturesMethods(lambda: hub.boot_id))
 
 
 def _openai_maker(reactor: Any) -> Any:

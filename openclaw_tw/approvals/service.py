@@ -17,6 +17,7 @@ from openclaw_tw.errors import invalid_request
 from openclaw_tw.protocol import scopes as S
 
 if TYPE_CHECKING:
+    from openclaw_tw.approvals.history import ApprovalHistory
     from openclaw_tw.hub.gateway import Gateway
     from openclaw_tw.nodes.store import NodeStore
 
@@ -50,6 +51,7 @@ class Approval:
     requester_device: str | None
     decision: str | None = None
     resolved_by: str | None = None
+    resolver: dict[str, Any] | None = None  # approval.history's {kind: device|runtime, id}
     terminal_reason: str | None = None
     waiters: list[Deferred[Any]] = attrs.Factory(list)
     timer: Any = None
@@ -93,9 +95,11 @@ def command_analysis(argv: list[str] | None, text: str | None) -> dict[str, Any]
 class ExecApprovals(Service):
     name = "exec-approvals"
 
-    def __init__(self, gw: Gateway, store: NodeStore) -> None:
+    def __init__(self, gw: Gateway, store: NodeStore,
+                 history: ApprovalHistory | None = None) -> None:
         self.gw = gw
         self.store = store
+        self.history = history
         self.records: dict[str, Approval] = {}
 
     # -- restore -------------------------------------------------------------------------------
@@ -108,6 +112,8 @@ class ExecApprovals(Service):
                             None, row.get("requesterDevice"))
             if appr.expires_at <= now:
                 self.store.remove_approval(appr.id)
+                appr.terminal_reason = "timeout"
+                self._remember(appr, appr.expires_at)
                 continue
             self.records[appr.id] = appr
             appr.timer = self.gw.clock.callLater((appr.expires_at - now) / 1000,
@@ -161,6 +167,7 @@ class ExecApprovals(Service):
         if not audience:
             appr.terminal_reason = "no-approval-route"
             self._keep_finished(appr)
+            self._remember(appr, now)
             return appr.decision_payload()
         self.records[appr.id] = appr
         appr.timer = self.gw.clock.callLater(timeout / 1000, self._expire, appr)
@@ -185,6 +192,7 @@ class ExecApprovals(Service):
             appr.timer.cancel()
         self.store.remove_approval(appr.id)
         self._keep_finished(appr)
+        self._remember(appr, self.gw.now_ms())
         waiters, appr.waiters = appr.waiters, []
         for d in waiters:
             d.callback(appr)
@@ -197,6 +205,37 @@ class ExecApprovals(Service):
         for old in [a for a in self.records.values() if a.finished_at is not None
                     and a.finished_at + FINISHED_TTL_S < now]:
             del self.records[old.id]
+
+    def _remember(self, appr: Approval, resolved_at: int) -> None:
+        """Write a terminal approval to the history (``approval.history``)."""
+        if self.history is None:
+            return
+        if appr.terminal_reason == "user":
+            allowed = appr.decision != "deny"
+            status, reason = ("allowed" if allowed else "denied"), "user"
+        elif appr.terminal_reason == "no-approval-route":
+            status, reason = "denied", "no-route"
+        else:
+            status, reason = "expired", "timeout"
+        decision = appr.decision if status == "allowed" else "deny" if status == "denied" \
+            else None
+        req = appr.request
+        view = self.get_view(appr)
+        presentation = {"kind": "exec", "commandText": view["commandText"] or "(unknown)",
+                        "commandPreview": view["commandPreview"],
+                        "warningText": req.get("warningText") or None,
+                        "host": view["host"], "nodeId": view["nodeId"],
+                        "agentId": view["agentId"],
+                        "allowedDecisions": list(req.get("allowedDecisions") or DECISIONS)}
+        plan = req.get("systemRunPlan") or {}
+        record: dict[str, Any] = {
+            "id": appr.id, "kind": "exec", "status": status, "presentation": presentation,
+            "createdAtMs": appr.created_at, "expiresAtMs": appr.expires_at,
+            "resolvedAtMs": resolved_at, "reason": reason, "decision": decision,
+            "source": {"agentId": req.get("agentId") or plan.get("agentId"),
+                       "sessionKey": req.get("sessionKey") or plan.get("sessionKey")},
+            "resolver": appr.resolver if reason == "user" else None}
+        self.history.record(record, appr.requester_device)
 
     def _expire(self, appr: Approval) -> None:
         appr.timer = None
@@ -222,6 +261,9 @@ class ExecApprovals(Service):
             raise invalid_request("approval already resolved",
                                   {"reason": "APPROVAL_ALREADY_RESOLVED"})
         resolved_by = str((ctx.conn.client or {}).get("id") or "unknown")
+        device = ctx.conn.device_id
+        appr.resolver = {"kind": "device", "id": device} if device else \
+            {"kind": "runtime", "id": resolved_by}
         self._terminate(appr, decision, "user", resolved_by)
         self.gw.broadcast("exec.approval.resolved", {
             "id": appr.id, "decision": decision, "resolvedBy": resolved_by,

@@ -31,7 +31,7 @@ BUILD_ID = f"openclaw_tw-{__version__}"
 CAPABILITIES = ["published-model-catalog"]
 
 # Events we emit, in the order the reference advertises them.
-EVENTS = ["connect.challenge", "agent", "chat", "sessions.changed", "presence", "tick",
+EVENTS = ["connect.challenge", "agent", "chat", "session.message", "sessions.changed", "presence", "tick",
           "shutdown", "health", "heartbeat", "cron", "device.pair.changed", "device.pair.requested",
           "device.pair.resolved", "node.pair.requested", "node.pair.resolved",
           "node.presence", "node.hostStats", "node.invoke.request", "node.invoke.cancel",

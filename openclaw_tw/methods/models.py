@@ -9,11 +9,23 @@ role tag ``default`` on the primary model, and one thinking level (``off``: our 
 no reasoning settings).  Every listed model is ``available``: the registry holds only
 providers we can call.  Views (``default``/``configured``/``all``/``provider-config``) list the
 same models here: we have no provider discovery, so the configured models are all there is.
+
+models.authStatus reports the credentials of those providers as the real gateway does
+(``models-auth-status-*.mjs``): each configured provider with an ``apiKey`` is ``static`` with
+``apiKey.source`` ``config`` (a literal) or ``env`` (``${VAR}``, ``{env}`` or an env SecretRef,
+with ``envVar``); one whose variable is unset is ``missing`` (the real one drops it; we show it,
+since its calls will go out without a key).  Providers without a key -- the offline model, a
+local server -- need none and are not listed.  We have no auth profiles, OAuth logins or
+usage windows, and we cannot store keys from the UI (``models.authSetApiKey`` is not served),
+so ``providerCapabilities`` is empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from openclaw_tw.agent.models import OFFLINE_PROVIDER, ModelInfo, ModelRegistry
@@ -31,6 +43,9 @@ MODELS_LIST = Obj(optional={
     "includeDefaultModels": Bool(), "preparedOnly": Bool(), "refresh": Bool(),
     "view": Str(enum=("default", "configured", "provider-config", "all")),
 })
+AUTH_STATUS = Obj(optional={"refresh": Bool(), "agentId": Str()})
+OPENAI_APIS = ("openai-completions", "openai")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 THINKING_LEVELS = [{"id": "off", "label": "off"}]
 UNKNOWN_PROVIDER = ("Error: Unknown model catalog provider. Use a provider id from the installed "
                     "plugins or configured providers.")
@@ -40,9 +55,13 @@ class ModelsMethods:
     """models.list over the registry built at start-up (as ``agents.list``, not re-read on
     hot reload: the runtime keeps calling the providers it started with)."""
 
-    def __init__(self, raw: Mapping[str, Any], models: ModelRegistry) -> None:
+    def __init__(self, raw: Mapping[str, Any], models: ModelRegistry,
+                 now_ms: Callable[[], int] | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
         self._raw = dict(raw)
         self._models = models
+        self._now_ms = now_ms or (lambda: int(time.time() * 1000))
+        self._environ = os.environ if environ is None else environ
 
     @rpc("models.list", MODELS_LIST)
     def models_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +90,28 @@ class ModelsMethods:
             out["defaultModels"] = {"automaticUtilityModel": None}
         return out
 
+    @rpc("models.authStatus", AUTH_STATUS)
+    def auth_status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        requested = params.get("agentId")
+        if requested and normalize_agent_id(requested) not in {
+                normalize_agent_id(a["id"]) for a in configured_agents(self._raw)}:
+            raise invalid_request(f'unknown agent id "{requested}"')
+        configured = (self._raw.get("models") or {}).get("providers") or {}
+        providers = []
+        for provider_id, spec in sorted(configured.items()):
+            if not isinstance(spec, Mapping) or "apiKey" not in spec or \
+                    spec.get("api", "openai-completions") not in OPENAI_APIS:
+                continue
+            entry: dict[str, Any] = {"provider": provider_id, "authProvider": provider_id,
+                                     "displayName": provider_id}
+            source = key_source(spec["apiKey"], self._environ)
+            entry["status"] = "static" if source is not None else "missing"
+            entry["profiles"] = []
+            if source is not None:
+                entry["apiKey"] = source
+            providers.append(entry)
+        return {"ts": self._now_ms(), "providers": providers, "providerCapabilities": []}
+
     def row(self, m: ModelInfo, details: bool, with_input: bool) -> dict[str, Any]:
         """One ``ModelChoiceSchema`` row, keys in the real gateway's order."""
         out: dict[str, Any] = {"id": m.id, "name": m.name, "provider": m.provider}
@@ -89,3 +130,23 @@ class ModelsMethods:
         out["thinkingDefault"] = "off"
         out["available"] = True
         return out
+
+
+def key_source(value: Any, environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """Where a provider's ``apiKey`` comes from (the real ``apiKey`` field), or None when it
+    resolves to nothing: a literal, ``"${VAR}"`` (also embedded), ``{"env": VAR}`` or
+    ``{"source": "env", "id": VAR}`` -- the forms ``agent/openai.py`` resolves."""
+    if isinstance(value, Mapping):
+        name = value.get("env") or (value.get("id") if value.get("source") == "env" else None)
+        names = [str(name)] if name else []
+    elif isinstance(value, str):
+        names = _ENV_REF.findall(value)
+        if not names:
+            return {"source": "config"} if value.strip() else None
+    else:
+        return None
+    if not names or not all((environ.get(n) or "").strip() for n in names):
+        return None
+    whole = isinstance(value, Mapping) or _ENV_REF.fullmatch(value.strip()) is not None
+    return {"source": "env", "envVar": names[0]} if whole and len(names) == 1 \
+        else {"source": "env"}

@@ -32,7 +32,7 @@ RunBlocking = Callable[..., Deferred[Any]]
 _S1 = Str(min_len=1)
 DEFAULT_LIMIT = 100
 LIST = closed(optional={
-    "limit": Int(minimum=1, maximum=1000), "offset": Int(minimum=0),
+    "limit": Int(minimum=1), "offset": Int(minimum=0),
     "activeMinutes": Int(minimum=1), "label": Str(), "agentId": Str(), "search": Str(),
     "archived": OneOf(Bool(), Str(enum=["all"])), "includeGlobal": Bool(),
     "includeUnknown": Bool(), "includeLastMessage": Bool(), "includeDerivedTitles": Bool(),
@@ -158,6 +158,8 @@ class SessionsMethods:
         if params.get("activeMinutes"):
             cutoff = self.now_ms() - params["activeMinutes"] * 60_000
             rows = [r for r in rows if r.updated_at >= cutoff]
+        if params.get("spawnedBy"):
+            rows = []  # sub-sessions of a session: none here (no session spawns another)
         if not params.get("includeGlobal"):
             rows = [r for r in rows if r.key != "global"]
         if not params.get("includeUnknown"):
@@ -407,17 +409,18 @@ def _unpinned(row: SessionRow) -> bool:
 
 def _enrich(last: dict[str, list[Entry]], result: dict[str, Any], params: dict[str, Any]
             ) -> dict[str, Any]:
-    """``includeLastMessage`` / ``includeDerivedTitles``: add them to each listed row."""
+    """``includeLastMessage``: ``lastMessagePreview``, the text of the newest user or assistant
+    message; ``includeDerivedTitles``: ``derivedTitle``, the session's label (the real gateway
+    derives a title from a label, display name or subject, never from the messages)."""
     for out in result["sessions"]:
         entries = last.get(out["key"]) or []
-        if params.get("includeLastMessage") and entries:
-            out["lastMessage"] = {"role": entries[-1].role,
-                                  "text": entry_text(entries[-1])[:500],
-                                  "timestamp": entries[-1].ts}
-        if params.get("includeDerivedTitles"):
-            first = next((e for e in entries if e.role == "user"), None)
-            if first is not None:
-                out["derivedTitle"] = entry_text(first)[:80]
+        if params.get("includeLastMessage"):
+            said = next((e for e in reversed(entries) if e.role in ("user", "assistant")
+                         and entry_text(e).strip()), None)
+            if said is not None:
+                out["lastMessagePreview"] = entry_text(said).strip()[:500]
+        if params.get("includeDerivedTitles") and out.get("label"):
+            out["derivedTitle"] = out["label"]
     return result
 
 

@@ -17,10 +17,12 @@ from typing import Any
 
 import attrs
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from openclaw_tw.db import Database
 from openclaw_tw.sessions.keys import agent_of
 
+_log = Logger(namespace="sessions/store")
 MIGRATIONS = [
     [
         """CREATE TABLE sessions (
@@ -64,6 +66,13 @@ MIGRATIONS = [
         "FROM sessions",
         "DROP TABLE sessions",
         "ALTER TABLE sessions_v3 RENAME TO sessions",
+    ],
+    # 4: the session group catalog (``sessions/groups.py``): the groups the sidebar shows, in
+    # order, and the sidebar's section order (one JSON value).
+    [
+        "CREATE TABLE session_groups (name TEXT PRIMARY KEY, position INTEGER NOT NULL, "
+        "created_at INTEGER NOT NULL)",
+        "CREATE TABLE session_ui_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ],
 ]
 
@@ -132,7 +141,7 @@ class Entry:
     ts: int
 
 
-_UPSERT = "INSERT OR REPLACE INTO sessions VALUES (" + ",".join("?" * 22) + ")"
+ROW_UPSERT = "INSERT OR REPLACE INTO sessions VALUES (" + ",".join("?" * 22) + ")"
 
 
 class SessionStore:
@@ -141,6 +150,8 @@ class SessionStore:
         self.now_ms = now_ms
         self.rows: dict[str, SessionRow] = {}
         self.interrupted_at_start: list[str] = []
+        # Called with (row, entry) once an appended entry is committed (``session.message``).
+        self.appended: list[Callable[[SessionRow, Entry], None]] = []
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -172,7 +183,7 @@ class SessionStore:
                 if row.status == "running" or row.key in marked:
                     row.status, row.ended_at = "interrupted", now
                     row.last_run_error = "interrupted: the gateway stopped during this run"
-                    conn.execute(_UPSERT, row.as_tuple())
+                    conn.execute(ROW_UPSERT, row.as_tuple())
                     if row.key not in marked:
                         marked.append(row.key)
             return marked
@@ -197,7 +208,7 @@ class SessionStore:
     def save(self, row: SessionRow) -> Deferred[None]:
         self.rows[row.key] = row
         values = row.as_tuple()
-        return self.db.run(lambda conn: _none(conn.execute(_UPSERT, values)))
+        return self.db.run(lambda conn: _none(conn.execute(ROW_UPSERT, values)))
 
     def delete(self, key: str) -> Deferred[bool]:
         existed = self.rows.pop(key, None) is not None
@@ -225,11 +236,19 @@ class SessionStore:
                 " idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?)",
                 (row.key, session_id, entry_id, role, json.dumps(body), run_id,
                  idempotency_key, ts))
-            conn.execute(_UPSERT, values)
+            conn.execute(ROW_UPSERT, values)
             return Entry(int(cur.lastrowid or 0), row.key, session_id, entry_id, role, body,
                          run_id, idempotency_key, ts)
 
-        return self.db.run(write)
+        return self.db.run(write).addCallback(self._committed, row)
+
+    def _committed(self, entry: Entry, row: SessionRow) -> Entry:
+        for listener in list(self.appended):
+            try:
+                listener(row, entry)
+            except Exception:  # a listener must not undo the commit its caller waits for
+                _log.failure("append listener failed for {key}", key=row.key)
+        return entry
 
     def history(self, key: str, limit: int, before_seq: int | None = None,
                 session_id: str | None = None) -> Deferred[list[Entry]]:
@@ -281,7 +300,7 @@ class SessionStore:
                          (min(drop), key, row.session_id if row else "", str(uuid.uuid4()),
                           "custom", json.dumps(summary), None, None, self.now_ms()))
             if values is not None:
-                conn.execute(_UPSERT, values)
+                conn.execute(ROW_UPSERT, values)
             return len(drop)
 
         return self.db.run(write)
@@ -297,9 +316,17 @@ class SessionStore:
 
         return self.db.run(read)
 
-    def count_entries(self, key: str) -> Deferred[int]:
-        return self.db.run(lambda conn: conn.execute(
-            "SELECT COUNT(*) FROM transcript WHERE session_key=?", (key,)).fetchone()[0])
+    def count_entries(self, key: str, session_id: str | None = None,
+                      roles: tuple[str, ...] = ()) -> Deferred[int]:
+        """Entries of ``key`` (of one of its session ids, of these roles, when given)."""
+        sql, args = "SELECT COUNT(*) FROM transcript WHERE session_key=?", [key]
+        if session_id is not None:
+            sql += " AND session_id=?"
+            args.append(session_id)
+        if roles:
+            sql += " AND role IN (" + ",".join("?" * len(roles)) + ")"
+            args.extend(roles)
+        return self.db.run(lambda conn: conn.execute(sql, args).fetchone()[0])
 
 
 def _none(_: Any) -> None:

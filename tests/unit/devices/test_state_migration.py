@@ -55,7 +55,7 @@ CRON_RUN = "82fa38f0-7c06-472e-ace7-701126e2badc"
 
 # nodes.sqlite's owners once each keeps its own version (the old file counted them by position).
 NODES_SCHEMA_VERSIONS = {"nodes": 1, "channel-pairing": 1, "channel-cursors": 1,
-                         "channel-ingress": 1}
+                         "channel-ingress": 1, "approval-history": 1}
 
 
 class FixedDevice(Device):
@@ -122,7 +122,7 @@ class OldStateDirectory(TestCase):
                               if k in row}, {"totalTokensFresh": False})
         self.assertEqual(self.rows("agents/main/agent/openclaw_tw-sessions.sqlite",
                                    "SELECT version FROM schema_versions WHERE owner='sessions'"),
-                         [(3,)])
+                         [(4,)])  # migration 4: the session group catalog
         send = {"sessionKey": "agent:main:fixture-b", "message": "after the upgrade",
                 "idempotencyKey": "after-upgrade"}
         self.assertTrue(ok(self.admin, "chat.send", send)["runId"])

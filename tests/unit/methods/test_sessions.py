@@ -118,6 +118,20 @@ class SessionsMethods(SynchronousTestCase):
             seen += [r["key"] for r in page["sessions"]]
         self.assertEqual(sorted(seen), [f"agent:main:s{i}" for i in range(5)])
 
+    def test_list_limit_has_no_maximum(self) -> None:
+        # the Control UI asks for 10000 (sub-sessions of the open one); the real gateway takes
+        # any integer >= 1 (resolveSessionsListLimit) and reports it as limitApplied
+        self.create("s0")
+        for limit in (10_000, 100_000_000):
+            page = ok(self.w, "sessions.list", {"limit": limit, "spawnedBy": MAIN})
+            # no session here is spawned by another: the real answer for a session without
+            # sub-sessions
+            self.assertEqual((page["limitApplied"], page["count"], page["sessions"]),
+                             (limit, 0, []))
+        self.assertEqual(ok(self.w, "sessions.list", {"limit": 10_000})["count"], 1)
+        self.assertEqual(call(self.w, "sessions.list", {"limit": 0})["error"]["message"],
+                         "invalid sessions.list params: at /limit: must be >= 1")
+
     def test_list_filters(self) -> None:
         self.create("alpha", label="Alpha")
         self.create("beta", label="Beta")
@@ -137,13 +151,16 @@ class SessionsMethods(SynchronousTestCase):
     def test_list_last_message_and_derived_titles(self) -> None:
         self.turn("main", "hi", "k1")
         [plain] = ok(self.w, "sessions.list", {})["sessions"]
-        self.assertNotIn("lastMessage", plain)
-        [row] = ok(self.w, "sessions.list", {"includeLastMessage": True,
-                                             "includeDerivedTitles": True})["sessions"]
-        last = row["lastMessage"]
-        self.assertEqual((last["role"], last["text"]), ("assistant", OFFLINE_HI))
-        self.assertIsInstance(last["timestamp"], int)
-        self.assertEqual(row["derivedTitle"], "hi")
+        self.assertNotIn("lastMessagePreview", plain)
+        # the real rows (2026.9.6, the Control UI's sidebar list): the newest message's text
+        # as lastMessagePreview; no derivedTitle for a session without label or display name
+        enriched = {"includeLastMessage": True, "includeDerivedTitles": True}
+        [row] = ok(self.w, "sessions.list", enriched)["sessions"]
+        self.assertEqual(row["lastMessagePreview"], OFFLINE_HI)
+        self.assertNotIn("derivedTitle", row)
+        ok(self.w, "sessions.patch", {"key": MAIN, "label": "Ops"})
+        [row] = ok(self.w, "sessions.list", enriched)["sessions"]
+        self.assertEqual(row["derivedTitle"], "Ops")
 
     def test_subscribe_and_sessions_changed(self) -> None:
         sub, other = hello(self.gw, scopes=READ), hello(self.gw, scopes=READ)
@@ -369,8 +386,8 @@ class SessionsMethods(SynchronousTestCase):
                          {k: v for k, v in row.items() if k != "snapshotAt"})
         with_last = ok(self.w, "sessions.describe", {"key": "main", "includeLastMessage": True,
                                                      "includeDerivedTitles": True})["session"]
-        self.assertEqual((with_last["lastMessage"]["text"], with_last["derivedTitle"]),
-                         (OFFLINE_HI, "hi"))
+        self.assertEqual((with_last["lastMessagePreview"], with_last.get("derivedTitle")),
+                         (OFFLINE_HI, None))
         self.assertEqual(self.error(self.w, "sessions.describe", {"key": "main", "extra": 1})
                          ["code"], "INVALID_REQUEST")
 

@@ -1,0 +1,60 @@
+"""skills.status and skills.library.list: the Control UI's Skills page and palette.
+
+We load no skills (no bundled, managed or workspace SKILL.md files reach the model) and keep no
+skill library, so both are the real gateway's empty shapes: ``skills.status`` reports the
+agent's workspace and where managed skills would live, with no skills; ``skills.library.list``
+has no entries, no profile and ``defaultTarget: "unavailable"`` with ``canManageWorkspace:
+false`` (the real values for a caller that may not write the library), so the UI offers no
+"create skill".  A ``sessionKey`` adds the session's (empty) selection, as the real one does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from openclaw_tw.errors import invalid_request
+from openclaw_tw.methods.agents import configured_agents
+from openclaw_tw.protocol.dispatch import CallContext, rpc
+from openclaw_tw.protocol.schema import Obj, Str
+from openclaw_tw.sessions.keys import agent_of, normalize_agent_id, resolve_key
+
+_S1 = Str(min_len=1)
+# SkillsStatusParamsSchema, SkillsLibraryListParamsSchema (protocol-schema-signatures.txt).
+STATUS = Obj(optional={"agentId": _S1, "sessionKey": _S1})
+LIBRARY_LIST = Obj(optional={"sessionKey": Str(min_len=1, max_len=512),
+                             "scope": Str(enum=("mine", "team", "all"))})
+DEFAULT_SELECTION_LIMIT = 64
+
+
+class SkillsMethods:
+    """``raw`` is the config at start-up (agents are not re-read on hot reload, as in
+    ``agents.list``); ``workspace`` the default workspace's and ``managed`` the managed-skills
+    directory's display paths."""
+
+    def __init__(self, raw: Mapping[str, Any], workspace: str, managed: str) -> None:
+        self._raw = dict(raw)
+        self._workspace = workspace
+        self._managed = managed
+
+    @rpc("skills.status", STATUS)
+    def status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        requested = params.get("agentId") or (agent_of(params["sessionKey"])
+                                               if params.get("sessionKey") else None)
+        agent_id = normalize_agent_id(requested)
+        spec = next((a for a in configured_agents(self._raw)
+                     if normalize_agent_id(a["id"]) == agent_id), None)
+        if spec is None:
+            raise invalid_request(f'unknown agent id "{requested}"')
+        return {"workspaceDir": spec.get("workspace") or self._workspace,
+                "managedSkillsDir": self._managed, "agentId": agent_id, "skills": []}
+
+    @rpc("skills.library.list", LIBRARY_LIST)
+    def library_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"entries": [], "profileId": None, "multipleProfiles": False,
+                               "defaultTarget": "unavailable", "canManageWorkspace": False,
+                               "defaultSelectionLimit": DEFAULT_SELECTION_LIMIT}
+        if params.get("sessionKey"):
+            out["session"] = {"sessionKey": resolve_key(params["sessionKey"]),
+                              "selections": [], "attachable": []}
+        return out
