@@ -14,45 +14,25 @@ from typing import Any
 from autobahn.twisted.websocket import WebSocketClientFactory
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.trial import unittest
 
 from tests.support.children import ChildProcess
 from tests.support.loopback import (
     RecordingClient,
     connect_params,
-    start_gateway,
-    stop_gateway,
 )
-from tests.support.reference_cli import CLIResult, cli_env, reference_launcher, run_cli
+from tests.support.reference_cli import RealCLICase, cli_env
 
 TOKEN = "interop-nodes-secret"
 
 
-class _Interop(unittest.TestCase):
-    """Our gateway on a loopback port and the real CLI; no tests of its own."""
+class _Interop(RealCLICase):
+    """Our gateway on a loopback port, the real CLI and node host; no tests of its own."""
 
     timeout = 90
-
-    def setUp(self) -> None:
-        launcher, why = reference_launcher()
-        if launcher is None:
-            raise unittest.SkipTest(why)
-        self.launcher = launcher
-        start_gateway(self, TOKEN)
-
-    async def tearDown(self) -> None:
-        await stop_gateway(self)
+    token = TOKEN
 
     def env(self, home: str) -> dict[str, str]:
         return cli_env(home)
-
-    def fresh_home(self) -> str:
-        home = os.path.abspath(self.mktemp())
-        os.makedirs(home)
-        return home
-
-    async def openclaw(self, *args: str) -> CLIResult:
-        return await run_cli(self.launcher, args, self.fresh_home())
 
     def start_node_host(self) -> tuple[ChildProcess, defer.Deferred[Any]]:
         connected: defer.Deferred[Any] = defer.Deferred()

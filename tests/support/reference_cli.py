@@ -74,13 +74,14 @@ class RealCLICase(unittest.TestCase):
     """Our gateway on a loopback port and the real CLI against it; no tests of its own."""
 
     timeout = 60
+    token = TOKEN  # the gateway's shared token
 
     def setUp(self) -> None:
         launcher, why = reference_launcher()
         if launcher is None:
             raise unittest.SkipTest(why)
         self.launcher = launcher
-        start_gateway(self, TOKEN)
+        start_gateway(self, self.token)
 
     async def tearDown(self) -> None:
         await stop_gateway(self)
