@@ -236,3 +236,27 @@ def ok(client: Any, method: str, params: Any = None) -> Any:
     res = call(client, method, params)
     assert res["ok"], res
     return res["payload"]
+
+
+def open_client(gw: Gateway, **kw: Any) -> WSClient:
+    """A fresh socket with its challenge already consumed."""
+    c = WSClient(gw, **kw)
+    frames = c.pop()
+    assert [f["event"] for f in frames] == ["connect.challenge"], frames
+    return c
+
+
+def send_connect(gw: Gateway, p: Any, **kw: Any) -> tuple[WSClient, list[Any]]:
+    """Send one connect (id ``c1``) and return everything the server sent after the challenge."""
+    c = open_client(gw, **kw)
+    c.request("connect", p, req_id="c1")
+    return c, c.pop()
+
+
+def hello_ok(gw: Gateway, p: dict[str, Any], **kw: Any) -> tuple[WSClient, dict[str, Any]]:
+    """``send_connect``, asserting it got hello-ok; (the client, the hello-ok payload)."""
+    c, frames = send_connect(gw, p, **kw)
+    res = [f for f in frames if isinstance(f, dict) and f.get("id") == "c1"]
+    assert len(res) == 1 and res[0]["ok"], frames
+    return c, res[0]["payload"]
+

@@ -15,7 +15,13 @@ import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.protocol.handshake import check_browser_origin
-from tests.support.helpers import TOKEN, Closed, WSClient, make_gateway
+from tests.support.helpers import (
+    TOKEN,
+    Closed,
+    hello_ok,
+    make_gateway,
+    send_connect,
+)
 
 MESSAGE = ("origin not allowed (open the Control UI from the gateway host or allow it in "
            "gateway.controlUi.allowedOrigins)")
@@ -27,19 +33,8 @@ def params(client_id: str = "cli", mode: str = "cli", token: str = TOKEN) -> dic
             "role": "operator", "scopes": ["operator.read"], "auth": {"token": token}}
 
 
-def send_connect(gw: Any, p: dict[str, Any], **kw: Any) -> tuple[WSClient, list[Any]]:
-    """Open a socket (its challenge consumed), send ``connect`` as ``c1``: what came back."""
-    c = WSClient(gw, **kw)
-    assert [f["event"] for f in c.pop()] == ["connect.challenge"]
-    c.request("connect", p, req_id="c1")
-    return c, c.pop()
 
 
-def hello_ok(gw: Any, p: dict[str, Any], **kw: Any) -> tuple[WSClient, dict[str, Any]]:
-    c, frames = send_connect(gw, p, **kw)
-    res = [f for f in frames if isinstance(f, dict) and f.get("id") == "c1"]
-    assert len(res) == 1 and res[0]["ok"], frames
-    return c, res[0]["payload"]
 
 
 class Policy(SynchronousTestCase):

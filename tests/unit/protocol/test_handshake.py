@@ -11,7 +11,16 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.support.helpers import TOKEN, Closed, WSClient, hello, make_gateway
+from tests.support.helpers import (
+    TOKEN,
+    Closed,
+    WSClient,
+    hello,
+    hello_ok,
+    make_gateway,
+    open_client,
+    send_connect,
+)
 
 READ, WRITE, ADMIN = "operator.read", "operator.write", "operator.admin"
 
@@ -31,26 +40,10 @@ def params(client_id: str = "cli", mode: str = "cli", token: str | None = TOKEN,
     return p
 
 
-def open_client(gw: Any, **kw: Any) -> WSClient:
-    """A fresh socket with its challenge already consumed."""
-    c = WSClient(gw, **kw)
-    frames = c.pop()
-    assert [f["event"] for f in frames] == ["connect.challenge"], frames
-    return c
 
 
-def send_connect(gw: Any, p: Any, **kw: Any) -> tuple[WSClient, list[Any]]:
-    """Send one connect (id ``c1``) and return everything the server sent after the challenge."""
-    c = open_client(gw, **kw)
-    c.request("connect", p, req_id="c1")
-    return c, c.pop()
 
 
-def hello_ok(gw: Any, p: dict[str, Any], **kw: Any) -> tuple[WSClient, dict[str, Any]]:
-    c, frames = send_connect(gw, p, **kw)
-    res = [f for f in frames if isinstance(f, dict) and f.get("id") == "c1"]
-    assert len(res) == 1 and res[0]["ok"], frames
-    return c, res[0]["payload"]
 
 
 class ChallengeTests(SynchronousTestCase):
