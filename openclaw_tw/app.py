@@ -274,7 +274,7 @@ def add_method_families(app: Components) -> None:
     run_blocking = lambda *a: hub.run_blocking(*a)  # noqa: E731
     table.add_family(SystemMethods(
         hub.health, hub.presence, hub.broadcast_presence, hub.identity,
-        heartbeat=lambda: app.heartbeat,
+        heartbeat=app.heartbeat,
         heartbeats_enabled=lambda: hub.heartbeats_enabled,
         set_heartbeats_enabled=lambda on: setattr(hub, "heartbeats_enabled", on),
         last_heartbeat=lambda: hub.last_heartbeat,
@@ -284,7 +284,7 @@ def add_method_families(app: Components) -> None:
     table.add_family(LogsMethods(hub.log_file, run_blocking))
     table.add_family(DevicesMethods(app.device_store, hub.now_ms, hub.broadcast,
                                     lambda: hub.conns.values(), hub.disconnect_device))
-    table.add_family(ConfigMethods(settings, lambda: app.config_watcher, hub.display_path,
+    table.add_family(ConfigMethods(settings, app.config_watcher, hub.display_path,
                                    hub.now_ms, hub.broadcast))
     chat_methods = ChatMethods(app.runtime, app.sessions, app.dedupe, hub.now_ms)
     table.add_family(chat_methods)
@@ -302,7 +302,7 @@ def add_method_families(app: Components) -> None:
     table.add_family(DoctorMethods(hub.settings.raw))
     table.add_family(NodesMethods(app.nodes, hub.now_ms, hub.clock, hub.broadcast))
     table.add_family(ChannelsMethods(
-        settings, lambda: app.channels, app.dm_pairing, app.dedupe, hub.now_ms, hub.clock,
+        settings, app.channels, app.dm_pairing, app.dedupe, hub.now_ms, hub.clock,
         hub.health.lag.snapshot))
     table.add_family(ApprovalsMethods(app.approvals, app.exec_policy))
     table.add_family(CronMethods(app.cron, hub.now_ms, hub.display_path))

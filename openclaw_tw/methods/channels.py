@@ -70,10 +70,10 @@ PROBE_TIMEOUT_MS = 10_000
 class ChannelsMethods:
     """channels.status/start/stop/logout, channels.pairing.*, and ``send`` (§6.1).
 
-    ``manager`` returns the current channel manager (tests swap it on a built gateway)."""
+    ``manager`` is the gateway's channel manager."""
 
     settings: Callable[[], GatewaySettings]
-    manager: Callable[[], ChannelManager | None]
+    manager: ChannelManager | None
     pairing: DmPairing
     dedupe: DedupeCache
     now_ms: Callable[[], int]
@@ -96,7 +96,7 @@ class ChannelsMethods:
         order = list(accounts)
         channel_accounts: dict[str, list[dict[str, Any]]] = {}
         issues: list[dict[str, Any]] = []
-        manager = self.manager()
+        manager = self.manager
         for channel, by_id in accounts.items():
             rows = []
             for account_id, cfg in by_id.items():
@@ -133,7 +133,7 @@ class ChannelsMethods:
         IRC the signed-on connection), each bounded by ``timeoutMs``; a stalled or failed
         probe is reported on its row and the others still answer."""
         checks = []
-        manager = self.manager()
+        manager = self.manager
         for channel, rows in result["channelAccounts"].items():
             for row in rows:
                 svc = manager.account(channel, row["accountId"]) if manager else None
@@ -169,7 +169,7 @@ class ChannelsMethods:
         account_id = account_id or next(iter(by_id))
         if account_id not in by_id:
             raise invalid_request(f"unknown account: {channel}:{account_id}")
-        manager = self.manager()
+        manager = self.manager
         if channel not in PROVIDERS or manager is None:
             raise GatewayError(UNAVAILABLE, f"{channel}: {NOT_AVAILABLE}")
         return manager, channel, account_id, by_id[account_id]
@@ -200,7 +200,7 @@ class ChannelsMethods:
             _logged_out, channel, account_id)
 
     def _stop_after_logout(self, _: Any, channel: str, account_id: str) -> Deferred[Any]:
-        manager = self.manager()
+        manager = self.manager
         assert manager is not None
         return manager.stop_account(channel, account_id)
 

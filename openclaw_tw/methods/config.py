@@ -61,12 +61,12 @@ class Snapshot:
 class ConfigMethods:
     """config.get/set/apply/patch/schema/schema.lookup over the config file on disk.
 
-    ``settings`` and ``config_watcher`` are read per call: hot reload replaces the settings,
-    and the watcher is wired after this family (or not at all).
+    ``settings`` is read per call (hot reload replaces the settings); ``config_watcher`` is
+    None when the gateway runs without one (tests).
     """
 
     _settings: Callable[[], config.GatewaySettings]
-    _config_watcher: Callable[[], ConfigWatcher | None]
+    _config_watcher: ConfigWatcher | None
     _display_path: Callable[[Path], str]
     _now_ms: Callable[[], int]
     _broadcast: Callable[..., Any]
@@ -79,7 +79,7 @@ class ConfigMethods:
         snap = self._snapshot()
         parsed = snap.parsed if snap.parsed is not None else {}
         resolved = configfile.redact(dict(self._settings().raw))
-        watcher = self._config_watcher()
+        watcher = self._config_watcher
         applied = watcher.applied_hash if watcher is not None else snap.hash
         out: dict[str, Any] = {
             "path": self._display_path(snap.path), "includedPaths": [],
@@ -149,7 +149,7 @@ class ConfigMethods:
         self._broadcast("config.changed", {"path": display, "hash": digest, "ts": ts},
                         scope=S.READ)
         plan = None
-        watcher = self._config_watcher()
+        watcher = self._config_watcher
         if watcher is not None:
             plan = watcher.reload(mode)
         changed = configfile.changed_paths(old, restored)

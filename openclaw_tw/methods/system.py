@@ -43,14 +43,14 @@ class SystemMethods:
     """health, status, presence, system events, heartbeats, gateway identity.
 
     The heartbeat switch and the last heartbeat are gateway state read and written through
-    callables; ``heartbeat`` is looked up per call (it is wired after this family).
+    callables.
     """
 
     _health: HealthMonitor
     _presence: PresenceRegistry
     _broadcast_presence: Callable[[], int]
     _identity: GatewayIdentity
-    _heartbeat: Callable[[], Heartbeat | None]
+    _heartbeat: Heartbeat | None
     _heartbeats_enabled: Callable[[], bool]
     _set_heartbeats_enabled: Callable[[bool], None]
     _last_heartbeat: Callable[[], dict[str, Any] | None]
@@ -94,7 +94,7 @@ class SystemMethods:
         agent = normalize_agent_id(params.get("agentId"))
         raw_key = params.get("sessionKey")
         key = resolve_key(raw_key, agent_id=agent) if raw_key else main_key(agent)
-        heartbeat = self._heartbeat()
+        heartbeat = self._heartbeat
         assert heartbeat is not None, "wake before the heartbeat was wired"
         heartbeat.enqueue(key, params["text"], "wake")
         if params["mode"] == "now":
@@ -110,7 +110,7 @@ class SystemMethods:
         path = self._sessions_path() if admin else "[redacted]"
         summary = self._sessions_summary() if self._sessions_summary is not None else {}
         count, recent = int(summary.get("count", 0)), list(summary.get("recent", []))
-        hb = self._heartbeat()
+        hb = self._heartbeat
         every_ms = hb.config_for("main")["everyMs"] if hb is not None else HEARTBEAT_EVERY_MS
         every = f"{every_ms // 60000}m"
         zero_status = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0,
