@@ -180,7 +180,7 @@ def build(settings: GatewaySettings, reactor: Any,
         db.open()
         return db
 
-    models = build_registry(settings.raw, _openai_maker(reactor), OfflineProvider(reactor))
+    models = build_registry(settings.raw, openai_maker(reactor), OfflineProvider(reactor))
     hub_options: dict[str, Any] = {}
     if run_blocking is not None:
         hub_options["run_blocking"] = run_blocking
@@ -294,12 +294,13 @@ def add_method_families(app: Components) -> None:
     app.runtime.on_session_changed = session_methods.session_changed
     table.add_family(session_methods)
     add_session_families(app, chat_methods, session_methods)
+    config_raw = lambda: hub.settings.raw  # noqa: E731
     table.add_family(AgentsMethods(
-        hub.settings.raw, hub.display_path(hub.settings.state_dir / "workspace"), app.models))
+        config_raw, hub.display_path(hub.settings.state_dir / "workspace"), app.models))
     table.add_family(UsageMethods(CostUsage(app.sessions_db, app.models, hub.now_ms),
                                   hub.now_ms))
     table.add_family(DiagnosticsMethods(hub.diagnostics))
-    table.add_family(DoctorMethods(hub.settings.raw))
+    table.add_family(DoctorMethods(config_raw))
     table.add_family(NodesMethods(app.nodes, hub.now_ms, hub.clock, hub.broadcast))
     table.add_family(ChannelsMethods(
         settings, app.channels, app.dm_pairing, app.dedupe, hub.now_ms, hub.clock,
@@ -319,7 +320,7 @@ def add_shell_families(app: Components) -> None:
                                   hub.boot_id))
     table.add_family(PluginsMethods())
     table.add_family(SkillsMethods(
-        hub.settings.raw, hub.display_path(hub.settings.state_dir / "workspace"),
+        lambda: hub.settings.raw, hub.display_path(hub.settings.state_dir / "workspace"),
         hub.display_path(hub.settings.state_dir / "skills")))
     table.add_family(EnvironmentsMethods(settings, app.nodes))
     assert app.approvals.history is not None
@@ -333,7 +334,8 @@ def add_session_families(app: Components, chat: ChatMethods,
     chat view's start-up, live transcripts (``session.message``), branches, groups, usage,
     projects, and the features this gateway lacks (answered truthfully empty)."""
     hub, table = app.hub, app.table
-    models = ModelsMethods(hub.settings.raw, app.models, hub.now_ms)  # chat.metadata lists its rows
+    # chat.metadata lists the models.list rows
+    models = ModelsMethods(lambda: hub.settings.raw, app.models, hub.now_ms)
     table.add_family(models)
     messages = SessionMessagesMethods(app.runtime, hub.broadcast, hub.now_ms)
     app.sessions.appended.append(messages.appended)
@@ -349,11 +351,12 @@ def add_session_families(app: Components, chat: ChatMethods,
     table.add_family(SessionUsageMethods(SessionUsage(
         app.sessions_db, CostUsage(app.sessions_db, app.models, hub.now_ms),
         lambda: app.sessions.rows.values(), sessions.public), hub.now_ms))
-    table.add_family(ProjectsMethods(hub.settings.raw, hub.settings.state_dir / "workspace"))
+    table.add_family(ProjectsMethods(lambda: hub.settings.raw,
+                                     hub.settings.state_dir / "workspace"))
     table.add_family(AbsentFeaturesMethods(lambda: hub.boot_id))
 
 
-def _openai_maker(reactor: Any) -> Any:
+def openai_maker(reactor: Any) -> Any:
     """Imported only when a provider is configured: the offline default needs no HTTP stack."""
 
     def make(provider_id: str, spec: Any) -> Any:

@@ -24,6 +24,7 @@ from openclaw_tw.app import Components
 from openclaw_tw.channels.accounts import configured_accounts
 from openclaw_tw.config import document as configfile
 from openclaw_tw.config import settings as config
+from openclaw_tw.config.apply import apply_hot
 from openclaw_tw.config.settings import BIND_MODES, ConfigError
 from openclaw_tw.daemon import features, mdns, sdnotify, tls
 from openclaw_tw.daemon.listen import endpoints
@@ -146,7 +147,9 @@ def add_reload_and_mdns(root: Any, app: Components, env: dict[str, str]) -> None
     advertiser.setServiceParent(root)
     watcher = app.config_watcher
     if watcher is not None:
-        watcher.on_applied.append(lambda s, plan: apply_hot(app, advertiser, s, env))
+        make_openai = composition.openai_maker(app.reactor)
+        watcher.on_applied.append(
+            lambda s, plan: apply_hot(app, advertiser, s, env, make_openai))
         watcher.on_applied.append(lambda s, plan: reconfigure_channels(app, s, plan))
         watcher.setServiceParent(root)
     sdnotify.SystemdNotifier(env).setServiceParent(root)  # READY=1 once all of the above ran
@@ -157,12 +160,3 @@ def reconfigure_channels(app: Components, settings: config.GatewaySettings,
     """Restart only the channel accounts whose config changed."""
     if any(p == "channels" or p.startswith("channels.") for p in plan["changedPaths"]):
         app.channels.configure(configured_accounts(settings.raw))
-
-
-def apply_hot(app: Components, advertiser: Any, settings: config.GatewaySettings,
-              env: dict[str, str]) -> None:
-    """Reconfigure the services that cache config (the rest read hub.settings per request)."""
-    from openclaw_tw.nodes.policy import CommandPolicy
-
-    app.nodes.policy = CommandPolicy(settings.raw)
-    advertiser.set_mode(mdns.mdns_mode(settings.raw, env))

@@ -182,6 +182,12 @@ class ModelRegistry:
     def info(self, ref: str) -> ModelInfo | None:
         return next((m for m in self.models if m.ref == ref), None)
 
+    def replace_with(self, other: ModelRegistry) -> None:
+        """Hot reload: take ``other``'s providers, catalog and default in place (every holder
+        of this registry sees them); a turn already running keeps the provider it resolved."""
+        self.providers, self.models, self.primary = dict(other.providers), other.models, \
+            other.primary
+
 
 def build_registry(raw_config: Mapping[str, Any], make_openai: Callable[..., ModelProvider],
                    offline: ModelProvider) -> ModelRegistry:

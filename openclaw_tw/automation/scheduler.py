@@ -81,11 +81,20 @@ class Scheduler(Service):
             self._reconcile_heartbeat(agent, now)
 
     def _reconcile_heartbeat(self, agent: str, now: int) -> None:
+        job, _ = self._heartbeat_job(agent, now)
+        self.jobs[job["id"]] = job
+        self.store.db.run_now(lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO jobs VALUES (?, ?)", (job["id"], _dumps(job))))
+
+    def _heartbeat_job(self, agent: str, now: int) -> tuple[dict[str, Any], bool]:
+        """The agent's heartbeat job as its config says it, and whether that changed it."""
         cfg = self.heartbeat.config_for(agent)
         key = heartbeat_job_key(agent)
         job = next((j for j in self.jobs.values() if j.get("declarationKey") == key), None)
         every = cfg["everyMs"] or DEFAULT_EVERY_MS
+        changed = False
         if job is None:
+            changed = True
             job = {"id": str(uuid.uuid4()), "declarationKey": key,
                    "displayName": f"Heartbeat ({agent})", "agentId": agent,
                    "name": f"heartbeat-{agent}", "enabled": True, "createdAtMs": now,
@@ -93,13 +102,44 @@ class Scheduler(Service):
                    "sessionTarget": "main", "wakeMode": "next-heartbeat",
                    "payload": {"kind": "heartbeat"}, "state": {}, "updatedAtMs": now}
         elif job["schedule"].get("everyMs") != every:
+            changed = True
             job["schedule"] = {"kind": "every", "everyMs": every, "anchorMs": now}
             job["state"]["nextRunAtMs"] = None
             job["updatedAtMs"] = now
-        job["enabled"] = bool(cfg["everyMs"])
-        self.jobs[job["id"]] = job
-        self.store.db.run_now(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO jobs VALUES (?, ?)", (job["id"], _dumps(job))))
+        enabled = bool(cfg["everyMs"])
+        if job.get("enabled") != enabled:
+            changed = True
+            job["enabled"] = enabled
+            job["updatedAtMs"] = now
+        return job, changed
+
+    def reconfigure(self, agents: list[str], enabled: bool, skip_missed: bool) -> None:
+        """Hot reload of ``agents.*.heartbeat``, the agent list, ``cron.enabled`` and
+        ``cron.skipMissedJobs``: a heartbeat whose interval changed is rescheduled from now,
+        one turned off (``every: "0m"``) stops, a new agent gets its heartbeat job."""
+        now = self.gw.now_ms()
+        self.agents = list(agents)
+        self.skip_missed = skip_missed
+        for agent in self.agents:
+            job, changed = self._heartbeat_job(agent, now)
+            if not changed:
+                continue
+            state = job.setdefault("state", {})
+            if job["enabled"] and state.get("nextRunAtMs") is None:
+                state["nextRunAtMs"] = sched.first_run(job["schedule"], now)
+            self.put(job, "updated").addErrback(
+                lambda f: _log.failure("saving the reloaded heartbeat job failed", f))
+        was, self.enabled = self.enabled, enabled
+        if not self.running:
+            return
+        if enabled and not was:
+            _log.info("cron enabled by a config reload: scheduled jobs run again")
+            self._schedule_all(now)
+        elif was and not enabled:
+            _log.warn("cron disabled by a config reload: scheduled jobs will not run")
+            if self._timer is not None and self._timer.active():
+                self._timer.cancel()
+            self._timer = None
 
     def startService(self) -> None:
         super().startService()
@@ -109,7 +149,11 @@ class Scheduler(Service):
             _log.warn("cron is disabled (cron.enabled false or OPENCLAW_SKIP_CRON=1): "
                       "scheduled jobs will not run")
             return
-        now = self.gw.now_ms()
+        self._schedule_all(self.gw.now_ms())
+
+    def _schedule_all(self, now: int) -> None:
+        """Every enabled job on the timer; missed slots are caught up or skipped by kind."""
+        self._heap = []
         for job in self.jobs.values():
             state = job.setdefault("state", {})
             slot = state.get("nextRunAtMs")

@@ -8,7 +8,9 @@ Reloads run one at a time on the reactor thread.
 Every reload computes a **plan** from the paths that changed in the file: ``hot`` paths are
 applied in place (new ``GatewaySettings`` swapped into the gateway — HTTP endpoints, tools,
 hooks, trusted proxies, … are read per request; token/password rotation replaces the auth
-policy and closes old shared-secret sockets), ``restart`` paths are logged as "restart
+policy and closes old shared-secret sockets; the components built from the config once --
+the model registry, heartbeat and cron, the exec tool, node policy, mDNS -- are brought up
+to date by ``config/apply.py``), ``restart`` paths are logged as "restart
 required" and keep their running values until the gateway is restarted.  An invalid file is
 skipped with every problem logged; the last good config stays in force and the file is never
 rewritten.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from openclaw_tw.agent.models import ModelRegistry
@@ -28,14 +28,18 @@ def configured_agents(raw: dict[str, Any]) -> list[dict[str, Any]]:
 class AgentsMethods:
     """agents.list and agent.identity.get (models.list: ``methods/models.py``).
 
-    ``raw`` is the config as it was at startup and ``workspace`` the default workspace's
-    display path: agents are not re-read on hot reload.
+    ``config`` gives the config in force (read per call: a hot reload of ``agents`` is seen
+    at once) and ``workspace`` is the default workspace's display path.
     """
 
-    def __init__(self, raw: Mapping[str, Any], workspace: str, models: ModelRegistry) -> None:
-        self._raw = dict(raw)
+    def __init__(self, config: Callable[[], Mapping[str, Any]], workspace: str, models: ModelRegistry) -> None:
+        self._config = config  # read per call: a hot reload is in force at once
         self._workspace = workspace
         self._models = models
+
+    @property
+    def _raw(self) -> dict[str, Any]:
+        return dict(self._config())
 
     @rpc("agents.list")
     def agents_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

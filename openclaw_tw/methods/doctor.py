@@ -7,7 +7,7 @@ without a memory search manager: ``embedding.ok`` false with the reason, nothing
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from openclaw_tw.errors import invalid_request
@@ -25,8 +25,12 @@ NO_MEMORY_SEARCH = "memory search unavailable"
 class DoctorMethods:
     """doctor.memory.status over the configured agents (``agents.list``)."""
 
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self._raw = dict(raw)
+    def __init__(self, config: Callable[[], Mapping[str, Any]]) -> None:
+        self._config = config  # read per call: a hot reload is in force at once
+
+    @property
+    def _raw(self) -> dict[str, Any]:
+        return dict(self._config())
 
     @rpc("doctor.memory.status", MEMORY_STATUS)
     def memory_status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -52,16 +52,20 @@ UNKNOWN_PROVIDER = ("Error: Unknown model catalog provider. Use a provider id fr
 
 
 class ModelsMethods:
-    """models.list over the registry built at start-up (as ``agents.list``, not re-read on
-    hot reload: the runtime keeps calling the providers it started with)."""
+    """models.list over the shared registry (rebuilt in place by a hot reload of ``models``,
+    ``config/apply.py``) and the config in force (``config``, read per call)."""
 
-    def __init__(self, raw: Mapping[str, Any], models: ModelRegistry,
+    def __init__(self, config: Callable[[], Mapping[str, Any]], models: ModelRegistry,
                  now_ms: Callable[[], int] | None = None,
                  environ: Mapping[str, str] | None = None) -> None:
-        self._raw = dict(raw)
+        self._config = config  # read per call: a hot reload is in force at once
         self._models = models
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self._environ = os.environ if environ is None else environ
+
+    @property
+    def _raw(self) -> dict[str, Any]:
+        return dict(self._config())
 
     @rpc("models.list", MODELS_LIST)
     def models_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ recents are kept.  ``includeObserved`` adds the checkouts seen on runner hosts: 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,16 @@ PROJECTS_LIST = Obj(optional={"includeObserved": Bool()})
 
 
 class ProjectsMethods:
-    """``raw`` is the config as it was at start-up (agents are not re-read on reload) and
+    """``config`` gives the config in force (read per call) and
     ``default_workspace`` the workspace of an agent that names none."""
 
-    def __init__(self, raw: Mapping[str, Any], default_workspace: Path) -> None:
-        self._raw = dict(raw)
+    def __init__(self, config: Callable[[], Mapping[str, Any]], default_workspace: Path) -> None:
+        self._config = config  # read per call: a hot reload is in force at once
         self._default = default_workspace
+
+    @property
+    def _raw(self) -> dict[str, Any]:
+        return dict(self._config())
 
     def workspaces(self) -> list[dict[str, Any]]:
         out = []

@@ -10,7 +10,7 @@ false`` (the real values for a caller that may not write the library), so the UI
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from openclaw_tw.errors import invalid_request
@@ -28,14 +28,18 @@ DEFAULT_SELECTION_LIMIT = 64
 
 
 class SkillsMethods:
-    """``raw`` is the config at start-up (agents are not re-read on hot reload, as in
-    ``agents.list``); ``workspace`` the default workspace's and ``managed`` the managed-skills
+    """``config`` gives the config in force (read per call, so a hot reload of ``agents`` is
+    seen at once); ``workspace`` the default workspace's and ``managed`` the managed-skills
     directory's display paths."""
 
-    def __init__(self, raw: Mapping[str, Any], workspace: str, managed: str) -> None:
-        self._raw = dict(raw)
+    def __init__(self, config: Callable[[], Mapping[str, Any]], workspace: str, managed: str) -> None:
+        self._config = config  # read per call: a hot reload is in force at once
         self._workspace = workspace
         self._managed = managed
+
+    @property
+    def _raw(self) -> dict[str, Any]:
+        return dict(self._config())
 
     @rpc("skills.status", STATUS)
     def status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class Configured(SynchronousTestCase):
         raw = {"models": {"providers": providers}}
         registry = build_registry(raw, lambda pid, spec: OfflineProvider(None),
                                   OfflineProvider(None))
-        return ModelsMethods(raw, registry, lambda: 1234, environ)
+        return ModelsMethods(lambda: raw, registry, lambda: 1234, environ)
 
     def status(self, providers: dict[str, Any], environ: dict[str, str] | None = None) -> Any:
         return self.family(providers, environ or {}).auth_status(None, {})  # type: ignore[arg-type]
