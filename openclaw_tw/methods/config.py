@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from openclaw_tw.config import document as configfile
+from openclaw_tw.config import json5_edit
 from openclaw_tw.config import settings as config
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.protocol import scopes as S
@@ -137,7 +138,13 @@ class ConfigMethods:
         if issues:
             problems = "; ".join(f"{i['path']}: {i['message']}" for i in issues)
             raise invalid_request(f"invalid config: {problems}", {"issues": issues})
-        if text is None or restored != new:
+        if text is not None and restored != new:
+            text = None  # the raw text had redacted placeholders: write the restored values
+        if text is None and mode == "config.patch" and snap.raw is not None and \
+                snap.parsed is not None:
+            # A patch keeps the file's comments and layout where it did not touch them.
+            text = json5_edit.apply_changes(snap.raw, snap.parsed, restored, configfile.parse)
+        if text is None:
             text = configfile.dump(restored)
         try:
             configfile.write(snap.path, text)
