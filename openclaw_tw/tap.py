@@ -29,6 +29,7 @@ from openclaw_tw.config.settings import BIND_MODES, ConfigError
 from openclaw_tw.daemon import features, mdns, sdnotify, tls
 from openclaw_tw.daemon.listen import endpoints
 from openclaw_tw.daemon.logfile import JsonLinesFileObserver, LogFileService, log_dir
+from openclaw_tw.daemon.restart import RestartableGateway
 from openclaw_tw.daemon.service import DatabaseService, SequentialMultiService
 from openclaw_tw.web.control_ui import ControlUiDiscovery
 from openclaw_tw.web.http import CappedRequest
@@ -96,11 +97,42 @@ def makeService(options: Any, reactor: Any = None) -> IService:
     def run_blocking(fn: Any, *args: Any) -> Any:
         return threads.deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
 
-    app = composition.build(settings, reactor, observer, run_blocking,
-                            config_resolver=lambda data: config.resolve_data(options, env, data),
-                            env=env)
+    def build(settings: config.GatewaySettings,
+              restarter: RestartableGateway) -> tuple[IService, Components]:
+        app = composition.build(
+            settings, reactor, observer, run_blocking,
+            config_resolver=lambda data: config.resolve_data(options, env, data), env=env)
+        return gateway_tree(app, env, restarter), app
+
+    def fatal() -> None:
+        from twisted.internet import reactor as running
+
+        running.stop()
+        raise SystemExit(1)
+
+    root = RestartableGateway(build, settings, lambda: config.resolve(options, env), reactor,
+                              keep=(LogFileService(observer),), install_signal=True,
+                              on_fatal=fatal)
+    _log.info(
+        "gateway listening on ws://{host}:{port} (auth {mode}; state {state})",
+        host=settings.listen_host, port=settings.port, mode=settings.auth_mode,
+        state=str(settings.state_dir),
+    )
+    if settings.token_source in ("generated", "state"):
+        path = config.token_path(settings.state_dir)
+        verb = "generated a gateway token" if settings.token_source == "generated" else \
+            "using the gateway token"
+        print(f"openclaw: {verb} stored in {path}\n"
+              f"openclaw: read it with `openclaw-tw token` (or `cat {path}`)", file=sys.stdout)
+    return root
+
+
+def gateway_tree(app: Components, env: dict[str, str],
+                 restarter: RestartableGateway | None = None) -> SequentialMultiService:
+    """The services of one gateway instance, in start order (stopped in reverse)."""
+    settings, reactor = app.settings, app.reactor
     root = SequentialMultiService()
-    LogFileService(observer).setServiceParent(root)
+    root.setName("gateway-tree")
     for name, db in app.databases:
         DatabaseService(name, db).setServiceParent(root)
     for service in (app.hub, app.nodes, app.approvals, app.runtime,
@@ -119,23 +151,12 @@ def makeService(options: Any, reactor: Any = None) -> IService:
     app.cron.setServiceParent(root)
     app.boot.setName("boot")
     app.boot.setServiceParent(root)
-    add_reload_and_mdns(root, app, env)
-
-    _log.info(
-        "gateway listening on ws://{host}:{port} (auth {mode}; state {state})",
-        host=settings.listen_host, port=settings.port, mode=settings.auth_mode,
-        state=str(settings.state_dir),
-    )
-    if settings.token_source in ("generated", "state"):
-        path = config.token_path(settings.state_dir)
-        verb = "generated a gateway token" if settings.token_source == "generated" else \
-            "using the gateway token"
-        print(f"openclaw: {verb} stored in {path}\n"
-              f"openclaw: read it with `openclaw-tw token` (or `cat {path}`)", file=sys.stdout)
+    add_reload_and_mdns(root, app, env, restarter)
     return root
 
 
-def add_reload_and_mdns(root: Any, app: Components, env: dict[str, str]) -> None:
+def add_reload_and_mdns(root: Any, app: Components, env: dict[str, str],
+                        restarter: RestartableGateway | None = None) -> None:
     """After the listener(s): mDNS (advertises once the port is bound, withdrawn first on
     stop), the config watcher (file polling + SIGHUP) and the systemd notifier."""
     s = app.hub.settings
@@ -151,8 +172,16 @@ def add_reload_and_mdns(root: Any, app: Components, env: dict[str, str]) -> None
         watcher.on_applied.append(
             lambda s, plan: apply_hot(app, advertiser, s, env, make_openai))
         watcher.on_applied.append(lambda s, plan: reconfigure_channels(app, s, plan))
+        if restarter is not None:
+            watcher.on_applied.append(lambda s, plan: restart_if_needed(restarter, plan))
         watcher.setServiceParent(root)
     sdnotify.SystemdNotifier(env).setServiceParent(root)  # READY=1 once all of the above ran
+
+
+def restart_if_needed(restarter: RestartableGateway, plan: dict[str, Any]) -> None:
+    """``hybrid`` reload mode (the default): paths that need a restart get one, in process."""
+    if plan["restart"] and plan["mode"] != "off":
+        restarter.request("config reload: " + ", ".join(plan["restart"]))
 
 
 def reconfigure_channels(app: Components, settings: config.GatewaySettings,

@@ -114,6 +114,7 @@ class Gateway(Service):
         self.handshake_timeout_s = settings.handshake_timeout_ms / 1000
         self.inflight = 0
         self.shutting_down = False
+        self.restart_expected_ms: int | None = None  # set when the stop is an in-process restart
         self.heartbeats_enabled = True
         self.last_heartbeat: dict[str, Any] | None = None
         self.conns: dict[str, IConnection] = {}
@@ -181,7 +182,11 @@ class Gateway(Service):
                 loop.stop()
         self.health.stop()
         self.diagnostics.stop()
-        self.broadcast("shutdown", {"reason": "gateway stopping"})
+        if self.restart_expected_ms is not None:  # an in-process restart (daemon/restart.py)
+            self.broadcast("shutdown", {"reason": "gateway restarting",
+                                        "restartExpectedMs": self.restart_expected_ms})
+        else:
+            self.broadcast("shutdown", {"reason": "gateway stopping"})
         for conn in list(self.conns.values()):
             conn.close(1012, "service restart")
         return self._wait_closed(SHUTDOWN_GRACE_S)

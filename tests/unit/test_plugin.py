@@ -72,7 +72,7 @@ class OptionsParsing(unittest.SynchronousTestCase):
 
 def dispose(root: Any) -> None:
     """Release what building (not starting) the tree may hold: the database, if any."""
-    for child in root:
+    for child in [*root, *getattr(root, "tree", ())]:
         db = getattr(child, "db", None)
         if db is not None and callable(getattr(db, "close", None)):
             db.close()
@@ -100,7 +100,9 @@ class ServiceTree(unittest.SynchronousTestCase):
         reactor = MemoryReactorClock()
         root = self.make(reactor)
         self.assertTrue(IServiceCollection.providedBy(root))
-        names = [IService(child).name for child in root]
+        # The log file outlives an in-process restart; the gateway tree is replaced by one.
+        self.assertEqual([IService(child).name for child in root], ["logfile", "gateway-tree"])
+        names = ["logfile"] + [IService(child).name for child in root.tree]
         # Start order matters: the log file and databases, the hub and its services, the
         # listening port(s), then what needs the port up (and must stop before it goes).
         # control-ui: the Control UI build is looked for before the port opens.
@@ -122,7 +124,7 @@ class ServiceTree(unittest.SynchronousTestCase):
 
         # Built, not started: nothing runs and nothing listens yet.
         self.assertFalse(root.running)
-        self.assertFalse(any(IService(child).running for child in root))
+        self.assertFalse(any(IService(child).running for child in [*root, *root.tree]))
         self.assertEqual(reactor.tcpServers, [])
         self.assertEqual(reactor.getDelayedCalls(), [])
 

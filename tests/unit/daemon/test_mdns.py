@@ -147,12 +147,12 @@ class ServiceTreeWiring(SynchronousTestCase):
         options.parseOptions(["--port", "0", "--token", "T", "--state-dir", state,
                               "--config", os.path.join(state, "absent.json")])
         root = tap.makeService(options, reactor=MemoryReactorClock())
-        names = [child.name for child in root]
+        names = [child.name for child in root.tree]
         for name in ("mdns", "config-reload", "sdnotify"):
             self.assertIn(name, names)
         self.assertGreater(names.index("mdns"), names.index("listener"))
         self.assertEqual(root.getServiceNamed("mdns").mode, "off")
-        for child in root:
+        for child in root.tree:
             db = getattr(getattr(child, "db", None), "close", None)
             if callable(db):
                 db()
