@@ -238,9 +238,13 @@ class ExecApprovals(Service):
         self.history.record(record, appr.requester_device)
 
     def _expire(self, appr: Approval) -> None:
+        """Timed out: the requester gets ``decision: null`` and the approval clients that saw
+        the request are told it is gone -- as the real gateway, ``exec.approval.resolved``
+        with ``decision: "deny"`` and ``resolvedBy: null``."""
         appr.timer = None
         if appr.pending:
             self._terminate(appr, None, "timeout", None)
+            self._announce(appr, "deny", None)
 
     # -- methods -------------------------------------------------------------------------------
 
@@ -265,11 +269,14 @@ class ExecApprovals(Service):
         appr.resolver = {"kind": "device", "id": device} if device else \
             {"kind": "runtime", "id": resolved_by}
         self._terminate(appr, decision, "user", resolved_by)
+        self._announce(appr, decision, resolved_by)
+        return {"ok": True}
+
+    def _announce(self, appr: Approval, decision: str, resolved_by: str | None) -> None:
         self.gw.broadcast("exec.approval.resolved", {
             "id": appr.id, "decision": decision, "resolvedBy": resolved_by,
             "ts": self.gw.now_ms(), "request": appr.request}, scope=S.APPROVALS,
             predicate=lambda c: is_approval_client(c) and self.visible(appr, c))
-        return {"ok": True}
 
     # -- the kind-agnostic approval.* API (used by `openclaw approvals resolve`) ------------
 

@@ -135,6 +135,21 @@ class Faults(ApprovalCase):
         err = call(approver, "exec.approval.resolve", {"id": aid, "decision": "allow-once"})
         self.assertEqual(err["error"]["details"]["reason"], "APPROVAL_NOT_FOUND")
 
+    def test_an_expired_approval_is_announced_to_the_approvers(self) -> None:
+        """As the real gateway (captured on 2026.9.6): on timeout the approval clients get
+        exec.approval.resolved with decision "deny" and resolvedBy null; the requester gets
+        decision null."""
+        approver, requester = self.approver(), self.requester()
+        _, first = self.request(requester, timeoutMs=1500)
+        aid = first["payload"]["id"]
+        self.assertEqual(events(approver, "exec.approval.resolved"), [])
+        self.clock.advance(1.6)
+        [ev] = events(approver, "exec.approval.resolved")
+        self.assertEqual({k: ev["payload"][k] for k in ("id", "decision", "resolvedBy")},
+                         {"id": aid, "decision": "deny", "resolvedBy": None})
+        self.assertEqual(ev["payload"]["request"]["command"], "echo hi")
+        self.assertEqual(events(requester, "exec.approval.resolved"), [])
+
     def test_pending_survives_restart_and_still_expires(self) -> None:
         self.approver()
         _, first = self.request(self.requester(), timeoutMs=60000)
