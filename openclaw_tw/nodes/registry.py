@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.nodes.policy import CommandPolicy, required_approve_scopes
 from openclaw_tw.nodes.store import ApprovedNode, NodeStore
 from openclaw_tw.protocol import scopes as S
+
+_log = Logger(namespace="nodes")
 
 if TYPE_CHECKING:
     from openclaw_tw.devices.store import DeviceStore
@@ -88,7 +91,13 @@ class NodeRegistry(Service):
         self.devices = devices  # a removed node's device loses its node token
         self.policy = CommandPolicy(gw.settings.raw)
         self.live: dict[str, LiveNode] = {}
-        self.pending: dict[str, PairRequest] = {}  # by request id
+        self.pending: dict[str, PairRequest] = {}  # by request id, persisted (store)
+        for record in store.pair_requests:
+            try:
+                req = PairRequest(**record)
+            except TypeError:  # a record this version cannot read: dropped, not fatal
+                continue
+            self.pending[req.request_id] = req
         self.invoker: Any = None  # set by nodes.invoke.Invoker
         gw.on_connect.append(self._connected)
         gw.on_disconnect.append(self._disconnected)
@@ -154,13 +163,13 @@ class NodeRegistry(Service):
         for req in list(self.pending.values()):
             if req.node_id == node.node_id:
                 if req.commands == node.declared and req.caps == node.caps:
-                    return  # the same surface is already waiting
-                del self.pending[req.request_id]
+                    return  # the same surface is already waiting (also across restarts)
+                self._drop_pending(req.request_id)
         req = PairRequest(str(uuid.uuid4()), node.node_id, node.client_id, node.client_mode,
                           node.platform, node.version, node.device_family, node.display_name,
                           list(node.caps), list(node.declared), self.gw.now_ms(),
                           node.conn.peer_ip)
-        self.pending[req.request_id] = req
+        self._add_pending(req)
         self.gw.broadcast("node.pair.requested", req.public(), scope=S.PAIRING)
 
     def pending_for(self, node_id: str) -> PairRequest | None:
@@ -169,8 +178,20 @@ class NodeRegistry(Service):
                 return req
         return None
 
-    def approve(self, request_id: str) -> Deferred[dict[str, Any]]:
+    def _add_pending(self, req: PairRequest) -> None:
+        self.pending[req.request_id] = req
+        self.store.save_pair_request(req.request_id, attrs.asdict(req)).addErrback(
+            lambda f: _log.failure("saving node pairing request failed", f))
+
+    def _drop_pending(self, request_id: str) -> PairRequest | None:
         req = self.pending.pop(request_id, None)
+        if req is not None:
+            self.store.remove_pair_request(request_id).addErrback(
+                lambda f: _log.failure("removing node pairing request failed", f))
+        return req
+
+    def approve(self, request_id: str) -> Deferred[dict[str, Any]]:
+        req = self._drop_pending(request_id)
         if req is None:
             raise invalid_request("unknown requestId")
         now = self.gw.now_ms()
@@ -197,7 +218,7 @@ class NodeRegistry(Service):
         return d.addCallback(done)
 
     def reject(self, request_id: str) -> dict[str, Any]:
-        req = self.pending.pop(request_id, None)
+        req = self._drop_pending(request_id)
         if req is None:
             raise invalid_request("unknown requestId")
         now = self.gw.now_ms()
@@ -217,7 +238,7 @@ class NodeRegistry(Service):
         if node_id not in self.store.nodes and node_id not in self.live:
             raise invalid_request(f"unknown nodeId: {node_id}")
         for req in [r for r in self.pending.values() if r.node_id == node_id]:
-            del self.pending[req.request_id]
+            self._drop_pending(req.request_id)
         d = self.store.remove_node(node_id)
 
         def done(_: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Persistence for nodes and exec approvals: ``<state>/state/nodes.sqlite``.
 
-Approved node surfaces (what an operator approved with ``node.pair.approve``) and pending exec
-approvals (so they survive a restart and still expire on time).  All writes go through
+Approved node surfaces (what an operator approved with ``node.pair.approve``), pending node
+pairing requests (a restart keeps them, with their request ids) and pending exec approvals
+(so they survive a restart and still expire on time).  All writes go through
 ``Database.run``; rows are loaded once at start-up.
 """
 
@@ -27,6 +28,12 @@ MIGRATIONS = [
             id TEXT PRIMARY KEY,
             record TEXT NOT NULL,
             expires_at INTEGER NOT NULL
+        )""",
+    ],
+    [  # pending node pairing requests survive a restart (same requestId after it)
+        """CREATE TABLE node_pair_requests (
+            request_id TEXT PRIMARY KEY,
+            record TEXT NOT NULL
         )""",
     ],
 ]
@@ -67,15 +74,18 @@ class NodeStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.nodes: dict[str, ApprovedNode] = {}
+        self.pair_requests: list[dict[str, Any]] = []  # as loaded; the registry owns them
 
     def load(self) -> list[dict[str, Any]]:
         """Load approved nodes; return the persisted pending approvals (raw records)."""
-        def read(conn: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+        def read(conn: sqlite3.Connection) -> tuple[list[Any], list[Any], list[Any]]:
             nodes = conn.execute("SELECT record FROM nodes").fetchall()
             approvals = conn.execute("SELECT record FROM exec_approvals").fetchall()
-            return nodes, approvals
+            requests = conn.execute("SELECT record FROM node_pair_requests").fetchall()
+            return nodes, approvals, requests
 
-        nodes, approvals = self.db.run_now(read)
+        nodes, approvals, requests = self.db.run_now(read)
+        self.pair_requests = [_json.loads(r) for (r,) in requests]
         for (record,) in nodes:
             node = ApprovedNode.from_json(_json.loads(record))
             self.nodes[node.node_id] = node
@@ -92,6 +102,16 @@ class NodeStore:
         self.nodes.pop(node_id, None)
         return self.db.run(lambda c: c.execute(
             "DELETE FROM nodes WHERE node_id = ?", (node_id,)) and None)
+
+    def save_pair_request(self, request_id: str, record: dict[str, Any]) -> Deferred[None]:
+        data = _json.dumps(record).decode()
+        return self.db.run(lambda c: c.execute(
+            "INSERT OR REPLACE INTO node_pair_requests (request_id, record) VALUES (?, ?)",
+            (request_id, data)) and None)
+
+    def remove_pair_request(self, request_id: str) -> Deferred[None]:
+        return self.db.run(lambda c: c.execute(
+            "DELETE FROM node_pair_requests WHERE request_id = ?", (request_id,)) and None)
 
     def save_approval(self, approval_id: str, record: dict[str, Any],
                       expires_at: int) -> Deferred[None]:

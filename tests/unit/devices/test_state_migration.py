@@ -54,7 +54,7 @@ CRON_JOB = "0ebaa655-d7a6-4191-84bc-da23c87b48ca"
 CRON_RUN = "82fa38f0-7c06-472e-ace7-701126e2badc"
 
 # nodes.sqlite's owners once each keeps its own version (the old file counted them by position).
-NODES_SCHEMA_VERSIONS = {"nodes": 1, "channel-pairing": 1, "channel-cursors": 1,
+NODES_SCHEMA_VERSIONS = {"nodes": 2, "channel-pairing": 1, "channel-cursors": 1,
                          "channel-ingress": 1, "approval-history": 1}
 
 

@@ -88,6 +88,34 @@ class Registry(NodeCase):
         self.assertIsNone(app2.nodes.pending_for(dev.id))
         self.assertEqual(app2.nodes.effective(dev.id), ["system.which"])
 
+    def test_a_pending_pairing_request_survives_a_restart(self) -> None:
+        """Issue #20: the request (and its id) is kept across a gateway restart; the node
+        reconnecting with the same surface does not make a new one, and it can be approved
+        after the restart."""
+        node = Node(self.gw)
+        [req] = [e["payload"] for e in events(self.op, "node.pair.requested")]
+        app2, _ = make_app(state_dir=self.gw.settings.state_dir)
+        op2 = operator(app2.hub)
+        pending = call(op2, "node.pair.list")["payload"]["pending"]
+        self.assertEqual([(p["requestId"], p["nodeId"]) for p in pending],
+                         [(req["requestId"], node.id)])
+        from tests.support.helpers import WSClient
+
+        again = WSClient(app2.hub)
+        nonce = again.challenge()["payload"]["nonce"]
+        params = node.device.params(nonce, app2.hub.now_ms(), role="node", scopes=[],
+                                    client_id="node-host", mode="node")
+        params["caps"], params["commands"], params["permissions"] = \
+            ["system"], req["commands"], {}
+        self.assertTrue(again.response(again.request("connect", params))["ok"])
+        self.assertEqual(events(op2, "node.pair.requested"), [])
+        self.assertEqual(app2.nodes.pending_for(node.id).request_id, req["requestId"])
+        ok = call(op2, "node.pair.approve", {"requestId": req["requestId"]})
+        self.assertTrue(ok["ok"], ok)
+        app3, _ = make_app(state_dir=self.gw.settings.state_dir)
+        self.assertEqual(app3.nodes.pending, {})  # approved: gone from the store too
+        self.assertIn(node.id, app3.nodes.store.nodes)
+
     def test_new_commands_need_a_new_approval(self) -> None:
         node = self.paired_node(commands=["system.notify"])
         node.ws.close_from_client(1000)
