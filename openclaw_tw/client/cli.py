@@ -185,13 +185,16 @@ def _node_run(args: argparse.Namespace) -> int:
     from autobahn.twisted.websocket import connectWS
     from twisted.internet import reactor
 
-    from openclaw_tw.client.nodehost import NodeHostFactory, node_identity
+    from openclaw_tw.client.connection import ClientState
+    from openclaw_tw.client.nodehost import NODE_TOKENS_FILE, NodeHostFactory, node_identity
 
     url, token = _defaults(args)
-    identity = node_identity(config.default_state_dir(os.environ))
+    state_dir = config.default_state_dir(os.environ)
+    identity = node_identity(state_dir)
     print(f"node host: device {identity.device_id} -> {url}", flush=True)
     factory = NodeHostFactory(reactor, url, token, identity, args.display_name,
-                              allow_run=not args.deny_run)
+                              allow_run=not args.deny_run,
+                              tokens=ClientState(state_dir, NODE_TOKENS_FILE))
     connectWS(factory, timeout=args.timeout)
     reactor.run()  # type: ignore[attr-defined]
     return 0

@@ -47,17 +47,19 @@ def is_loopback_url(url: str) -> bool:
 
 
 class ClientState:
-    """The client's identity and the device tokens it was given, in ``<state>/client``."""
+    """The client's identity and the device tokens it was given, in ``<state>/client`` (the
+    node host keeps its own: ``tokens_file``)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, tokens_file: str = TOKENS_FILE) -> None:
         self.state_dir = state_dir
+        self.tokens_file = tokens_file
 
     def identity(self) -> GatewayIdentity:
         return load_or_create(self.state_dir, CLIENT_KEY_FILE)
 
     def _tokens(self) -> dict[str, str]:
         try:
-            data = _json.loads((self.state_dir / TOKENS_FILE).read_bytes())
+            data = _json.loads((self.state_dir / self.tokens_file).read_bytes())
         except (FileNotFoundError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
@@ -69,7 +71,12 @@ class ClientState:
         tokens = self._tokens()
         if tokens.get(url) != token:
             tokens[url] = token
-            atomic_write(self.state_dir / TOKENS_FILE, _json.dumps(tokens))
+            atomic_write(self.state_dir / self.tokens_file, _json.dumps(tokens))
+
+    def forget_token(self, url: str) -> None:
+        tokens = self._tokens()
+        if tokens.pop(url, None) is not None:
+            atomic_write(self.state_dir / self.tokens_file, _json.dumps(tokens))
 
 
 def connect_params(method: str, params: Any, token: str | None, device_token: str | None,

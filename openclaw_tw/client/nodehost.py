@@ -1,6 +1,9 @@
 """``openclaw-tw node run``: a minimal headless node host.
 
-Connects as role ``node`` with its own Ed25519 device identity (``<state>/node``), declares
+Connects as role ``node`` with its own Ed25519 device identity (``<state>/node``), keeps the
+device token the gateway issues in ``hello-ok`` (``<state>/node/device-tokens.json``, per
+gateway URL) and connects with it when no shared token is given -- so, like the real node host,
+a restarted host needs neither the gateway's token nor a new approval -- declares
 ``system.run``/``system.which``/``system.notify`` and answers ``node.invoke.request`` events:
 commands run as child processes through the reactor (never blocking it), are killed on
 ``node.invoke.cancel`` or their timeout, and the outcome goes back as ``node.invoke.result``.
@@ -22,9 +25,11 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from openclaw_tw import PROTOCOL_VERSION, __version__, _json
+from openclaw_tw.client.connection import ClientState
 from openclaw_tw.hub.identity import GatewayIdentity, b64url, load_or_create
 
 NODE_KEY_FILE = "node/identity-ed25519.pem"
+NODE_TOKENS_FILE = "node/device-tokens.json"
 COMMANDS = ("system.notify", "system.run", "system.which")
 MAX_OUTPUT = 200_000
 DEFAULT_RUN_TIMEOUT_MS = 60_000
@@ -37,7 +42,8 @@ def node_identity(state_dir: Path) -> GatewayIdentity:
 
 
 def node_connect_params(identity: GatewayIdentity, token: str | None, nonce: str, ts: int,
-                        display_name: str | None = None) -> dict[str, Any]:
+                        display_name: str | None = None,
+                        device_token: str | None = None) -> dict[str, Any]:
     platform = sys.platform
     family = "Linux" if platform.startswith("linux") else platform
     client: dict[str, Any] = {"id": "node-host", "version": __version__, "platform": platform,
@@ -46,7 +52,7 @@ def node_connect_params(identity: GatewayIdentity, token: str | None, nonce: str
     if display_name:
         client["displayName"] = display_name
     payload = "|".join(["v3", identity.device_id, "node-host", "node", "node", "", str(ts),
-                        token or "", nonce, platform.lower(), family.lower()])
+                        token or device_token or "", nonce, platform.lower(), family.lower()])
     out: dict[str, Any] = {
         "minProtocol": PROTOCOL_VERSION, "maxProtocol": PROTOCOL_VERSION, "client": client,
         "role": "node", "scopes": [], "caps": ["system"], "commands": list(COMMANDS),
@@ -56,6 +62,8 @@ def node_connect_params(identity: GatewayIdentity, token: str | None, nonce: str
                    "nonce": nonce}}
     if token:
         out["auth"] = {"token": token}
+    elif device_token:
+        out["auth"] = {"deviceToken": device_token}
     return out
 
 
@@ -108,7 +116,7 @@ class NodeHostProtocol(WebSocketClientProtocol):
             if event == "connect.challenge":
                 self._send("1", "connect", node_connect_params(
                     f.identity, f.token, body.get("nonce", ""), int(body.get("ts") or 0),
-                    f.display_name))
+                    f.display_name, None if f.token else f.stored_token()))
             elif event == "node.invoke.request":
                 self._invoke(body)
             elif event == "node.invoke.cancel":
@@ -122,8 +130,15 @@ class NodeHostProtocol(WebSocketClientProtocol):
             if frame.get("ok"):
                 f.report(f"node host connected: {f.url} (node {self.node_id[:12]})")
                 f.resetDelay()
+                issued = ((frame.get("payload") or {}).get("auth") or {}).get("deviceToken")
+                if isinstance(issued, str) and issued and f.tokens is not None:
+                    f.tokens.save_token(f.url, issued)
             else:
-                f.report(f"connect refused: {(frame.get('error') or {}).get('message')}")
+                error = frame.get("error") or {}
+                f.report(f"connect refused: {error.get('message')}")
+                if not f.token and f.tokens is not None and "device token" in \
+                        str(error.get("message", "")).lower():
+                    f.tokens.forget_token(f.url)  # revoked or rotated: not offered again
 
     def _send(self, req_id: str, method: str, params: Any) -> None:
         self.sendMessage(_json.dumps({"type": "req", "id": req_id, "method": method,
@@ -207,7 +222,8 @@ class NodeHostFactory(WebSocketClientFactory, protocol.ReconnectingClientFactory
 
     def __init__(self, reactor: Any, url: str, token: str | None, identity: GatewayIdentity,
                  display_name: str | None = None, allow_run: bool = True,
-                 report: Callable[[str], None] | None = None) -> None:
+                 report: Callable[[str], None] | None = None,
+                 tokens: ClientState | None = None) -> None:
         WebSocketClientFactory.__init__(self, url, reactor=reactor)
         self.reactor = reactor
         self.token = token
@@ -216,6 +232,10 @@ class NodeHostFactory(WebSocketClientFactory, protocol.ReconnectingClientFactory
         self.allow_run = allow_run
         self.report = report or (lambda line: print(line, flush=True))
         self.stopped: Deferred[None] = Deferred()
+        self.tokens = tokens  # device tokens issued to this node, per gateway URL
+
+    def stored_token(self) -> str | None:
+        return self.tokens.token_for(self.url) if self.tokens is not None else None
 
     def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
         self.retry(connector)

@@ -36,9 +36,10 @@ class _GatewayAndCLI(unittest.TestCase):
     async def tearDown(self) -> None:
         await stop_gateway(self)
 
-    def env(self) -> dict[str, str]:
-        home = os.path.abspath(self.mktemp())
-        os.makedirs(home)
+    def env(self, home: str | None = None) -> dict[str, str]:
+        if home is None:
+            home = os.path.abspath(self.mktemp())
+            os.makedirs(home)
         return {"HOME": home, "OPENCLAW_STATE_DIR": os.path.join(home, ".openclaw"),
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": ROOT}
 
@@ -51,7 +52,8 @@ class _GatewayAndCLI(unittest.TestCase):
 
 
 class OwnNodeHost(_GatewayAndCLI):
-    def start_node_host(self) -> tuple[ChildProcess, defer.Deferred[Any]]:
+    def start_node_host(self, home: str | None = None, token: str | None = TOKEN
+                        ) -> tuple[ChildProcess, defer.Deferred[Any]]:
         connected: defer.Deferred[Any] = defer.Deferred()
 
         def on_connect(conn: Any) -> None:
@@ -62,8 +64,8 @@ class OwnNodeHost(_GatewayAndCLI):
         child = ChildProcess()
         reactor.spawnProcess(
             child, sys.executable, [sys.executable, "-m", "openclaw_tw.client.cli", "node", "run",
-                                    "--url", self.url, "--token", TOKEN,
-                                    "--display-name", "tw-host"], env=self.env())
+                                    "--url", self.url, *(("--token", token) if token else ()),
+                                    "--display-name", "tw-host"], env=self.env(home))
 
         async def stop() -> None:
             child.signal("KILL")
@@ -108,6 +110,29 @@ class OwnNodeHost(_GatewayAndCLI):
         self.assertEqual(code, 1)
         self.assertIn("requires explicit gateway.nodes.commands.allow opt-in", err)
         self.assertIn(b"node host connected", child.output)
+
+    async def test_a_restarted_host_connects_with_its_device_token(self) -> None:
+        """Issue #20: the host keeps the device token of hello-ok; started again without the
+        gateway's token it connects with that token, and its approval still holds."""
+        home = os.path.abspath(self.mktemp())
+        os.makedirs(home)
+        child, connected = self.start_node_host(home)
+        conn = await connected
+        node_id = conn.device_id
+        code, out, err = await self.cli("nodes", "approve", "--latest")
+        self.assertEqual(code, 0, err)
+        stored = os.path.join(home, ".openclaw", "node", "device-tokens.json")
+        with open(stored) as f:
+            self.assertEqual(list(json.load(f)), [self.url])
+        child.signal("KILL")
+        await child.exited()
+        _again, reconnected = self.start_node_host(home, token=None)
+        conn2 = await reconnected
+        self.assertEqual(conn2.device_id, node_id)
+        self.assertEqual(conn2.connect_params["auth"].keys(), {"deviceToken"})
+        self.assertIsNone(self.app.nodes.pending_for(node_id))  # no new approval needed
+        self.assertEqual(self.app.nodes.effective(node_id),
+                         ["system.notify", "system.run", "system.which"])
 
     async def test_approvals_cli(self) -> None:
         code, out, err = await self.cli("approvals", "list")
