@@ -72,6 +72,7 @@ from openclaw_tw.methods.doctor import DoctorMethods
 from openclaw_tw.methods.environments import EnvironmentsMethods
 from openclaw_tw.methods.logs import LogsMethods
 from openclaw_tw.methods.models import ModelsMethods
+from openclaw_tw.methods.node_approvals import NodeApprovalsMethods
 from openclaw_tw.methods.nodes import NodesMethods
 from openclaw_tw.methods.plugins import PluginsMethods
 from openclaw_tw.methods.projects import ProjectsMethods
@@ -302,6 +303,7 @@ def add_method_families(app: Components) -> None:
     table.add_family(DiagnosticsMethods(hub.diagnostics))
     table.add_family(DoctorMethods(config_raw))
     table.add_family(NodesMethods(app.nodes, hub.now_ms, hub.clock, hub.broadcast))
+    table.add_family(NodeApprovalsMethods(app.nodes))  # after NodesMethods: its invoker
     table.add_family(ChannelsMethods(
         settings, app.channels, app.dm_pairing, app.dedupe, hub.now_ms, hub.clock,
         hub.health.lag.snapshot))

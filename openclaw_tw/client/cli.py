@@ -185,6 +185,7 @@ def _node_run(args: argparse.Namespace) -> int:
     from autobahn.twisted.websocket import connectWS
     from twisted.internet import reactor
 
+    from openclaw_tw.approvals.policyfile import PolicyFile
     from openclaw_tw.client.connection import ClientState
     from openclaw_tw.client.nodehost import NODE_TOKENS_FILE, NodeHostFactory, node_identity
 
@@ -194,7 +195,8 @@ def _node_run(args: argparse.Namespace) -> int:
     print(f"node host: device {identity.device_id} -> {url}", flush=True)
     factory = NodeHostFactory(reactor, url, token, identity, args.display_name,
                               allow_run=not args.deny_run,
-                              tokens=ClientState(state_dir, NODE_TOKENS_FILE))
+                              tokens=ClientState(state_dir, NODE_TOKENS_FILE),
+                              policy=PolicyFile(state_dir))
     connectWS(factory, timeout=args.timeout)
     reactor.run()  # type: ignore[attr-defined]
     return 0

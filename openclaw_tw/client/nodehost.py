@@ -1,5 +1,9 @@
 """``openclaw-tw node run``: a minimal headless node host.
 
+The node's exec approvals policy is its own ``exec-approvals.json`` in its state dir
+(``system.execApprovals.get``/``.set``, which the gateway relays for
+``exec.approvals.node.*``); ``security: "deny"`` refuses ``system.run``.
+
 Connects as role ``node`` with its own Ed25519 device identity (``<state>/node``), keeps the
 device token the gateway issues in ``hello-ok`` (``<state>/node/device-tokens.json``, per
 gateway URL) and connects with it when no shared token is given -- so, like the real node host,
@@ -25,7 +29,9 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from openclaw_tw import PROTOCOL_VERSION, __version__, _json
+from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.client.connection import ClientState
+from openclaw_tw.errors import GatewayError
 from openclaw_tw.hub.identity import GatewayIdentity, b64url, load_or_create
 
 NODE_KEY_FILE = "node/identity-ed25519.pem"
@@ -171,6 +177,15 @@ class NodeHostProtocol(WebSocketClientProtocol):
             self._result(invoke_id, True, {"ok": True})
         elif command == "system.run":
             self._run(invoke_id, params, int(req.get("timeoutMs") or DEFAULT_RUN_TIMEOUT_MS))
+        elif command == "system.execApprovals.get":
+            self._result(invoke_id, True, self.factory.policy.snapshot())
+        elif command == "system.execApprovals.set":
+            try:
+                snap = self.factory.policy.write(params.get("file"), params.get("baseHash"))
+            except GatewayError as e:
+                self._result(invoke_id, False, error={"code": e.code, "message": e.message})
+            else:
+                self._result(invoke_id, True, snap)
         else:
             self._result(invoke_id, False, error={"code": "INVALID_REQUEST",
                                                   "message": f"unsupported command: {command}"})
@@ -187,6 +202,11 @@ class NodeHostProtocol(WebSocketClientProtocol):
             self._result(invoke_id, False, error={"code": "UNAVAILABLE",
                                                   "message": "SYSTEM_RUN_DENIED: node host "
                                                              "runs no commands (--deny-run)"})
+            return
+        if self.factory.policy.decide(params.get("agentId"))["security"] == "deny":
+            self._result(invoke_id, False, error={
+                "code": "UNAVAILABLE", "message": "SYSTEM_RUN_DENIED: exec approvals policy "
+                                                  "of this node: security deny"})
             return
         exe = shutil.which(argv[0]) or argv[0]
         cwd = params.get("cwd") if isinstance(params.get("cwd"), str) else None
@@ -223,7 +243,7 @@ class NodeHostFactory(WebSocketClientFactory, protocol.ReconnectingClientFactory
     def __init__(self, reactor: Any, url: str, token: str | None, identity: GatewayIdentity,
                  display_name: str | None = None, allow_run: bool = True,
                  report: Callable[[str], None] | None = None,
-                 tokens: ClientState | None = None) -> None:
+                 tokens: ClientState | None = None, policy: PolicyFile | None = None) -> None:
         WebSocketClientFactory.__init__(self, url, reactor=reactor)
         self.reactor = reactor
         self.token = token
@@ -233,6 +253,8 @@ class NodeHostFactory(WebSocketClientFactory, protocol.ReconnectingClientFactory
         self.report = report or (lambda line: print(line, flush=True))
         self.stopped: Deferred[None] = Deferred()
         self.tokens = tokens  # device tokens issued to this node, per gateway URL
+        # The node's own exec approvals file (exec.approvals.node.get/set relay to it).
+        self.policy = policy or PolicyFile(Path.home() / ".openclaw")
 
     def stored_token(self) -> str | None:
         return self.tokens.token_for(self.url) if self.tokens is not None else None

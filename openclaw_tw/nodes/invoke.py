@@ -75,11 +75,28 @@ class Invoker:
         if command == "system.run":
             call_params = dict(call_params) if isinstance(call_params, dict) else {}
             call_params.setdefault("runId", str(uuid.uuid4()))
-        timeout_ms = params.get("timeoutMs") or DEFAULT_TIMEOUT_MS
-        timeout_ms = max(1, min(int(timeout_ms), MAX_TIMEOUT_MS))
-        inv = Invoke(str(uuid.uuid4()), node_id, live.conn, caller, command,
+        return self._start(live, caller, command, call_params, params.get("timeoutMs"),
+                           params["idempotencyKey"], params.get("sessionKey"))
+
+    def relay(self, node_id: str, command: str, params: Any) -> Deferred[Any]:
+        """A command the gateway itself sends a node on an operator's behalf (not one the node
+        declared, so no command policy): ``exec.approvals.node.*`` -> ``system.execApprovals.*``.
+        Fires with the node's payload."""
+        live = self.registry.live.get(node_id)
+        if live is None:
+            raise GatewayError(UNAVAILABLE, "NOT_CONNECTED: node not connected", {
+                "nodeError": {"code": "NOT_CONNECTED", "message": "node not connected"},
+                "nodeCommandDispatched": False})
+        d = self._start(live, None, command, params, None, str(uuid.uuid4()), None)
+        return d.addCallback(lambda result: result["payload"])
+
+    def _start(self, live: LiveNode, caller: Any, command: str, call_params: Any,
+               timeout_ms: int | None, idempotency_key: str,
+               session_key: str | None) -> Deferred[dict[str, Any]]:
+        timeout_ms = max(1, min(int(timeout_ms or DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS))
+        inv = Invoke(str(uuid.uuid4()), live.node_id, live.conn, caller, command,
                      None if call_params is None else _json.dumps(call_params).decode(),
-                     params["idempotencyKey"], params.get("sessionKey"),
+                     idempotency_key, session_key,
                      self.clock.seconds() + timeout_ms / 1000, Deferred())
         inv.timer = self.clock.callLater(timeout_ms / 1000, self._timed_out, inv)
         self._send(inv, live)

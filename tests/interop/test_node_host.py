@@ -103,6 +103,15 @@ class RealNodeHost(_Interop):
         described = await self.openclaw("nodes", "describe", "--node", node_id, "--json",
                                         "--url", self.url, "--token", TOKEN)
         self.assertEqual(described.code, 0, described)
+
+        # The node's own exec approvals policy (#20): the real CLI asks our gateway, which
+        # relays to the real node host (system.execApprovals.get).
+        policy = await self.openclaw("approvals", "get", "--node", node_id, "--json",
+                                     "--url", self.url, "--token", TOKEN)
+        self.assertEqual(policy.code, 0, policy)
+        snapshot = policy.json()
+        self.assertIn("exec-approvals", str(snapshot.get("path")), policy)
+        self.assertEqual(snapshot["file"]["version"], 1, policy)
         if os.environ.get("OPENCLAW_TW_SHOW_CLI"):
             print(listing, approved, which, run)
 
