@@ -152,6 +152,8 @@ SCHEMA: dict[str, Any] = {
             "token": _s("Hooks Token"),
             "path": _s("Hooks Path"),
             "allowRequestSessionKey": _b("Allow request session key"),
+            "allowedSessionKeyPrefixes": {"type": "array", "items": {"type": "string"},
+                                          "title": "Allowed session key prefixes"},
         }, closed=False),
         "cron": _open("Cron"),
         "logging": _open("Logging"),

@@ -124,6 +124,8 @@ def actions(index: int, mapping: dict[str, Any], sub_path: str, payload: dict[st
             if not key:
                 raise MappingError("the rendered sessionKey is empty")
             action["sessionKey"] = key
+        if mapping.get("sessionMode"):
+            action["sessionMode"] = mapping["sessionMode"]  # isolated (default) | persistent
         for field in ("model", "thinking"):
             if mapping.get(field):
                 action[field] = render(mapping[field], context)

@@ -12,10 +12,13 @@ kept in a bounded pending queue (an identical pending text is ``coalesced``) and
 presence as a ``system-event`` entry (broadcast to operators).  There is no heartbeat runner
 yet, so nothing consumes the queue and ``mode`` is only echoed.
 
-``agent`` starts an agent run (the runtime's ordinary path) in an isolated
-``agent:<agentId>:hook:<uuid>`` session and answers ``{ok, runId}`` once the user entry is
-committed; the run goes on without the caller.  A request ``sessionKey`` is honoured only
-with ``hooks.allowRequestSessionKey: true``.
+``agent`` starts an agent run (the runtime's ordinary path) and answers ``{ok, runId}`` once
+the user entry is committed; the run goes on without the caller, unless ``waitForCompletion:
+true`` keeps the response open until it ends (``completion``: status, reply disposition and
+delivery facts, never the reply).  ``sessionMode`` ``isolated`` (default) runs in a fresh
+``agent:<agentId>:hook:<uuid>`` session; ``persistent`` in the given ``sessionKey``'s own
+session.  A request ``sessionKey`` is honoured only with ``hooks.allowRequestSessionKey:
+true`` and, when set, under one of ``hooks.allowedSessionKeyPrefixes``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from twisted.logger import Logger
 from twisted.web.server import Request
 
 from openclaw_tw.agent.models import ProviderError
+from openclaw_tw.automation.heartbeat import ACK_TOKENS
 from openclaw_tw.sessions.keys import is_reserved, main_key, resolve_key, rest_of
 from openclaw_tw.web import hook_mappings
 from openclaw_tw.web.http import (
@@ -58,6 +62,7 @@ MAX_PENDING = 20
 QUERY_TOKEN = ("Hook token must be provided via Authorization: Bearer <token> or "
                "X-OpenClaw-Token header (query parameters are not allowed).")
 WAKE_MODES = ("now", "next-heartbeat")
+SESSION_MODES = ("isolated", "persistent")
 
 
 def hook_error(status: int, message: str) -> HttpError:
@@ -129,7 +134,7 @@ class Hooks:
             lambda message: hook_error(400, message))
         if action == b"wake":
             return json_body(request, 200, self.wake(body))
-        return json_body(request, 200, await self.agent(body))
+        return json_body(request, 200, await self.agent(body, direct=True))
 
     async def mapped(self, request: Request, sub_path: str) -> bytes:
         """``/hooks/<name>``: the first matching ``hooks.mappings`` entry decides."""
@@ -223,13 +228,21 @@ class Hooks:
 
     # -- agent ---------------------------------------------------------------------------------
 
-    async def agent(self, body: dict[str, Any], trusted_key: bool = False) -> dict[str, Any]:
+    async def agent(self, body: dict[str, Any], trusted_key: bool = False,
+                    direct: bool = False) -> dict[str, Any]:
         gw = self.gw
         message = body.get("message")
         if not isinstance(message, str) or not message.strip():
             raise hook_error(400, "message required")
+        mode = body.get("sessionMode", "isolated")
+        if mode not in SESSION_MODES:
+            raise hook_error(400, "sessionMode must be isolated or persistent")
+        wait = body.get("waitForCompletion", False)
+        if not isinstance(wait, bool):
+            raise hook_error(400, "waitForCompletion must be boolean")
+        wait = wait and direct  # mappings and fan-out stay admission-only, as documented
         agent = self.agent_id(body)
-        key = self.session_key(body, agent, trusted_key)
+        key = self.session_key(body, agent, trusted_key, mode)
         model = body.get("model")
         if model is not None:
             try:
@@ -245,7 +258,7 @@ class Hooks:
         dedupe_key = f"hook:{idem}" if isinstance(idem, str) and idem else None
         seen = self.app.dedupe.get(dedupe_key) if dedupe_key else None
         if seen is not None and seen.payload:
-            return {"ok": True, "runId": seen.payload["runId"]}
+            return await self._replay(seen.payload, wait)
         if gw.shutting_down or not self.app.runtime.running:
             raise hook_error(503, "gateway is shutting down")
         run_id = str(uuid.uuid4())
@@ -261,15 +274,37 @@ class Hooks:
             raise
         if dedupe_key:
             run.finished().addCallback(lambda o: self.app.dedupe.settle(
-                dedupe_key, o.status == "ok", {"runId": run_id}))
+                dedupe_key, o.status == "ok", {"runId": run_id, "completion": completion(o)}))
+        if wait:
+            return {"ok": True, "runId": run_id, "completion": completion(
+                await run.finished())}
         return {"ok": True, "runId": run_id}
 
-    def session_key(self, body: dict[str, Any], agent: str, trusted: bool = False) -> str:
-        """A fresh hook session unless a key is given (by a mapping, or by the request when
-        ``hooks.allowRequestSessionKey`` allows it)."""
+    async def _replay(self, payload: dict[str, Any], wait: bool) -> dict[str, Any]:
+        """The same key again: the same run; a waiting caller shares its completion."""
+        out = {"ok": True, "runId": payload["runId"]}
+        if not wait:
+            return out
+        if "completion" in payload:
+            return {**out, "completion": payload["completion"]}
+        run = self.app.runtime.runs.get(payload["runId"])
+        if run is None:
+            return out  # its outcome is gone with the run: unknown, not invented
+        return {**out, "completion": completion(await run.finished())}
+
+    def session_key(self, body: dict[str, Any], agent: str, trusted: bool = False,
+                    mode: str = "isolated") -> str:
+        """Where the run goes.  ``isolated`` (the default): a fresh ``hook:<uuid>`` session
+        every time -- a given key is still checked, but, as in the real gateway, the run does
+        not see that session's history; ``persistent``: the given key's own session, which
+        needs a key, ``hooks.allowRequestSessionKey`` (unless a mapping gives it) and, when
+        ``hooks.allowedSessionKeyPrefixes`` is set, a key under one of them."""
         raw = body.get("sessionKey")
+        fresh = f"agent:{agent}:hook:{uuid.uuid4()}"
         if raw is None or raw == "":
-            return f"agent:{agent}:hook:{uuid.uuid4()}"
+            if mode == "persistent":
+                raise hook_error(400, "sessionKey is required when sessionMode is persistent")
+            return fresh
         if not trusted and not self.gw.settings.hooks_allow_request_session_key:
             raise hook_error(400, "sessionKey is not accepted from hook requests "
                                   "(set hooks.allowRequestSessionKey: true to allow it)")
@@ -278,4 +313,25 @@ class Hooks:
         key = resolve_key(raw, agent_id=agent)
         if is_reserved(raw) or is_reserved(rest_of(key)):
             raise hook_error(400, "sessionKey cannot use reserved internal session namespaces")
-        return key
+        prefixes = allowed_prefixes(self.gw.settings.raw)
+        if prefixes and not trusted and not any(raw.startswith(p) or rest_of(key).startswith(p)
+                                                for p in prefixes):
+            raise hook_error(400, "sessionKey must start with one of: " + ", ".join(prefixes))
+        return key if mode == "persistent" else fresh
+
+
+def allowed_prefixes(raw: Any) -> list[str]:
+    hooks = raw.get("hooks") if isinstance(raw, dict) else None
+    given = hooks.get("allowedSessionKeyPrefixes") if isinstance(hooks, dict) else None
+    return [p for p in given if isinstance(p, str) and p] if isinstance(given, list) else []
+
+
+def completion(outcome: Any) -> dict[str, Any]:
+    """``waitForCompletion``'s terminal facts, never the reply itself: the status, whether a
+    visible reply existed, and delivery facts -- a hook run is announced nowhere here, so
+    nothing was attempted (what the real gateway answers without a destination)."""
+    text = (outcome.text or "").strip()
+    disposition = "empty" if not text else "silent" if text.upper() in ACK_TOKENS \
+        else "visible"
+    return {"status": "ok" if outcome.status == "ok" else "error",
+            "replyDisposition": disposition, "delivered": False, "deliveryAttempted": False}

@@ -10,7 +10,10 @@ from tests.support.http_harness import BEARER, HOOKS, HttpCase, merge
 MAPPINGS = {"hooks": {"mappings": [
     {"id": "gh", "match": {"path": "github", "source": "github"}, "action": "agent",
      "name": "GitHub {{action}}", "messageTemplate": "PR {{pull_request.number}}: "
-     "{{pull_request.title}} by {{headers.x-sender}}", "sessionKey": "hook:gh:{{repo}}"},
+     "{{pull_request.title}} by {{headers.x-sender}}", "sessionKey": "hook:gh:{{repo}}",
+     "sessionMode": "persistent"},
+    {"match": {"path": "gh-fresh"}, "action": "agent", "messageTemplate": "PR {{n}}",
+     "sessionKey": "hook:gh:{{repo}}"},  # sessionMode isolated, the default
     {"match": {"path": "mail"}, "action": "wake", "textTemplate": "Mail from {{from}}"},
     {"match": {"path": "batch"}, "forEach": "events", "messageTemplate": "event {{id}}"},
     {"match": {"path": "empty"}, "messageTemplate": "{{nothing}}"},
@@ -31,6 +34,14 @@ class HookMappings(HttpCase):
         self.assertEqual(reply.code, 200, reply.body)
         self.assertTrue(reply.json()["ok"])
         self.assertEqual(self.runs(), [("agent:main:hook:gh:acme/app", "PR 7: Fix it by ann")])
+
+    def test_an_isolated_mapping_runs_in_a_fresh_session_each_time(self) -> None:
+        for _ in range(2):
+            reply = self.post("/hooks/gh-fresh", {"repo": "acme/app", "n": 7}, headers=BEARER)
+            self.assertEqual(reply.code, 200, reply.body)
+        keys = [k for k, _ in self.runs()]
+        self.assertEqual(len(set(keys)), 2)
+        self.assertTrue(all(k.startswith("agent:main:hook:") and "gh:" not in k for k in keys))
 
     def test_source_must_match_too(self) -> None:
         reply = self.post("/hooks/github", {"source": "gitlab"}, headers=BEARER)

@@ -219,8 +219,75 @@ class HooksCustomPath(HttpCase):
     def test_custom_path_and_request_session_key(self) -> None:
         self.assertEqual(self.post("/hooks/wake", {"text": "x"}, headers=BEARER).code, 404)
         self.assertEqual(self.post("/in/wake", {"text": "x"}, headers=BEARER).code, 200)
-        reply = self.post("/in/agent", {"message": "m", "sessionKey": "mail"}, headers=BEARER)
+        reply = self.post("/in/agent", {"message": "m", "sessionKey": "mail",
+                                        "sessionMode": "persistent"}, headers=BEARER)
         run = self.app.runtime.runs[reply.json()["runId"]]
         self.assertEqual(run.session_key, "agent:main:mail")
+        # isolated (the default): checked, but a fresh session, as the real gateway
+        reply = self.post("/in/agent", {"message": "m", "sessionKey": "mail"}, headers=BEARER)
+        run = self.app.runtime.runs[reply.json()["runId"]]
+        self.assertTrue(run.session_key.startswith("agent:main:hook:"), run.session_key)
         reply = self.post("/in/agent", {"message": "m", "sessionKey": "cron:x"}, headers=BEARER)
         self.assertEqual(reply.code, 400)
+
+
+class HookSessionModes(HttpCase):
+    """sessionMode and waitForCompletion (issue #20); the refusals' wording as the real
+    gateway's (captured on 2026.9.6 with hooks.allowedSessionKeyPrefixes ["hook:"])."""
+
+    config = merge(HOOKS, {"hooks": {"allowRequestSessionKey": True,
+                                     "allowedSessionKeyPrefixes": ["hook:"]}})
+
+    def test_refusals(self) -> None:
+        for body, message in (
+                ({"message": "x", "sessionMode": "persistent"},
+                 "sessionKey is required when sessionMode is persistent"),
+                ({"message": "x", "sessionKey": "other:p", "sessionMode": "persistent"},
+                 "sessionKey must start with one of: hook:"),
+                ({"message": "x", "sessionMode": "bogus"},
+                 "sessionMode must be isolated or persistent"),
+                ({"message": "x", "waitForCompletion": "yes"},
+                 "waitForCompletion must be boolean")):
+            reply = self.post("/hooks/agent", body, headers=BEARER)
+            self.assertEqual((reply.code, reply.json()), (400, {"ok": False, "error": message}))
+        self.assertEqual(self.app.runtime.runs, {})
+
+    def test_persistent_runs_share_the_session_and_its_history(self) -> None:
+        ids = [self.post("/hooks/agent", {"message": f"turn {i}", "sessionKey": "hook:p",
+                                          "sessionMode": "persistent"},
+                         headers=BEARER).json()["runId"] for i in range(2)]
+        keys = {self.app.runtime.runs[i].session_key for i in ids}
+        self.assertEqual(keys, {"agent:main:hook:p"})
+
+    def test_wait_for_completion_answers_when_the_run_ends(self) -> None:
+        reply = self.post("/hooks/agent", {"message": "count to 3", "waitForCompletion": True},
+                          headers=BEARER)
+        body = reply.json()
+        self.assertEqual(reply.code, 200)
+        self.assertEqual(body["completion"], {"status": "ok", "replyDisposition": "visible",
+                                              "delivered": False, "deliveryAttempted": False})
+        self.assertEqual(self.app.runtime.runs[body["runId"]].outcome.status, "ok")
+        self.assertNotIn("1, 2, 3", reply.body.decode())  # never the reply itself
+
+    def test_a_replayed_key_shares_the_completion(self) -> None:
+        first = self.post("/hooks/agent", {"message": "m", "idempotencyKey": "w1",
+                                           "waitForCompletion": True}, headers=BEARER).json()
+        again = self.post("/hooks/agent", {"message": "m", "idempotencyKey": "w1",
+                                           "waitForCompletion": True}, headers=BEARER).json()
+        self.assertEqual(first, again)
+        self.assertEqual(len(self.app.sessions.rows), 1)
+        plain = self.post("/hooks/agent", {"message": "m", "idempotencyKey": "w1"},
+                          headers=BEARER).json()
+        self.assertEqual(plain, {"ok": True, "runId": first["runId"]})
+
+    def test_silent_and_error_completions(self) -> None:
+        from openclaw_tw.web.hooks import completion
+
+        class O:
+            def __init__(self, status: str, text: str) -> None:
+                self.status, self.text = status, text
+
+        self.assertEqual(completion(O("ok", " no_reply "))["replyDisposition"], "silent")
+        self.assertEqual(completion(O("ok", ""))["replyDisposition"], "empty")
+        self.assertEqual(completion(O("error", ""))["status"], "error")
+        self.assertEqual(completion(O("aborted", "partial"))["status"], "error")
