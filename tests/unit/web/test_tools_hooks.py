@@ -283,11 +283,11 @@ class HookSessionModes(HttpCase):
     def test_silent_and_error_completions(self) -> None:
         from openclaw_tw.web.hooks import completion
 
-        class O:
+        class Outcome:
             def __init__(self, status: str, text: str) -> None:
                 self.status, self.text = status, text
 
-        self.assertEqual(completion(O("ok", " no_reply "))["replyDisposition"], "silent")
-        self.assertEqual(completion(O("ok", ""))["replyDisposition"], "empty")
-        self.assertEqual(completion(O("error", ""))["status"], "error")
-        self.assertEqual(completion(O("aborted", "partial"))["status"], "error")
+        self.assertEqual(completion(Outcome("ok", " no_reply "))["replyDisposition"], "silent")
+        self.assertEqual(completion(Outcome("ok", ""))["replyDisposition"], "empty")
+        self.assertEqual(completion(Outcome("error", ""))["status"], "error")
+        self.assertEqual(completion(Outcome("aborted", "partial"))["status"], "error")
