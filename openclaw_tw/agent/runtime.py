@@ -22,6 +22,7 @@ from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
 from openclaw_tw import _json
+from openclaw_tw.agent import turn_input
 from openclaw_tw.agent.exec_tool import EXEC_TOOL, TOOL_NAME
 from openclaw_tw.agent.models import (
     ModelRegistry,
@@ -75,6 +76,9 @@ class Outcome:
     response_id: str | None = None
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # Tool calls the model made of tools the client offered (agent/turn_input.py): the
+    # client runs them; the turn ended with stop reason "tool_calls".
+    tool_calls: list[dict[str, Any]] | None = None
 
     def wait_payload(self, run_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {"runId": run_id, "status": self.status, "endedAt": self.ended_at,
@@ -114,6 +118,11 @@ class Run:
     # Usage over this run's model calls, and that of the last call that reported any.
     usage: Usage = attrs.field(factory=Usage)
     last_call: Usage | None = None
+    # A conversation the client sent whole (OpenAI messages), its tools, and the calls the
+    # model made of them (agent/turn_input.py).
+    model_messages: list[dict[str, Any]] | None = None
+    client_tools: list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
     @property
     def session_key(self) -> str:
@@ -150,7 +159,9 @@ class AgentRuntime(Service):
                model_ref: str | None = None, queue_mode: str = "followup",
                system_prompt: str | None = None,
                listeners: list[Callable[[str], None]] | None = None,
-               attachments: list[dict[str, Any]] | None = None) -> Deferred[Run]:
+               attachments: list[dict[str, Any]] | None = None,
+               model_messages: list[dict[str, Any]] | None = None,
+               client_tools: list[dict[str, Any]] | None = None) -> Deferred[Run]:
         """Commit the user entry, then queue the run; fires with the Run after the commit.
 
         ``listeners`` are called with each text delta (before any can stream); the end of the
@@ -158,7 +169,8 @@ class AgentRuntime(Service):
         now = self.gw.now_ms()
         run = Run(run_id, row, kind, message, origin, timeout_s or DEFAULT_TIMEOUT_S,
                   model_ref or row.overrides.get("model"), now,
-                  system_prompt=system_prompt, listeners=list(listeners or ()))
+                  system_prompt=system_prompt, listeners=list(listeners or ()),
+                  model_messages=model_messages, client_tools=client_tools)
         self.runs[run_id] = run
         row.updated_at = row.last_interaction_at = now
         body: dict[str, Any] = {"role": "user", "content": message, "timestamp": now,
@@ -309,17 +321,14 @@ class AgentRuntime(Service):
                 self._status(run, "starting_model")
             self._agent(run, "lifecycle", {"phase": "model", "provider": run.provider,
                                            "model": run.model}, sid=True)
-            queued = {r.run_id for r in self.queues.get(row.key, ())}
-            # the user entries of turns queued behind this one are newer than its own: read
-            # past them so the window still holds this turn and its context
-            entries = await self.store.history(row.key, HISTORY_TURNS + len(queued), None,
-                                               row.session_id)
-            messages = to_messages(turn_order(entries, run.run_id, queued))
-            if not any(e.run_id == run.run_id and e.role == "user" for e in entries):
-                messages.append({"role": "user", "content": run.message})
-            if run.system_prompt:
-                messages.insert(0, {"role": "system", "content": run.system_prompt})
-            tools = self._tools_for(provider)
+            if run.model_messages is not None:  # the client sent the conversation
+                info = self.registry.info(f"{run.provider}/{model}")
+                messages = turn_input.for_model(
+                    run.model_messages, info is None or "image" in info.input,
+                    getattr(provider, "api", "") == "offline")
+            else:
+                messages = await self._history_messages(run)
+            tools = list(run.client_tools) if run.client_tools else self._tools_for(provider)
             timer = self.gw.clock.callLater(run.timeout_s, self._timeout, run)
             for _ in range(MAX_TOOL_ROUNDS):
                 if run.stop is not None:
@@ -334,6 +343,9 @@ class AgentRuntime(Service):
                 if result.usage.reported:
                     run.last_call = result.usage
                 if not (calls and result.stop_reason == "tool_calls" and tools):
+                    break
+                if run.client_tools:  # the client runs its own tools: the turn ends here
+                    run.tool_calls = turn_input.tool_calls_of(calls)
                     break
                 await self._run_tools(run, calls, messages, result)
         except CancelledError:
@@ -350,6 +362,21 @@ class AgentRuntime(Service):
                 timer.cancel()
             self.active.pop(row.key, None)
             self._pump(row.key)
+
+    async def _history_messages(self, run: Run) -> list[dict[str, Any]]:
+        """The model input rebuilt from the session's transcript, this turn last."""
+        row = run.row
+        queued = {r.run_id for r in self.queues.get(row.key, ())}
+        # the user entries of turns queued behind this one are newer than its own: read
+        # past them so the window still holds this turn and its context
+        entries = await self.store.history(row.key, HISTORY_TURNS + len(queued), None,
+                                           row.session_id)
+        messages = to_messages(turn_order(entries, run.run_id, queued))
+        if not any(e.run_id == run.run_id and e.role == "user" for e in entries):
+            messages.append({"role": "user", "content": run.message})
+        if run.system_prompt:
+            messages.insert(0, {"role": "system", "content": run.system_prompt})
+        return messages
 
     def _timeout(self, run: Run) -> None:
         if run.outcome is None and run.upstream is not None:
@@ -387,7 +414,10 @@ class AgentRuntime(Service):
         cost = info.cost_of(run.usage) if info is not None else None
         if cost is not None:
             usage["cost"] = cost
-        body = {"role": "assistant", "content": [{"type": "text", "text": text}],
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        content += [{"type": "toolCall", "id": c["id"], "name": c["function"]["name"],
+                     "arguments": c["function"]["arguments"]} for c in run.tool_calls or ()]
+        body = {"role": "assistant", "content": content,
                 "api": "offline" if run.provider == "offline" else "openai-completions",
                 "provider": run.provider, "model": run.model, "usage": usage,
                 "stopReason": result.stop_reason, "timestamp": now,
@@ -468,7 +498,8 @@ class AgentRuntime(Service):
         return Outcome(status, text, stop, run.started_at or run.accepted_at, self.gw.now_ms(),
                        run.provider, run.model, usage.input, usage.output,
                        error, kind, detail, result.response_id if result else None,
-                       usage.cache_read, usage.cache_write)
+                       usage.cache_read, usage.cache_write,
+                       run.tool_calls if status == "ok" else None)
 
     def _settle(self, run: Run, outcome: Outcome) -> None:
         run.outcome, run.state = outcome, "done"

@@ -5,7 +5,10 @@ Non-streaming answers one ``chat.completion`` after the run ends; ``stream: true
 delta, the ``finish_reason`` chunk, the usage chunk when ``stream_options.include_usage``, then
 ``data: [DONE]``.  A run that fails mid-stream ends with ``data: {"error": ...}`` and
 ``[DONE]`` (the status is already 200).  Sampling options are validated, then left to the
-agent's model configuration; client ``tools`` are not offered to the model.
+agent's model configuration.  A request with ``tools`` or image inputs runs on the
+conversation as sent (``web/openai_tools.py``): the model's calls of the client's tools come
+back as ``message.tool_calls`` (streamed as ``tool_calls`` deltas) with ``finish_reason:
+"tool_calls"``; ``tool_choice`` and ``parallel_tool_calls`` are left to the model.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.server import Request
 
 from openclaw_tw.web import openai_compat as oc
+from openclaw_tw.web import openai_tools
 from openclaw_tw.web.http import (
     HttpError,
     json_body,
@@ -85,6 +89,22 @@ def usage_of(outcome: Outcome) -> dict[str, Any]:
     return out
 
 
+def client_turn(body: dict[str, Any], takes_images: bool) -> oc.ClientTurn | None:
+    """The conversation as sent, when the request offers tools or sends images."""
+    tools = openai_tools.chat_tools(body)
+    messages = openai_tools.chat_messages(body.get("messages"))
+    if tools is None and not (takes_images and openai_tools.has_images(messages)):
+        return None  # images for a text-only model are left out, as before
+    return oc.ClientTurn(messages, tools)
+
+
+def message_of(outcome: Outcome) -> dict[str, Any]:
+    if not outcome.tool_calls:
+        return {"role": "assistant", "content": outcome.text}
+    return {"role": "assistant", "content": outcome.text or None,
+            "tool_calls": outcome.tool_calls}
+
+
 class ChatCompletions:
     def __init__(self, app: Components) -> None:
         self.app = app
@@ -97,15 +117,17 @@ class ChatCompletions:
         key = oc.session_key(request, front.agent_id, body.get("user"), "openai")
         validate_options(body)
         prompt = chat_prompt(body.get("messages"))
+        client = client_turn(body, oc.takes_images(self.app, override))
         completion_id = f"chatcmpl_{uuid.uuid4()}"
         head = {"id": completion_id, "object": "chat.completion.chunk",
                 "created": oc.created_s(gw), "model": model}
         if body.get("stream"):
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            await self._stream(request, head, key, prompt, override, include_usage)
+            await self._stream(request, head, key, prompt, override, include_usage, client)
             return None
-        run = await oc.start_turn(request, self.app, key, prompt, completion_id, override, "openai")
+        run = await oc.start_turn(request, self.app, key, prompt, completion_id, override,
+                                  "openai", client=client)
         outcome = await run.finished()
         if outcome.status != "ok":
             status, type_, message = oc.failure_of(outcome)
@@ -113,12 +135,13 @@ class ChatCompletions:
         return json_body(request, 200, {
             "id": completion_id, "object": "chat.completion", "created": head["created"],
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": outcome.text},
+            "choices": [{"index": 0, "message": message_of(outcome),
                          "finish_reason": oc.finish_reason(outcome)}],
             "usage": usage_of(outcome)})
 
     async def _stream(self, request: Request, head: dict[str, Any], key: str,
-                      prompt: oc.Prompt, override: str | None, include_usage: bool) -> None:
+                      prompt: oc.Prompt, override: str | None, include_usage: bool,
+                      client: oc.ClientTurn | None) -> None:
         sse = EventStream(request)
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -133,7 +156,7 @@ class ChatCompletions:
 
         try:
             run = await oc.start_turn(request, self.app, key, prompt, head["id"], override,
-                                      "openai", on_text)
+                                      "openai", on_text, client)
             outcome = await run.finished()
         except HttpError as err:
             sse.data(err.body if isinstance(err.body, dict) else
@@ -149,6 +172,8 @@ class ChatCompletions:
             return
         if not streamed and outcome.text:  # a provider that answered without deltas
             sse.data(chunk({"content": outcome.text}))
+        for index, call in enumerate(outcome.tool_calls or ()):
+            sse.data(chunk({"tool_calls": [{"index": index, **call}]}))
         sse.data(chunk({}, oc.finish_reason(outcome)))
         if include_usage:
             sse.data({**head, "choices": [], "usage": usage_of(outcome)})

@@ -143,6 +143,12 @@ def model_override(request: Request, app: Components) -> str | None:
     return f"{provider.id}/{model}"
 
 
+def takes_images(app: Components, override: str | None) -> bool:
+    """Whether the model this turn will use takes image input (its configured ``input``)."""
+    info = app.models.info(override or app.models.primary)
+    return info is not None and "image" in info.input
+
+
 # -- prompts -----------------------------------------------------------------------------------
 
 
@@ -199,9 +205,18 @@ def sender_of(role: str, name: Any = None) -> str:
 # -- running a turn ------------------------------------------------------------------------------
 
 
+@attrs.frozen
+class ClientTurn:
+    """A conversation the client sent whole, with its tools (``web/openai_tools.py``)."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+
+
 async def start_turn(request: Request, app: Components, key: str, prompt: Prompt, run_id: str,
                      model_ref: str | None, created_via: str,
-                     listener: Callable[[str], None] | None = None) -> Run:
+                     listener: Callable[[str], None] | None = None,
+                     client: ClientTurn | None = None) -> Run:
     """Accept the turn on the runtime (fires after the user entry is committed) and abort it
     if the HTTP client goes away before it ends."""
     gw, runtime = app.hub, app.runtime
@@ -212,7 +227,9 @@ async def start_turn(request: Request, app: Components, key: str, prompt: Prompt
     row = app.sessions.ensure(key, created_via)
     run = await runtime.accept(row, prompt.message, run_id, "agent", None, None, model_ref,
                                system_prompt=prompt.system_prompt,
-                               listeners=[listener] if listener is not None else None)
+                               listeners=[listener] if listener is not None else None,
+                               model_messages=client.messages if client else None,
+                               client_tools=client.tools if client else None)
     abort_when_gone(request, runtime, run)
     return run
 

@@ -1,8 +1,11 @@
 """``POST /v1/responses`` (§11.3): Open Responses over an agent turn.
 
 ``input`` is a string or an array of items (``message`` items with string or part-array
-content, ``function_call_output``; images, files, ``reasoning`` and ``item_reference`` are
-ignored); ``instructions`` and system/developer messages become extra system prompt text.
+content, ``function_call``/``function_call_output``; files, ``reasoning`` and
+``item_reference`` are ignored); ``instructions`` and system/developer messages become extra
+system prompt text.  With ``tools`` (function tools) or ``input_image`` parts the turn runs on
+the items as sent (``web/openai_tools.py``) and the model's calls of the client's tools come
+back as ``function_call`` output items.
 ``previous_response_id`` continues the session of that response (a bounded in-memory map:
 ids older than the last ``MAX_REMEMBERED`` are forgotten and answer 404).  Streaming sends the
 typed events of the reference, then ``data: [DONE]``.
@@ -18,6 +21,7 @@ from twisted.web.server import Request
 
 from openclaw_tw import _json
 from openclaw_tw.web import openai_compat as oc
+from openclaw_tw.web import openai_tools
 from openclaw_tw.web.http import (
     HttpError,
     header,
@@ -62,6 +66,15 @@ def response_prompt(body: dict[str, Any]) -> oc.Prompt:
     return oc.build_prompt(system, entries, MISSING_USER)
 
 
+def client_turn(body: dict[str, Any], takes_images: bool) -> oc.ClientTurn | None:
+    """The items as sent, when the request offers tools or sends images."""
+    tools = openai_tools.responses_tools(body)
+    messages = openai_tools.responses_messages(body)
+    if tools is None and not (takes_images and openai_tools.has_images(messages)):
+        return None  # images for a text-only model are left out, as before
+    return oc.ClientTurn(messages, tools)
+
+
 def usage_of(outcome: Outcome | None) -> dict[str, Any]:
     """The real gateway's ``toOpenAiResponsesUsage``: cache reads and writes are part of
     ``input_tokens``.  A model that reports no usage (the offline one) gives zeros."""
@@ -102,12 +115,14 @@ class Responses:
         body, model, override = front.body, front.model, front.override
         key = self.session_for(request, front.agent_id, body)
         prompt = response_prompt(body)
+        client = client_turn(body, oc.takes_images(self.app, override))
         shape = _Shape(f"resp_{uuid.uuid4()}", f"msg_{uuid.uuid4()}", oc.created_s(gw), model)
         self.remember(shape.id, key)
         if body.get("stream"):
-            await self._stream(request, shape, key, prompt, override)
+            await self._stream(request, shape, key, prompt, override, client)
             return None
-        run = await oc.start_turn(request, self.app, key, prompt, shape.id, override, "openresponses")
+        run = await oc.start_turn(request, self.app, key, prompt, shape.id, override,
+                                  "openresponses", client=client)
         outcome = await run.finished()
         if outcome.status != "ok":
             status, type_, message = oc.failure_of(outcome)
@@ -115,7 +130,7 @@ class Responses:
         return json_body(request, 200, shape.finished(outcome))
 
     async def _stream(self, request: Request, shape: _Shape, key: str, prompt: oc.Prompt,
-                      override: str | None) -> None:
+                      override: str | None, client: oc.ClientTurn | None) -> None:
         sse = EventStream(request)
 
         def emit(kind: str, **fields: Any) -> None:
@@ -137,7 +152,7 @@ class Responses:
 
         try:
             run = await oc.start_turn(request, self.app, key, prompt, shape.id, override,
-                                      "openresponses", on_text)
+                                      "openresponses", on_text, client)
             outcome = await run.finished()
         except HttpError as err:
             message = err.body if isinstance(err.body, str) else err.body["error"]["message"]
@@ -161,6 +176,14 @@ class Responses:
              content_index=0, part=part)
         emit("response.output_item.done", output_index=0, item=shape.message(text))
         final = shape.finished(outcome)
+        for index, item in enumerate(final["output"][1:], start=1):  # function calls
+            emit("response.output_item.added", output_index=index,
+                 item={**item, "status": "in_progress", "arguments": ""})
+            emit("response.function_call_arguments.delta", item_id=item["id"],
+                 output_index=index, delta=item["arguments"])
+            emit("response.function_call_arguments.done", item_id=item["id"],
+                 output_index=index, arguments=item["arguments"])
+            emit("response.output_item.done", output_index=index, item=item)
         emit(f"response.{'incomplete' if final['status'] == 'incomplete' else 'completed'}",
              response=final)
         sse.done()
@@ -184,11 +207,15 @@ class _Shape:
                 "status": "completed"}
 
     def finished(self, outcome: Outcome) -> dict[str, Any]:
+        output = [self.message(outcome.text)] + [
+            {"type": "function_call", "id": f"fc_{call['id']}", "call_id": call["id"],
+             "name": call["function"]["name"], "arguments": call["function"]["arguments"],
+             "status": "completed"} for call in outcome.tool_calls or ()]
         if outcome.stop_reason == "length":
-            out = self.response("incomplete", [self.message(outcome.text)], outcome)
+            out = self.response("incomplete", output, outcome)
             out["incomplete_details"] = {"reason": "max_output_tokens"}
             return out
-        return self.response("completed", [self.message(outcome.text)], outcome)
+        return self.response("completed", output, outcome)
 
     def failed(self, code: str, message: str) -> dict[str, Any]:
         return {**self.response("failed", []), "error": {"code": code, "message": message}}

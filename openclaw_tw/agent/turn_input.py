@@ -1,0 +1,44 @@
+"""A turn whose conversation the client sent itself: the OpenAI-compatible HTTP endpoints with
+``tools`` or image inputs.
+
+Such a turn does not rebuild its model input from the session's transcript: the client owns
+the conversation (as with the OpenAI API), so the model gets the client's messages as they
+were sent -- assistant ``tool_calls`` and ``tool`` results in place, image parts included
+when the model takes images (``models.providers.*.models[].input``) and replaced by a short
+note when it does not.  Tools the client offers are the only tools of that turn; when the
+model calls one, the turn ends there and the calls go back to the client in the OpenAI
+shape, for the client to run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+IMAGE_OMITTED = "[image omitted: this model takes text input only]"
+
+
+def for_model(messages: list[dict[str, Any]], accepts_images: bool,
+              text_only: bool) -> list[dict[str, Any]]:
+    """The client's messages as ``provider`` should get them.  ``text_only``: a provider
+    that reads plain string content (the offline model)."""
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = [part if part.get("type") != "image_url" or accepts_images
+                     else {"type": "text", "text": IMAGE_OMITTED}
+                     for part in content if isinstance(part, dict)]
+            if text_only:
+                content = "\n".join(str(p.get("text", "")) for p in parts
+                                    if p.get("type") == "text")
+            else:
+                content = parts
+        out.append({**message, "content": content})
+    return out
+
+
+def tool_calls_of(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The streamed tool calls of one model answer -> OpenAI ``tool_calls``."""
+    return [{"id": c.get("toolCallId"), "type": "function",
+             "function": {"name": c.get("name"), "arguments": c.get("arguments") or "{}"}}
+            for c in calls]
