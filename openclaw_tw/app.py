@@ -35,10 +35,12 @@ from openclaw_tw.approvals.history import ApprovalHistory
 from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.approvals.service import ExecApprovals
 from openclaw_tw.automation.boot import BootScript
+from openclaw_tw.automation.delivery import Announcer
 from openclaw_tw.automation.heartbeat import Heartbeat
 from openclaw_tw.automation.scheduler import Scheduler
 from openclaw_tw.automation.store import MIGRATIONS as CRON_MIGRATIONS
 from openclaw_tw.automation.store import CronStore, cron_db_path
+from openclaw_tw.channels.accounts import configured_accounts
 from openclaw_tw.channels.cursors import MIGRATION as CURSOR_MIGRATION
 from openclaw_tw.channels.cursors import Cursors
 from openclaw_tw.channels.ingress import MIGRATION as INGRESS_MIGRATION
@@ -244,7 +246,9 @@ def build(settings: GatewaySettings, reactor: Any,
                      [normalize_agent_id(a["id"]) for a in agents],
                      enabled=cron_cfg.get("enabled") is not False and
                      env.get("OPENCLAW_SKIP_CRON") != "1",
-                     skip_missed=cron_cfg.get("skipMissedJobs") is True)
+                     skip_missed=cron_cfg.get("skipMissedJobs") is True,
+                     announcer=Announcer(channels, lambda: configured_accounts(
+                         hub.settings.raw), reactor))
     cron.load()
     if cron.interrupted:
         _log.warn("{n} cron run(s) were interrupted by the last stop; not replayed",

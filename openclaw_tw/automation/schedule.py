@@ -150,6 +150,12 @@ def normalize(schedule: Any, now_ms: int) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": "cron", "expr": expr.strip()}
         if tz:
             out["tz"] = tz
+        stagger = schedule.get("staggerMs")  # the window runs spread over (delivery.py)
+        if stagger is not None:
+            if isinstance(stagger, bool) or not isinstance(stagger, int) or \
+                    not 0 <= stagger <= 8_640_000_000_000_000:
+                raise ScheduleError("schedule.staggerMs must be a non-negative integer")
+            out["staggerMs"] = stagger
         return out
     raise ScheduleError('schedule.kind must be "at", "every" or "cron"')
 

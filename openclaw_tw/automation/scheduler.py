@@ -29,6 +29,15 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
 from openclaw_tw.automation import schedule as sched
+from openclaw_tw.automation.delivery import (
+    AT_RETRY_MS,
+    Announcer,
+    error_backoff_ms,
+    error_reason,
+    stagger_ms,
+    staggered,
+    transient,
+)
 from openclaw_tw.automation.heartbeat import DEFAULT_EVERY_MS, Heartbeat
 from openclaw_tw.automation.store import CronStore
 from openclaw_tw.protocol import scopes as S
@@ -55,7 +64,8 @@ class Scheduler(Service):
 
     def __init__(self, gw: Gateway, runtime: AgentRuntime, sessions: SessionStore,
                  store: CronStore, heartbeat: Heartbeat, agents: list[str],
-                 enabled: bool = True, skip_missed: bool = False) -> None:
+                 enabled: bool = True, skip_missed: bool = False,
+                 announcer: Announcer | None = None) -> None:
         self.gw = gw
         self.runtime = runtime
         self.sessions = sessions
@@ -64,6 +74,7 @@ class Scheduler(Service):
         self.agents = agents
         self.enabled = enabled
         self.skip_missed = skip_missed
+        self.announcer = announcer  # delivers agent-turn output to a chat (delivery.py)
         self.jobs: dict[str, dict[str, Any]] = {}
         self.interrupted: list[str] = []
         self.in_flight: dict[str, Deferred[Any]] = {}
@@ -126,7 +137,7 @@ class Scheduler(Service):
                 continue
             state = job.setdefault("state", {})
             if job["enabled"] and state.get("nextRunAtMs") is None:
-                state["nextRunAtMs"] = sched.first_run(job["schedule"], now)
+                state["nextRunAtMs"] = self.first_slot(job, now)
             self.put(job, "updated").addErrback(
                 lambda f: _log.failure("saving the reloaded heartbeat job failed", f))
         was, self.enabled = self.enabled, enabled
@@ -159,7 +170,7 @@ class Scheduler(Service):
             slot = state.get("nextRunAtMs")
             if slot is None:
                 if job.get("enabled") and not state.get("lastRunAtMs"):
-                    state["nextRunAtMs"] = sched.first_run(job["schedule"], now)
+                    state["nextRunAtMs"] = self.first_slot(job, now)
                     self._push(job)
                 continue
             if not job.get("enabled") or slot > now:
@@ -168,7 +179,7 @@ class Scheduler(Service):
             kind = job["schedule"]["kind"]
             if job["payload"]["kind"] == "heartbeat" or (
                     self.skip_missed and kind in ("cron", "every")):
-                state["nextRunAtMs"] = sched.next_run(job["schedule"], now)
+                state["nextRunAtMs"] = self.next_slot(job, now)
                 self._push(job)
             elif job["payload"]["kind"] == "agentTurn":
                 self._push(job, fire_at=now + CATCHUP_DELAY_MS)
@@ -231,6 +242,12 @@ class Scheduler(Service):
         live = [e[0] for e in self._heap if self._live(e)]
         return min(live) if live else None
 
+    def next_slot(self, job: dict[str, Any], after_ms: int) -> int | None:
+        return staggered(sched.next_run, job, after_ms)
+
+    def first_slot(self, job: dict[str, Any], now_ms: int) -> int | None:
+        return staggered(sched.first_run, job, now_ms)
+
     # -- running --------------------------------------------------------------------------------
 
     def start_run(self, job: dict[str, Any], trigger: str) -> Deferred[dict[str, Any] | None]:
@@ -243,7 +260,7 @@ class Scheduler(Service):
         else:
             slot = state["nextRunAtMs"]
             slot_key = f"s:{slot}"
-            state["nextRunAtMs"] = sched.next_run(job["schedule"], max(now, slot)) \
+            state["nextRunAtMs"] = self.next_slot(job, max(now, slot)) \
                 if job["schedule"]["kind"] != "at" else None
         state["runningAtMs"] = now
         run = {"run_id": run_id, "job_id": job["id"], "slot": slot_key, "trigger": trigger,
@@ -267,8 +284,9 @@ class Scheduler(Service):
             return None
         self._event({"jobId": job["id"], "action": "started", "runId": run["run_id"],
                      "runAtMs": run["started_at"]})
+        facts: dict[str, Any] = {}
         try:
-            status, error, summary, key = await self._execute(job, run["run_id"])
+            status, error, summary, key = await self._execute(job, run["run_id"], facts)
         except Exception as e:  # noqa: BLE001 - a failing job is recorded, never raised
             _log.failure("cron job {id} failed", id=job["id"])
             status, error, summary, key = "error", str(e) or type(e).__name__, None, None
@@ -283,17 +301,27 @@ class Scheduler(Service):
                      lastDurationMs=run["duration_ms"])
         state["consecutiveErrors"] = state.get("consecutiveErrors", 0) + 1 \
             if status == "error" else 0
+        for name in ("lastDelivered", "lastDeliveryStatus", "lastDeliveryError",
+                     "deliverySuppressionReason", "lastErrorReason"):
+            state.pop(name, None)
+        state.update({k: v for k, v in facts.items() if not k.startswith("_")})
         if error:
             state["lastError"] = error
         else:
             state.pop("lastError", None)
-        delete = job["schedule"]["kind"] == "at" and status == "ok" and \
-            job.get("deleteAfterRun", True)
-        if job["schedule"]["kind"] == "at" and not delete:
+        kind = job["schedule"]["kind"]
+        delete = kind == "at" and status == "ok" and job.get("deleteAfterRun", True)
+        retry_at = self._retry_slot(job, status, facts, now)
+        if retry_at is not None:
+            state["nextRunAtMs"] = retry_at
+        elif kind == "at" and not delete:
             job["enabled"] = False
         if delete:
             self.jobs.pop(job["id"], None)
         await self.store.finish(run, job, delete_job=delete)
+        if retry_at is not None:
+            self._push(job)
+            self._arm()
         out = {"jobId": job["id"], "action": "finished", "runId": run["run_id"],
                "status": status, "durationMs": run["duration_ms"],
                "nextRunAtMs": state.get("nextRunAtMs")}
@@ -306,8 +334,27 @@ class Scheduler(Service):
             self._event({"jobId": job["id"], "action": "removed"})
         return run_row(run)
 
-    async def _execute(self, job: dict[str, Any],
-                       run_id: str) -> tuple[str, str | None, str | None, str | None]:
+    def _retry_slot(self, job: dict[str, Any], status: str, facts: dict[str, Any],
+                    now: int) -> int | None:
+        """After an error: a recurring job's next run backs off; a one-shot job is tried
+        again after a transient failure (``delivery.py``)."""
+        state = job["state"]
+        if status != "error":
+            return None
+        errors = state.get("consecutiveErrors", 0)
+        if job["schedule"]["kind"] == "at":
+            reason = facts.get("lastErrorReason", "unknown")
+            if errors > len(AT_RETRY_MS) or not transient(reason, facts.get("_detail")):
+                return None
+            return now + AT_RETRY_MS[errors - 1]
+        natural = state.get("nextRunAtMs")
+        earliest = now + error_backoff_ms(errors)
+        if natural is None or natural >= earliest:
+            return None
+        return earliest
+
+    async def _execute(self, job: dict[str, Any], run_id: str, facts: dict[str, Any]
+                       ) -> tuple[str, str | None, str | None, str | None]:
         payload = job["payload"]
         agent = effective_agent(job)
         kind = payload["kind"]
@@ -329,13 +376,23 @@ class Scheduler(Service):
                                            model_ref=payload.get("model"))
         outcome = await run.finished()
         if outcome.status != "ok":
+            facts["lastErrorReason"] = error_reason(outcome.error_kind, outcome.error_detail)
+            facts["_detail"] = outcome.error_detail
             return "error", outcome.error or f"run {outcome.status} ({outcome.stop_reason})", \
                 outcome.text[:PREVIEW_CHARS] or None, key
+        if self.announcer is not None and not self._closed:
+            facts.update(await self.announcer.deliver(job.get("delivery"), outcome.text))
+        elif job.get("delivery"):
+            facts["lastDeliveryStatus"] = "unknown"
         return "ok", None, outcome.text[:PREVIEW_CHARS] or None, key
 
     # -- changes --------------------------------------------------------------------------------
 
     def put(self, job: dict[str, Any], action: str) -> Deferred[None]:
+        state = job.setdefault("state", {})
+        if job["schedule"]["kind"] == "cron" and state.get("nextRunAtMs") is not None and \
+                stagger_ms(job):
+            state["nextRunAtMs"] = self.first_slot(job, self.gw.now_ms())
         self.jobs[job["id"]] = job
         d = self.store.save_job(job)
         self._push(job)

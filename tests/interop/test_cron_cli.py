@@ -37,3 +37,21 @@ class RealCronCLI(RealCLICase):
         self.assertEqual([e["status"] for e in runs["entries"]], ["ok"])
         self.assertEqual(runs["entries"][0]["summary"], "Tea time")
         self.assertNotIn(job["id"], self.app.cron.jobs)
+
+    async def test_cron_add_with_delivery_and_stagger(self) -> None:
+        """Issue #20: what the real CLI sends for --announce/--channel/--to and --stagger is
+        accepted and kept: the job's delivery and its stagger window."""
+        added = (await self.cron(
+            "add", "--name", "digest", "--cron", "0 * * * *", "--stagger", "2m",
+            "--message", "Summarise the inbox", "--session", "isolated", "--announce",
+            "--channel", "telegram", "--to", "-1001234567890")).json()
+        job = added.get("job", added)
+        stored = self.app.cron.jobs[job["id"]]
+        self.assertEqual(stored["schedule"].get("staggerMs"), 120_000, stored)
+        delivery = stored.get("delivery") or {}
+        self.assertEqual((delivery.get("mode"), delivery.get("channel"), delivery.get("to")),
+                         ("announce", "telegram", "-1001234567890"), stored)
+        exact = (await self.cron("add", "--name", "exact", "--cron", "0 * * * *", "--exact",
+                                 "--system-event", "tick", "--session", "main")).json()
+        self.assertEqual(self.app.cron.jobs[exact.get("job", exact)["id"]]["schedule"].get(
+            "staggerMs"), 0)

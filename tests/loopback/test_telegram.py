@@ -79,6 +79,30 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         # the offset is persisted after each batch
         self.assertEqual(self.app.cursors.get("telegram", "default"), "3")
 
+    async def test_a_cron_turn_is_announced_in_the_chat(self) -> None:
+        """Issue #20: a cron agent turn's output delivered to a Telegram chat (delivery
+        announce), through the real provider and the fake Bot API on loopback."""
+        self.configure()
+        await self.start()
+        self.app.cron.startService()
+        self.addCleanup(self.app.cron.stopService)
+        job = {"id": "job-deliver", "name": "digest", "enabled": True, "createdAtMs": 0,
+               "updatedAtMs": 0, "schedule": {"kind": "every", "everyMs": 3_600_000,
+                                              "anchorMs": 0},
+               "sessionTarget": "isolated", "wakeMode": "now",
+               "payload": {"kind": "agentTurn", "message": "count to 3"},
+               "delivery": {"mode": "announce", "channel": "telegram", "to": "42"},
+               "state": {}}
+        await self.app.cron.put(job, "added")
+        result = await within(self.app.cron.start_run(job, "manual"), "the cron run",
+                              TIMEOUT_S)
+        self.assertEqual(result["status"], "ok", result)
+        sent = await self.sent()
+        self.assertEqual((sent["chat_id"], sent["text"]), ("42", "1, 2, 3."))
+        state = self.app.cron.jobs["job-deliver"]["state"]
+        self.assertEqual((state["lastDelivered"], state["lastDeliveryStatus"]),
+                         (True, "delivered"))
+
     async def test_group_mentions_and_topics(self) -> None:
         self.configure()
         await self.start()
@@ -165,3 +189,4 @@ class TelegramAgainstFakeAPI(unittest.TestCase):
         self.assertLessEqual(peak, BACKLOG)
         self.assertEqual(account.refused, 0)
         self.assertEqual(self.app.cursors.get("telegram", "default"), str(n + 1))
+

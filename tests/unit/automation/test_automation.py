@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from twisted.trial import unittest
@@ -15,10 +14,10 @@ from twisted.trial import unittest
 from openclaw_tw.automation import schedule as sched
 from openclaw_tw.automation.heartbeat import DEFAULT_PROMPT, classify, parse_duration_ms
 from openclaw_tw.automation.store import INTERRUPTED
-from tests.support.helpers import hello, make_app
+from tests.support.cron import ADMIN
+from tests.support.cron import CronCase as Base
+from tests.support.helpers import hello
 from tests.support.tmp import fresh_dir
-
-ADMIN = ["operator.admin", "operator.read", "operator.write"]
 
 
 def ms(iso: str) -> int:
@@ -93,43 +92,6 @@ class ScheduleMath(unittest.TestCase):
         self.assertEqual(classify("HEARTBEAT_OK all quiet"), ("ok-token", None))
         self.assertEqual(classify(""), ("ok-empty", None))
         self.assertEqual(classify("Disk is full"), ("sent", "Disk is full"))
-
-
-class Base(unittest.TestCase):
-    def start(self, state: Path | None = None, config: dict[str, Any] | None = None,
-              advance: float = 0) -> Any:
-        self.state = state or fresh_dir(self)
-        opts: dict[str, Any] = {"state_dir": self.state}
-        if config is not None:
-            path = self.state / "openclaw.json"
-            path.write_text(json.dumps(config))
-            opts["config"] = str(path)
-        app, clock = make_app(**opts)
-        clock.advance(advance)
-        app.cron.startService()
-        self.addCleanup(self.stop, app)
-        self.app, self.gw, self.clock = app, app.hub, clock
-        return app
-
-    def stop(self, app: Any) -> None:
-        if app.cron.running:
-            app.cron.stopService()
-        app.cron_db.close()
-
-    def call(self, client: Any, method: str, params: Any = None) -> dict[str, Any]:
-        rid = client.request(method, params)
-        res = client.response(rid)
-        assert res is not None, method
-        return res
-
-    def ok(self, client: Any, method: str, params: Any = None) -> Any:
-        res = self.call(client, method, params)
-        self.assertTrue(res["ok"], res)
-        return res["payload"]
-
-    def spin(self, seconds: float, step: float = 0.05) -> None:
-        for _ in range(int(seconds / step)):
-            self.clock.advance(step)
 
 
 def system_job(text: str = "ping", **extra: Any) -> dict[str, Any]:

@@ -1,0 +1,178 @@
+"""What happens around a cron run: its output delivered to a channel, error backoff, stagger.
+
+The real gateway's rules (docs ``automation/cron-jobs``), as far as this gateway has the
+features:
+
+* **Delivery** ``delivery: {mode: "announce", channel, to, accountId?, threadId?,
+  bestEffort?}``: an agent turn's final text is sent to that chat through the channel
+  account (``channel`` ``"last"`` or omitted picks the only configured channel).  An empty
+  reply or a silent one (``NO_REPLY``/``HEARTBEAT_OK``) is not sent
+  (``deliverySuppressionReason`` ``empty``/``silent``).  An account that is not connected is
+  tried again (1 s, 5 s, 15 s: nothing can have reached the recipient); a send that failed
+  after it started is not replayed.  Mode ``webhook`` is not supported here and is recorded
+  as not delivered; ``none`` (or no ``delivery``) delivers nothing (``not-requested``).
+  The job's state carries ``lastDelivered``, ``lastDeliveryStatus``, ``lastDeliveryError``.
+* **Error backoff**: a recurring job's consecutive execution errors push its next run to at
+  least 30 s, 60 s, 5 min, 15 min, then 60 min after the failure; a success resets it.  A
+  one-shot (``at``) job whose run failed for a transient reason (rate limit, timeout, a 5xx or
+  a network error) is tried again after 30 s, 60 s, 5 min; a permanent error disables it.
+* **Stagger**: ``schedule.staggerMs`` spreads a cron expression's runs over that window (a
+  fixed offset per job); a top-of-hour expression (minute ``0``, any hour) without one gets
+  a window of 5 minutes, as the real gateway; ``staggerMs: 0`` runs exactly on time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+
+from openclaw_tw.automation.heartbeat import ACK_TOKENS
+
+_log = Logger(namespace="cron")
+
+BACKOFF_MS = (30_000, 60_000, 300_000, 900_000, 3_600_000)
+AT_RETRY_MS = (30_000, 60_000, 300_000)
+SEND_RETRY_S = (1.0, 5.0, 15.0)
+DEFAULT_STAGGER_MS = 300_000
+DELIVERY_FAILED = "delivery-failed"
+
+
+# -- backoff -----------------------------------------------------------------------------------
+
+
+def error_backoff_ms(consecutive_errors: int) -> int:
+    """How long after the ``consecutive_errors``-th failure in a row the next run waits."""
+    if consecutive_errors <= 0:
+        return 0
+    return BACKOFF_MS[min(consecutive_errors, len(BACKOFF_MS)) - 1]
+
+
+def error_reason(kind: str | None, detail: dict[str, Any] | None) -> str:
+    """A run failure as the real ``lastErrorReason``."""
+    status = (detail or {}).get("httpStatus")
+    if kind == "rate_limit" or status == 429:
+        return "rate_limit"
+    if kind == "timeout" or status == 408:
+        return "timeout"
+    if kind == "context_length":
+        return "context_overflow"
+    if status in (401, 403):
+        return "auth"
+    if isinstance(status, int) and status >= 500:
+        return "server_error"
+    return "unknown"
+
+
+def transient(reason: str, detail: dict[str, Any] | None) -> bool:
+    """Worth retrying a one-shot job: rate limits, timeouts, server and network failures."""
+    if reason in ("rate_limit", "timeout", "server_error"):
+        return True
+    return reason == "unknown" and (detail or {}).get("httpStatus") is None
+
+
+# -- stagger -----------------------------------------------------------------------------------
+
+
+def stagger_ms(job: dict[str, Any]) -> int:
+    """The fixed offset of this job's runs inside its stagger window (0: on time)."""
+    schedule = job.get("schedule") or {}
+    if schedule.get("kind") != "cron":
+        return 0
+    window = schedule.get("staggerMs")
+    if window is None:
+        window = DEFAULT_STAGGER_MS if top_of_hour(str(schedule.get("expr", ""))) else 0
+    if not isinstance(window, int) or window <= 0:
+        return 0
+    digest = hashlib.sha256(str(job.get("id", "")).encode()).digest()
+    return int.from_bytes(digest[:8], "big") % window
+
+
+def top_of_hour(expr: str) -> bool:
+    fields = expr.split()
+    if len(fields) == 6:  # with seconds: the seconds must be 0 too
+        if fields[0] != "0":
+            return False
+        fields = fields[1:]
+    return len(fields) == 5 and fields[0] == "0" and fields[1] == "*"
+
+
+def staggered(next_run: Callable[[dict[str, Any], int], int | None], job: dict[str, Any],
+              after_ms: int) -> int | None:
+    """``next_run`` of the job's schedule, shifted by its stagger offset: the first shifted
+    slot strictly after ``after_ms``."""
+    offset = stagger_ms(job)
+    slot = next_run(job["schedule"], after_ms - offset)
+    return None if slot is None else slot + offset
+
+
+# -- delivery ----------------------------------------------------------------------------------
+
+
+class Announcer:
+    """Sends a finished run's text to the chat its ``delivery`` names."""
+
+    def __init__(self, channels: Any, accounts: Callable[[], dict[str, Any]],
+                 clock: IReactorTime) -> None:
+        self.channels = channels  # channels.manager.ChannelManager
+        self.accounts = accounts  # the configured accounts, by channel then account id
+        self.clock = clock
+
+    async def deliver(self, delivery: Any, text: str) -> dict[str, Any]:
+        """The job state's delivery facts for this run."""
+        if not isinstance(delivery, dict) or delivery.get("mode", "announce") == "none":
+            return {"lastDeliveryStatus": "not-requested"}
+        body = text.strip()
+        if not body or body.upper() in ACK_TOKENS:
+            return {"lastDelivered": False, "lastDeliveryStatus": "not-delivered",
+                    "deliverySuppressionReason": "empty" if not body else "silent"}
+        if delivery.get("mode", "announce") != "announce":
+            return self._failed(f"delivery mode {delivery.get('mode')!r} is not supported")
+        to = delivery.get("to")
+        if not isinstance(to, str) or not to.strip():
+            return {"lastDeliveryStatus": "not-requested"}
+        accounts = self.accounts()
+        channel = delivery.get("channel")
+        if channel in (None, "last"):
+            if len(accounts) != 1:
+                return self._failed("delivery.channel is required when the gateway has "
+                                    f"{len(accounts) or 'no'} channels")
+            channel = next(iter(accounts))
+        if channel not in accounts:
+            return self._failed(f"unknown channel: {channel}")
+        account_id = delivery.get("accountId") or next(iter(accounts[channel]))
+        thread = delivery.get("threadId")
+        for wait_s in (*SEND_RETRY_S, None):
+            svc = self.channels.account(channel, account_id) if self.channels else None
+            if svc is not None and svc.connected:
+                break
+            if wait_s is None:
+                return self._failed(f"{channel}:{account_id} is not connected")
+            await deferLater(self.clock, wait_s, lambda: None)
+        try:
+            await _as_deferred(svc.deliver(to.strip(), text, None,
+                                           None if thread is None else str(thread)))
+        except Exception as e:  # noqa: BLE001 - recorded on the job, never raised
+            _log.warn("cron delivery to {channel}:{account} failed: {error}",
+                      channel=channel, account=account_id, error=str(e))
+            return self._failed(str(e) or type(e).__name__)
+        return {"lastDelivered": True, "lastDeliveryStatus": "delivered"}
+
+    @staticmethod
+    def _failed(why: str) -> dict[str, Any]:
+        _log.warn("cron delivery not made: {why}", why=why)
+        return {"lastDelivered": False, "lastDeliveryStatus": "not-delivered",
+                "lastDeliveryError": DELIVERY_FAILED}
+
+
+def _as_deferred(value: Any) -> Deferred[Any]:
+    if isinstance(value, Deferred):
+        return value
+    d: Deferred[Any] = Deferred()
+    d.callback(value)
+    return d
