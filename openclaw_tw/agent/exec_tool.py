@@ -77,7 +77,10 @@ class ExecTool:
         self.nodes = nodes
         self.policy = policy
 
-    async def __call__(self, args: dict[str, Any], agent_id: str, session_key: str) -> str:
+    async def __call__(self, args: dict[str, Any], agent_id: str, session_key: str,
+                       on_output: Any = None) -> str:
+        """Run (or refuse) one exec call; ``on_output`` gets a node's streamed output
+        (``node.invoke.progress``) as it arrives."""
         command = args.get("command")
         if not isinstance(command, str) or not command.strip():
             return _result(ok=False, error="exec needs a non-empty command")
@@ -96,7 +99,7 @@ class ExecTool:
         verdict = await self._decide(plan, decision)
         if verdict is not None:
             return _result(ok=False, denied=True, error=verdict)
-        return await self._run(plan)
+        return await self._run(plan, on_output)
 
     async def _decide(self, plan: dict[str, Any], decision: dict[str, Any]) -> str | None:
         """``None`` to run, else why not."""
@@ -138,7 +141,7 @@ class ExecTool:
             return "the command changed between approval and execution; refused"
         return None
 
-    async def _run(self, plan: dict[str, Any]) -> str:
+    async def _run(self, plan: dict[str, Any], on_output: Any = None) -> str:
         if plan["host"] == "node":
             nodes = self.nodes
             if nodes is None or nodes.invoker is None:
@@ -147,7 +150,8 @@ class ExecTool:
                 reply = await nodes.invoker.invoke(None, {
                     "nodeId": plan["nodeId"], "command": "system.run",
                     "params": {"command": plan["argv"], "cwd": plan["cwd"]},
-                    "idempotencyKey": str(uuid.uuid4()), "timeoutMs": RUN_TIMEOUT_MS})
+                    "idempotencyKey": str(uuid.uuid4()), "timeoutMs": RUN_TIMEOUT_MS},
+                    on_output)
             except GatewayError as err:
                 return _result(ok=False, error=err.message)
             return _result(ok=True, host="node", nodeId=plan["nodeId"],

@@ -567,7 +567,12 @@ class AgentRuntime(Service):
         for call in calls:
             args = call.get("args") if isinstance(call.get("args"), dict) else {}
             if call.get("name") == TOOL_NAME and self.exec_tool is not None:
-                output = await self.exec_tool(args, run.row.agent_id, run.session_key)
+                def streamed(chunk: str, call: dict[str, Any] = call) -> None:
+                    self._tool(run, {"phase": "update", "toolCallId": call.get("toolCallId"),
+                                     "name": call.get("name"), "partialResult": chunk})
+
+                output = await self.exec_tool(args, run.row.agent_id, run.session_key,
+                                              streamed)
             else:
                 output = _json.dumps({"ok": False, "error":
                                       f"unknown tool {call.get('name')!r}"}).decode()

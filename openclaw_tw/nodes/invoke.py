@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from openclaw_tw import _json
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
@@ -19,11 +20,14 @@ from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 if TYPE_CHECKING:
     from openclaw_tw.nodes.registry import LiveNode, NodeRegistry
 
+_log = Logger(namespace="nodes")
+
 DEFAULT_TIMEOUT_MS = 30_000
 MAX_TIMEOUT_MS = 600_000
 NOT_READY_RETRIES = 4
 NOT_READY_BACKOFF_S = 0.25
 MAX_FINISHED = 1024
+MAX_HELD_CHUNKS = 64  # progress chunks waiting for an earlier seq; more are dropped
 
 
 @attrs.define(eq=False)
@@ -40,6 +44,11 @@ class Invoke:
     done: Deferred[dict[str, Any]]
     timer: Any = None
     attempts: int = 0
+    # node.invoke.progress: chunks handed to the caller in ``seq`` order (a gap is held,
+    # bounded); ``on_progress`` is an in-gateway caller's (the exec tool's) sink.
+    on_progress: Any = None
+    next_seq: int = 0
+    held: dict[int, str] = attrs.field(factory=dict)
 
 
 def _error(code: str, message: str, detail: str, retryable: bool = False) -> GatewayError:
@@ -57,7 +66,8 @@ class Invoker:
 
     # -- operator side -------------------------------------------------------------------------
 
-    def invoke(self, caller: Any, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    def invoke(self, caller: Any, params: dict[str, Any],
+               on_progress: Any = None) -> Deferred[dict[str, Any]]:
         node_id, command = params["nodeId"], params["command"]
         reg = self.registry
         live = reg.live.get(node_id)
@@ -76,7 +86,7 @@ class Invoker:
             call_params = dict(call_params) if isinstance(call_params, dict) else {}
             call_params.setdefault("runId", str(uuid.uuid4()))
         return self._start(live, caller, command, call_params, params.get("timeoutMs"),
-                           params["idempotencyKey"], params.get("sessionKey"))
+                           params["idempotencyKey"], params.get("sessionKey"), on_progress)
 
     def relay(self, node_id: str, command: str, params: Any) -> Deferred[Any]:
         """A command the gateway itself sends a node on an operator's behalf (not one the node
@@ -92,12 +102,13 @@ class Invoker:
 
     def _start(self, live: LiveNode, caller: Any, command: str, call_params: Any,
                timeout_ms: int | None, idempotency_key: str,
-               session_key: str | None) -> Deferred[dict[str, Any]]:
+               session_key: str | None, on_progress: Any = None) -> Deferred[dict[str, Any]]:
         timeout_ms = max(1, min(int(timeout_ms or DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS))
         inv = Invoke(str(uuid.uuid4()), live.node_id, live.conn, caller, command,
                      None if call_params is None else _json.dumps(call_params).decode(),
                      idempotency_key, session_key,
                      self.clock.seconds() + timeout_ms / 1000, Deferred())
+        inv.on_progress = on_progress
         inv.timer = self.clock.callLater(timeout_ms / 1000, self._timed_out, inv)
         self._send(inv, live)
         return inv.done
@@ -212,9 +223,22 @@ class Invoker:
         self._send(inv, live)
 
     def progress(self, conn: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """A chunk of a streaming command's output: handed on in ``seq`` order (held across
+        a gap, bounded), then acknowledged; a repeated or stale ``seq`` is ignored."""
         live = self.registry.node_of(conn)
-        self._check(live, params["invokeId"], params.get("nodeId"))
+        inv = self._check(live, params["invokeId"], params.get("nodeId"))
         self.registry.seen(live.node_id, "invoke-progress")
+        seq, chunk = params["seq"], params["chunk"]
+        if seq >= inv.next_seq and seq not in inv.held and len(inv.held) < MAX_HELD_CHUNKS:
+            inv.held[seq] = chunk
+        while inv.next_seq in inv.held:
+            text = inv.held.pop(inv.next_seq)
+            inv.next_seq += 1
+            if inv.on_progress is not None:
+                try:
+                    inv.on_progress(text)
+                except Exception:  # a caller's sink must not fail the node's request
+                    _log.failure("invoke {id}: progress sink failed", id=inv.id)
         return {"ok": True}
 
 

@@ -183,8 +183,10 @@ class ExecHook(SynchronousTestCase):
         sent: list[dict[str, Any]] = []
 
         class FakeInvoker:
-            def invoke(self, caller: Any, params: dict[str, Any]) -> Deferred[Any]:
+            def invoke(self, caller: Any, params: dict[str, Any],
+                       on_progress: Any = None) -> Deferred[Any]:
                 sent.append(params)
+                on_progress("Lin")  # node.invoke.progress reaches the exec tool's sink
                 return succeed({"ok": True, "payload": {"exitCode": 0, "stdout": "Linux\n"}})
 
         c = self.start(model, security="full", ask="off")

@@ -73,3 +73,27 @@ class NodeApprovals(NodeCase):
         reader = operator(self.gw, ["operator.read", "operator.approvals"])
         err = call(reader, "exec.approvals.node.get", {"nodeId": "n"})["error"]
         self.assertEqual(err["message"], "missing scope: operator.admin")
+
+
+class InvokeProgress(NodeCase):
+    """node.invoke.progress (issue #20): chunks reach an in-gateway caller in seq order."""
+
+    def test_chunks_are_handed_on_in_order_once(self) -> None:
+        node = self.paired_node()
+        got: list[str] = []
+        d = self.app.nodes.invoker.invoke(None, {
+            "nodeId": node.id, "command": "system.run", "idempotencyKey": "p1",
+            "params": {"command": ["seq", "3"]}}, got.append)
+        [req] = node.invoke_requests()
+        for seq, chunk in ((1, "two\n"), (0, "one\n"), (1, "two again\n"), (2, "three\n")):
+            res = node.call("node.invoke.progress", {"invokeId": req["id"], "nodeId": node.id,
+                                                     "seq": seq, "chunk": chunk})
+            self.assertTrue(res["ok"], res)
+        self.assertEqual(got, ["one\n", "two\n", "three\n"])
+        node.call("node.invoke.result", {"id": req["id"], "nodeId": node.id, "ok": True,
+                                         "payload": {"exitCode": 0}})
+        self.assertEqual(self.successResultOf(d)["payload"], {"exitCode": 0})
+        late = node.call("node.invoke.progress", {"invokeId": req["id"], "nodeId": node.id,
+                                                  "seq": 3, "chunk": "x"})
+        self.assertFalse(late["ok"])  # the invoke is over: refused, not forwarded
+        self.assertEqual(got, ["one\n", "two\n", "three\n"])
