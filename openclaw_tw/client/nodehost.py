@@ -22,7 +22,8 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from openclaw_tw import PROTOCOL_VERSION, __version__, _json
-from openclaw_tw.hub.identity import GatewayIdentity, b64url, load_or_create
+from openclaw_tw.b64 import b64url
+from openclaw_tw.hub.identity import GatewayIdentity, load_or_create
 
 NODE_KEY_FILE = "node/identity-ed25519.pem"
 COMMANDS = ("system.notify", "system.run", "system.which")

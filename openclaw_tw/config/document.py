@@ -11,7 +11,6 @@ keep ``<path>.last-good``, and the longest-prefix reload planner.
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import hmac
@@ -19,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from openclaw_tw.b64 import b64url
 from openclaw_tw.config import settings as config
 
 REDACTED = "__OPENCLAW_REDACTED__"
@@ -256,7 +256,7 @@ def parse(text: str) -> dict[str, Any]:
 
 def hash_text(raw: str | None) -> str:
     digest = hmac.new(_HASH_KEY, (raw or "").encode("utf-8"), hashlib.sha256).digest()
-    return HASH_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return HASH_PREFIX + b64url(digest)
 
 
 def _secrets(value: Any, out: set[str]) -> None:
