@@ -215,13 +215,19 @@ def _walk(schema: Mapping[str, Any], value: Any, path: str, out: list[dict[str, 
                 out.append({"path": sub, "message": "unknown key"})
 
 
+def schema_issues(data: Any) -> list[dict[str, str]]:
+    """The problems the schema alone finds (tests cross-check this against jsonschema)."""
+    issues: list[dict[str, str]] = []
+    _walk(SCHEMA, data, "", issues)
+    return issues
+
+
 def validate(data: Any) -> list[dict[str, str]]:
     """Every problem in a parsed config, each ``{path, message}``; empty when valid.
 
     Beyond the schema, the file must also resolve into settings (the checks ``config.resolve``
     makes, e.g. ``hooks.path`` not ``/``, password mode needing a password)."""
-    issues: list[dict[str, str]] = []
-    _walk(SCHEMA, data, "", issues)
+    issues = schema_issues(data)
     if not issues:
         problem = resolve_problem(data)
         if problem is not None:
