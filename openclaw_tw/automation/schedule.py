@@ -57,7 +57,10 @@ def normalize(schedule: Any, now_ms: int) -> dict[str, Any]:
         tz = schedule.get("tz")
         if tz is not None and not isinstance(tz, str):
             raise ScheduleError("schedule.tz must be a string")
-        compile_cron(expr.strip(), tz or None)
+        if compile_cron(expr.strip(), tz or None).next_after(now_ms) is None:
+            # as the real gateway refuses it (cron.add answers INVALID_REQUEST)
+            raise ScheduleError(f"cron expression {expr.strip()!r} has no upcoming run time "
+                                "and would never fire")
         out: dict[str, Any] = {"kind": "cron", "expr": expr.strip()}
         if tz:
             out["tz"] = tz

@@ -148,6 +148,12 @@ class Dialect(unittest.TestCase):
                 self.assertRaises(sched.ScheduleError, sched.normalize,
                                   {"kind": "cron", "expr": expr}, 0)
 
+    def test_a_schedule_that_never_fires_is_refused(self) -> None:
+        for expr in ("0 0 31 2 *", "1 2 3 4 5 6 7", "0 0 0 1 1 * 2025"):
+            with self.subTest(expr=expr):
+                with self.assertRaisesRegex(sched.ScheduleError, "would never fire"):
+                    sched.normalize({"kind": "cron", "expr": expr}, ms(self.FROM))
+
     def test_unknown_zone_refused(self) -> None:
         self.assertRaises(sched.ScheduleError, sched.CronExpr, "* * * * *", "Mars/Base")
 
