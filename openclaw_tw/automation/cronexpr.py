@@ -37,6 +37,9 @@ _MAX_YEAR = 9999
 # Candidates examined per call: a gap or a year filter restarts the search past it, so real
 # expressions need a handful; this only bounds pathological ones.
 _MAX_STEPS = 2000
+# Longer expressions are refused: parsing one costs CPU on the reactor and the compile cache
+# would keep it (the real gateway has no bound; real expressions are tens of characters).
+MAX_EXPR_CHARS = 1000
 
 
 class ScheduleError(ValueError):
@@ -145,7 +148,9 @@ class _Branch:
             self._it = croniter(self.expr, datetime(2000, 1, 1), day_or=False,
                                 second_at_beginning=True)
         except (CroniterError, ValueError, KeyError, IndexError) as e:
-            raise ScheduleError(f"invalid cron expression: {e}") from None
+            # croniter names its own rewrite of the fields ("[0 * * 5#l 2026 0] is …"): drop it
+            reason = re.sub(r"^\[[^\]]*\]\s*(is )?", "", str(e).strip()) or "not acceptable"
+            raise ScheduleError(reason) from None
 
     def next_after(self, start: datetime) -> datetime | None:
         it = self._it  # reused: parsing is most of croniter's cost; reactor-thread only
@@ -164,6 +169,8 @@ class _Branch:
 
 class CronExpr:
     def __init__(self, expr: str, tz: str | None = None) -> None:
+        if len(expr) > MAX_EXPR_CHARS:
+            raise ScheduleError(f"cron expression longer than {MAX_EXPR_CHARS} characters")
         text = expr.strip().lower()
         if text.startswith("@"):
             if text not in _NICKNAMES:
@@ -193,7 +200,11 @@ class CronExpr:
             specs = [("*", "*")]
         else:  # either matches
             specs = [(dom_any, "*")] + [("*", g) for g in groups]
-        self.branches = [_Branch(head, d, w) for d, w in specs]
+        try:
+            self.branches = [_Branch(head, d, w) for d, w in specs]
+        except ScheduleError as e:
+            shown = expr.strip()[:80]
+            raise ScheduleError(f"invalid cron expression {shown!r}: {e}") from None
         try:
             self.tz: tzinfo = ZoneInfo(tz) if tz else HOST_ZONE
         except (ZoneInfoNotFoundError, ValueError):
