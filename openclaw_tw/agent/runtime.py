@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from twisted.application.service import Service
-from twisted.internet.defer import CancelledError, Deferred, DeferredList, ensureDeferred
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    ensureDeferred,
+    fail,
+    succeed,
+)
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -166,6 +173,8 @@ class AgentRuntime(Service):
 
         ``listeners`` are called with each text delta (before any can stream); the end of the
         run is ``Run.finished()``."""
+        if run_id in self.runs:  # a run with this key is live or just ended: never replace it
+            return fail(AlreadyRecorded(run_id))
         now = self.gw.now_ms()
         run = Run(run_id, row, kind, message, origin, timeout_s or DEFAULT_TIMEOUT_S,
                   model_ref or row.overrides.get("model"), now,
@@ -196,6 +205,22 @@ class AgentRuntime(Service):
             return f
 
         return d.addCallbacks(committed, failed)
+
+    def recorded_request(self, run_id: str) -> Deferred[tuple[str, str, bool] | None]:
+        """What a used key was first sent with: (session key, message, still running), or
+        ``None`` when nothing was recorded under it."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            return succeed((run.session_key, run.message, run.outcome is None))
+
+        def first_user(entries: list[Any]) -> tuple[str, str, bool] | None:
+            user = next((e for e in entries if e.role == "user"), None)
+            if user is None:
+                return None
+            content = user.body.get("content")
+            return user.session_key, content if isinstance(content, str) else "", False
+
+        return self.store.run_entries(run_id).addCallback(first_user)
 
     def recorded_outcome(self, run_id: str) -> Deferred[Outcome]:
         """The terminal outcome of an earlier turn, rebuilt from its transcript entries."""

@@ -11,7 +11,6 @@ of ``{"v":1,"resolvedAtMs":…,"id":…}``, re-encoded exactly on decode) and it
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import sqlite3
@@ -23,6 +22,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from openclaw_tw import _json
+from openclaw_tw.b64 import b64url, b64url_decode
 from openclaw_tw.db import Database
 
 _log = Logger(namespace="approvals")
@@ -50,12 +50,12 @@ class CursorError(ValueError):
 def encode_cursor(resolved_at: int, approval_id: str) -> str:
     raw = json.dumps({"v": 1, "resolvedAtMs": resolved_at, "id": approval_id},
                      separators=(",", ":"), ensure_ascii=False)
-    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+    return b64url(raw.encode("utf-8"))
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        data = json.loads(b64url_decode(cursor))
     except (binascii.Error, ValueError, UnicodeDecodeError) as e:
         raise CursorError(cursor) from e
     if not isinstance(data, dict) or data.get("v") != 1:

@@ -1,108 +1,19 @@
 """Schedule math: ``at`` (one ISO instant), ``every`` (interval from an anchor) and ``cron``.
 
-``cron`` is a standard 5-field expression (minute hour day-of-month month day-of-week) with
-``*``, lists, ranges, steps and month/day names, evaluated in an IANA time zone (default UTC).
-As in Vixie cron, when both day-of-month and day-of-week are restricted a day matches either.
-DST: a wall-clock time that does not exist (spring forward) fires once at the same instant as
-the first valid minute after the gap; a wall-clock time that occurs twice (fall back) fires once,
-at its first occurrence.  All functions take and return epoch milliseconds.
+``cron`` expressions are croner's dialect, evaluated in an IANA time zone (default: the host's)
+with the real gateway's DST rule; see ``cronexpr``.  All functions take and return epoch
+milliseconds.
 """
 
 from __future__ import annotations
 
-import calendar
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from openclaw_tw.automation.cronexpr import CronExpr, ScheduleError, compile_cron
 from openclaw_tw.timefmt import iso_ms
 
-_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
-_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
-_FIELDS = ((0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 7, _DAYS))
-_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
-           "@hourly": "0 * * * *"}
-MAX_LOOKAHEAD_DAYS = 366 * 5  # enough for "29 Feb" style expressions
-
-
-class ScheduleError(ValueError):
-    pass
-
-
-def _value(text: str, names: dict[str, int]) -> int:
-    low = text.lower()
-    if low in names:
-        return names[low]
-    if not text.isdigit():
-        raise ScheduleError(f"invalid cron value: {text!r}")
-    return int(text)
-
-
-def _field(text: str, lo: int, hi: int, names: dict[str, int]) -> tuple[frozenset[int], bool]:
-    """The allowed values of one field and whether it was a bare ``*``."""
-    out: set[int] = set()
-    for part in text.split(","):
-        base, _, step_text = part.partition("/")
-        step = int(step_text) if step_text.isdigit() else (1 if not step_text else 0)
-        if step <= 0:
-            raise ScheduleError(f"invalid cron step: {part!r}")
-        if base in ("*", "?"):
-            start, end = lo, hi
-        elif "-" in base:
-            a, b = base.split("-", 1)
-            start, end = _value(a, names), _value(b, names)
-        else:
-            start = _value(base, names)
-            end = hi if step_text else start
-        if not (lo <= start <= hi and lo <= end <= hi) or start > end:
-            raise ScheduleError(f"cron value out of range: {part!r}")
-        out.update(range(start, end + 1, step))
-    return frozenset(out), text in ("*", "?")
-
-
-class CronExpr:
-    def __init__(self, expr: str, tz: str | None = None) -> None:
-        text = _MACROS.get(expr.strip().lower(), expr.strip())
-        parts = text.split()
-        if len(parts) != 5:
-            raise ScheduleError("cron expression must have 5 fields")
-        fields = [_field(p, lo, hi, names) for p, (lo, hi, names) in zip(parts, _FIELDS, strict=True)]
-        self.minutes, self.hours = sorted(fields[0][0]), sorted(fields[1][0])
-        self.dom, dom_star = fields[2]
-        self.months = fields[3][0]
-        dow, dow_star = fields[4]
-        self.dow = frozenset(d % 7 for d in dow)
-        self.dom_star, self.dow_star = dom_star, dow_star
-        try:
-            self.tz = ZoneInfo(tz) if tz else UTC
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(f"unknown time zone: {tz}") from None
-
-    def _day_matches(self, day: datetime) -> bool:
-        if day.month not in self.months:
-            return False
-        in_dom = day.day in self.dom
-        in_dow = (day.weekday() + 1) % 7 in self.dow
-        if self.dom_star or self.dow_star:
-            return in_dom and in_dow
-        return in_dom or in_dow
-
-    def next_after(self, after_ms: int) -> int | None:
-        """The first firing instant strictly after ``after_ms``."""
-        after = datetime.fromtimestamp(after_ms / 1000, UTC)
-        local = after.astimezone(self.tz)
-        day = datetime(local.year, local.month, local.day)
-        for _ in range(MAX_LOOKAHEAD_DAYS):
-            if self._day_matches(day):
-                for h in self.hours:
-                    for m in self.minutes:
-                        wall = day.replace(hour=h, minute=m, tzinfo=self.tz, fold=0)
-                        ms = int(wall.astimezone(UTC).timestamp() * 1000)
-                        if ms > after_ms:
-                            return ms
-            day += timedelta(days=1)
-        return None
+__all__ = ["CronExpr", "ScheduleError", "first_run", "next_run", "normalize", "parse_at"]
 
 
 def parse_at(value: Any) -> int:
@@ -146,7 +57,10 @@ def normalize(schedule: Any, now_ms: int) -> dict[str, Any]:
         tz = schedule.get("tz")
         if tz is not None and not isinstance(tz, str):
             raise ScheduleError("schedule.tz must be a string")
-        CronExpr(expr, tz)
+        if compile_cron(expr.strip(), tz or None).next_after(now_ms) is None:
+            # as the real gateway refuses it (cron.add answers INVALID_REQUEST)
+            raise ScheduleError(f"cron expression {expr.strip()!r} has no upcoming run time "
+                                "and would never fire")
         out: dict[str, Any] = {"kind": "cron", "expr": expr.strip()}
         if tz:
             out["tz"] = tz
@@ -171,7 +85,7 @@ def next_run(schedule: dict[str, Any], after_ms: int) -> int | None:
         if after_ms < anchor:
             return anchor
         return anchor + ((after_ms - anchor) // every + 1) * every
-    return CronExpr(schedule["expr"], schedule.get("tz")).next_after(after_ms)
+    return compile_cron(schedule["expr"], schedule.get("tz") or None).next_after(after_ms)
 
 
 def first_run(schedule: dict[str, Any], now_ms: int) -> int | None:

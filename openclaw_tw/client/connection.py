@@ -18,8 +18,9 @@ from twisted.internet.defer import Deferred
 
 from openclaw_tw import PROTOCOL_VERSION, __version__, _json
 from openclaw_tw.auth.peer import is_loopback_ip
+from openclaw_tw.b64 import b64url
 from openclaw_tw.config.settings import atomic_write
-from openclaw_tw.hub.identity import GatewayIdentity, b64url, load_or_create
+from openclaw_tw.hub.identity import GatewayIdentity, load_or_create
 from openclaw_tw.protocol import scopes as S
 
 CLIENT_KEY_FILE = "client/identity-ed25519.pem"

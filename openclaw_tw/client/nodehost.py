@@ -30,9 +30,10 @@ from twisted.logger import Logger
 
 from openclaw_tw import PROTOCOL_VERSION, __version__, _json
 from openclaw_tw.approvals.policyfile import PolicyFile
+from openclaw_tw.b64 import b64url
 from openclaw_tw.client.connection import ClientState
 from openclaw_tw.errors import GatewayError
-from openclaw_tw.hub.identity import GatewayIdentity, b64url, load_or_create
+from openclaw_tw.hub.identity import GatewayIdentity, load_or_create
 
 NODE_KEY_FILE = "node/identity-ed25519.pem"
 NODE_TOKENS_FILE = "node/device-tokens.json"

@@ -11,7 +11,6 @@ keep ``<path>.last-good``, and the longest-prefix reload planner.
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import hmac
@@ -19,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from openclaw_tw.b64 import b64url
 from openclaw_tw.config import settings as config
 
 REDACTED = "__OPENCLAW_REDACTED__"
@@ -217,13 +217,19 @@ def _walk(schema: Mapping[str, Any], value: Any, path: str, out: list[dict[str, 
                 out.append({"path": sub, "message": "unknown key"})
 
 
+def schema_issues(data: Any) -> list[dict[str, str]]:
+    """The problems the schema alone finds (tests cross-check this against jsonschema)."""
+    issues: list[dict[str, str]] = []
+    _walk(SCHEMA, data, "", issues)
+    return issues
+
+
 def validate(data: Any) -> list[dict[str, str]]:
     """Every problem in a parsed config, each ``{path, message}``; empty when valid.
 
     Beyond the schema, the file must also resolve into settings (the checks ``config.resolve``
     makes, e.g. ``hooks.path`` not ``/``, password mode needing a password)."""
-    issues: list[dict[str, str]] = []
-    _walk(SCHEMA, data, "", issues)
+    issues = schema_issues(data)
     if not issues:
         problem = resolve_problem(data)
         if problem is not None:
@@ -258,7 +264,7 @@ def parse(text: str) -> dict[str, Any]:
 
 def hash_text(raw: str | None) -> str:
     digest = hmac.new(_HASH_KEY, (raw or "").encode("utf-8"), hashlib.sha256).digest()
-    return HASH_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return HASH_PREFIX + b64url(digest)
 
 
 def _secrets(value: Any, out: set[str]) -> None:

@@ -149,7 +149,7 @@ class MdnsAdvertiser(Service):
         listen = self.gw.settings.listen_host
         if listen not in ("0.0.0.0", "::"):
             return [listen]
-        from openclaw_tw.daemon.tls import local_addresses
+        from openclaw_tw.daemon.netaddrs import local_addresses
 
         return [a for a in local_addresses() if ":" not in a] or ["127.0.0.1"]
 

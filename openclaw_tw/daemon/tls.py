@@ -22,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet import ssl
 
 from openclaw_tw.config.settings import atomic_write
+from openclaw_tw.daemon.netaddrs import local_addresses
 
 CERT_FILE = "gateway/tls/gateway-cert.pem"
 KEY_FILE = "gateway/tls/gateway-key.pem"
@@ -49,33 +50,6 @@ def normalize_fingerprint(text: str) -> str:
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         raise ValueError("a SHA-256 fingerprint is 64 hex characters")
     return value
-
-
-def local_addresses() -> list[str]:
-    """IPv4 and IPv6 addresses of this host's interfaces (Linux), for ``bind: lan``."""
-    out: list[str] = []
-    try:
-        import fcntl
-        import struct
-
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            for _, name in socket.if_nameindex():
-                try:
-                    packed = fcntl.ioctl(s.fileno(), 0x8915,  # SIOCGIFADDR
-                                         struct.pack("256s", name.encode()[:15]))
-                except OSError:
-                    continue
-                out.append(socket.inet_ntoa(packed[20:24]))
-    except (ImportError, OSError):
-        pass
-    try:
-        with open("/proc/net/if_inet6") as f:
-            for line in f:
-                raw = line.split()[0]
-                out.append(str(ipaddress.IPv6Address(bytes.fromhex(raw))))
-    except (OSError, ValueError):
-        pass
-    return [a for a in out if not a.startswith("fe80")]
 
 
 def _san_names(extra_hosts: list[str]) -> list[x509.GeneralName]:

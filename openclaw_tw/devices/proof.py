@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from openclaw_tw.b64 import b64url
 from openclaw_tw.errors import INVALID_REQUEST, GatewayError
 
 SIGNATURE_SKEW_MS = 120_000
@@ -32,10 +33,6 @@ class VerifiedDevice:
 def device_error(message: str, code: str, reason: str) -> GatewayError:
     return GatewayError(INVALID_REQUEST, message, {"code": code, "reason": reason},
                         close_code=1008)
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def decode_b64(text: str) -> bytes:

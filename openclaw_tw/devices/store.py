@@ -13,7 +13,6 @@ token, and rotation is a new salt.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -26,6 +25,7 @@ from typing import Any
 import attrs
 from twisted.internet.defer import Deferred
 
+from openclaw_tw.b64 import b64url
 from openclaw_tw.config.settings import atomic_write
 from openclaw_tw.db import Database
 
@@ -79,7 +79,7 @@ class TokenKey:
 
     def value(self, device_id: str, role: str, salt: str) -> str:
         digest = hmac.new(self._key, f"v1|{device_id}|{role}|{salt}".encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+        return b64url(digest.digest())
 
     def issue(self, device_id: str, role: str, scopes: list[str], now: int
               ) -> tuple[DeviceToken, str]:

@@ -430,7 +430,7 @@ def _advertised_ip(settings: GatewaySettings) -> str:
     """The address shown in the gateway's own presence entry."""
     if settings.listen_host not in ("0.0.0.0", "::"):
         return settings.listen_host
-    from openclaw_tw.daemon.tls import local_addresses
+    from openclaw_tw.daemon.netaddrs import local_addresses
 
     routable = [a for a in local_addresses() if not is_loopback_ip(a)]
     return routable[0] if routable else "127.0.0.1"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from pathlib import Path
 
@@ -10,13 +9,10 @@ import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from openclaw_tw.b64 import b64url
 from openclaw_tw.config.settings import atomic_write
 
 KEY_FILE = "identity/gateway-ed25519.pem"
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def device_id_for(raw_public_key: bytes) -> str:

@@ -12,6 +12,7 @@ from openclaw_tw.agent import attachments
 from openclaw_tw.agent.dedupe import DedupeCache
 from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome, Run
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.methods.reused_keys import answer_reused, fingerprint, key_conflict
 from openclaw_tw.methods.session_rows import RowPresenter
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Int, Str, closed
@@ -111,8 +112,12 @@ class ChatMethods:
         run_id = params["idempotencyKey"]
         if len(params["message"]) > MAX_MESSAGE_CHARS:
             raise invalid_request(f"message too long (max {MAX_MESSAGE_CHARS} characters)")
+        key = _key_of(params)
+        fp = fingerprint(key, params["message"])
         seen = self.dedupe.get(f"chat:{run_id}")
         if seen is not None:
+            if seen.fingerprint not in (None, fp):
+                raise key_conflict()
             if seen.active:
                 return {"runId": run_id, "status": "in_flight"}
             if not seen.ok:
@@ -121,33 +126,27 @@ class ChatMethods:
         files = attachments.check("chat.send", params.get("attachments"))
         if not params["message"].strip() and not files:
             raise invalid_request("invalid chat.send params: message must not be empty")
-        key = _key_of(params)
-        self.dedupe.start(f"chat:{run_id}")
+        self.dedupe.start(f"chat:{run_id}", fp)
         row = self.store.ensure(key, "chat")
         timeout = params.get("timeoutMs")
         d = self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
                                 timeout / 1000 if timeout else None, None,
                                 params.get("queueMode", "followup"), attachments=files)
         return d.addCallbacks(self._chat_accepted, self._chat_failed,
-                              callbackArgs=(run_id,), errbackArgs=(run_id,))
+                              callbackArgs=(run_id,), errbackArgs=(run_id, key, params["message"]))
 
     def _chat_accepted(self, run: Run, run_id: str) -> dict[str, Any]:
         run.finished().addCallback(self._settle_chat, run_id)
         return {"runId": run_id, "status": "started"}
 
-    def _chat_failed(self, f: Failure, run_id: str) -> Any:
+    def _chat_failed(self, f: Failure, run_id: str, key: str, message: str) -> Any:
         if f.check(AlreadyRecorded):
-            return self.runtime.recorded_outcome(run_id).addCallback(self._chat_replay, run_id)
+            # another send (or an earlier life of the gateway) used the key: it owns the
+            # answer, and this request must leave no in-flight entry behind
+            self.dedupe.forget(f"chat:{run_id}")
+            return answer_reused(self.runtime, run_id, key, message)
         self.dedupe.settle(f"chat:{run_id}", False, None, {"message": str(f.value)})
         return f
-
-    def _chat_replay(self, outcome: Outcome, run_id: str) -> dict[str, Any]:
-        self._settle_chat(outcome, run_id)
-        entry = self.dedupe.get(f"chat:{run_id}")
-        assert entry is not None
-        if not entry.ok:
-            raise GatewayError(UNAVAILABLE, entry.error["message"], payload=entry.payload)
-        return entry.payload
 
     def _settle_chat(self, outcome: Outcome, run_id: str) -> None:
         if outcome.status == "ok":

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
 
 from openclaw_tw import _json
-from openclaw_tw.agent.runtime import AgentRuntime, Run
+from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Run
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.methods.chat import history_message
+from openclaw_tw.methods.reused_keys import answer_reused
 from openclaw_tw.methods.session_rows import RowPresenter
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
@@ -365,7 +367,10 @@ class SessionsMethods:
             return out
         run_id = params.get("idempotencyKey") or str(uuid.uuid4())
         return self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn
-                                   ).addCallback(_run_started, out)
+                                   ).addCallbacks(_run_started, self._reused,
+                                                  callbackArgs=(out,),
+                                                  errbackArgs=(run_id, row.key, params["message"],
+                                                               out))
 
     @rpc("sessions.send", SEND)
     def send(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
@@ -375,8 +380,18 @@ class SessionsMethods:
         run_id = params.get("idempotencyKey") or str(uuid.uuid4())
         timeout = params.get("timeoutMs")
         return self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
-                                   timeout / 1000 if timeout else None).addCallback(
-            _send_started, row.key)
+                                   timeout / 1000 if timeout else None).addCallbacks(
+            _send_started, self._reused, callbackArgs=(row.key,),
+            errbackArgs=(run_id, row.key, params["message"], None))
+
+    def _reused(self, f: Failure, run_id: str, key: str, message: str,
+                created: dict[str, Any] | None) -> Any:
+        """The key is already used (by chat.send, another send, a recorded turn)."""
+        f.trap(AlreadyRecorded)
+        d = answer_reused(self.runtime, run_id, key, message)
+        if created is None:
+            return d
+        return d.addCallback(lambda turn: {**created, "runStarted": False, **turn})
 
     @rpc("sessions.abort", ABORT)
     def abort(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
