@@ -30,6 +30,8 @@ from openclaw_tw.agent.models import ModelRegistry, build_registry
 from openclaw_tw.agent.offline import OfflineProvider
 from openclaw_tw.agent.runtime import AgentRuntime
 from openclaw_tw.agent.session_usage import SessionUsage
+from openclaw_tw.approvals.grants import MIGRATION as GRANTS_MIGRATION
+from openclaw_tw.approvals.grants import StandingGrants
 from openclaw_tw.approvals.history import MIGRATION as APPROVAL_HISTORY_MIGRATION
 from openclaw_tw.approvals.history import ApprovalHistory
 from openclaw_tw.approvals.policyfile import PolicyFile
@@ -106,7 +108,7 @@ CRON_FILE_SCHEMA = Schema.single("cron", CRON_MIGRATIONS)
 NODES_FILE_SCHEMA = Schema(
     {"nodes": NODE_MIGRATIONS, "channel-pairing": [PAIRING_MIGRATION],
      "channel-cursors": [CURSOR_MIGRATION], "channel-ingress": [INGRESS_MIGRATION],
-     "approval-history": [APPROVAL_HISTORY_MIGRATION]},
+     "approval-history": [APPROVAL_HISTORY_MIGRATION], "exec-grants": [GRANTS_MIGRATION]},
     legacy=[("nodes", 1), ("channel-pairing", 1), ("channel-cursors", 1),
             ("channel-ingress", 1)])
 
@@ -148,6 +150,7 @@ class Components:
     nodes: NodeRegistry
     approvals: ExecApprovals
     exec_policy: PolicyFile
+    grants: StandingGrants
     dm_pairing: DmPairing
     cursors: Cursors
     ingress: Ingress
@@ -227,8 +230,8 @@ def build(settings: GatewaySettings, reactor: Any,
     if restored:
         _log.info("restored {n} pending exec approval(s)", n=restored)
     exec_policy = PolicyFile(settings.state_dir, hub.display_path)
-    if exec_enabled(raw):
-        runtime.exec_tool = ExecTool(reactor, approvals, nodes, exec_policy)
+    grants = StandingGrants(nodes_db, hub.now_ms)  # "Always allow" on automations' execs
+    grants.load()
     dm_pairing = DmPairing(nodes_db, hub.now_ms)
     dm_pairing.load()
     cursors = Cursors(nodes_db)
@@ -253,6 +256,9 @@ def build(settings: GatewaySettings, reactor: Any,
     if cron.interrupted:
         _log.warn("{n} cron run(s) were interrupted by the last stop; not replayed",
                   n=len(cron.interrupted))
+    if exec_enabled(raw):
+        runtime.exec_tool = make_exec_tool(reactor, hub, approvals, nodes, exec_policy, grants,
+                                           cron)
     boot = BootScript(hub, runtime, sessions, agents)
     watcher = None
     if config_resolver is not None:
@@ -264,7 +270,8 @@ def build(settings: GatewaySettings, reactor: Any,
         devices_db=devices_db, device_store=device_store, authority=authority,
         sessions_db=sessions_db, sessions=sessions, runtime=runtime, dedupe=dedupe,
         nodes_db=nodes_db, node_store=node_store, nodes=nodes, approvals=approvals,
-        exec_policy=exec_policy, dm_pairing=dm_pairing, cursors=cursors, ingress=ingress,
+        exec_policy=exec_policy, grants=grants, dm_pairing=dm_pairing, cursors=cursors,
+        ingress=ingress,
         channels=channels, cron_db=cron_db, heartbeat=heartbeat, cron=cron, boot=boot,
         config_watcher=watcher)
     add_method_families(app)
@@ -331,7 +338,7 @@ def add_shell_families(app: Components) -> None:
     table.add_family(EnvironmentsMethods(settings, app.nodes))
     assert app.approvals.history is not None
     table.add_family(ApprovalHistoryMethods(
-        app.approvals.history, lambda: hub.settings.control_ui_base_path))
+        app.approvals.history, lambda: hub.settings.control_ui_base_path, app.grants))
 
 
 def add_session_families(app: Components, chat: ChatMethods,
@@ -360,6 +367,20 @@ def add_session_families(app: Components, chat: ChatMethods,
     table.add_family(ProjectsMethods(lambda: hub.settings.raw,
                                      hub.settings.state_dir / "workspace"))
     table.add_family(AbsentFeaturesMethods(lambda: hub.boot_id))
+
+
+def make_exec_tool(reactor: Any, hub: Gateway, approvals: ExecApprovals, nodes: NodeRegistry,
+                   policy: PolicyFile, grants: StandingGrants, cron: Scheduler) -> ExecTool:
+    """The agent's exec tool (``tools.exec.enabled``), with the automations' standing grants."""
+
+    def expiry_days() -> float | None:
+        tools = hub.settings.raw.get("tools")
+        spec = tools.get("exec") if isinstance(tools, dict) else None
+        days = spec.get("grantExpiryDays") if isinstance(spec, dict) else None
+        ok = isinstance(days, int | float) and not isinstance(days, bool) and 1 <= days <= 3650
+        return float(days) if ok else None
+
+    return ExecTool(reactor, approvals, nodes, policy, grants, cron.jobs.get, expiry_days)
 
 
 def openai_maker(reactor: Any) -> Any:

@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import uuid
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from openclaw_tw import _json
 from openclaw_tw.errors import GatewayError
 
 if TYPE_CHECKING:
+    from openclaw_tw.approvals.grants import StandingGrants
     from openclaw_tw.approvals.service import ExecApprovals
     from openclaw_tw.nodes.registry import NodeRegistry
 
@@ -71,11 +73,23 @@ def _result(**fields: Any) -> str:
 
 class ExecTool:
     def __init__(self, reactor: Any, approvals: ExecApprovals, nodes: NodeRegistry,
-                 policy: Any) -> None:
+                 policy: Any, grants: StandingGrants | None = None,
+                 cron_job: Callable[[str], dict[str, Any] | None] = lambda job_id: None,
+                 grant_expiry_days: Callable[[], float | None] = lambda: None) -> None:
         self.reactor = reactor
         self.approvals = approvals
         self.nodes = nodes
         self.policy = policy
+        self.grants = grants  # standing grants of automations (approvals/grants.py)
+        self.cron_job = cron_job  # a cron job by id, as it is now
+        self.grant_expiry_days = grant_expiry_days  # tools.exec.grantExpiryDays
+
+    def automation_of(self, plan: dict[str, Any]) -> dict[str, Any] | None:
+        """The cron job whose isolated run asks (``agent:<id>:cron:<jobId>``), if any."""
+        parts = str(plan.get("sessionKey") or "").split(":")
+        if len(parts) == 4 and parts[0] == "agent" and parts[2] == "cron":
+            return self.cron_job(parts[3])
+        return None
 
     async def __call__(self, args: dict[str, Any], agent_id: str, session_key: str,
                        on_output: Any = None) -> str:
@@ -112,6 +126,12 @@ class ExecTool:
         approvals = self.approvals
         if approvals is None:
             return "no approval service"
+        job = self.automation_of(plan)
+        if job is not None and self.grants is not None:
+            grant = self.grants.match(plan["agentId"], job, plan["commandText"], plan["cwd"])
+            if grant is not None:  # "Always allow" was given for exactly this before
+                self.grants.used(grant)
+                return None
         digest = plan_digest(plan)
         ctx = SimpleNamespace(conn=SimpleNamespace(conn_id=f"agent:{uuid.uuid4()}",
                                                    device_id=None, scopes=frozenset()),
@@ -139,6 +159,11 @@ class ExecTool:
         approved_plan = (approved.request.get("systemRunPlan") if approved else None) or plan
         if plan_digest(approved_plan) != digest:
             return "the command changed between approval and execution; refused"
+        if chosen == "allow-always" and job is not None and self.grants is not None and \
+                approved is not None:
+            self.grants.mint(approved.id, plan["agentId"], job, plan["commandText"],
+                             plan["cwd"], approved.grant_expires_days or
+                             self.grant_expiry_days())
         return None
 
     async def _run(self, plan: dict[str, Any], on_output: Any = None) -> str:

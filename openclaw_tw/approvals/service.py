@@ -56,6 +56,7 @@ class Approval:
     waiters: list[Deferred[Any]] = attrs.Factory(list)
     timer: Any = None
     finished_at: float | None = None
+    grant_expires_days: float | None = None  # an allow-always resolve's grant lifetime
 
     @property
     def pending(self) -> bool:
@@ -268,6 +269,10 @@ class ExecApprovals(Service):
         device = ctx.conn.device_id
         appr.resolver = {"kind": "device", "id": device} if device else \
             {"kind": "runtime", "id": resolved_by}
+        days = params.get("grantExpiresInDays")
+        if decision == "allow-always" and isinstance(days, int | float) and \
+                not isinstance(days, bool) and 1 <= days <= 3650:
+            appr.grant_expires_days = float(days)
         self._terminate(appr, decision, "user", resolved_by)
         self._announce(appr, decision, resolved_by)
         return {"ok": True}

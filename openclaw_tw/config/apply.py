@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from openclaw_tw.agent.exec_tool import ExecTool, exec_enabled
+from openclaw_tw.agent.exec_tool import exec_enabled
 from openclaw_tw.agent.instrument import instrument
 from openclaw_tw.agent.models import OFFLINE_PROVIDER, build_registry
+from openclaw_tw.app import make_exec_tool
 from openclaw_tw.daemon import mdns
 from openclaw_tw.methods.agents import configured_agents
 from openclaw_tw.nodes.policy import CommandPolicy
@@ -69,7 +70,8 @@ def reload_exec_tool(app: Components, raw: dict[str, Any]) -> None:
     runtime = app.runtime
     wanted = exec_enabled(raw)
     if wanted and runtime.exec_tool is None:
-        runtime.exec_tool = ExecTool(app.reactor, app.approvals, app.nodes, app.exec_policy)
+        runtime.exec_tool = make_exec_tool(app.reactor, app.hub, app.approvals, app.nodes,
+                                           app.exec_policy, app.grants, app.cron)
         _log.info("tools.exec enabled by a config reload")
     elif not wanted and runtime.exec_tool is not None:
         runtime.exec_tool = None

@@ -5,10 +5,8 @@ days (allowed, denied, denied for want of an approval client, expired), newest f
 real gateway's item shape.  We have no plugin or system-agent approvals, so those kinds are
 always an empty page.
 
-Standing grants are the real gateway's cron exec grants: an ``allow-always`` decision on a cron
-job's command mints one.  Our ``allow-always`` allows that one run (as ``allow-once``) and mints
-nothing, so ``exec.approval.grants.list`` is truthfully empty and ``grants.revoke`` answers the
-real ``{outcome: "not-found"}`` for any id.
+``exec.approval.grants.list``/``revoke``: the standing grants an ``allow-always`` decision on a
+cron job's exec mints (``approvals/grants.py``), in the real shape, newest first.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from openclaw_tw.approvals.grants import StandingGrants
 from openclaw_tw.approvals.history import ApprovalHistory, CursorError
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, rpc
@@ -33,9 +32,11 @@ GRANTS_REVOKE = Obj(required={"grantId": _S1})
 
 
 class ApprovalHistoryMethods:
-    def __init__(self, history: ApprovalHistory, base_path: Callable[[], str]) -> None:
+    def __init__(self, history: ApprovalHistory, base_path: Callable[[], str],
+                 grants: StandingGrants | None = None) -> None:
         self._history = history
         self._base_path = base_path  # gateway.controlUi.basePath, read per call
+        self._grants = grants
 
     @rpc("approval.history", HISTORY)
     def history(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
@@ -49,8 +50,14 @@ class ApprovalHistoryMethods:
 
     @rpc("exec.approval.grants.list", GRANTS_LIST)
     def grants_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return {"grants": []}
+        if self._grants is None:
+            return {"grants": []}
+        return {"grants": self._grants.listing(params.get("limit"))}
 
     @rpc("exec.approval.grants.revoke", GRANTS_REVOKE)
     def grants_revoke(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return {"outcome": "not-found"}
+        if self._grants is None:
+            return {"outcome": "not-found"}
+        client = ctx.conn.client or {}
+        by = str(client.get("displayName") or client.get("id") or "operator")
+        return {"outcome": self._grants.revoke(params["grantId"], by)}

@@ -55,7 +55,7 @@ CRON_RUN = "82fa38f0-7c06-472e-ace7-701126e2badc"
 
 # nodes.sqlite's owners once each keeps its own version (the old file counted them by position).
 NODES_SCHEMA_VERSIONS = {"nodes": 2, "channel-pairing": 1, "channel-cursors": 1,
-                         "channel-ingress": 1, "approval-history": 1}
+                         "channel-ingress": 1, "approval-history": 1, "exec-grants": 1}
 
 
 class FixedDevice(Device):
