@@ -38,23 +38,15 @@ def _function(name: Any, description: Any, parameters: Any) -> dict[str, Any]:
 
 def chat_tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     """``tools`` of a Chat Completions request (``{type: "function", function: {...}}``)."""
-    raw = body.get("tools")
-    if raw is None or raw == []:
-        return None
-    if not isinstance(raw, list) or len(raw) > MAX_TOOLS:
-        raise oc.invalid(BAD_TOOLS)
-    out = []
-    for tool in raw:
-        fn = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(tool, dict) or tool.get("type") != "function" or \
-                not isinstance(fn, dict):
-            raise oc.invalid(BAD_TOOLS)
-        out.append(_function(fn.get("name"), fn.get("description"), fn.get("parameters")))
-    return out
+    return _tools(body, lambda tool: tool.get("function"))
 
 
 def responses_tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     """``tools`` of a Responses request (flat ``{type: "function", name, parameters}``)."""
+    return _tools(body, lambda tool: tool)
+
+
+def _tools(body: dict[str, Any], spec_of: Any) -> list[dict[str, Any]] | None:
     raw = body.get("tools")
     if raw is None or raw == []:
         return None
@@ -62,10 +54,11 @@ def responses_tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
         raise oc.invalid(BAD_TOOLS)
     out = []
     for tool in raw:
-        if not isinstance(tool, dict) or tool.get("type") != "function":
+        spec = spec_of(tool) if isinstance(tool, dict) else None
+        if not isinstance(tool, dict) or tool.get("type") != "function" or \
+                not isinstance(spec, dict):
             raise oc.invalid(BAD_TOOLS)
-        out.append(_function(tool.get("name"), tool.get("description"),
-                             tool.get("parameters")))
+        out.append(_function(spec.get("name"), spec.get("description"), spec.get("parameters")))
     return out
 
 

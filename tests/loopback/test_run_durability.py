@@ -17,9 +17,7 @@ on a free loopback port, and the tests talk to it with Autobahn WebSocket client
    promptly; after a restart the transcript holds the partial reply (marked aborted) and one
    ``run-interrupted`` marker, and ``sessions.list`` shows the session ``interrupted``.
 
-No sleeps: every wait is on an event (a frame, a close, a process exit) with a bound and a
-message naming what never came; the only polling is the start-up probe (connect, retry
-every 50 ms, bounded).
+The child-process harness (no sleeps) is ``tests/support/gateway_process.py``.
 """
 
 from __future__ import annotations
