@@ -44,6 +44,7 @@ function report(err) {
 export async function hello(helloOk) {
   const defaults = (helloOk.snapshot && helloOk.snapshot.sessionDefaults) || {};
   if (!sessionKey) sessionKey = defaults.mainSessionKey || "agent:main:main";
+  app.request("sessions.subscribe", {}).catch(report);  // sessions.changed keeps the list live
   await loadSessions();
   await loadHistory();
 }
