@@ -139,7 +139,15 @@ class Chat(DashboardCase):
         expect(option).to_have_count(1)  # the sessions.changed event refreshed the list
         self.assertEqual(option.inner_text(), INJECTION)
 
-        # a streamed turn whose message holds markup
+        # a plain turn (the README's screenshot), then a streamed turn whose message holds
+        # markup
+        page.get_by_label("Message", exact=True).fill("What can this dashboard do?")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("#chat-log li.assistant .body").last).to_contain_text(
+            "What can this dashboard do?")
+        expect(page.locator("#chat-log li.streaming")).to_have_count(0)
+        self.screenshot(page)
+        frames.clear()
         page.get_by_label("Message", exact=True).fill("hello " + INJECTION)
         page.get_by_role("button", name="Send").click()
         reply = page.locator("#chat-log li.assistant .body").last
@@ -150,7 +158,6 @@ class Chat(DashboardCase):
         self.assertEqual(states.count("final"), 1)
         self.assertEqual(page.locator("#chat-log img, #chat-log script, #chat-log b").count(), 0)
         self.assertIsNone(page.evaluate("window.__pwned"))
-        self.screenshot(page)
 
         # the budget, over what the page really loaded
         loaded = sum(size for url, size in sizes.items() if url.startswith("http"))
@@ -161,7 +168,7 @@ class Chat(DashboardCase):
         # a reload resumes: still logged in, same session, its history
         page.reload()
         page.wait_for_selector(READY)
-        expect(page.locator("#chat-log li")).to_have_count(2)
+        expect(page.locator("#chat-log li")).to_have_count(4)
         self.assertEqual(page.locator("#chat-session").input_value(), "agent:main:main")
         self.assertTrue(page.locator("#login").is_hidden())
 

@@ -131,7 +131,8 @@ function contentText(content) {
 
 function bubble(role, body, ts) {
   return h("li", { class: `msg ${role === "user" ? "user" : "assistant"}` },
-    h("div", { class: "who" }, role === "user" ? "You" : text(role), " ",
+    h("div", { class: "who" }, role === "user" ? "You"
+      : role === "assistant" ? "Assistant" : text(role), " ",
       h("time", {}, time(ts))),
     h("div", { class: "body" }, body));
 }
