@@ -10,6 +10,7 @@ import * as automations from "./automations.js";
 import * as logs from "./logs.js";
 
 const VIEWS = { overview, chat, approvals, automations, logs };
+const HELLO_ORDER = [chat, overview, approvals, automations, logs];  // chat's requests first
 const DEFAULT_VIEW = "chat";
 const AUTH_KEY = "openclaw-tw.dashboard.auth";  // sessionStorage: this tab only
 const $ = (id) => document.getElementById(id);
@@ -105,7 +106,7 @@ function connect(auth) {
     onState: showState,
     onHello: (hello) => {
       app.hello = hello;
-      for (const mod of Object.values(VIEWS)) mod.hello(hello);
+      for (const mod of HELLO_ORDER) mod.hello(hello);
     },
     onEvent: (name, payload) => {
       for (const mod of Object.values(VIEWS)) if (mod.event) mod.event(name, payload);

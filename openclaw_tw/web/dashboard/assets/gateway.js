@@ -101,6 +101,7 @@ export class Gateway {
     }
     if (frame.type === "event") {
       if (frame.event === "connect.challenge") {
+        performance.mark("dashboard:challenge");
         await this.connect(ws, frame.payload || {});
       } else if (this.hello) {
         this.onEvent(frame.event, frame.payload);
@@ -134,8 +135,10 @@ export class Gateway {
         auth.deviceToken, challenge.nonce, ts);
     }
     if (ws !== this.ws) return;
+    performance.mark("dashboard:connect-sent");
     try {
       const hello = await this.send(ws, "connect", params);
+      performance.mark("dashboard:hello");
       this.hello = hello;
       this.attempt = 0;
       if (identity && hello.auth && hello.auth.deviceToken) {
