@@ -4,6 +4,7 @@
 import { action, errorText, h, replace, text, time } from "./dom.js";
 
 const SESSION_KEY = "openclaw-tw.dashboard.session";
+const MAX_MESSAGES = 500;  // on the page at once (history loads the last 200)
 let app;
 let el = {};
 let sessionKey = localStorage.getItem(SESSION_KEY) || "";
@@ -112,6 +113,10 @@ async function loadHistory() {
   ready();
 }
 
+function trim() {
+  while (el.log.childElementCount > MAX_MESSAGES) el.log.firstElementChild.remove();
+}
+
 function ready() {
   const usable = app.gateway && app.gateway.connected;
   el.input.disabled = el.send.disabled = !usable;
@@ -144,6 +149,7 @@ async function send() {
   if (!message || el.input.disabled) return;
   el.input.value = "";
   el.log.append(bubble("user", message, Date.now()));
+  trim();
   el.log.scrollTop = el.log.scrollHeight;
   const idempotencyKey = crypto.randomUUID ? crypto.randomUUID()
     : `dash-${Date.now()}-${Math.random().toString(36).slice(2)}`;
@@ -183,6 +189,7 @@ export function event(name, p) {
       b.classList.add("streaming");
       streaming.set(runId, b);
       el.log.append(b);
+      trim();
     }
     if (p.message) b.querySelector(".body").textContent = contentText(p.message.content);
     runs.add(runId);
