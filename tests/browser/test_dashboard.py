@@ -7,6 +7,8 @@ which would be served otherwise), with the built-in offline model.
   reload that resumes the session and its history, a ``#token=`` URL (taken and stripped), the
   100 KB budget over what the page really loaded, a phone-sized viewport; it writes the README
   screenshot (``docs/dashboard.png`` when ``OPENCLAW_TW_UPDATE_SCREENSHOT=1``).
+- ``Abort``: a slow model (a loopback OpenAI-compatible stream) streams; Abort stops it; the
+  partial reply stays after a reload.
 - ``Pairing``: a second browser arriving through a trusted proxy (so it is remote) waits for
   approval; the first one sees the request live, approves it; the second connects; the first's
   overview shows both in presence, live.
@@ -30,6 +32,7 @@ from twisted.trial import unittest
 from tests.support.gateway_subprocess import GatewaySubprocess
 from tests.support.loopback import free_port
 from tests.support.paths import REPO
+from tests.support.slow_openai import SlowOpenAI
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -66,7 +69,7 @@ class DashboardCase(unittest.SynchronousTestCase):
         self.dir.mkdir(parents=True)
         self.token = "dash-" + uuid.uuid4().hex[:12]
         self.port = free_port()
-        config = self.config
+        config = self.gateway_config()
         if config is not None:
             config = _fill(config, self.port)
         self.gateway = GatewaySubprocess(self.dir / "home", self.port, self.token, config,
@@ -79,6 +82,9 @@ class DashboardCase(unittest.SynchronousTestCase):
         self.browser = self.pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         self.addCleanup(self.browser.close)
         self.errors: list[str] = []
+
+    def gateway_config(self) -> dict[str, Any] | None:
+        return self.config
 
     def new_page(self, **context: Any) -> Any:
         ctx = self.browser.new_context(viewport={"width": 1000, "height": 700}, **context)
@@ -239,6 +245,36 @@ class Pairing(DashboardCase):
         admin.get_by_role("link", name="Overview").click()
         expect(admin.locator("tr", has_text="198.51.100.7")).to_have_count(1)  # presence
         expect(admin.locator(".stat", has_text="Version")).to_contain_text("2026")
+        self.assertEqual(self.errors, [])
+
+
+class Abort(DashboardCase):
+    """A slow model (a loopback OpenAI-compatible stream): the reply streams in, Abort stops it,
+    the partial reply stays, and the model in use is named."""
+
+    def gateway_config(self) -> dict[str, Any]:
+        self.model = SlowOpenAI().start()
+        self.addCleanup(self.model.stop)
+        return self.model.config()
+
+    def test_abort_a_streaming_reply(self) -> None:
+        page = self.new_page()
+        self.login(page)
+        expect(page.locator("#chat-model")).to_have_text("Model: slow/slow-model")
+        page.get_by_label("Message", exact=True).fill("tell me a long story")
+        page.get_by_role("button", name="Send").click()
+        streaming = page.locator("#chat-log li.streaming .body")
+        expect(streaming).to_contain_text("word2")
+        abort = page.get_by_role("button", name="Abort")
+        expect(abort).to_be_visible()
+        abort.click()
+        reply = page.locator("#chat-log li.assistant").last
+        expect(reply).to_contain_text("(aborted)")
+        expect(abort).to_be_hidden()
+        self.assertNotIn("word59", reply.inner_text())
+        page.reload()
+        page.wait_for_selector(READY)
+        expect(page.locator("#chat-log li.assistant .body").last).to_contain_text("word0")
         self.assertEqual(self.errors, [])
 
 
