@@ -245,6 +245,15 @@ class Pairing(DashboardCase):
         admin.get_by_role("link", name="Overview").click()
         expect(admin.locator("tr", has_text="198.51.100.7")).to_have_count(1)  # presence
         expect(admin.locator(".stat", has_text="Version")).to_contain_text("2026")
+
+        # a page that cannot make a device identity (plain http to a remote host is not a
+        # secure context; simulated) is refused by the gateway and says why, without retrying
+        insecure = self.new_page()
+        insecure.add_init_script(
+            "Object.defineProperty(window, 'isSecureContext', {value: false})")
+        insecure.goto(f"{self.gateway.url}/#token={self.token}")
+        expect(insecure.locator("#conn-state")).to_contain_text("cannot make a device identity")
+        expect(insecure.locator("body")).to_have_attribute("data-conn", "refused")
         self.assertEqual(self.errors, [])
 
 
