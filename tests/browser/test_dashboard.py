@@ -178,6 +178,15 @@ class Chat(DashboardCase):
         self.assertEqual(page.locator("#chat-session").input_value(), "agent:main:main")
         self.assertTrue(page.locator("#login").is_hidden())
 
+        # a new session, then back to the first one
+        page.get_by_role("button", name="New session").click()
+        expect(page.locator("#chat-session")).not_to_have_value("agent:main:main")
+        expect(page.locator("#chat-log li")).to_have_count(0)
+        fresh = page.locator("#chat-session").input_value()
+        self.assertTrue(fresh.startswith("agent:main:"), fresh)
+        page.get_by_label("Session").select_option("agent:main:main")
+        expect(page.locator("#chat-log li")).to_have_count(4)
+
         # a #token= URL in a fresh tab: taken, stripped from the address bar, connected
         other = self.new_page()
         other.goto(f"{self.gateway.url}/#token={self.token}")
