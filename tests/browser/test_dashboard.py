@@ -11,7 +11,8 @@ which would be served otherwise), with the built-in offline model.
   partial reply stays after a reload.
 - ``Pairing``: a second browser arriving through a trusted proxy (so it is remote) waits for
   approval; the first one sees the request live, approves it; the second connects; the first's
-  overview shows both in presence, live.
+  overview shows both in presence, live.  A node host's pairing request, approved the same
+  way; a page that cannot make a device identity says why.
 - ``Operations``: run a cron job now and see its last run; see a log line and filter it away by
   level; the gateway restarts under the page, which says so and reconnects by itself.
 """
@@ -239,7 +240,7 @@ class Pairing(DashboardCase):
         device_id = remote.evaluate(
             "JSON.parse(localStorage.getItem('openclaw-tw.dashboard.device.v1')).deviceId")
 
-        row = admin.locator("tr", has_text="198.51.100.7")
+        row = admin.locator("#view-approvals tr", has_text="198.51.100.7")
         expect(row).to_have_count(1)  # device.pair.requested, no reload
         expect(admin.locator("#approvals-count")).to_have_text("1")
         self.assertIn(device_id[:16], row.inner_text())
@@ -252,8 +253,22 @@ class Pairing(DashboardCase):
         self.assertIn(device_id, [d["deviceId"] for d in paired])
 
         admin.get_by_role("link", name="Overview").click()
-        expect(admin.locator("tr", has_text="198.51.100.7")).to_have_count(1)  # presence
+        presence = admin.get_by_role("table", name="Presence")
+        expect(presence.locator("tr", has_text="198.51.100.7")).to_have_count(1)
         expect(admin.locator(".stat", has_text="Version")).to_contain_text("2026")
+
+        # a node host declares its commands: its node pairing request shows live; approved,
+        # the overview lists it connected
+        node = self.gateway.client("node", "run", "--display-name", "dash-node")
+        self.addCleanup(self.gateway.stop_client, node)
+        admin.get_by_role("link", name="Approvals").click()
+        node_row = admin.locator("#view-approvals tr", has_text="dash-node")
+        expect(node_row).to_contain_text("system.run", timeout=WAIT_MS * 2)
+        node_row.get_by_role("button", name="Approve").click()
+        expect(admin.get_by_text("No node is waiting.")).to_be_visible()
+        admin.get_by_role("link", name="Overview").click()
+        nodes = admin.get_by_role("table", name="Nodes", exact=True)
+        expect(nodes.locator("tr", has_text="dash-node")).to_contain_text("yes")
 
         # a page that cannot make a device identity (plain http to a remote host is not a
         # secure context; simulated) is refused by the gateway and says why, without retrying
@@ -302,7 +317,7 @@ class Operations(DashboardCase):
         self.login(page)
 
         page.get_by_role("link", name="Automations").click()
-        row = page.locator("tr", has_text="Heartbeat (main)")
+        row = page.locator("#view-automations tr", has_text="Heartbeat (main)")
         expect(row).to_contain_text("never")
         row.get_by_role("button", name="Run Heartbeat (main) now").click()
         expect(page.locator("#cron-status")).to_contain_text("Started Heartbeat (main)")

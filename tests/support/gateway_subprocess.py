@@ -74,6 +74,30 @@ class GatewaySubprocess:
             self.proc.kill()
             self.proc.wait(10)
 
+    def client(self, *args: str) -> subprocess.Popen[bytes]:
+        """A long-running ``openclaw-tw`` client (e.g. ``node run``) against this gateway; the
+        caller stops it (``stop_client``)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_")}
+        env.update(PYTHONPATH=str(REPO), HOME=str(self.home / "client-home"))
+        log = open(self.home / "client.log", "ab")  # noqa: SIM115 -- the child holds it
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", "openclaw_tw.client.cli", *args, "--url",
+                 f"ws://127.0.0.1:{self.port}", "--token", self.token], env=env,
+                cwd=str(REPO), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        finally:
+            log.close()
+
+    @staticmethod
+    def stop_client(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """One method call through ``openclaw-tw call`` (a second, non-browser client)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_")}
