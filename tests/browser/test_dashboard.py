@@ -233,6 +233,11 @@ class Pairing(DashboardCase):
         self.login(admin)
         admin.get_by_role("link", name="Approvals").click()
         expect(admin.get_by_text("No device is waiting.")).to_be_visible()
+        # the four lists (device, node, DM pairing, exec approvals) loaded without an error
+        for empty in ("No node is waiting.", "No chat sender is waiting.",
+                      "No command is waiting."):
+            expect(admin.get_by_text(empty)).to_be_visible()
+        expect(admin.locator("#approvals-status")).to_have_text("")
 
         remote = self.new_page(extra_http_headers={"X-Forwarded-For": "198.51.100.7"})
         remote.goto(f"{self.gateway.url}/#token={self.token}")
