@@ -321,6 +321,17 @@ class Operations(DashboardCase):
         page = self.new_page()
         self.login(page)
 
+        # the keyboard alone: the skip link first, then the sections
+        page.reload()  # nothing is focused on load
+        page.wait_for_selector(READY)
+        page.keyboard.press("Tab")
+        self.assertEqual(page.evaluate("document.activeElement.textContent"),
+                         "Skip to content")
+        page.keyboard.press("Tab")
+        self.assertEqual(page.evaluate("document.activeElement.textContent"), "Overview")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
         page.get_by_role("link", name="Automations").click()
         row = page.locator("#view-automations tr", has_text="Heartbeat (main)")
         expect(row).to_contain_text("never")
