@@ -7,6 +7,7 @@ which would be served otherwise), with the built-in offline model.
   reload that resumes the session and its history, a ``#token=`` URL (taken and stripped), the
   100 KB budget over what the page really loaded, a phone-sized viewport; it writes the README
   screenshot (``docs/dashboard.png`` when ``OPENCLAW_TW_UPDATE_SCREENSHOT=1``).
+- ``PasswordLogin``: password auth, a wrong password refused, the right one kept for the tab.
 - ``Abort``: a slow model (a loopback OpenAI-compatible stream) streams; Abort stops it; the
   partial reply stays after a reload.
 - ``Pairing``: a second browser arriving through a trusted proxy (so it is remote) waits for
@@ -61,6 +62,7 @@ def why_skip() -> str | None:
 
 class DashboardCase(unittest.SynchronousTestCase):
     config: dict[str, Any] | None = None
+    password: str | None = None  # password auth instead of the token
 
     def setUp(self) -> None:
         reason = why_skip()
@@ -74,7 +76,8 @@ class DashboardCase(unittest.SynchronousTestCase):
         if config is not None:
             config = _fill(config, self.port)
         self.gateway = GatewaySubprocess(self.dir / "home", self.port, self.token, config,
-                                         env={"OPENCLAW_TW_CONTROL_UI": "builtin"})
+                                         env={"OPENCLAW_TW_CONTROL_UI": "builtin"},
+                                         password=self.password)
         self.addCleanup(self.gateway.stop)
         self.gateway.start()
         assert sync_playwright is not None
@@ -283,6 +286,28 @@ class Pairing(DashboardCase):
         insecure.goto(f"{self.gateway.url}/#token={self.token}")
         expect(insecure.locator("#conn-state")).to_contain_text("cannot make a device identity")
         expect(insecure.locator("body")).to_have_attribute("data-conn", "refused")
+        self.assertEqual(self.errors, [])
+
+
+class PasswordLogin(DashboardCase):
+    """Password auth: the password logs in (the device proof signs no password); a wrong one is
+    refused with the login form back."""
+
+    password = "correct horse <battery>"
+
+    def test_password_login(self) -> None:
+        page = self.new_page()
+        page.goto(self.gateway.url + "/")
+        page.get_by_label("Credential").select_option("password")
+        page.get_by_label("Secret").fill("wrong")
+        page.get_by_role("button", name="Connect").click()
+        expect(page.locator("#login-error")).to_contain_text("password mismatch")
+        page.get_by_label("Secret").fill(self.password)
+        page.get_by_role("button", name="Connect").click()
+        page.wait_for_selector(READY)
+        expect(page.locator("#conn-state")).to_contain_text("Connected")
+        page.reload()  # kept for the tab
+        page.wait_for_selector(READY)
         self.assertEqual(self.errors, [])
 
 

@@ -22,8 +22,9 @@ START_TIMEOUT_S = 30.0
 
 class GatewaySubprocess:
     def __init__(self, home: Path, port: int, token: str, config: dict[str, Any] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, password: str | None = None) -> None:
         self.home, self.port, self.token = home, port, token
+        self.password = password  # password auth instead of the token
         self.config = config
         self.extra_env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -37,8 +38,10 @@ class GatewaySubprocess:
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_")}
         env.update(PYTHONPATH=str(REPO), HOME=str(self.home), **self.extra_env)
+        auth = ["--auth", "password", "--password", self.password] if self.password \
+            else ["--token", self.token]
         argv = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "openclaw", "--port",
-                str(self.port), "--token", self.token, "--state-dir", str(self.home / "state")]
+                str(self.port), *auth, "--state-dir", str(self.home / "state")]
         if self.config is not None:
             path = self.home / "openclaw.json"
             path.write_text(json.dumps(self.config))

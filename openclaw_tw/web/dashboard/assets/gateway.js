@@ -131,8 +131,9 @@ export class Gateway {
     if (Object.keys(auth).length) params.auth = auth;
     if (identity && typeof challenge.nonce === "string") {
       const ts = Number.isFinite(challenge.ts) ? challenge.ts : Date.now();
-      params.device = await signConnect(identity, params, auth.token || auth.password ||
-        auth.deviceToken, challenge.nonce, ts);
+      // the signed token is auth.token, else the device token (never a password)
+      params.device = await signConnect(identity, params, auth.token || auth.deviceToken,
+        challenge.nonce, ts);
     }
     if (ws !== this.ws) return;
     performance.mark("dashboard:connect-sent");
@@ -151,7 +152,7 @@ export class Gateway {
       if (stored && code === "AUTH_DEVICE_TOKEN_MISMATCH") saveDeviceToken(identity.deviceId, null);
       this.failure = {
         message: err.message, code,
-        fatal: FATAL.has(code),
+        fatal: FATAL.has(code) || (/^DEVICE_AUTH_/.test(code) && code !== "DEVICE_AUTH_NONCE_MISMATCH"),
         pairing: code === "PAIRING_REQUIRED",
         requestId: err.details && err.details.requestId,
         deviceId: identity && identity.deviceId,
