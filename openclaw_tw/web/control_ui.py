@@ -19,8 +19,11 @@ Answers.
   never the app shell; a package build's ``.br``/``.gz`` files are not served by name.
 * ``/control-ui-config.json`` (and its legacy aliases): the bootstrap config the app fetches,
   behind the gateway's HTTP bearer auth.
-* No build (none found, or ``gateway.controlUi.root`` holds none): a 503 page saying so and how
-  to get one; while start-up discovery runs: 503 "being prepared" with ``Retry-After``.
+* No build found (or ``OPENCLAW_TW_CONTROL_UI=builtin``): our own dashboard
+  (``web/dashboard/``, see ``ui_build``), served by the same code with the same guarantees.
+  ``gateway.controlUi.root`` holding no build, or the dashboard's files missing: a 503 page
+  saying so and how to fix it; while start-up discovery runs: 503 "being prepared" with
+  ``Retry-After``.
 
 Every answer carries the reference's Control UI security headers (``X-Frame-Options: DENY``,
 a CSP with ``frame-ancestors 'none'``, ``nosniff``, ``no-referrer``, its permissions policy).
@@ -125,6 +128,7 @@ class ControlUi:
         settings = hub.settings
         self.base = settings.control_ui_base_path  # restart-only, as in the reference
         self.configured_root = settings.control_ui_root
+        self.dashboard_root = ui_build.DASHBOARD_ROOT
         self.state: Discovery | str = NOT_STARTED
         self.files = FileCache()
         self._html = HtmlCache()
@@ -139,15 +143,19 @@ class ControlUi:
         """Find the build off the reactor, then serve it and say so in the log (503 "being
         prepared" meanwhile)."""
         self.state = PREPARING
-        d: Deferred[Discovery] = self.hub.run_blocking(ui_build.discover, self.configured_root,
-                                                       env)
+        d: Deferred[Discovery] = self.hub.run_blocking(
+            ui_build.discover, self.configured_root, env, ui_build.NPM_TIMEOUT_S, self.dashboard_root)
         d.addCallback(self._discovered)
         return d
 
     def _discovered(self, found: Discovery) -> Discovery:
         self.state = found
         build = found.build
-        if build is not None:
+        if build is not None and build.builtin:
+            _log.info("control UI: serving the built-in dashboard on {base}/ ({found_by}; "
+                      "looked: {looked})", found_by=build.found_by,
+                      looked="; ".join(found.looked), base=self.base)
+        elif build is not None:
             what = f"openclaw {build.version} package" if build.version else "configured"
             _log.info("control UI: serving the {what} build at {path} (found via {found_by}; "
                       "build {build_id}) on {base}/", what=what, path=str(build.root),

@@ -12,6 +12,12 @@ the ``index.html`` itself) -- served as a *configured* build.  Otherwise the fir
 3. the reference install the test suite uses: ``$OPENCLAW_REF_DIR``, else
    ``${XDG_CACHE_HOME:-~/.cache}/openclaw_tw/reference`` + ``pkg/node_modules/openclaw``.
 
+With none of these (or with ``OPENCLAW_TW_CONTROL_UI=builtin`` in the environment, which skips
+the search and ``gateway.controlUi.root``) the gateway serves its own *built-in* dashboard,
+``openclaw_tw/web/dashboard/`` (package data: plain HTML, ES modules and CSS, no build step),
+served like a configured build (``no-cache`` throughout), except that hard links are allowed
+(installers may hard-link package files).
+
 A package's build is served as the real gateway serves its own *bundled* build: hashed
 ``assets/`` are immutable and their ``.br``/``.gz`` siblings are chosen by
 ``Accept-Encoding``; a configured build is served ``no-cache`` throughout, as the real
@@ -46,6 +52,8 @@ _STARTUP_ASSET_RE = re.compile(r"<(?:link|script)\b[^>]*>", re.IGNORECASE)
 _REF_RE = re.compile(r"""\s(?:href|src)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 _LAUNCHER_RE = re.compile(r"""["']?(/[^"'\s]*/openclaw\.mjs)["']?""")
 
+DASHBOARD_ROOT = Path(__file__).resolve().parent / "dashboard"
+CONTROL_UI_ENV = "OPENCLAW_TW_CONTROL_UI"  # "builtin": serve the dashboard, search nothing
 INDEX_MAX = 256 * 1024          # an index.html larger than this is not a Control UI build
 NPM_TIMEOUT_S = 5.0
 STREAM_OVER = 1024 * 1024       # larger files are streamed in chunks, never read whole
@@ -64,6 +72,7 @@ class UiBuild:
     found_by: str           # how it was found, for the start-up log
     version: str | None = None   # the package's version
     build_id: str | None = None  # index.html's data-openclaw-control-ui-build-id
+    builtin: bool = False        # our own dashboard (``DASHBOARD_ROOT``)
 
 
 @attrs.frozen
@@ -190,9 +199,20 @@ def configured_root(root: Path) -> Path | None:
     return None
 
 
+def dashboard(found_by: str, root: Path = DASHBOARD_ROOT) -> UiBuild | None:
+    """The built-in dashboard, or ``None`` when its files are missing (a broken install)."""
+    if not (root / "index.html").is_file():
+        return None
+    return UiBuild(root, Path(os.path.realpath(root)), False, found_by, builtin=True)
+
+
 def discover(configured: Path | None, env: Mapping[str, str],
-             npm_timeout_s: float = NPM_TIMEOUT_S) -> Discovery:
+             npm_timeout_s: float = NPM_TIMEOUT_S,
+             dashboard_root: Path = DASHBOARD_ROOT) -> Discovery:
     """Find the build to serve (blocking: call it through ``run_blocking``)."""
+    if env.get(CONTROL_UI_ENV, "").strip().lower() == "builtin":
+        return Discovery(dashboard(f"{CONTROL_UI_ENV}=builtin", dashboard_root),
+                         (f"nothing: {CONTROL_UI_ENV}=builtin",))
     if configured is not None:
         root = configured_root(configured)
         if root is None:
@@ -222,6 +242,10 @@ def discover(configured: Path | None, env: Mapping[str, str],
         build = try_package(npm_root / "openclaw" if npm_root else None, "npm root -g")
     if build is None:
         build = try_package(reference_package(env), "the reference install")
+    if build is None:
+        build = dashboard("no Control UI build found", dashboard_root)
+        if build is None:
+            looked.append(f"the built-in dashboard: missing ({dashboard_root})")
     return Discovery(build, tuple(looked))
 
 
@@ -303,7 +327,8 @@ def _open_inside(build: UiBuild, path: str) -> tuple[int, os.stat_result, str] |
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (not build.bundled and st.st_nlink > 1):
+        hard_link = not build.bundled and not build.builtin and st.st_nlink > 1
+        if not stat.S_ISREG(st.st_mode) or hard_link:
             os.close(fd)
             return None
         os.set_blocking(fd, True)

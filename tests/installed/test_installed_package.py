@@ -13,7 +13,9 @@ on every optional feature at once, and checks that each one answers:
 - Telegram (the fake Bot API): the account's status row says connected, and a DM is answered;
 - Matrix (Synapse, when installed) and IRC (ngircd, when installed): status rows connected;
 - mDNS ``minimal``: the service is found by a zeroconf query (multicast on loopback only);
-- the installed ``openclaw-tw`` client program speaks wss:// to it (channels.status).
+- the installed ``openclaw-tw`` client program speaks wss:// to it (channels.status);
+- the built-in dashboard (package data) is served at ``/`` (forced with
+  ``OPENCLAW_TW_CONTROL_UI=builtin``, as this machine may have a Control UI build).
 
 A feature whose dependency lives only in an extra makes the gateway stop at start-up with
 a line naming the package, and this test fails showing that line.
@@ -100,6 +102,7 @@ class InstalledPackage(unittest.TestCase):
         self.work = os.path.abspath(self.mktemp())
         os.makedirs(self.work)
         self.env = clean_env(os.path.join(self.work, "home"))
+        self.env["OPENCLAW_TW_CONTROL_UI"] = "builtin"
         os.makedirs(self.env["HOME"])
         self.venv = os.path.join(self.work, "venv")
         await run([sys.executable, "-m", "venv", self.venv], self.env, self.work, "python -m venv")
@@ -224,6 +227,16 @@ class InstalledPackage(unittest.TestCase):
         response = await self.http.post(f"{base}/hooks/wake", json={"text": "installed"},
                                         headers={"Authorization": f"Bearer {HOOKS_TOKEN}"})
         self.assertEqual(response.code, 200, await response.text())
+
+        # the built-in dashboard, from the installed package's data files
+        response = await self.http.get(f"{base}/", headers={"Accept": "text/html"})
+        index = await response.text()
+        self.assertEqual(response.code, 200, index)
+        self.assertIn('<script type="module" src="/assets/app.js"></script>', index)
+        for asset in ("app.js", "gateway.js", "device.js", "chat.js", "dashboard.css"):
+            response = await self.http.get(f"{base}/assets/{asset}")
+            self.assertEqual(response.code, 200, f"{asset}: {await response.text()}")
+        self.assertIn("serving the built-in dashboard", gateway.text)
 
         # channels: every configured account connected; a Telegram DM answered by the provider
         rows = await self.channels_connected(set(config["channels"]))

@@ -461,16 +461,19 @@ class BasePath(UiCase):
 
 
 class NoBuild(UiCase):
-    """Without a build the UI path explains itself (never a bare 404)."""
+    """Without a build (and without the built-in dashboard's files: a broken install) the UI
+    path explains itself (never a bare 404)."""
 
     def setUp(self) -> None:
         super().setUp()
+        self.ui.dashboard_root = self.dir / "no-dashboard"
         self.found = self.discover({"PATH": str(self.dir / "empty-bin"),
                                     "OPENCLAW_REF_DIR": str(self.dir / "nowhere")})
 
     def test_page_says_how_to_get_one(self) -> None:
         self.assertIsNone(self.found.build)
-        self.assertEqual(len(self.found.looked), 3)
+        self.assertEqual(len(self.found.looked), 4)
+        self.assertIn("the built-in dashboard: missing", self.found.looked[-1])
         page = self.get("/", Accept=HTML_ACCEPT)
         self.assertEqual(page.status, 503)
         self.assertEqual(page.header("Content-Type"), "text/html; charset=utf-8")
@@ -550,7 +553,8 @@ class Discover(SynchronousTestCase):
         os.symlink(self.build.package / "openclaw.mjs", self.bin / "openclaw")
         (self.build.root / "assets" / "app-abc123.css").unlink()
         found = ui_build.discover(None, self.env)
-        self.assertIsNone(found.build)
+        assert found.build is not None  # the built-in dashboard instead
+        self.assertTrue(found.build.builtin)
         self.assertIn("missing assets/app-abc123.css", found.looked[0])
 
 
