@@ -192,3 +192,24 @@ class OfferedAuth(SynchronousTestCase):
                  ({"device": {"id": 1}}, "device")]
         for params, want in cases:
             self.assertEqual(offered_auth(params), want, params)
+
+
+class Buckets(SynchronousTestCase):
+    def test_latency_lands_in_the_le_bucket(self) -> None:
+        m = Metrics({"health"}, ["tick"], process=False)
+        m.request_done("health", "ok", 0.3)
+        m.request_done("health", "ok", 0.25)  # le is inclusive
+        m.request_done("health", "UNAVAILABLE", 100.0)
+        m.events_sent("no-such-event", 4)
+        s = samples(self.successResultOf(m.render()).decode())
+        bucket = "openclaw_gateway_rpc_duration_seconds_bucket"
+        self.assertEqual(value(s, bucket, method="health", le="0.1"), 0)
+        self.assertEqual(value(s, bucket, method="health", le="0.25"), 1)
+        self.assertEqual(value(s, bucket, method="health", le="0.5"), 2)
+        self.assertEqual(value(s, bucket, method="health", le="60.0"), 2)
+        self.assertEqual(value(s, bucket, method="health", le="+Inf"), 3)
+        self.assertAlmostEqual(value(s, "openclaw_gateway_rpc_duration_seconds_sum",
+                                     method="health") or 0, 100.55)
+        self.assertEqual(value(s, "openclaw_gateway_rpc_requests_total", method="health",
+                               outcome="UNAVAILABLE"), 1)
+        self.assertEqual(value(s, "openclaw_gateway_events_sent_total", event="other"), 4)
