@@ -154,7 +154,8 @@ def add_reload_and_mdns(root: Any, app: Components, env: dict[str, str]) -> None
         watcher.on_applied.append(lambda s, plan: apply_hot(app, advertiser, s, env))
         watcher.on_applied.append(lambda s, plan: reconfigure_channels(app, s, plan))
         watcher.setServiceParent(root)
-    sdnotify.SystemdNotifier(env).setServiceParent(root)  # READY=1 once all of the above ran
+    # READY=1 once all of the above ran; WATCHDOG=1 pings from the reactor under WatchdogSec=
+    sdnotify.SystemdNotifier(env, clock=app.reactor).setServiceParent(root)
 
 
 def reconfigure_channels(app: Components, settings: config.GatewaySettings,
