@@ -213,3 +213,36 @@ class Buckets(SynchronousTestCase):
         self.assertEqual(value(s, "openclaw_gateway_rpc_requests_total", method="health",
                                outcome="UNAVAILABLE"), 1)
         self.assertEqual(value(s, "openclaw_gateway_events_sent_total", event="other"), 4)
+
+
+class Reloads(SynchronousTestCase):
+    def test_reload_outcomes_are_counted(self) -> None:
+        import json
+
+        from twisted.internet.testing import MemoryReactorClock
+
+        from openclaw_tw import app as composition
+        from openclaw_tw.config import settings as config
+        from tests.support.tmp import scratch_dir
+
+        state = scratch_dir("openclaw-metrics-")
+        path = state / "openclaw.json"
+        path.write_text(json.dumps({"gateway": {"mode": "local"}}))
+        options = {"state-dir": str(state), "port": "0", "config": str(path), "token": TOKEN}
+        env = {"HOME": str(state)}
+        app = composition.build(
+            config.resolve(options, env), MemoryReactorClock(),
+            config_resolver=lambda data: config.resolve_data(options, env, data), env=env)
+        watcher = app.config_watcher
+        assert watcher is not None
+        path.write_text(json.dumps({"gateway": {"mode": "local"},
+                                    "logging": {"level": "info"}}))  # a hot path
+        watcher.reload("test")
+        path.write_text("{ gateway: { port: ")
+        watcher.reload("test")
+        path.write_text(json.dumps({"gateway": {"mode": "local", "port": 19999}}))
+        watcher.reload("test")
+        s = samples(self.successResultOf(app.metrics.render()).decode())  # type: ignore
+        for outcome in ("applied", "rejected", "restart-required"):
+            self.assertEqual(value(s, "openclaw_config_reloads_total", outcome=outcome), 1,
+                             outcome)
