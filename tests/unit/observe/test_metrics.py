@@ -246,3 +246,34 @@ class Reloads(SynchronousTestCase):
         for outcome in ("applied", "rejected", "restart-required"):
             self.assertEqual(value(s, "openclaw_config_reloads_total", outcome=outcome), 1,
                              outcome)
+
+
+class Channels(Scrape):
+    def test_messages_in_and_refused_and_account_states(self) -> None:
+        from twisted.internet.defer import Deferred, succeed
+
+        from openclaw_tw.channels.manager import MAX_IN_FLIGHT, AccountService
+        from openclaw_tw.channels.message import Inbound
+
+        class Account(AccountService):
+            channel = "irc"
+
+            def connect(self) -> Deferred[Any]:
+                return Deferred()
+
+            def deliver(self, *args: Any, **kw: Any) -> Deferred[Any]:
+                return succeed(None)
+
+        ctx = self.app.channels.ctx
+        account = Account("default", {}, ctx)
+        self.patch(ctx.router, "handle", lambda acct, m: Deferred())  # turns never end
+        for i in range(MAX_IN_FLIGHT + 3):
+            account.inbound(Inbound("irc", "default", "dm", "x", "x", f"m{i}"))
+        self.patch(self.app.channels, "accounts", lambda: [account])
+        s = self.scrape()
+        self.assertEqual(value(s, "openclaw_channel_messages_total", channel="irc",
+                               direction="in"), MAX_IN_FLIGHT)
+        self.assertEqual(value(s, "openclaw_channel_messages_total", channel="irc",
+                               direction="refused"), 3)
+        self.assertEqual(value(s, "openclaw_channel_accounts", channel="irc", state="stopped"),
+                         1)
