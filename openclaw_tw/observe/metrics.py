@@ -1,16 +1,17 @@
 """The gateway's Prometheus metrics: one ``CollectorRegistry`` per app, bounded labels, and
 nothing formatted on the hot path.
 
-Hot-path hooks (``request_done``, ``events_sent``, ...) only add to plain dicts (``Tally``,
-``HistogramTally``: a ``prometheus_client`` counter child costs a lock and ~1.5 µs, a dict
-increment a fifth of that); the rarer ones bump ``prometheus_client`` counters.  Every label value is first normalised
-against a closed set (the method table, the protocol's error codes, the client id/mode
-enums, the event list, configured providers and channels, capped) so a client cannot grow
-the number of series.  Gauges that describe current state (connections by role/client/mode,
-in-flight requests, channel accounts, event-loop lag, open SQLite files) are read from their
-owners only when scraped: ``render`` takes that snapshot (and copies of the tallies) on the
-reactor and formats the text exposition in the thread pool.  ``NullMetrics`` has the same hooks doing nothing: metrics
-off (``--metrics off``) costs one attribute lookup and call per hook.
+Hot-path hooks (``request_done``, ``events_sent``) only add to plain dicts (``Tally``,
+``RequestTally``): a ``prometheus_client`` counter or histogram child takes a lock per call
+and cost several times a dict increment in timeit.  The rarer hooks bump
+``prometheus_client`` counters.  Every label value is first normalised against a closed set
+(the method table, the protocol's error codes, the client id/mode enums, the event list,
+configured providers and channels, capped) so a client cannot grow the number of series.
+Gauges that describe current state (connections by role/client/mode, in-flight requests,
+channel accounts, event-loop lag, open SQLite files) are read from their owners only when
+scraped: ``render`` takes that snapshot (and copies of the tallies) on the reactor and
+formats the text exposition in the thread pool.  ``NullMetrics`` has the same hooks doing
+nothing: metrics off (``--metrics off``) costs an attribute lookup and a call per hook.
 """
 
 from __future__ import annotations
@@ -181,7 +182,6 @@ class Metrics:
                  process: bool = True) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.run_blocking = run_blocking
-        self._method = BoundedLabel(methods, UNKNOWN)
         self._event = BoundedLabel(events, OTHER)
         self._provider = BoundedLabel()
         self._channel = BoundedLabel()
