@@ -277,3 +277,21 @@ class Channels(Scrape):
                                direction="refused"), 3)
         self.assertEqual(value(s, "openclaw_channel_accounts", channel="irc", state="stopped"),
                          1)
+
+
+class CronRuns(Scrape):
+    def test_a_forced_agent_turn_run_is_counted(self) -> None:
+        self.app.cron.startService()
+        self.addCleanup(self.app.cron.stopService)
+        client = hello(self.gw, scopes=["operator.admin"])
+        job = call(client, "cron.add", {
+            "name": "digest", "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "sessionTarget": "isolated", "wakeMode": "now",
+            "payload": {"kind": "agentTurn", "message": "summarise"}})["payload"]
+        self.assertTrue(call(client, "cron.run", {"id": job["id"], "mode": "force"})["ok"])
+        for _ in range(500):
+            self.clock.advance(0.01)
+        s = self.scrape()
+        self.assertEqual(value(s, "openclaw_cron_runs_total", outcome="ok"), 1)
+        self.assertEqual(value(s, "openclaw_agent_runs_total", outcome="ok",
+                               provider="offline"), 1)
