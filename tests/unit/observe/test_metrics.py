@@ -295,3 +295,28 @@ class CronRuns(Scrape):
         self.assertEqual(value(s, "openclaw_cron_runs_total", outcome="ok"), 1)
         self.assertEqual(value(s, "openclaw_agent_runs_total", outcome="ok",
                                provider="offline"), 1)
+
+
+class NodeInvokes(Scrape):
+    def test_ok_and_timeout_are_counted(self) -> None:
+        from tests.support.nodes import Node, approve_node
+
+        op = hello(self.gw, scopes=["operator.admin"])
+        node = Node(self.gw)
+        approve_node(self.app, node, op)
+        node.ws.pop()
+        op.pop()
+        body = {"nodeId": node.id, "command": "system.which", "idempotencyKey": "k1",
+                "params": {"bins": ["x"]}}
+        rid = op.request("node.invoke", body)
+        [req] = node.invoke_requests()
+        self.assertTrue(node.call("node.invoke.result", {"id": req["id"], "nodeId": node.id,
+                                                         "ok": True})["ok"])
+        self.assertTrue(op.response(rid)["ok"])  # type: ignore[index]
+        op.request("node.invoke", {**body, "idempotencyKey": "k2", "timeoutMs": 1000})
+        self.clock.advance(1.1)
+        s = self.scrape()
+        self.assertEqual(value(s, "openclaw_node_invokes_total", outcome="ok"), 1)
+        self.assertEqual(value(s, "openclaw_node_invokes_total", outcome="timeout"), 1)
+        self.assertEqual(value(s, "openclaw_gateway_connections", role="node",
+                               client="node-host", mode="node", state="open"), 1)
