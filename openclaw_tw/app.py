@@ -191,7 +191,7 @@ def build(settings: GatewaySettings, reactor: Any,
         hub_options["log_file"] = log_observer.current_file
     # One registry per app (tests stay isolated); method labels only from this table.
     metrics: Metrics | NullMetrics = NullMetrics() if settings.metrics == "off" else \
-        Metrics(table, EVENTS, run_blocking)
+        Metrics(table.names(), EVENTS, run_blocking)  # a live view: families added below
     hub = Gateway(reactor, settings, identity.load_or_create(settings.state_dir), table,
                   models=models, metrics=metrics, **hub_options)
     instrument(models, hub.diagnostics, reactor)  # model calls -> diagnostics.stability

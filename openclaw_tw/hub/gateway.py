@@ -327,26 +327,29 @@ class Gateway(Service):
         if self.inflight >= self.max_inflight:
             self.metrics.request_refused()
             raise busy(self.busy_retry_after_ms())
-        if not self.metrics.enabled:
+        metrics = self.metrics
+        if not metrics.enabled:
             result = self.methods.invoke(CallContext(conn, method, request_id), params)
-        else:
-            started = self.clock.seconds()
-            try:
-                result = self.methods.invoke(CallContext(conn, method, request_id), params)
-            except BaseException as e:
-                self.metrics.request_done(method, error_outcome(e),
-                                          self.clock.seconds() - started)
-                raise
             if is_async(result):
-                result.addBoth(self._measured, method, started)
-            else:
-                self.metrics.request_done(method, "ok", self.clock.seconds() - started)
+                self.inflight += 1
+                result.addBoth(self._request_done)
+            return result
+        seconds = self.clock.seconds
+        started = seconds()
+        try:
+            result = self.methods.invoke(CallContext(conn, method, request_id), params)
+        except BaseException as e:
+            metrics.request_done(method, error_outcome(e), seconds() - started)
+            raise
         if is_async(result):
             self.inflight += 1
-            result.addBoth(self._request_done)
+            result.addBoth(self._measured, method, started)
+        else:
+            metrics.request_done(method, "ok", seconds() - started)
         return result
 
     def _measured(self, result: Any, method: str, started: float) -> Any:
+        self.inflight -= 1
         outcome = error_outcome(result.value) if isinstance(result, Failure) else "ok"
         self.metrics.request_done(method, outcome, self.clock.seconds() - started)
         return result
