@@ -24,6 +24,7 @@ from bench.servers import (
     REPO,
     Gateway,
     Ours,
+    OursMetricsOff,
     Theirs,
     find_launcher,
     node_version,
@@ -85,6 +86,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                        "(default: ~/.cache/openclaw_tw/reference/openclaw)")
     ap.add_argument("--results", default=str(RESULTS), help="directory for .jsonl/latest.md")
     ap.add_argument("--keep", action="store_true", help="keep the gateways' work dirs and logs")
+    ap.add_argument("--metrics-ab", action="store_true",
+                    help="ours with metrics on (default) vs ours with --metrics off, instead "
+                         "of ours vs theirs (the cost of /metrics' counters)")
     ap.add_argument("--no-mock-chat", action="store_true",
                     help="skip the chat turns against the loopback mock OpenAI server")
     args = ap.parse_args(argv)
@@ -108,7 +112,9 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
     if args.only != "theirs":
         gws.append(Ours(workdir / "ours", secrets.token_urlsafe(18)))
     launcher = Path(args.launcher) if args.launcher else find_launcher()
-    if args.only != "ours":
+    if args.metrics_ab:
+        gws.append(OursMetricsOff(workdir / "ours-metrics-off", secrets.token_urlsafe(18)))
+    elif args.only != "ours":
         if launcher and launcher.exists():
             gws.append(Theirs(workdir / "theirs", secrets.token_urlsafe(18), launcher))
         else:
@@ -117,7 +123,8 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
                 rec.na(name, "*", "theirs", reason)
             if "startup" in args.names:
                 rec.na("idle", "*", "theirs", reason)
-    ctx.chat_ready = {"ours": None, "theirs": THEIRS_NO_CHAT}  # offline-model variant
+    ctx.chat_ready = {"ours": None, "theirs": THEIRS_NO_CHAT,  # offline-model variant
+                      OursMetricsOff.name: None}
     for gw in gws:
         log(f"{gw.name}: {gw.describe()}  (work dir {gw.workdir})")
 
@@ -162,7 +169,7 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
         for name in rest:
             fn = sc.SCENARIOS[name]
             for rep in range(sc.reps_for(name, p)):
-                for gw in live:
+                for gw in (live if rep % 2 == 0 else live[::-1]):  # A/B, then B/A
                     if gw.proc is None or gw.proc.poll() is not None:
                         log(f"{gw.name} is down; restarting")
                         await start_long_lived(gw, p)
@@ -243,6 +250,8 @@ def header(meta: dict[str, Any], args: argparse.Namespace, jsonl: Path) -> str:
     cmd = "python -m bench" + (f" {argv}" if argv else "")
     make = "make bench" + (f' ARGS="{argv}"' if " " in argv else f" ARGS={argv}" if argv else "")
     return "\n".join([
+        f"# Benchmark: openclaw_tw with metrics on (ours) vs --metrics off — {meta['date']}"
+        if args.metrics_ab else
         f"# Benchmark: openclaw_tw (ours) vs OpenClaw 2026.9.6 (theirs) — {meta['date']}",
         "",
         f"- Command: `{make}` (runs `{cmd}` from the repo root)",
@@ -291,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted")
     finally:
         rec.close()
-        text = header(meta, args, jsonl) + table(rec.rows) + "\n"
+        servers = ("ours", OursMetricsOff.name) if args.metrics_ab else ("ours", "theirs")
+        text = header(meta, args, jsonl) + table(rec.rows, servers) + "\n"
         (results / "latest.md").write_text(text)
         print(text)
         if args.keep or not ok:

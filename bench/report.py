@@ -237,7 +237,8 @@ def ratio(ours: list[float], theirs: list[float]) -> str:
 
 
 def table(rows: list[dict[str, Any]], servers: tuple[str, str] = ("ours", "theirs")) -> str:
-    lines = ["| figure | ours | theirs | ours/theirs | better | target |",
+    a, b = servers
+    lines = [f"| figure | {a} | {b} | {a}/{b} | better | target |",
              "|---|---|---|---|---|---|"]
     for fig in FIGURES:
         cols = []

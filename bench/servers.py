@@ -41,10 +41,21 @@ def port_free(port: int) -> bool:
     return True
 
 
+def port_range(env: dict[str, str] | None = None) -> tuple[int, int]:
+    """``OPENCLAW_BENCH_PORTS=LO-HI`` keeps the bench's servers in a range (a shared box);
+    default 20000-30000."""
+    raw = (os.environ if env is None else env).get("OPENCLAW_BENCH_PORTS", "")
+    lo, _, hi = raw.partition("-")
+    if lo.isdigit() and hi.isdigit() and 1024 <= int(lo) < int(hi) <= 65535:
+        return int(lo), int(hi)
+    return 20000, 30000
+
+
 def pick_port(span: int = 8, tries: int = 200) -> int:
     """A port P with P..P+span free on loopback (the real gateway may open neighbours)."""
+    lo, hi = port_range()
     for _ in range(tries):
-        p = random.randrange(20000, 30000, 16)
+        p = random.randrange(lo, max(lo + 1, hi - span), 16)
         if all(port_free(p + i) for i in range(span)):
             return p
     raise RuntimeError("no free port range found")
@@ -221,7 +232,16 @@ class Ours(Gateway):
         return self.workdir / "state" / "openclaw.json"
 
     def twin(self, tag: str) -> Gateway:
-        return Ours(self.workdir.parent / f"{self.name}-{tag}", self.token)
+        return type(self)(self.workdir.parent / f"{self.name}-{tag}", self.token)
+
+
+class OursMetricsOff(Ours):
+    """Ours with ``--metrics off`` (NullMetrics): the baseline of ``--metrics-ab``."""
+
+    name = "ours-metrics-off"
+
+    def argv(self) -> list[str]:
+        return [*super().argv(), "--metrics", "off"]
 
 
 class Theirs(Gateway):

@@ -60,7 +60,7 @@ from openclaw_tw.devices.authority import DeviceAuthority
 from openclaw_tw.devices.store import MIGRATIONS as DEVICE_MIGRATIONS
 from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.hub import identity
-from openclaw_tw.hub.gateway import LEGACY_SESSIONS_FILE, Gateway
+from openclaw_tw.hub.gateway import EVENTS, LEGACY_SESSIONS_FILE, Gateway
 from openclaw_tw.methods.absent_features import AbsentFeaturesMethods
 from openclaw_tw.methods.agents import AgentsMethods, configured_agents
 from openclaw_tw.methods.approval_history import ApprovalHistoryMethods
@@ -92,6 +92,8 @@ from openclaw_tw.methods.usage import UsageMethods
 from openclaw_tw.nodes.registry import NodeRegistry
 from openclaw_tw.nodes.store import MIGRATIONS as NODE_MIGRATIONS
 from openclaw_tw.nodes.store import NodeStore, nodes_db_path
+from openclaw_tw.observe import state as metrics_state
+from openclaw_tw.observe.metrics import Metrics, NullMetrics
 from openclaw_tw.protocol.dispatch import MethodTable
 from openclaw_tw.sessions.groups import SessionGroups
 from openclaw_tw.sessions.keys import normalize_agent_id
@@ -160,6 +162,7 @@ class Components:
     cron: Scheduler
     boot: BootScript
     config_watcher: ConfigWatcher | None
+    metrics: Metrics | NullMetrics
 
     @property
     def databases(self) -> list[tuple[str, Database]]:
@@ -192,9 +195,14 @@ def build(settings: GatewaySettings, reactor: Any,
         hub_options["run_blocking"] = run_blocking
     if log_observer is not None:
         hub_options["log_file"] = log_observer.current_file
+    # One registry per app (tests stay isolated); method labels only from this table.
+    metrics: Metrics | NullMetrics = NullMetrics() if settings.metrics == "off" else \
+        Metrics(table.names(), EVENTS, run_blocking)  # a live view: families added below
     hub = Gateway(reactor, settings, identity.load_or_create(settings.state_dir), table,
-                  models=models, **hub_options)
+                  models=models, metrics=metrics, **hub_options)
     instrument(models, hub.diagnostics, reactor)  # model calls -> diagnostics.stability
+    if isinstance(metrics, Metrics):
+        hub.diagnostics.listeners.append(metrics.record)  # model calls, channel deliveries
 
     devices_path = settings.state_dir / "state" / DEVICES_FILE
     adopt(settings.state_dir / "state" / "openclaw.sqlite", devices_path, DEVICE_TABLES)
@@ -273,8 +281,10 @@ def build(settings: GatewaySettings, reactor: Any,
         exec_policy=exec_policy, grants=grants, dm_pairing=dm_pairing, cursors=cursors,
         ingress=ingress,
         channels=channels, cron_db=cron_db, heartbeat=heartbeat, cron=cron, boot=boot,
-        config_watcher=watcher)
+        config_watcher=watcher, metrics=metrics)
     add_method_families(app)
+    if isinstance(metrics, Metrics):
+        metrics_state.register(metrics, app)  # scrape-time gauges
     return app
 
 

@@ -25,7 +25,7 @@ from openclaw_tw.channels.accounts import configured_accounts
 from openclaw_tw.config import document as configfile
 from openclaw_tw.config import settings as config
 from openclaw_tw.config.apply import apply_hot
-from openclaw_tw.config.settings import BIND_MODES, ConfigError
+from openclaw_tw.config.settings import BIND_MODES, METRICS_MODES, ConfigError
 from openclaw_tw.daemon import features, mdns, sdnotify, tls
 from openclaw_tw.daemon.listen import endpoints
 from openclaw_tw.daemon.logfile import JsonLinesFileObserver, LogFileService, log_dir
@@ -49,6 +49,9 @@ class Options(usage.Options):
         ["config", "c", None, "Config file (env OPENCLAW_CONFIG_PATH; default "
                               "~/.openclaw/openclaw.json)."],
         ["state-dir", None, None, "State directory (env OPENCLAW_STATE_DIR; default ~/.openclaw)."],
+        ["metrics", None, None, "Prometheus /metrics: token (default: bearer gateway token), "
+                                "loopback (direct loopback callers only) or off "
+                                "(env OPENCLAW_TW_METRICS)."],
     ]
     optFlags = [
         ["allow-unconfigured", None, "Accepted for compatibility with `openclaw gateway run`."],
@@ -59,6 +62,8 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         if self["bind"] is not None and self["bind"] not in BIND_MODES:
             raise usage.UsageError(f"--bind must be one of {', '.join(BIND_MODES)}")
+        if self["metrics"] is not None and self["metrics"] not in METRICS_MODES:
+            raise usage.UsageError(f"--metrics must be one of {', '.join(METRICS_MODES)}")
         if self["bind"] == "custom" and not self["host"]:
             raise usage.UsageError("--bind custom needs --host")
 
@@ -175,7 +180,8 @@ def add_reload_and_mdns(root: Any, app: Components, env: dict[str, str],
         if restarter is not None:
             watcher.on_applied.append(lambda s, plan: restart_if_needed(restarter, plan))
         watcher.setServiceParent(root)
-    sdnotify.SystemdNotifier(env).setServiceParent(root)  # READY=1 once all of the above ran
+    # READY=1 once all of the above ran; WATCHDOG=1 pings from the reactor under WatchdogSec=
+    sdnotify.SystemdNotifier(env, clock=app.reactor).setServiceParent(root)
 
 
 def restart_if_needed(restarter: RestartableGateway, plan: dict[str, Any]) -> None:

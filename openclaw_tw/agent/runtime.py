@@ -528,6 +528,7 @@ class AgentRuntime(Service):
 
     def _settle(self, run: Run, outcome: Outcome) -> None:
         run.outcome, run.state = outcome, "done"
+        self.gw.metrics.run_finished(outcome.status, outcome.provider)
         run.listeners = []
         waiters, run.waiters = run.waiters, []
         for d in waiters:

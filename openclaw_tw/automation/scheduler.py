@@ -292,6 +292,7 @@ class Scheduler(Service):
             status, error, summary, key = "error", str(e) or type(e).__name__, None, None
         if self._closed:  # stopped mid-run: already recorded as interrupted
             return None
+        self.gw.metrics.cron_run(status)
         now = self.gw.now_ms()
         run.update(status=status, error=error, summary=summary, session_key=key,
                    ended_at=now, duration_ms=now - run["started_at"])

@@ -214,10 +214,12 @@ class AccountService(Service):
         self.last_inbound_at = now
         if self.in_flight >= MAX_IN_FLIGHT and not polled:
             self.refused += 1
+            self.gw.metrics.channel_message(self.channel, "refused")
             self.last_error = f"inbound queue full ({MAX_IN_FLIGHT} in flight); message dropped"
             _log.warn("{name}: {error}", name=self.name, error=self.last_error)
             return succeed(False)
         self._took()
+        self.gw.metrics.channel_message(self.channel, "in")
 
         def accepted(row_id: int) -> bool:
             self._dispatch(row_id, msg)

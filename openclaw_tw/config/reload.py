@@ -163,6 +163,7 @@ class ConfigWatcher(Service):
         if issues:
             self.last_error = {"hash": digest, "issues": issues, "source": source,
                                "ts": self.gw.now_ms()}
+            self.gw.metrics.config_reload("rejected")
             _log.warn("config reload skipped (invalid config {path}); the last good config "
                       "stays in force: {problems}", path=str(self.path),
                       problems="; ".join(f"{i['path']}: {i['message']}" for i in issues))
@@ -204,6 +205,8 @@ class ConfigWatcher(Service):
                       "(running values stay in force until then)",
                       paths=", ".join(planned[configfile.RESTART]))
         self.last_plan = result
+        self.gw.metrics.config_reload("restart-required" if planned[configfile.RESTART] else
+                                      "applied" if result["applied"] else "deferred")
         return result
 
     def status(self) -> dict[str, Any]:

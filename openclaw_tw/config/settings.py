@@ -18,6 +18,7 @@ import attrs
 DEFAULT_PORT = 18789
 BIND_MODES = ("loopback", "lan", "custom")
 AUTH_MODES = ("none", "token", "password")
+METRICS_MODES = ("off", "token", "loopback")  # who may scrape /metrics (web/metrics.py)
 TOKEN_FILE = "gateway-token"
 
 
@@ -58,6 +59,8 @@ class GatewaySettings:
     hooks_token: str | None = None
     hooks_path: str = "/hooks"
     hooks_allow_request_session_key: bool = False
+    # Prometheus /metrics (ours; the real gateway has it only as a plugin): off|token|loopback
+    metrics: str = "token"
     raw: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
@@ -196,6 +199,11 @@ def resolve_data(
         raise ConfigError("auth mode 'password' needs --password, OPENCLAW_GATEWAY_PASSWORD "
                           "or gateway.auth.password")
 
+    metrics = options.get("metrics") or env.get("OPENCLAW_TW_METRICS") or "token"
+    if metrics not in METRICS_MODES:
+        raise ConfigError(f"--metrics / OPENCLAW_TW_METRICS must be one of "
+                          f"{', '.join(METRICS_MODES)} (got {metrics!r})")
+
     limits = {
         "handshake_timeout_ms": _env_int(env, "OPENCLAW_HANDSHAKE_TIMEOUT_MS", 15_000),
         "max_preauth_per_ip": _env_int(env, "OPENCLAW_MAX_PREAUTH_CONNECTIONS_PER_IP", 32),
@@ -221,6 +229,7 @@ def resolve_data(
             _dig(gw, "controlUi", "allowedOrigins"), "gateway.controlUi.allowedOrigins"
         ),
         **_http_settings(cfg),
+        metrics=metrics,
         raw=cfg,
     )
 

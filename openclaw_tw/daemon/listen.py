@@ -1,17 +1,23 @@
-"""The gateway's listening endpoints: plain TCP or TLS, on each address the bind mode names."""
+"""The gateway's listening endpoints: plain TCP or TLS, on each address the bind mode names,
+or the sockets systemd passes in (socket activation: ``LISTEN_FDS``/``LISTEN_PID``, as
+``sd_listen_fds`` reads them; see ``etc/openclaw.socket``)."""
 
 from __future__ import annotations
 
 import socket
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from openclaw_tw.config.settings import GatewaySettings
 from openclaw_tw.daemon import tls
 
 _log = Logger(namespace="gateway")
+
+MAX_INHERITED = 16
 
 
 def has_ipv6_loopback() -> bool:
@@ -28,14 +34,67 @@ def tcp_description(port: int, host: str) -> str:
     return f"tcp:{port}:interface={escaped}"
 
 
+def inherited_sockets(reactor: Any) -> list[Any]:
+    """Endpoints for the listening TCP sockets systemd passed to this process.
+
+    Twisted reads ``LISTEN_PID``/``LISTEN_FDS``/``LISTEN_FDNAMES`` once, when
+    ``twisted.internet.endpoints`` is imported (and removes them from the environment, so
+    children do not see them); its ``systemd:`` endpoint description is how we ask for them.
+    A descriptor that is not a listening TCP socket is refused (SystemExit) rather than
+    served half-way."""
+    out = []
+    for index in range(MAX_INHERITED):
+        try:
+            endpoint = serverFromString(reactor, f"systemd:domain=INET:index={index}")
+        except (IndexError, KeyError):
+            break
+        fd = endpoint.fileno
+        try:
+            s = socket.socket(fileno=fd)
+        except OSError as e:
+            raise SystemExit(f"openclaw: inherited fd {fd}: {e}") from None
+        try:
+            family, kind = s.family, s.type
+            listening = s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        finally:
+            s.detach()  # the descriptor stays open for the endpoint
+        if family not in (socket.AF_INET, socket.AF_INET6) or kind != socket.SOCK_STREAM \
+                or not listening:
+            raise SystemExit(f"openclaw: inherited fd {fd} is not a listening TCP socket "
+                             "(openclaw.socket needs ListenStream=)")
+        if family == socket.AF_INET6:
+            endpoint = serverFromString(reactor, f"systemd:domain=INET6:index={index}")
+        out.append(endpoint)
+    return out
+
+
+class _TLSOver:
+    """TLS over another server endpoint (an adopted socket)."""
+
+    def __init__(self, inner: Any, options: Any) -> None:
+        self.inner, self.options = inner, options
+
+    def listen(self, factory: Any) -> Deferred[Any]:
+        d: Deferred[Any] = self.inner.listen(TLSMemoryBIOFactory(self.options, False, factory))
+        return d
+
+
 def endpoints(settings: GatewaySettings, reactor: Any) -> list[Any]:
-    """Server endpoints for the port: plain TCP descriptions, or SSL endpoints with TLS."""
+    """Server endpoints for the port: the sockets systemd passed, else plain TCP
+    descriptions, or SSL endpoints with TLS."""
+    inherited = inherited_sockets(reactor)
+    options = None
+    if settings.tls_enabled:
+        material = tls.load_or_create(settings.state_dir, settings.tls_cert_path,
+                                      settings.tls_key_path, [settings.listen_host])
+        _log.info("TLS on; certificate sha256 fingerprint {fingerprint}",
+                  fingerprint=material.fingerprint)
+        options = tls.server_options(material)
+    if inherited:
+        _log.info("socket activation: serving {n} socket(s) passed by systemd "
+                  "(gateway.port/bind are not used)", n=len(inherited))
+        return inherited if options is None else [_TLSOver(e, options) for e in inherited]
     hosts = settings.listen_hosts(has_ipv6_loopback())
-    if not settings.tls_enabled:
+    if options is None:
         return [serverFromString(reactor, tcp_description(settings.port, h)) for h in hosts]
-    material = tls.load_or_create(settings.state_dir, settings.tls_cert_path,
-                                  settings.tls_key_path, [settings.listen_host])
-    _log.info("TLS on; certificate sha256 fingerprint {fingerprint}",
-              fingerprint=material.fingerprint)
-    options = tls.server_options(material)
     return [SSL4ServerEndpoint(reactor, settings.port, options, interface=h) for h in hosts]

@@ -95,6 +95,8 @@ class StabilityRecorder:
         self._records: deque[dict[str, Any]] = deque(maxlen=capacity)
         self._seq = 0
         self.dropped = 0
+        # Called with every record as it is made (the metrics count model calls, deliveries).
+        self.listeners: list[Callable[..., Any]] = []
         self._loop = LoopingCall(self.sample)
         self._loop.clock = clock
 
@@ -114,6 +116,8 @@ class StabilityRecorder:
         if len(self._records) == self.capacity:
             self.dropped += 1
         self._records.append(rec)
+        for listener in self.listeners:
+            listener(kind, **fields)
         return rec
 
     def sample(self) -> None:

@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from openclaw_tw.auth.peer import UntrustedProxy, client_address, is_loopback_ip
@@ -32,6 +33,7 @@ from openclaw_tw.hub.hello import BUILD_ID, COMPAT_VERSION, EVENTS, hello_payloa
 from openclaw_tw.hub.identity import GatewayIdentity
 from openclaw_tw.hub.presence import PresenceRegistry, client_entry, gateway_self_entry
 from openclaw_tw.interfaces import IConnection, IHub
+from openclaw_tw.observe.metrics import NullMetrics, error_outcome, offered_auth
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, MethodTable, is_async
 from openclaw_tw.protocol.frames import EncodedEvent
@@ -55,6 +57,7 @@ from openclaw_tw.protocol.limits import (
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.models import ModelRegistry
+    from openclaw_tw.observe.metrics import Metrics
     RunBlocking = Callable[..., Deferred[Any]]
 
 __all__ = ["BUILD_ID", "COMPAT_VERSION", "EVENTS", "Gateway"]
@@ -90,6 +93,7 @@ class Gateway(Service):
         log_file: Callable[[], Path] | None = None,
         devices: DeviceAuthority | None = None,
         models: ModelRegistry | None = None,
+        metrics: Metrics | NullMetrics | None = None,
     ) -> None:
         self.reactor = reactor
         self.clock: IReactorTime = reactor
@@ -102,6 +106,8 @@ class Gateway(Service):
         # hub's broadcast, so the composition root attaches it once both exist.
         self.devices = devices
         self.models = models  # hello-ok says whether a real model is configured
+        # Counters only on the hot path (observe/metrics.py); NullMetrics with metrics off.
+        self.metrics = metrics if metrics is not None else NullMetrics()
         self.boot_id = str(uuid.uuid4())
         self.instance_id = str(uuid.uuid4())
         self.started_at = self.clock.seconds()
@@ -268,6 +274,15 @@ class Gateway(Service):
         return peer
 
     def authenticate(self, params: Any, nonce: str, peer: PeerInfo) -> Deferred[ConnectDecision]:
+        d = self._authenticate(params, nonce, peer)
+        if self.metrics.enabled:
+            auth, count = offered_auth(params), self.metrics.handshake
+            d.addCallbacks(_counted(count, "ok", auth),
+                           lambda f: _counted(count, error_outcome(f.value), auth)(f))
+        return d
+
+    def _authenticate(self, params: Any, nonce: str, peer: PeerInfo
+                      ) -> Deferred[ConnectDecision]:
         retry_ms = self.auth_limiter.retry_after_ms(peer.ip, peer.loopback)
         try:
             if retry_ms is not None:
@@ -315,16 +330,43 @@ class Gateway(Service):
 
     def dispatch(self, conn: IConnection, request_id: str, method: str, params: Any) -> Any:
         if self.inflight >= self.max_inflight:
+            self.metrics.request_refused()
             raise busy(self.busy_retry_after_ms())
-        result = self.methods.invoke(CallContext(conn, method, request_id), params)
+        metrics = self.metrics
+        if not metrics.enabled:
+            result = self.methods.invoke(CallContext(conn, method, request_id), params)
+            if is_async(result):
+                self.inflight += 1
+                result.addBoth(self._request_done)
+            return result
+        seconds = self.clock.seconds
+        started = seconds()
+        try:
+            result = self.methods.invoke(CallContext(conn, method, request_id), params)
+        except BaseException as e:
+            metrics.request_done(method, error_outcome(e), seconds() - started)
+            raise
         if is_async(result):
             self.inflight += 1
-            result.addBoth(self._request_done)
+            result.addBoth(self._measured, method, started)
+        else:
+            metrics.request_done(method, "ok", seconds() - started)
+        return result
+
+    def _measured(self, result: Any, method: str, started: float) -> Any:
+        self.inflight -= 1
+        outcome = error_outcome(result.value) if isinstance(result, Failure) else "ok"
+        self.metrics.request_done(method, outcome, self.clock.seconds() - started)
         return result
 
     def _request_done(self, result: Any) -> Any:
         self.inflight -= 1
         return result
+
+    @property
+    def preauth_total(self) -> int:
+        """Sockets admitted that have not finished their handshake."""
+        return sum(self._preauth.values())
 
     # -- connections -----------------------------------------------------------------------
 
@@ -393,6 +435,7 @@ class Gateway(Service):
                 continue
             conn.deliver(encoded, drop_if_slow)
             sent += 1
+        self.metrics.events_sent(event, sent)
         return sent
 
     def broadcast_presence(self) -> int:
@@ -434,6 +477,14 @@ def _advertised_ip(settings: GatewaySettings) -> str:
 
     routable = [a for a in local_addresses() if not is_loopback_ip(a)]
     return routable[0] if routable else "127.0.0.1"
+
+
+def _counted(hook: Callable[[str, str], None], outcome: str, auth: str
+             ) -> Callable[[Any], Any]:
+    def count(result: Any) -> Any:
+        hook(outcome, auth)
+        return result
+    return count
 
 
 def _raise(err: Exception) -> None:

@@ -133,6 +133,8 @@ class Invoker:
         if inv.timer is not None and inv.timer.active():
             inv.timer.cancel()
         if not inv.done.called:
+            failed = isinstance(result, Exception)
+            self.gw.metrics.node_invoke(("error" if why == "result" else why) if failed else "ok")
             if isinstance(result, Exception):
                 inv.done.errback(result)
             else:

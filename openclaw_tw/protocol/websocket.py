@@ -288,6 +288,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         if self.phase == CLOSED or self.state != self.STATE_OPEN:
             return
         if self.buffered() > self.hub.max_buffered_bytes:
+            self.hub.metrics.slow_consumer()
             self.close(1008, "slow consumer")
             return
         self.write_text(data)
@@ -300,7 +301,9 @@ class GatewayProtocol(WebSocketServerProtocol):
         if self.buffered() + event.size > self.hub.max_buffered_bytes:
             if drop_if_slow:
                 self.dropped_events += 1
+                self.hub.metrics.event_dropped(event.event)
                 return
+            self.hub.metrics.slow_consumer()
             self.close(1008, "slow consumer")
             return
         self.write_text(event.with_seq(self.seq))

@@ -3,7 +3,7 @@
 ``GatewayRoot`` is a leaf that routes on the request path.  A WebSocket upgrade on any
 non-reserved path passes the upgrade-time checks (forwarded headers, auth lockout, pre-auth
 budget) and is then handed to Autobahn through ``WebSocketResource``.  Other requests go, in
-the reference's order (§11): probes -> hooks -> ``/v1/models*``, ``/v1/embeddings`` ->
+the reference's order (§11): probes -> hooks -> ``/metrics`` (``web/metrics.py``) -> ``/v1/models*``, ``/v1/embeddings`` ->
 ``/tools/invoke`` -> ``/sessions/<key>/history`` -> ``/v1/responses`` ->
 ``/v1/chat/completions`` -> the Control UI (``web/control_ui.py``: its files, the SPA
 fallback, ``/control-ui-config.json``; the reference's last request stage) -> 404
@@ -30,6 +30,7 @@ from openclaw_tw.auth.peer import (
 )
 from openclaw_tw.hub.gateway import COMPAT_VERSION
 from openclaw_tw.protocol.websocket import GatewayFactory
+from openclaw_tw.web import metrics as metrics_http
 from openclaw_tw.web import openai_compat, sessions_http, tools_invoke
 from openclaw_tw.web.chat_completions import ChatCompletions
 from openclaw_tw.web.control_ui import ControlUi
@@ -78,6 +79,7 @@ class GatewayRoot(Resource):
         self.gateway = gateway = app.hub
         self.ws = WebSocketResource(GatewayFactory(gateway))
         self.hooks = Hooks(app)
+        self.metrics = metrics_http.MetricsEndpoint(app)
         self.models = OpenAIModels(gateway)
         self.tools = ToolsInvoke(app)
         self.responses = Responses(app)
@@ -111,6 +113,8 @@ class GatewayRoot(Resource):
         settings = self.gateway.settings
         if self.hooks.matches(path):
             return self.hooks.handle, lambda: hook_error(500, "internal error")
+        if self.metrics.matches(path):
+            return self.metrics.handle, metrics_http.internal_error
         openai = settings.chat_completions_enabled or settings.responses_enabled
         if openai and (path == MODELS_PATH or path.startswith(MODELS_PATH + b"/")):
             return self.models.models, openai_compat.internal_error

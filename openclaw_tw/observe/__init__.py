@@ -1,0 +1,1 @@
+"""Observability: the Prometheus metrics of one gateway (``metrics.py``)."""
