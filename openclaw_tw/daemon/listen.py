@@ -4,11 +4,16 @@ or the sockets systemd passes in (socket activation: ``LISTEN_FDS``/``LISTEN_PID
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
+from twisted.internet.endpoints import (
+    AdoptedStreamServerEndpoint,
+    SSL4ServerEndpoint,
+    serverFromString,
+)
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
@@ -34,6 +39,12 @@ def tcp_description(port: int, host: str) -> str:
     return f"tcp:{port}:interface={escaped}"
 
 
+# index -> (our own duplicate of the inherited descriptor, its address family).  Twisted's
+# adopted endpoint closes the descriptor it was given once it listens, so each gateway tree
+# (an in-process restart builds a new one) adopts a fresh duplicate of ours.
+_KEPT: dict[int, tuple[int, int]] = {}
+
+
 def inherited_sockets(reactor: Any) -> list[Any]:
     """Endpoints for the listening TCP sockets systemd passed to this process.
 
@@ -44,28 +55,41 @@ def inherited_sockets(reactor: Any) -> list[Any]:
     served half-way."""
     out = []
     for index in range(MAX_INHERITED):
-        try:
-            endpoint = serverFromString(reactor, f"systemd:domain=INET:index={index}")
-        except (IndexError, KeyError):
-            break
-        fd = endpoint.fileno
-        try:
-            s = socket.socket(fileno=fd)
-        except OSError as e:
-            raise SystemExit(f"openclaw: inherited fd {fd}: {e}") from None
-        try:
-            family, kind = s.family, s.type
-            listening = s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-        finally:
-            s.detach()  # the descriptor stays open for the endpoint
-        if family not in (socket.AF_INET, socket.AF_INET6) or kind != socket.SOCK_STREAM \
-                or not listening:
-            raise SystemExit(f"openclaw: inherited fd {fd} is not a listening TCP socket "
-                             "(openclaw.socket needs ListenStream=)")
-        if family == socket.AF_INET6:
-            endpoint = serverFromString(reactor, f"systemd:domain=INET6:index={index}")
-        out.append(endpoint)
+        if index not in _KEPT:
+            try:
+                endpoint = serverFromString(reactor, f"systemd:domain=INET:index={index}")
+            except (IndexError, KeyError):
+                break
+            _KEPT[index] = (_check(endpoint.fileno), _family(endpoint.fileno))
+        kept, family = _KEPT[index]
+        out.append(AdoptedStreamServerEndpoint(reactor, os.dup(kept), family))
     return out
+
+
+def _check(fd: int) -> int:
+    """A duplicate of ``fd`` once it is known to be a listening TCP socket."""
+    try:
+        s = socket.socket(fileno=fd)
+    except OSError as e:
+        raise SystemExit(f"openclaw: inherited fd {fd}: {e}") from None
+    try:
+        family, kind = s.family, s.type
+        listening = s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    finally:
+        s.detach()  # the descriptor stays open
+    if family not in (socket.AF_INET, socket.AF_INET6) or kind != socket.SOCK_STREAM \
+            or not listening:
+        raise SystemExit(f"openclaw: inherited fd {fd} is not a listening TCP socket "
+                         "(openclaw.socket needs ListenStream=)")
+    return os.dup(fd)
+
+
+def _family(fd: int) -> int:
+    s = socket.socket(fileno=fd)
+    try:
+        return int(s.family)
+    finally:
+        s.detach()
 
 
 class _TLSOver:

@@ -111,6 +111,24 @@ class SocketActivation(unittest.TestCase):
                 break
         self.assertIn(b"STOPPING=1", rest)
 
+    async def test_an_in_process_restart_keeps_serving_the_inherited_socket(self) -> None:
+        """SIGUSR2 (issue #20): the new tree adopts systemd's socket again (the old one closed
+        only its duplicate of fd 3)."""
+        child = self.spawn(free_port())
+        await self.datagrams({b"READY=1"}, READY_TIMEOUT_S)
+        os.kill(child.transport.pid, signal.SIGUSR2)
+        deadline = reactor.seconds() + 20
+        while b"gateway restarted in process" not in child.output:
+            if reactor.seconds() > deadline or child.exit is not None:
+                self.fail(f"no restart: {child.text[-3000:]}")
+            await task.deferLater(reactor, 0.05, lambda: None)
+        response = await within(treq.get(f"http://127.0.0.1:{self.port}/health",
+                                         persistent=False), "GET /health after restart", 10)
+        self.assertEqual(response.code, 200)
+        await response.content()
+        self.assertEqual(child.text.count("socket activation: serving 1 socket(s)"), 2,
+                         child.text[-3000:])
+
     async def test_a_socket_that_is_not_listening_is_refused(self) -> None:
         self.listener.close()
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
