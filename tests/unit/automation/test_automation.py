@@ -286,6 +286,13 @@ class CronMethods(Base):
         self.assertEqual(entry["sessionKey"], f"agent:main:cron:{job['id']}")
         self.assertIn("summarise", entry["summary"])
         self.assertIn(f"agent:main:cron:{job['id']}", app.sessions.rows)
+        # the row as the real gateway shows an automation's session (captured 2026.9.6)
+        rows = {r["key"]: r for r in self.ok(c, "sessions.list", {})["sessions"]}
+        row = rows[f"agent:main:cron:{job['id']}"]
+        self.assertEqual((row["label"], row["displayName"], row["classification"],
+                          row["createdActor"], row["createdVia"]),
+                         ("Automation: digest", "Automation: digest", "cron",
+                          {"type": "system"}, "cron"))
 
     def test_agent_turn_timeout_is_recorded_and_rescheduled(self) -> None:
         app = self.start()
