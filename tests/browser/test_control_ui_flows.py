@@ -223,6 +223,12 @@ class ControlUiFlows(unittest.SynchronousTestCase):
         steps.append(self.step(page, session, "search", search))
         self.called(steps, "sessions.search")
         page.keyboard.press("Escape")
+        # what the palette asked (the UI's params as captured) finds the seeded turn
+        found = self.rpc.call("sessions.search", {"query": "alpha", "limit": 25, "scope": {
+            "includeGlobal": False, "includeUnknown": False, "configuredAgentsOnly": True,
+            "excludeSubagents": True, "excludeCron": True, "excludeSystem": True}})
+        self.assertEqual([(h["sessionKey"], h["snippet"]) for h in found["results"]],
+                         [(alpha, "first alpha")])
 
         def delete() -> None:
             self.session_menu(page, beta)
