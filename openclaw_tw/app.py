@@ -83,6 +83,7 @@ from openclaw_tw.methods.projects import ProjectsMethods
 from openclaw_tw.methods.session_branches import SessionBranchesMethods
 from openclaw_tw.methods.session_groups import SessionGroupsMethods
 from openclaw_tw.methods.session_messages import SessionMessagesMethods
+from openclaw_tw.methods.session_search import SessionSearchMethods
 from openclaw_tw.methods.session_usage import SessionUsageMethods
 from openclaw_tw.methods.sessions import SessionsMethods
 from openclaw_tw.methods.shell import ShellMethods
@@ -367,6 +368,8 @@ def add_session_families(app: Components, chat: ChatMethods,
         chat, app.runtime, app.sessions, lambda: models.models_list(None, {})["models"],
         lambda: {normalize_agent_id(a["id"]) for a in configured_agents(hub.settings.raw)}))
     table.add_family(SessionBranchesMethods(app.sessions))
+    table.add_family(SessionSearchMethods(app.sessions_db, lambda: app.sessions.rows.values(),
+                                          sessions.public))
     groups = SessionGroups(app.sessions_db, app.sessions, hub.now_ms)  # the group catalog
     groups.load()
     table.add_family(SessionGroupsMethods(groups, hub.broadcast, hub.now_ms,

@@ -371,6 +371,8 @@ class Scheduler(Service):
                 self.heartbeat.request_wake(agent, f"cron:{job['id']}")
             return "ok", None, payload["text"][:PREVIEW_CHARS], key
         row = self.sessions.ensure(key, "cron")
+        if row.label is None:  # the real gateway names an automation's session after the job
+            row.label = f"Automation: {job['name']}"
         timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
         run = await self.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent",
                                            None, timeout_s=float(timeout),

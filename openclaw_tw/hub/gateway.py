@@ -379,7 +379,7 @@ class Gateway(Service):
             self.presence.upsert(
                 conn.conn_id,
                 client_entry(conn.client, conn.peer_ip, conn.conn_id, sorted(conn.scopes),
-                             conn.role, self.now_ms()),
+                             conn.role, self.now_ms(), conn.device_id),
             )
             self.broadcast_presence()
 

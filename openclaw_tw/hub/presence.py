@@ -75,7 +75,10 @@ def gateway_self_entry(version: str, instance_id: str, ip: str) -> dict[str, Any
 
 
 def client_entry(client: dict[str, Any], ip: str, conn_id: str, scopes: list[str],
-                 role: str, now_ms: int) -> dict[str, Any]:
+                 role: str, now_ms: int, device_id: str | None = None) -> dict[str, Any]:
+    """A connection's presence entry.  ``deviceId`` (a device-signed connect) is how the Control
+    UI's Devices page ties the live entry to its paired device; without it every connected
+    device also shows as "connected without pairing"."""
     entry: dict[str, Any] = {
         "host": client.get("displayName") or client.get("id"),
         "clientId": client.get("id"),
@@ -87,6 +90,7 @@ def client_entry(client: dict[str, Any], ip: str, conn_id: str, scopes: list[str
         "timeZone": client.get("timeZone"),
         "mode": client.get("mode"),
         "reason": "connect",
+        "deviceId": device_id,
         "instanceId": client.get("instanceId") or conn_id,
         "roles": [role],
         "scopes": scopes,

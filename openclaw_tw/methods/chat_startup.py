@@ -12,7 +12,7 @@ startedAt}``) and ``metadata`` (the ``chat.metadata`` answer).  The short-id for
 ids, so it answers ``{resolution: {ok: false}}`` as the real gateway does for a missing one.
 
 ``chat.metadata``: the models the composer may pick (the ``models.list`` rows), the slash
-commands (none: this gateway does not interpret slash commands, a message is a message), no
+commands the Control UI runs itself through methods we serve (``chat_commands.py``), no
 swarm, automatic account selection (each provider has one configured credential) and a
 runtime that is not locked.  Nothing of it changes while the gateway runs (the model registry
 is built at start-up), so ``chat.metadata.changed`` is never sent.
@@ -28,6 +28,7 @@ from twisted.internet.defer import Deferred, succeed
 from openclaw_tw.agent.runtime import AgentRuntime
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.methods.chat import ChatMethods
+from openclaw_tw.methods.chat_commands import commands
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Arr, Int, Obj, OneOf, Str
 from openclaw_tw.sessions.keys import normalize_agent_id
@@ -105,5 +106,5 @@ class ChatStartupMethods:
         agent = params.get("agentId")
         if agent is not None and normalize_agent_id(agent) not in self.agent_ids():
             raise invalid_request(f'unknown agent id "{agent}"')
-        return {"models": self.models(), "commands": [], "swarmEnabled": False,
+        return {"models": self.models(), "commands": commands(), "swarmEnabled": False,
                 "accountSelection": dict(AUTOMATIC), "runtimeSelectionLocked": False}

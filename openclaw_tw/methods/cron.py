@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -27,15 +29,31 @@ RUNS_PARAMS = Obj(optional={**_ID, "runId": _S1, "limit": Int(1, 200), "offset":
                   closed=False)
 ADD_PARAMS = Obj(required={"name": _S1, "schedule": AnyValue(), "sessionTarget": _S1,
                            "wakeMode": _S1, "payload": AnyValue()}, closed=False)
-UPDATE_PARAMS = Obj(required={"patch": AnyValue()}, optional=_ID)
+UPDATE_PARAMS = Obj(required={"patch": AnyValue()},
+                    optional={**_ID, "expectedConfigRevision": Str(1, 128)})
 WAKE_MODES = ("now", "next-heartbeat")
 PAYLOADS = ("systemEvent", "agentTurn")
 _ADD_FIELDS = ("name", "description", "agentId", "sessionKey", "enabled", "deleteAfterRun",
                "schedule", "sessionTarget", "wakeMode", "payload", "delivery", "displayName")
 
 
+# What a job's configRevision does not cover: its run state, the on/off switch and the clocks
+# (the real gateway keeps the revision across enable/disable).
+_NOT_DEFINITION = frozenset({"state", "enabled", "createdAtMs", "updatedAtMs"})
+
+
+def config_revision(job: dict[str, Any]) -> str:
+    """Names one version of a job's definition: the Control UI sends it back as
+    ``cron.update`` ``expectedConfigRevision`` and refuses to edit a job without one."""
+    definition = {k: v for k, v in job.items() if k not in _NOT_DEFINITION and v is not None}
+    digest = hashlib.sha256(json.dumps(definition, sort_keys=True, separators=(",", ":"),
+                                       ensure_ascii=False).encode("utf-8")).digest()
+    return "sha256:" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def public(job: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in job.items() if v is not None}
+    out["configRevision"] = config_revision(job)
     out["state"] = {k: v for k, v in job.get("state", {}).items() if v is not None}
     if job["state"].get("nextRunAtMs") is not None:
         out["nextRunAtMs"] = job["state"]["nextRunAtMs"]
@@ -169,6 +187,13 @@ class CronMethods:
         patch = params["patch"]
         if not isinstance(patch, dict):
             raise invalid_request("patch must be an object")
+        expected = params.get("expectedConfigRevision")
+        if expected is not None and expected != config_revision(job):
+            raise invalid_request(
+                "cron job definition no longer matches the loaded version; review the latest "
+                "version before retrying",
+                {"code": "CRON_JOB_CHANGED", "expectedConfigRevision": expected,
+                 "actualConfigRevision": config_revision(job)})
         if job.get("declarationKey"):
             allowed = {"enabled"}
             if set(patch) - allowed:

@@ -34,6 +34,16 @@ THINKING = {"thinkingLevels": [{"id": "off", "label": "off"}], "thinkingOptions"
             "thinkingDefault": "off"}
 
 
+def classification(row: SessionRow) -> str:
+    """The row's classification as the real rows give it: ``main`` for an agent's main
+    session, ``cron`` for one an automation opened, else its kind (``direct``, ``group``)."""
+    if row.key == f"agent:{row.agent_id}:main":
+        return "main"
+    if row.created_via == "cron" or ":cron:" in row.key:
+        return "cron"
+    return kind_of(row.key)
+
+
 class RowPresenter:
     """Builds rows from the store's row, the model registry and the runtime's active runs."""
 
@@ -81,6 +91,9 @@ class RowPresenter:
             "sessionId": row.session_id, "createdAt": row.created_at, "updatedAt": row.updated_at,
             "lastInteractionAt": row.last_interaction_at,
             "createdVia": CREATED_VIA.get(row.created_via or ""),
+            "classification": classification(row),
+            # who made it: the real rows name the system for the sessions automations open
+            "createdActor": {"type": "system"} if row.created_via == "cron" else None,
             "label": row.label, "displayName": row.label,
             "category": row.overrides.get("category"), "archived": row.archived,
             "pinned": row.pinned, "unread": row.unread, "status": STATUS.get(row.status or ""),

@@ -11,7 +11,9 @@ disks, the event-loop probe).  The rest answer, in the real gateway's shapes (ca
 * ``users.prefs.get``: ``{status: "no_durable_identity"}``, the real answer for a caller without
   a user profile: we keep no user profiles (the UI then keeps its preferences in the browser;
   it writes server preferences only for a presence entry carrying a profile, which we never
-  send).
+  send).  ``users.list`` is therefore the empty roster ``{profiles: []}`` (the real gateway lists
+  its ``gateway-owner`` profile and any others); the session menu's "Assign to..." then offers
+  nobody instead of failing on an unknown method.
 * ``themes.list``: an empty catalog -- we hold no theme definitions (the real gateway's
   built-in palettes live in its own package), no plugin themes and no imported ones.  The
   current theme is the default, ``claw`` (its descriptor as ``theme``); ``current`` follows
@@ -171,6 +173,10 @@ class ShellMethods:
     @rpc("users.prefs.get", PREFS_GET)
     def prefs_get(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         return {"status": "no_durable_identity"}
+
+    @rpc("users.list", Obj())
+    def users_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        return {"profiles": []}
 
     @rpc("themes.list")
     def themes_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

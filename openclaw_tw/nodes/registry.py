@@ -207,9 +207,10 @@ class NodeRegistry(Service):
 
         def done(_: Any) -> dict[str, Any]:
             self._resolved(req, "approved", now)
+            named = {"displayName": node.display_name} if node.display_name else {}
             return {"requestId": req.request_id, "node": {
                 "nodeId": node.node_id, "clientId": node.client_id,
-                "clientMode": node.client_mode, "platform": node.platform,
+                "clientMode": node.client_mode, **named, "platform": node.platform,
                 "version": node.version, "deviceFamily": node.device_family,
                 "caps": node.caps, "commands": node.commands, "createdAtMs": node.created_at,
                 "approvedAtMs": node.approved_at, "lastSeenAtMs": node.last_seen_at,

@@ -16,13 +16,15 @@ class Node:
     """A node-role client with its own device identity."""
 
     def __init__(self, gw: Any, commands: list[str] | None = None, platform: str = "linux",
-                 ip: str = "127.0.0.1") -> None:
+                 ip: str = "127.0.0.1", display_name: str | None = None) -> None:
         self.device = Device()
         self.id = self.device.id
         self.ws = WSClient(gw, ip=ip)
         nonce = self.ws.challenge()["payload"]["nonce"]
         params = self.device.params(nonce, gw.now_ms(), role="node", scopes=[],
                                     client_id="node-host", mode="node", platform=platform)
+        if display_name is not None:  # not part of the signed payload
+            params["client"]["displayName"] = display_name
         params["caps"] = ["system"]
         params["commands"] = NODE_COMMANDS if commands is None else commands
         params["permissions"] = {}

@@ -137,3 +137,12 @@ class FakeBotAPI(Resource):
         request.write(data)
         request.finish()
         return None
+
+
+if __name__ == "__main__":  # a child process for the browser tier: PORT TOKEN, loopback only
+    import sys
+
+    from twisted.web.server import Site
+
+    reactor.listenTCP(int(sys.argv[1]), Site(FakeBotAPI(sys.argv[2])), interface="127.0.0.1")
+    reactor.run()

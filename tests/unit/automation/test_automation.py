@@ -112,6 +112,34 @@ class CronMethods(Base):
         missing = self.call(c, "cron.get", {"id": job["id"]})
         self.assertEqual(missing["error"]["code"], "INVALID_REQUEST")
 
+    def test_config_revision_guards_update(self) -> None:
+        """The Control UI reads ``configRevision`` and sends it back as
+        ``expectedConfigRevision``; a stale one is CRON_JOB_CHANGED (as the real gateway)."""
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", system_job())
+        rev = job["configRevision"]
+        self.assertRegex(rev, r"^sha256:[A-Za-z0-9_-]{43}$")
+        listed = {j["id"]: j for j in self.ok(c, "cron.list", {})["jobs"]}
+        self.assertEqual(listed[job["id"]]["configRevision"], rev)
+        off = self.ok(c, "cron.update", {"id": job["id"], "expectedConfigRevision": rev,
+                                         "patch": {"enabled": False}})
+        self.assertFalse(off["enabled"])
+        self.assertEqual(off["configRevision"], rev)  # the switch is not the definition
+        renamed = self.ok(c, "cron.update", {"id": job["id"], "expectedConfigRevision": rev,
+                                             "patch": {"name": "renamed"}})
+        self.assertNotEqual(renamed["configRevision"], rev)
+        stale = self.call(c, "cron.update", {"id": job["id"], "expectedConfigRevision": rev,
+                                             "patch": {"enabled": True}})
+        self.assertEqual(stale["error"]["code"], "INVALID_REQUEST")
+        self.assertEqual(stale["error"]["details"],
+                         {"code": "CRON_JOB_CHANGED", "expectedConfigRevision": rev,
+                          "actualConfigRevision": renamed["configRevision"]})
+        self.assertFalse(self.ok(c, "cron.get", {"id": job["id"]})["enabled"])
+        empty = self.call(c, "cron.update", {"id": job["id"], "expectedConfigRevision": "",
+                                             "patch": {"enabled": True}})
+        self.assertEqual(empty["error"]["code"], "INVALID_REQUEST")
+
     def test_validation(self) -> None:
         app = self.start()
         c = hello(app.hub, scopes=ADMIN)
@@ -189,6 +217,13 @@ class CronMethods(Base):
         self.assertEqual(entry["sessionKey"], f"agent:main:cron:{job['id']}")
         self.assertIn("summarise", entry["summary"])
         self.assertIn(f"agent:main:cron:{job['id']}", app.sessions.rows)
+        # the row as the real gateway shows an automation's session (captured 2026.9.6)
+        rows = {r["key"]: r for r in self.ok(c, "sessions.list", {})["sessions"]}
+        row = rows[f"agent:main:cron:{job['id']}"]
+        self.assertEqual((row["label"], row["displayName"], row["classification"],
+                          row["createdActor"], row["createdVia"]),
+                         ("Automation: digest", "Automation: digest", "cron",
+                          {"type": "system"}, "cron"))
 
     def test_agent_turn_timeout_is_recorded_and_rescheduled(self) -> None:
         app = self.start()

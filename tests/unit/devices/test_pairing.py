@@ -11,7 +11,7 @@ import json
 
 from openclaw_tw.protocol.scopes import ADMIN, PAIRING, READ, WRITE
 from tests.support.devices import DEVICE_TOKEN_MISMATCH, REMOTE, SCOPE_MISMATCH, Device, DeviceCase
-from tests.support.helpers import WSClient, hello
+from tests.support.helpers import WSClient, call, hello
 
 NOT_PAIRED_MESSAGE = "pairing required: device is not approved yet"
 NEXT_STEPS = ("retry_with_device_token", "update_auth_configuration", "update_auth_credentials",
@@ -37,6 +37,19 @@ class LocalDevice(DeviceCase):
         self.assertEqual(dev["tokens"], [{"role": "operator", "scopes": [READ],
                                           "createdAtMs": auth["issuedAtMs"]}])
         self.assertNotIn(token, json.dumps(listing))
+
+    def test_presence_names_the_device(self) -> None:
+        """The Control UI's Devices page ties a presence entry to its paired device by
+        ``deviceId`` (as the real gateway's entries carry it); device-less ones have none."""
+        self.ok(client_id="openclaw-tui", mode="ui")  # cli sockets have no entry
+        self.ok(Device(), client_id="openclaw-tui", mode="ui")
+        entries = [e for e in call(self.admin, "system-presence")["payload"]
+                   if e.get("mode") == "ui"]
+        self.assertEqual(len(entries), 2, entries)
+        self.assertEqual(entries[0]["deviceId"], self.dev.id)
+        self.assertNotEqual(entries[1]["deviceId"], self.dev.id)
+        self.assertEqual([e for e in call(self.admin, "system-presence")["payload"]
+                          if "deviceId" in e and e.get("mode") != "ui"], [])
 
     def test_reconnect_with_device_token_only(self) -> None:
         _, first = self.ok(scopes=[READ])

@@ -9,12 +9,41 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.hub.hello import EVENTS
+from openclaw_tw.methods.chat_commands import commands
 from tests.support.agent import MAIN, RW, drain, install_fake, send
 from tests.support.helpers import call, hello, make_app, ok
 
 STARTUP = {"sessionKey": MAIN, "limit": 80, "maxBytes": 262144}  # what the UI sends
 METADATA = {"accountSelection": {"kind": "automatic", "label": "Automatic account selection"},
-            "commands": [], "swarmEnabled": False, "runtimeSelectionLocked": False}
+            "commands": commands(), "swarmEnabled": False, "runtimeSelectionLocked": False}
+# A real 2026.9.6 command entry (chat.metadata, captured), the shape every listed one follows.
+REAL_COMMAND = {"name": "compact", "nativeName": "compact", "textAliases": ["/compact"],
+                "description": "Compact the session context.", "category": "session",
+                "source": "native", "scope": "both", "acceptsArgs": True,
+                "args": [{"name": "instructions", "description": "Extra compaction instructions",
+                          "type": "string"}]}
+
+
+class SlashCommands(SynchronousTestCase):
+    def test_only_what_the_ui_runs_through_our_methods(self) -> None:
+        listed = commands()
+        self.assertEqual([c["name"] for c in listed], ["help", "new", "stop", "compact", "model"])
+        for entry in listed:
+            self.assertLessEqual(set(entry), set(REAL_COMMAND), entry)
+            self.assertEqual(entry["textAliases"], ["/" + entry["name"]])
+            self.assertEqual((entry["source"], entry["scope"]), ("native", "both"))
+            self.assertEqual(entry["acceptsArgs"], "args" in entry)
+        # never /reset, /status, /think ...: the UI sends those as text for the gateway to run
+        self.assertNotIn("reset", {c["name"] for c in listed})
+        listed[0]["textAliases"].append("/x")
+        self.assertEqual(commands()[0]["textAliases"], ["/help"])  # each answer is a copy
+
+    def test_the_methods_behind_them_are_served(self) -> None:
+        app, _ = make_app()
+        self.addCleanup(app.runtime.stopService)
+        served = set(app.hub.methods.advertised())
+        self.assertLessEqual({"sessions.create", "sessions.abort", "sessions.compact",
+                              "sessions.patch"}, served)
 
 
 class ChatStartup(SynchronousTestCase):

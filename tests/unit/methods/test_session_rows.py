@@ -138,6 +138,12 @@ class RowUsage(SynchronousTestCase):
     def test_status_and_created_via_take_the_real_values(self) -> None:
         self.turn("k1", Usage(10, 6))
         self.assertEqual((self.row()["status"], self.row()["createdVia"]), ("done", "operator"))
+        self.assertEqual(self.row()["classification"], "main")  # the real main row's
+        self.assertNotIn("createdActor", self.row())
+        ok(self.w, "sessions.create", {"key": "dashboard:alpha"})
+        other = [r for r in ok(self.w, "sessions.list", {})["sessions"]
+                 if r["key"] == "agent:main:dashboard:alpha"][0]
+        self.assertEqual(other["classification"], "direct")
         send(self.w, "main", "fail", "k2")
         drain(self.clock, 2)
         self.fake.calls[-1].fail(ProviderError("upstream broke"))

@@ -125,6 +125,11 @@ class UpdateChannel(Case):
 
 
 class Prefs(Case):
+    def test_users_list_is_the_empty_roster(self) -> None:
+        self.assertEqual(ok(self.read, "users.list", {}), {"profiles": []})
+        self.assertEqual(call(self.read, "users.list", {"x": 1})["error"]["code"],
+                         "INVALID_REQUEST")
+
     def test_no_durable_identity(self) -> None:
         self.assertEqual(ok(self.read, "users.prefs.get",
                             {"keys": ["ui.theme", "ui.themeMode", "ui.accent"]}),

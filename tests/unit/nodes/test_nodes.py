@@ -59,6 +59,11 @@ class Registry(NodeCase):
         node = Node(self.gw)
         res = approve_node(self.app, node, self.op)
         self.assertEqual(res["payload"]["node"]["nodeId"], node.id)
+        # the real answer names the node as node.list does (the Control UI shows it)
+        self.assertNotIn("displayName", res["payload"]["node"])  # this fake node has none
+        named = Node(self.gw, display_name="kitchen")
+        res = approve_node(self.app, named, self.op)
+        self.assertEqual(res["payload"]["node"]["displayName"], "kitchen")
         resolved = events(node.ws, "node.pair.resolved")
         self.assertEqual(resolved[0]["payload"]["decision"], "approved")
         self.assertNotIn("seq", resolved[0])

@@ -1,0 +1,182 @@
+"""sessions.search: full-text search over the sessions' transcripts (the Control UI's command
+palette and sidebar search).
+
+The real gateway answers ``{results, sessions}``: one hit per matching user or assistant message
+(``sessionKey``, ``sessionId``, ``messageId``, ``role``, ``timestamp``, a ``snippet`` of the
+message and a relevance ``score``, best first, at most ``limit`` <= 25) and the session rows of
+the sessions hit, as ``sessions.list`` shows them.  Here a message matches when every term of
+the query occurs in its text (case-insensitively); the score counts the occurrences, weighted
+toward short messages, and ties go to the newer message.  The scope takes the sessions.list
+filters the UI sends (agent, keys, cron / sub-agent / system sessions, archived, pinned, group,
+label).
+
+Bounds: the query is at most 4096 characters and 16 terms; only the newest ``SCAN_MAX`` matching
+candidate rows (a LIKE on the stored message, in SQLite, off the reactor) are scored, and only
+the best ``limit`` hits are kept.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from openclaw_tw.db import Database
+from openclaw_tw.protocol.dispatch import CallContext, rpc
+from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Obj, Str
+from openclaw_tw.sessions.keys import agent_of, kind_of
+from openclaw_tw.sessions.store import SessionRow
+
+_S1 = Str(min_len=1)
+SCOPE = Obj(optional={
+    "activeMinutes": Int(1), "activeOnly": Bool(), "requireLastInteraction": Bool(),
+    "sortBy": Str(), "includeGlobal": Bool(), "includeUnknown": Bool(),
+    "excludeSubagents": Bool(), "excludeCron": Bool(), "excludeSystem": Bool(),
+    "configuredAgentsOnly": Bool(), "label": Str(1, 512), "projectId": _S1,
+    "workspaceDir": _S1, "group": Str(), "pinned": Bool(), "boardFace": Str(),
+    "hasBoard": Bool(), "creatorId": _S1, "ownerId": _S1, "involvingMe": Bool(),
+    "profileRelation": AnyValue(), "involvingProfileId": _S1, "spawnedBy": _S1,
+    "agentId": _S1, "search": Str(), "archived": AnyValue()})
+SEARCH = Obj({"query": Str(1, 4096)},
+             {"agentId": _S1, "sessionKeys": Arr(_S1, 1000), "scope": SCOPE,
+              "limit": Int(1, 25)})
+DEFAULT_LIMIT = 25
+TERMS_MAX = 16
+SCAN_MAX = 2000      # candidate rows scored per search, newest first
+SNIPPET_MAX = 160
+ROLES = ("user", "assistant")
+KEYS_INLINE_MAX = 5000  # more sessions in scope: filter them in Python, not in the SQL
+
+
+def terms_of(query: str) -> list[str]:
+    return list(dict.fromkeys(query.lower().split()))[:TERMS_MAX]
+
+
+def message_text(body: dict[str, Any]) -> str:
+    content = body.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p["text"] for p in content
+                        if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def score(text: str, terms: list[str]) -> float:
+    """0 unless every term occurs; else the occurrences, weighted toward short messages."""
+    lowered = text.lower()
+    counts = [lowered.count(t) for t in terms]
+    if not all(counts):
+        return 0.0
+    return round(sum(1 + math.log(c) for c in counts) * 10 / math.log(len(lowered) + 10), 6)
+
+
+def snippet(text: str, terms: list[str]) -> str:
+    """The message (whitespace collapsed), or a window around the first term's first hit."""
+    flat = " ".join(text.split())
+    if len(flat) <= SNIPPET_MAX:
+        return flat
+    at = min((i for i in (flat.lower().find(t) for t in terms) if i >= 0), default=0)
+    start = max(0, min(at - SNIPPET_MAX // 3, len(flat) - SNIPPET_MAX))
+    out = flat[start:start + SNIPPET_MAX]
+    return ("…" if start else "") + out + ("…" if start + SNIPPET_MAX < len(flat) else "")
+
+
+def in_scope(row: SessionRow, params: dict[str, Any]) -> bool:
+    scope = params.get("scope") or {}
+    key = row.key
+    agent = params.get("agentId") or scope.get("agentId")
+    if agent and agent_of(key) != agent:
+        return False
+    keys = params.get("sessionKeys")
+    if keys is not None and key not in keys:
+        return False
+    kind = kind_of(key)
+    if kind == "global" and not scope.get("includeGlobal", True):
+        return False
+    if kind == "unknown" and not scope.get("includeUnknown", True):
+        return False
+    if scope.get("excludeCron") and (":cron:" in key or row.created_via == "cron"):
+        return False
+    if scope.get("excludeSubagents") and ":subagent:" in key:
+        return False
+    if scope.get("excludeSystem") and row.created_via in ("boot", "heartbeat"):
+        return False
+    archived = scope.get("archived", False)
+    if archived != "all" and bool(row.archived) is not bool(archived):
+        return False
+    if "pinned" in scope and bool(row.pinned) is not scope["pinned"]:
+        return False
+    if "group" in scope and (row.overrides.get("category") or "") != scope["group"]:
+        return False
+    label = scope.get("label")
+    return not label or (row.label or "") == label
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _scan(conn: sqlite3.Connection, sessions: dict[str, str], terms: list[str],
+          limit: int) -> list[tuple[float, int, dict[str, Any]]]:
+    """The best ``limit`` hits among the newest SCAN_MAX candidates (LIKE narrows them;
+    the message text decides)."""
+    if not sessions:
+        return []
+    keys = list(sessions) if len(sessions) <= KEYS_INLINE_MAX else []
+    where = "session_key IN (" + ",".join("?" * len(keys)) + ") AND " if keys else ""
+    sql = ("SELECT session_key, session_id, entry_id, role, body, ts, seq FROM transcript "
+           "WHERE " + where + "role IN (?, ?)" +
+           "".join(" AND lower(body) LIKE ? ESCAPE '\\'" for _ in terms) +
+           " ORDER BY seq DESC LIMIT ?")
+    args = [*keys, *ROLES, *(_like(t) for t in terms), SCAN_MAX]
+    best: list[tuple[float, int, dict[str, Any]]] = []
+    for key, session_id, entry_id, role, body, ts, seq in conn.execute(sql, args):
+        if sessions.get(key) != session_id:
+            continue  # an earlier session of the key (before a reset)
+        try:
+            message = json.loads(body)
+        except ValueError:
+            continue
+        text = message_text(message) if isinstance(message, dict) else ""
+        value = score(text, terms)
+        if not value:
+            continue
+        hit = {"sessionKey": key, "sessionId": session_id, "messageId": entry_id,
+               "role": role, "timestamp": ts, "snippet": snippet(text, terms), "score": value}
+        item = (value, seq, hit)
+        if len(best) < limit:
+            heapq.heappush(best, item)
+        elif item[:2] > best[0][:2]:
+            heapq.heapreplace(best, item)
+    return sorted(best, key=lambda x: (x[0], x[1]), reverse=True)
+
+
+class SessionSearchMethods:
+    def __init__(self, db: Database, rows: Callable[[], Iterable[SessionRow]],
+                 present: Callable[[SessionRow], dict[str, Any]]) -> None:
+        self._db = db
+        self._rows = rows
+        self._present = present
+
+    @rpc("sessions.search", SEARCH)
+    def sessions_search(self, ctx: CallContext, params: dict[str, Any]
+                        ) -> Deferred[dict[str, Any]]:
+        terms = terms_of(params["query"])
+        rows = {r.key: r for r in self._rows() if in_scope(r, params)}
+        limit = params.get("limit", DEFAULT_LIMIT)
+        current = {k: r.session_id for k, r in rows.items()}
+        d = self._db.run(lambda conn: _scan(conn, current, terms, limit) if terms else [])
+        return d.addCallback(self._answer, rows)
+
+    def _answer(self, hits: list[tuple[float, int, dict[str, Any]]],
+                rows: dict[str, SessionRow]) -> dict[str, Any]:
+        results = [h for _, _, h in hits]
+        keys = list(dict.fromkeys(h["sessionKey"] for h in results))
+        return {"results": results,
+                "sessions": [self._present(rows[k]) for k in keys if k in rows]}

@@ -1,0 +1,191 @@
+"""The browser tier's shared parts: our gateway as a ``twistd openclaw`` child on a loopback
+port (its own HOME, the reference package's Control UI build), Chromium's launch arguments, and
+``Session``, the recorder of what the real Control UI did in the page (WebSocket requests and
+their answers, HTTP errors, console errors, document loads)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from openclaw_tw.web.ui_build import reference_package
+from tests.support.paths import REPO
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # the dev extra brings it; without it the browser tier skips
+    sync_playwright = None
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+TWISTD = "from twisted.scripts.twistd import run; run()"
+START_TIMEOUT_S = 30.0
+# What the UI shows when something went wrong: error callouts and banners, toasts.
+ALERTS = (".callout.danger:visible, .oc-banner-error:visible, .app-toast:visible, "
+          ".chat-notice--danger:visible")
+NAVIGATE = ("(path) => { history.pushState({}, '', path); "
+            "dispatchEvent(new PopStateEvent('popstate', {state: {}})); }")
+
+
+def why_skip() -> str | None:
+    if sync_playwright is None:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    build = reference_package(os.environ) / "dist" / "control-ui" / "index.html"
+    if not build.is_file():
+        return (f"the reference package's Control UI build is missing ({build}); run "
+                "`bash scripts/install-openclaw-reference.sh`")
+    return None
+
+
+class GatewayChild:
+    """``twistd -n openclaw`` on ``port`` with HOME ``dir/home``; its output in
+    ``dir/gateway.log``."""
+
+    def __init__(self, dir: Path, port: int, token: str, config: Path | None = None) -> None:
+        self.dir, self.port, self.token, self.config = dir, port, token, config
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        home = self.dir / "home"
+        home.mkdir(exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_")}
+        # the reference install as the suite found it (HOME is the child's own)
+        env.update(PYTHONPATH=str(REPO), HOME=str(home),
+                   OPENCLAW_REF_DIR=str(reference_package(os.environ).parents[2]))
+        argv = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "openclaw", "--port",
+                str(self.port), "--token", self.token, "--state-dir", str(home / "state")]
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
+        self.log_path = self.dir / "gateway.log"
+        self.log_file = open(self.log_path, "wb")  # noqa: SIM115 -- closed in stop()
+        self.proc = subprocess.Popen(argv, env=env, cwd=str(REPO), stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited {self.proc.returncode}: {self.output()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the gateway did not serve the Control UI within "
+                           f"{START_TIMEOUT_S:.0f}s: {self.output()}")
+
+    def output(self) -> str:
+        self.log_file.flush()
+        return self.log_path.read_text("utf-8", "replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log_file.close()
+
+
+class Session:
+    """What the page did: WebSocket requests and their answers, HTTP errors, console errors."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, str] = {}  # request id -> method
+        self.calls: list[dict[str, Any]] = []  # {method, ok, error?} in request order
+        self.hello: dict[str, Any] | None = None
+        self.http_errors: list[dict[str, Any]] = []
+        self.console_errors: list[str] = []
+        self.documents = 0
+        self.sockets: list[str] = []
+        self.last_request = time.monotonic()
+        self.route = "/"  # the route the next requests belong to
+
+    def on_websocket(self, ws: Any) -> None:
+        self.sockets.append(ws.url)
+        ws.on("framesent", self._sent)
+        ws.on("framereceived", self._received)
+
+    def _sent(self, payload: Any) -> None:
+        frame = _json(payload)
+        if frame and frame.get("type") == "req":
+            self.pending[str(frame.get("id"))] = str(frame.get("method"))
+            self.calls.append({"id": str(frame.get("id")), "method": frame.get("method"),
+                               "route": self.route})
+            self.last_request = time.monotonic()
+
+    def _received(self, payload: Any) -> None:
+        frame = _json(payload)
+        if not frame or frame.get("type") != "res":
+            return
+        method = self.pending.pop(str(frame.get("id")), None)
+        for call in self.calls:
+            if call["id"] == str(frame.get("id")) and "ok" not in call:
+                call["ok"] = bool(frame.get("ok"))
+                if not frame.get("ok"):
+                    err = frame.get("error") or {}
+                    call["error"] = f"{err.get('code')}: {err.get('message')}"
+                break
+        payload_ = frame.get("payload") or {}
+        if method == "connect" and frame.get("ok") and payload_.get("type") == "hello-ok":
+            self.hello = payload_
+
+    def on_response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.http_errors.append({"status": response.status, "method":
+                                     response.request.method, "url": response.url})
+
+    def on_request(self, request: Any) -> None:
+        if request.resource_type == "document" and request.frame.parent_frame is None:
+            self.documents += 1
+
+    def on_console(self, message: Any) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text[:300])
+
+    def report(self) -> dict[str, Any]:
+        failed = [c for c in self.calls if c.get("ok") is False]
+        unanswered = [c["method"] for c in self.calls if "ok" not in c]
+        return {
+            "sockets": self.sockets,
+            "documentLoads": self.documents,
+            "hello": None if self.hello is None else {
+                "server": self.hello.get("server"),
+                "methods": len((self.hello.get("features") or {}).get("methods") or [])},
+            "calls": [{k: v for k, v in c.items() if k != "id"} for c in self.calls],
+            "failed": [{"method": c["method"], "route": c["route"], "error": c["error"]}
+                       for c in failed],
+            "unanswered": unanswered,
+            "httpErrors": self.http_errors,
+            "consoleErrors": self.console_errors,
+        }
+
+
+def _json(payload: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(payload)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _json(payload: Any) -> dict[str, Any] | None:
+    try:
+        value = json.loads(payload)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
