@@ -112,6 +112,9 @@ class SessionsMethods:
         self.display_path = display_path
         self.path = display_path(db_path)
         self.rows = RowPresenter(runtime)
+        # key -> the sessions.delete in progress for it: an identical delete arriving before
+        # it finishes waits for it and answers deleted: false (issue #21 finding 5).
+        self._deleting: dict[str, Deferred[Any]] = {}
 
     @property
     def primary(self) -> str:
@@ -307,6 +310,9 @@ class SessionsMethods:
     @rpc("sessions.delete", DELETE)
     def delete(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         key = _key_of(params)
+        pending = self._deleting.get(key)
+        if pending is not None:
+            return _after(pending, {"ok": True, "key": key, "deleted": False, "archived": []})
         row = self.store.get(key)
         if row is None:
             return succeed({"ok": True, "key": key, "deleted": False, "archived": []})
@@ -317,8 +323,14 @@ class SessionsMethods:
         target = self.settings().state_dir / "agents" / row.agent_id / "sessions"
         stamp = f"{self.now_ms()}.{uuid.uuid4().hex[:12]}"
         d = self.store.history(key, 1_000_000) if archive else succeed([])
-        return d.addCallback(self._write_archive, target, row.session_id, stamp).addCallback(
+        d.addCallback(self._write_archive, target, row.session_id, stamp).addCallback(
             self._drop, key, row)
+        self._deleting[key] = d
+        return d.addBoth(self._deleted, key)
+
+    def _deleted(self, result: Any, key: str) -> Any:
+        self._deleting.pop(key, None)
+        return result
 
     def _write_archive(self, entries: list[Entry], target: Path, session_id: str,
                        stamp: str) -> Deferred[list[str]]:
@@ -385,6 +397,13 @@ class SessionsMethods:
             raise invalid_request("invalid sessions.abort params: key or runId required")
         ids = self.runtime.abort(key, params.get("runId"), "rpc")
         return {"ok": True, "aborted": bool(ids), "runIds": ids}
+
+
+def _after(pending: Deferred[Any], answer: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    """``answer`` once ``pending`` settles, whichever way (its own caller sees its outcome)."""
+    done: Deferred[dict[str, Any]] = Deferred()
+    pending.addBoth(lambda result: (done.callback(answer), result)[1])
+    return done
 
 
 def _key_of(params: dict[str, Any]) -> str:
@@ -461,7 +480,9 @@ def _archive(directory: Path, session_id: str, stamp: str, entries: list[Entry])
     """Write the transcript as JSON lines next to the reference's archive location."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{session_id}.jsonl.deleted.{stamp}"
-    tmp = path.with_suffix(".tmp")
+    # Its own temporary name: ``with_suffix`` would drop the random part of the stamp, and two
+    # deletes in one millisecond would write and rename one shared file (issue #21 finding 5).
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         for e in entries:
             f.write(_json.dumps({"id": e.entry_id, "role": e.role, "ts": e.ts,

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.agent import (
@@ -283,6 +284,55 @@ class SessionsMethods(SynchronousTestCase):
                          {"ok": True, "key": "agent:main:dup", "deleted": False, "archived": []})
         self.assertEqual(self.keys(archived="all"), [])
         self.assertEqual(history(self.w, "agent:main:dup")["messages"], [])
+
+    def test_identical_deletes_in_one_millisecond(self) -> None:
+        """Issue #21 finding 5: two identical sessions.delete in the same millisecond wrote
+        and renamed one shared temporary file; the loser answered ``internal error``."""
+        self.turn("agent:main:twice")
+        held: list[tuple[Any, tuple[Any, ...], Deferred[Any]]] = []
+
+        def hold(fn: Any, *args: Any) -> Deferred[Any]:
+            d: Deferred[Any] = Deferred()
+            held.append((fn, args, d))
+            return d
+
+        self.gw.run_blocking = hold
+        first = self.admin.request("sessions.delete", {"key": "agent:main:twice"})
+        second = self.admin.request("sessions.delete", {"key": "agent:main:twice"})
+        self.assertEqual(len(held), 1)  # the second waits for the first: one archive write
+        for fn, args, d in held:
+            d.callback(fn(*args))
+        one, two = self.admin.response(first), self.admin.response(second)
+        assert one is not None and two is not None
+        self.assertTrue(one["ok"] and two["ok"], (one, two))
+        self.assertEqual((one["payload"]["deleted"], len(one["payload"]["archived"])), (True, 1))
+        self.assertEqual(two["payload"], {"ok": True, "key": "agent:main:twice",
+                                          "deleted": False, "archived": []})
+
+    def test_archives_in_one_millisecond_do_not_share_a_temporary_file(self) -> None:
+        """The archive write itself: a second write of the same session id and millisecond
+        running while the first is between write and rename (as two threads do) leaves two
+        archives, not a rename of a file the other already moved."""
+        from openclaw_tw.methods import sessions as module
+        from openclaw_tw.sessions.store import Entry
+
+        target = self.gw.settings.state_dir / "archive-race"
+        entry = Entry(1, "k", "sid", "e1", "user", {"role": "user", "content": "x"}, None,
+                      None, 1)
+        real_fsync, nested, started = os.fsync, [], []
+
+        def fsync(fd: int) -> None:
+            real_fsync(fd)
+            if not started:
+                started.append(True)
+                nested.append(module._archive(target, "sid", "1000.bbbb", [entry]))
+
+        self.patch(module.os, "fsync", fsync)
+        first = module._archive(target, "sid", "1000.aaaa", [entry])
+        self.assertEqual(sorted(Path(p).name for p in first + nested[0]),
+                         ["sid.jsonl.deleted.1000.aaaa", "sid.jsonl.deleted.1000.bbbb"])
+        self.assertEqual(sorted(p.name for p in target.iterdir()),
+                         ["sid.jsonl.deleted.1000.aaaa", "sid.jsonl.deleted.1000.bbbb"])
 
     def test_delete_transcript_leaves_no_archive(self) -> None:
         self.turn("agent:main:gone")
