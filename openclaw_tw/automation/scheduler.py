@@ -278,7 +278,7 @@ class Scheduler(Service):
             if job.get("wakeMode") == "now":
                 self.heartbeat.request_wake(agent, f"cron:{job['id']}")
             return "ok", None, payload["text"][:PREVIEW_CHARS], key
-        row = self.sessions.ensure(key, "cron")
+        row = await self.sessions.ensure(key, "cron")
         timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
         run = await self.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent",
                                            None, timeout_s=float(timeout),

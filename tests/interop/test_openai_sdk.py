@@ -22,6 +22,7 @@ from openclaw_tw import app as composition
 from openclaw_tw import tap
 from openclaw_tw.config import settings as config
 from tests.support.fakes.openai_server import FakeOpenAI
+from tests.support.helpers import stored_keys, stored_row
 from tests.support.loopback import close_store, listen_loopback, require_clean_reactor, within
 
 try:
@@ -273,7 +274,7 @@ class OfflineModel(SDKCase):
         self.assertTrue(first["id"].startswith("resp_"))
         second = await self.in_thread(responses_plain, self.base_url, "second", first["id"])
         self.assertEqual(second["text"], "[offline model] You said: second")
-        (key,) = self.app.sessions.rows
+        (key,) = stored_keys(self.app)
         self.assertTrue(key.startswith("agent:main:openresponses:"))
 
     async def test_responses_stream(self) -> None:
@@ -321,7 +322,7 @@ class OfflineModel(SDKCase):
         self.assertEqual((outcome.status, outcome.stop_reason), ("aborted", "disconnect"))
         self.assertIn("cancelled", held)
         self.assert_idle()
-        row = self.app.sessions.get(run.session_key)
+        row = stored_row(self.app, run.session_key)
         self.assertEqual(row.status, "aborted")
         entries = self.successResultOf(self.app.sessions.history(row.key, 10))
         self.assertEqual([e.role for e in entries], ["user", "assistant"])

@@ -15,7 +15,7 @@ from twisted.trial import unittest
 from openclaw_tw.automation import schedule as sched
 from openclaw_tw.automation.heartbeat import DEFAULT_PROMPT, classify, parse_duration_ms
 from openclaw_tw.automation.store import INTERRUPTED
-from tests.support.helpers import hello, make_app
+from tests.support.helpers import hello, make_app, stored_keys
 from tests.support.tmp import fresh_dir
 
 ADMIN = ["operator.admin", "operator.read", "operator.write"]
@@ -257,7 +257,7 @@ class CronMethods(Base):
         self.assertEqual(entry["status"], "ok", entry)
         self.assertEqual(entry["sessionKey"], f"agent:main:cron:{job['id']}")
         self.assertIn("summarise", entry["summary"])
-        self.assertIn(f"agent:main:cron:{job['id']}", app.sessions.rows)
+        self.assertIn(f"agent:main:cron:{job['id']}", stored_keys(app))
 
     def test_agent_turn_timeout_is_recorded_and_rescheduled(self) -> None:
         app = self.start()
@@ -473,7 +473,7 @@ class Boot(Base):
         app.boot.startService()
         self.spin(10)
         self.assertEqual(app.boot.results["main"]["status"], "ok")
-        self.assertFalse([k for k in app.sessions.rows if ":boot:" in k])
+        self.assertFalse([k for k in stored_keys(app) if ":boot:" in k])
 
     def test_missing_or_blank_boot_md_is_skipped(self) -> None:
         state = fresh_dir(self)

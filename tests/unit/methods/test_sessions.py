@@ -26,7 +26,7 @@ from tests.support.agent import (
     send,
     text_of,
 )
-from tests.support.helpers import WSClient, call, hello, make_app, ok
+from tests.support.helpers import WSClient, call, hello, make_app, ok, stored_row
 
 OFFLINE_HI = "[offline model] You said: hi"
 LIST_KEYS = {"ts", "path", "count", "totalCount", "limitApplied", "nextOffset", "hasMore",
@@ -86,7 +86,7 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual([r["key"] for r in listing["sessions"]], ["agent:main:second", MAIN])
         main = listing["sessions"][1]
         self.assertLessEqual(ROW_KEYS, set(main))
-        store_row = self.app.sessions.get(MAIN)
+        store_row = stored_row(self.app, MAIN)
         assert store_row is not None
         self.assertEqual({k: main[k] for k in ("kind", "agentId", "isMain", "sessionId", "status",
                                                "lastRunId", "hasActiveRun", "activeRunIds",
@@ -141,7 +141,10 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual(self.keys(search="beta"), ["agent:main:beta"])
         self.assertEqual(self.keys(label="Beta"), ["agent:main:beta"])
         self.assertEqual(self.keys(agentId="ops"), ["agent:ops:gamma"])
-        self.app.sessions.rows["agent:main:alpha"].updated_at -= 2 * 3_600_000
+        alpha = stored_row(self.app, "agent:main:alpha")
+        assert alpha is not None
+        alpha.updated_at -= 2 * 3_600_000
+        self.app.sessions.save(alpha)
         self.assertNotIn("agent:main:alpha", self.keys(activeMinutes=60))
         self.assertIn("agent:main:alpha", self.keys(activeMinutes=180))
         ok(self.w, "sessions.patch", {"key": "agent:main:beta", "archived": True})
@@ -211,7 +214,7 @@ class SessionsMethods(SynchronousTestCase):
         self.turn()
         res = ok(self.w, "sessions.patch", {"key": "main", "label": "Renamed by test",
                                             "pinned": True})
-        row = self.app.sessions.get(MAIN)
+        row = stored_row(self.app, MAIN)
         assert row is not None
         self.assertEqual((res["ok"], res["key"], res["path"]),
                          (True, MAIN, ok(self.w, "sessions.list", {})["path"]))
@@ -376,7 +379,7 @@ class SessionsMethods(SynchronousTestCase):
     def test_create(self) -> None:
         res = self.create("proj", label="Project")
         self.assertEqual((res["ok"], res["key"], res["agentId"]), (True, "agent:main:proj", "main"))
-        self.assertEqual(self.app.sessions.rows["agent:main:proj"].session_id, res["sessionId"])
+        self.assertEqual(stored_row(self.app, "agent:main:proj").session_id, res["sessionId"])
         [row] = ok(self.w, "sessions.list", {})["sessions"]
         self.assertEqual((row["key"], row["label"]), ("agent:main:proj", "Project"))
         self.assertTrue(self.create("")["key"].startswith("agent:main:"))
@@ -420,7 +423,7 @@ class SessionsMethods(SynchronousTestCase):
             self.assertEqual(err["code"], "INVALID_REQUEST", method)
             self.assertIn("unknown session", err["message"])
             self.assertIn("agent:main:nope", err["message"])
-        self.assertIsNone(self.app.sessions.get("agent:main:nope"))
+        self.assertIsNone(stored_row(self.app, "agent:main:nope"))
 
     def test_describe_is_one_row_under_session(self) -> None:
         # real sessions.describe: {"session": row}; the row has no hasActiveRun/activeRunIds
