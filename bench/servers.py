@@ -42,9 +42,11 @@ def port_free(port: int) -> bool:
 
 
 def pick_port(span: int = 8, tries: int = 200) -> int:
-    """A port P with P..P+span free on loopback (the real gateway may open neighbours)."""
+    """A port P with P..P+span free on loopback (the real gateway may open neighbours), from
+    ``BENCH_PORT_RANGE`` (``LO-HI``) when set, else 20000-30000."""
+    lo, hi = (int(x) for x in os.environ.get("BENCH_PORT_RANGE", "20000-30000").split("-"))
     for _ in range(tries):
-        p = random.randrange(20000, 30000, 16)
+        p = random.randrange(lo, max(lo + 1, hi - span), 16)
         if all(port_free(p + i) for i in range(span)):
             return p
     raise RuntimeError("no free port range found")
@@ -206,19 +208,27 @@ def _alive(pid: int) -> bool:
 
 
 class Ours(Gateway):
+    """``BENCH_OURS_REPO`` names another checkout to measure (a before/after comparison)."""
+
     name = "ours"
+    state_dir: Path | None = None  # default: <workdir>/state
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir or self.workdir / "state"
 
     def argv(self) -> list[str]:
         twistd = Path(sys.executable).parent / "twistd"
         head = [str(twistd)] if twistd.exists() else [sys.executable, "-m", "twisted"]
         return [*head, "-n", "--pidfile=", "openclaw", "--port", str(self.port),
-                "--token", self.token, "--state-dir", str(self.workdir / "state")]
+                "--token", self.token, "--state-dir", str(self.state)]
 
     def env(self) -> dict[str, str]:
-        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp), PYTHONPATH=str(REPO))
+        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp),
+                         PYTHONPATH=os.environ.get("BENCH_OURS_REPO") or str(REPO))
 
     def config_file(self) -> Path:
-        return self.workdir / "state" / "openclaw.json"
+        return self.state / "openclaw.json"
 
     def twin(self, tag: str) -> Gateway:
         return Ours(self.workdir.parent / f"{self.name}-{tag}", self.token)

@@ -98,6 +98,8 @@ COLUMNS = (
     "input_tokens", "output_tokens", "archived", "pinned", "unread", "overrides",
     "created_via", "total_tokens", "total_tokens_fresh", "estimated_cost_usd",)
 
+TRANSCRIPT_INSERT = ("INSERT INTO transcript (session_key, session_id, entry_id, role, body, "
+                     "run_id, idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?)")
 # Rows are upserted, never replaced: the row id stays, and ties in a listing keep creation order.
 ROW_UPSERT = ("INSERT INTO sessions VALUES (" + ",".join("?" * 22) + ") "
               "ON CONFLICT (key) DO UPDATE SET " + ", ".join(
@@ -107,7 +109,8 @@ ROW_UPSERT = ("INSERT INTO sessions VALUES (" + ",".join("?" * 22) + ") "
 def row_of(r: tuple[Any, ...]) -> SessionRow:
     """A ``SessionRow`` from a ``SELECT *`` of ``sessions``."""
     return SessionRow(*r[:14], archived=bool(r[14]), pinned=bool(r[15]), unread=bool(r[16]),
-                      overrides=json.loads(r[17] or "{}"), created_via=r[18],
+                      overrides=json.loads(r[17]) if r[17] and r[17] != "{}" else {},
+                      created_via=r[18],
                       total_tokens=r[19], total_tokens_fresh=bool(r[20]),
                       estimated_cost_usd=r[21])
 
@@ -162,10 +165,8 @@ class SessionStore:
                 body = {"role": "custom", "customType": "run-interrupted", "display": True,
                         "content": "This turn was interrupted when the gateway stopped; "
                                    "it has no reply.", "timestamp": now}
-                conn.execute("INSERT INTO transcript (session_key, session_id, entry_id, role,"
-                             " body, run_id, idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?)",
-                             (key, session_id, str(uuid.uuid4()), "custom", json.dumps(body),
-                              run_id, None, now))
+                conn.execute(TRANSCRIPT_INSERT, (key, session_id, str(uuid.uuid4()), "custom",
+                                                 json.dumps(body), run_id, None, now))
                 if key not in marked and conn.execute(
                         "SELECT 1 FROM sessions WHERE key=?", (key,)).fetchone():
                     marked.append(key)
@@ -335,9 +336,7 @@ class SessionStore:
 
         def write(conn: sqlite3.Connection) -> tuple[Entry, bool]:
             cur = conn.execute(
-                "INSERT INTO transcript (session_key, session_id, entry_id, role, body, run_id,"
-                " idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?)",
-                (row.key, session_id, entry_id, role, json.dumps(body), run_id,
+                TRANSCRIPT_INSERT, (row.key, session_id, entry_id, role, json.dumps(body), run_id,
                  idempotency_key, ts))
             seq = int(cur.lastrowid or 0)
             if run_id is not None and role == "user":  # acknowledged, not yet answered
