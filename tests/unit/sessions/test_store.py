@@ -4,11 +4,13 @@ index, compaction and deletion."""
 
 from __future__ import annotations
 
+import gc
 import random
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.db import Database
@@ -387,3 +389,74 @@ class ListingTests(SynchronousTestCase):
         details = " ".join(str(p[-1]) for p in plan)
         self.assertIn("sessions_by_update", details)
         self.assertNotIn("TEMP B-TREE", details)
+
+
+class HeldDatabase:
+    """An inline database whose results reach the caller only when released: statements run
+    in call order (as on the database thread) while the callbacks wait, as they do for the
+    reactor."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.held: list[tuple[Deferred[Any], Any]] = []
+
+    def run(self, fn: Any) -> Deferred[Any]:
+        result = self.db.run_now(fn)
+        d: Deferred[Any] = Deferred()
+        self.held.append((d, result))
+        return d
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for d, result in held:
+            d.callback(result)
+
+
+class RaceTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        db = Database(Path(self.mktemp()) / "s.sqlite", MIGRATIONS, inline=True)
+        db.open()
+        self.addCleanup(db.close)
+        self.db = HeldDatabase(db)
+        self.store = SessionStore(self.db, lambda: 5, cache_size=1)  # type: ignore[arg-type]
+
+    def test_a_read_racing_a_delete_does_not_bring_the_row_back(self) -> None:
+        ensured = [self.store.ensure("agent:main:gone"), self.store.ensure("agent:main:other")]
+        self.db.release()
+        row, other = (self.successResultOf(d) for d in ensured)
+        self.store.save(row)
+        self.store.save(other)
+        self.db.release()
+        old_id = row.session_id
+        del row
+        gc.collect()
+        self.assertIsNone(self.store.cached("agent:main:gone"))
+        read = self.store.get("agent:main:gone")  # reads the row on the "thread"...
+        deleted = self.store.delete("agent:main:gone")  # ...then the delete runs
+        fresh = self.store.ensure("agent:main:gone")  # a new session meanwhile
+        self.db.release()
+        new = self.successResultOf(fresh)
+        self.assertNotEqual(new.session_id, old_id)
+        self.assertIs(self.successResultOf(read), new)  # the current row: never the old one
+        self.assertTrue(self.successResultOf(deleted))
+        self.assertIs(self.store.cached("agent:main:gone"), new)
+        self.assertEqual(self.store.count, 1)
+
+    def test_concurrent_ensures_of_a_new_key_make_one_row(self) -> None:
+        first = self.store.ensure("agent:main:new")
+        second = self.store.ensure("agent:main:new")
+        self.db.release()
+        self.assertIs(self.successResultOf(first), self.successResultOf(second))
+
+    def test_a_read_issued_before_a_delete_answers_no_row(self) -> None:
+        d = self.store.ensure("agent:main:x")
+        self.db.release()
+        self.store.save(self.successResultOf(d))
+        self.db.release()
+        self.store.cache.pop("agent:main:x")  # as if evicted and no longer in use
+        read = self.store.get("agent:main:x")
+        deleted = self.store.delete("agent:main:x")
+        self.db.release()
+        self.assertIsNone(self.successResultOf(read))
+        self.assertTrue(self.successResultOf(deleted))
+        self.assertIsNone(self.store.cached("agent:main:x"))
