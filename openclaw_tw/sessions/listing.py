@@ -5,6 +5,7 @@ The page walks the index of its order (pinned first, then ``updatedAt`` or
 rows, so its cost follows the page asked for, not the sessions stored; ``archived: "all"``
 merges the two archived states' walks.  The total comes from ``session_counts`` (kept by
 triggers) when only the agent and the archived state filter, from the label index for a label,
+a search from the trigram index (``sessions_search``; needles of three characters or more),
 and otherwise from counting the matching rows.  Runs on the database thread.
 """
 
@@ -40,28 +41,48 @@ class ListQuery:
         return tuple(k for k, on in zip(HIDDEN_KEYS, shown, strict=True) if not on)
 
 
+def _source(q: ListQuery) -> str:
+    """What to read: a search's matches from the trigram index (then sorted), a label's rows
+    through its index (a few rows, sorted after), else the order's index (SQLite's choice)."""
+    if _indexed_search(q):
+        return "sessions_search CROSS JOIN sessions ON sessions.rowid = sessions_search.rowid"
+    return "sessions INDEXED BY sessions_by_label" if q.label is not None else "sessions"
+
+
+def _indexed_search(q: ListQuery) -> bool:
+    return bool(q.search) and len(q.search or "") >= 3
+
+
+def _phrase(needle: str) -> str:
+    return '"' + needle.replace('"', '""') + '"'
+
+
 def _filters(q: ListQuery) -> tuple[str, list[Any]]:
     """The WHERE terms besides ``archived`` (each starts with AND)."""
     sql, args = "", []
+    if _indexed_search(q):  # the trigram index: the matching rows only
+        sql += " AND sessions_search MATCH ?"
+        args.append(_phrase(q.search or ""))
+    elif q.search:  # shorter than a trigram: every row is looked at
+        sql += (" AND (instr(lower(sessions.key), ?) > 0"
+                " OR instr(lower(COALESCE(sessions.label, '')), ?) > 0)")
+        args += [q.search, q.search]
     if q.agent_id is not None:
-        sql += " AND agent_id=?"
+        sql += " AND sessions.agent_id=?"
         args.append(q.agent_id)
     if q.label is not None:
-        sql += " AND label=?"
+        sql += " AND sessions.label=?"
         args.append(q.label)
     if q.pinned is not None:
-        sql += " AND pinned=?"
+        sql += " AND sessions.pinned=?"
         args.append(int(q.pinned))
     elif q.updated_since is not None:
-        sql += " AND pinned IN (1, 0)"  # lets the range below use the order's index
+        sql += " AND sessions.pinned IN (1, 0)"  # lets the range below use the order's index
     if q.updated_since is not None:
-        sql += " AND updated_at>=?"
+        sql += " AND sessions.updated_at>=?"
         args.append(q.updated_since)
-    if q.search:
-        sql += " AND (instr(lower(key), ?) > 0 OR instr(lower(COALESCE(label, '')), ?) > 0)"
-        args += [q.search, q.search]
     if q.hidden:
-        sql += " AND key NOT IN (" + ",".join("?" * len(q.hidden)) + ")"
+        sql += " AND sessions.key NOT IN (" + ",".join("?" * len(q.hidden)) + ")"
         args += list(q.hidden)
     return sql, args
 
@@ -80,8 +101,9 @@ def page(conn: sqlite3.Connection, q: ListQuery) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for archived in _states(q):
         rows += conn.execute(
-            f"SELECT *, rowid FROM sessions WHERE archived=?{where} "
-            f"ORDER BY pinned DESC, {column} DESC, rowid LIMIT ?",
+            f"SELECT sessions.*, sessions.rowid FROM {_source(q)} "
+            f"WHERE sessions.archived=?{where} "
+            f"ORDER BY sessions.pinned DESC, sessions.{column} DESC, sessions.rowid LIMIT ?",
             [archived, *args, want]).fetchall()
     if len(_states(q)) > 1:
         at = LAST_INTERACTION_AT if q.by_interaction else UPDATED_AT
@@ -112,5 +134,6 @@ def total(conn: sqlite3.Connection, q: ListQuery) -> int:
                 + ")" + hidden_sql, [*q.hidden, *hidden_args]).fetchone()[0]
         return count
     where, args = _filters(q)
-    return int(sum(conn.execute(f"SELECT COUNT(*) FROM sessions WHERE archived=?{where}",
+    return int(sum(conn.execute(f"SELECT COUNT(*) FROM {_source(q)} "
+                                f"WHERE sessions.archived=?{where}",
                                 [archived, *args]).fetchone()[0] for archived in states))

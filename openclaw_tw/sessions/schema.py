@@ -4,6 +4,8 @@ Migration 5 is what lets rows live on disk alone (``store.py`` keeps a bounded c
 indexes ``sessions.list`` pages through in its orders, a per-(agent, archived) row count kept by
 triggers (``totalCount`` without counting rows), and ``open_runs``, the acknowledged turns
 nothing answered yet, so start-up finds the interrupted ones without reading the transcript.
+Migration 6: ``sessions_search``, a trigram full-text index of keys and labels (external
+content: the sessions table), so ``sessions.list``'s ``search`` reads the matching rows only.
 """
 
 from __future__ import annotations
@@ -98,4 +100,23 @@ MIGRATIONS.append([
     "CREATE TABLE open_runs (run_id TEXT PRIMARY KEY, session_key TEXT NOT NULL, "
     "session_id TEXT NOT NULL, seq INTEGER NOT NULL)",
     "INSERT OR REPLACE INTO open_runs " + _UNANSWERED,
+])
+
+MIGRATIONS.append([
+    "CREATE VIRTUAL TABLE sessions_search USING fts5(key, label, content='sessions', "
+    "content_rowid='rowid', tokenize='trigram')",
+    "INSERT INTO sessions_search (sessions_search) VALUES ('rebuild')",
+    """CREATE TRIGGER sessions_searchable AFTER INSERT ON sessions BEGIN
+        INSERT INTO sessions_search (rowid, key, label) VALUES (new.rowid, new.key, new.label);
+        END""",
+    """CREATE TRIGGER sessions_unsearchable AFTER DELETE ON sessions BEGIN
+        INSERT INTO sessions_search (sessions_search, rowid, key, label)
+        VALUES ('delete', old.rowid, old.key, old.label); END""",
+    # a turn's save sets every column: only a changed label touches the index
+    """CREATE TRIGGER sessions_relabelled AFTER UPDATE OF label ON sessions
+        WHEN old.label IS NOT new.label BEGIN
+        INSERT INTO sessions_search (sessions_search, rowid, key, label)
+        VALUES ('delete', old.rowid, old.key, old.label);
+        INSERT INTO sessions_search (rowid, key, label) VALUES (new.rowid, new.key, new.label);
+        END""",
 ])

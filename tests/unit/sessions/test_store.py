@@ -348,6 +348,11 @@ class ListingTests(SynchronousTestCase):
         # a later change to a row keeps its place among ties (creation order)
         self.rows[3].archived = not self.rows[3].archived
         self.successResultOf(self.store.save(self.rows[3]))
+        # relabelled and deleted rows leave the search index too
+        self.rows[8].label = "Alphabet"
+        self.successResultOf(self.store.save(self.rows[8]))
+        gone = self.rows.pop(9)
+        self.assertTrue(self.successResultOf(self.store.delete(gone.key)))
 
     def expected(self, q: ListQuery) -> tuple[list[str], int]:
         rows = [r for r in self.rows if not q.nothing and (q.archived is None or r.archived == q.archived)
@@ -371,6 +376,9 @@ class ListingTests(SynchronousTestCase):
                    ListQuery(label="Alpha"), ListQuery(pinned=True),
                    ListQuery(archived=None, pinned=False, by_interaction=True),
                    ListQuery(search="k1"), ListQuery(search="alp", archived=None),
+                   ListQuery(search="k11"), ListQuery(search='ta"x'), ListQuery(search="s:k"),
+                   ListQuery(search="lph", label="Alpha", archived=None),
+                   ListQuery(search="main:k", pinned=False, offset=3, limit=9),
                    ListQuery(updated_since=15), ListQuery(include_global=True,
                                                           include_unknown=True),
                    ListQuery(archived=None, include_global=True, offset=7, limit=11),
@@ -389,6 +397,17 @@ class ListingTests(SynchronousTestCase):
         details = " ".join(str(p[-1]) for p in plan)
         self.assertIn("sessions_by_update", details)
         self.assertNotIn("TEMP B-TREE", details)
+
+    def test_a_search_reads_only_its_matches(self) -> None:
+        q = ListQuery(search="k11")
+        where, args = listing._filters(q)
+        plan = self.db.run_now(lambda conn: conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT sessions.* FROM {listing._source(q)} "
+            f"WHERE sessions.archived=?{where} ORDER BY sessions.pinned DESC, "
+            "sessions.updated_at DESC, sessions.rowid LIMIT 50", [0, *args]).fetchall())
+        details = [str(p[-1]) for p in plan]
+        self.assertTrue(details[0].startswith("SCAN sessions_search VIRTUAL TABLE"), details)
+        self.assertIn("SEARCH sessions USING INTEGER PRIMARY KEY (rowid=?)", details)
 
 
 class HeldDatabase:
