@@ -58,6 +58,8 @@ def cached_state(cache: Path, size: str, log: Any) -> Path:
                         str(PER_SESSION)], cwd=REPO, check=True, timeout=6 * 3600,
                        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
         done.write_text("ok\n")
+    subprocess.run([sys.executable, "-m", "bench.stategen", "--migrate", str(state)], cwd=REPO,
+                   check=True, timeout=3600, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     return state
 
 
@@ -99,7 +101,7 @@ async def measure(ctx: sc.Ctx, gw: Gateway, size: str, sessions: int, log: Any) 
             f"{idle.rss / 2**20:.1f} MiB")
         for variant, (method, params, calls) in PROBES.items():
             out = await asyncio.wait_for(_probe(gw, variant, method, params,
-                                                max(3, calls // (4 if p.reps == 1 else 1))),
+                                                max(3, calls // p.state_div)),
                                          p.run_timeout)
             ctx.rec.add("state-scale", f"{size}/{variant}", gw.name, 0, sessions=sessions, **out)
             log(f"state-scale {gw.name} {size} {variant}: {out}")

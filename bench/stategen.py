@@ -8,6 +8,7 @@ the only difference from turns taken one by one.  Every session gets ``ENTRIES_P
 entries (answered user/assistant pairs); ten ``agent:main:big-N`` sessions get ``BIG_ENTRIES``
 more (for ``chat.history`` limit 200).  Mixed rows: 10 % of agent ``ops``, 5 % archived, 0.1 %
 pinned, every 100th labelled.  Bounded: the sizes asked for, nothing else.
+``python -m bench.stategen --migrate STATE_DIR`` brings a cached state to the current schema.
 """
 
 from __future__ import annotations
@@ -97,7 +98,19 @@ def generate(state_dir: Path, sessions: int, per_session: int) -> dict[str, obje
             "bytes": path.stat().st_size}
 
 
+def migrate(state_dir: Path) -> None:
+    """Bring a cached state to the current schema (a one-time cost kept out of start-up)."""
+    path = sessions_file(state_dir)
+    if path.exists():
+        db = Database(path, SESSIONS_FILE_SCHEMA, inline=True)
+        db.open()
+        db.close()
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--migrate"] and len(argv) == 2:
+        migrate(Path(argv[1]))
+        return 0
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
