@@ -22,7 +22,7 @@ from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Nullable, OneOf, Str, closed
 from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
-from openclaw_tw.sessions.listing import ListQuery
+from openclaw_tw.sessions.listing import SQL_INT, ListQuery
 from openclaw_tw.sessions.store import OVERRIDE_FIELDS, Entry, SessionRow, SessionStore
 
 if TYPE_CHECKING:
@@ -151,7 +151,9 @@ class SessionsMethods:
             include_global=bool(params.get("includeGlobal")),
             include_unknown=bool(params.get("includeUnknown")),
             by_interaction=params.get("sortBy") == "lastInteractionAt",
-            offset=params.get("offset", 0), limit=params.get("limit", DEFAULT_LIMIT),
+            # clamped to what SQLite (and the JSON encoder) hold: limitApplied says so
+            offset=min(params.get("offset", 0), SQL_INT),
+            limit=min(params.get("limit", DEFAULT_LIMIT), SQL_INT),
             # sub-sessions of a session: none here (no session spawns another)
             nothing=bool(params.get("spawnedBy")))
         return self.store.page(query).addCallback(self._listed, query, params)

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 HIDDEN_KEYS = ("global", "unknown")
+SQL_INT = 2**62  # any client-sent number is clamped to what SQLite's integers hold
 PINNED, UPDATED_AT, LAST_INTERACTION_AT = 15, 4, 5  # column positions of ``sessions``
 
 
@@ -80,7 +81,7 @@ def _filters(q: ListQuery) -> tuple[str, list[Any]]:
         sql += " AND sessions.pinned IN (1, 0)"  # lets the range below use the order's index
     if q.updated_since is not None:
         sql += " AND sessions.updated_at>=?"
-        args.append(q.updated_since)
+        args.append(max(q.updated_since, -SQL_INT))
     if q.hidden:
         sql += " AND sessions.key NOT IN (" + ",".join("?" * len(q.hidden)) + ")"
         args += list(q.hidden)
@@ -97,7 +98,7 @@ def page(conn: sqlite3.Connection, q: ListQuery) -> list[tuple[Any, ...]]:
         return []
     where, args = _filters(q)
     column = "last_interaction_at" if q.by_interaction else "updated_at"
-    want = q.offset + q.limit
+    want = min(q.offset + q.limit, SQL_INT)
     rows: list[tuple[Any, ...]] = []
     for archived in _states(q):
         rows += conn.execute(

@@ -288,6 +288,24 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual(self.keys(archived="all"), [])
         self.assertEqual(history(self.w, "agent:main:dup")["messages"], [])
 
+    def test_list_numbers_beyond_sqlite_integers(self) -> None:
+        """Numbers past 64 bits reach neither SQLite nor the response raw (the reply's
+        limitApplied could not be encoded: the client waited for ever)."""
+        self.create("one")
+        for params, keys in (
+                (b'{"limit": 100000000000000000000, "activeMinutes": 100000000000000000000}',
+                 ["agent:main:one"]),
+                (b'{"limit": 9000000000000000000, "offset": 9000000000000000000}', []),
+                (b'{"offset": 100000000000000000000, "limit": 5}', [])):
+            self.w.send_raw(b'{"type": "req", "id": "big", "method": "sessions.list", '
+                            b'"params": ' + params + b"}")
+            res = self.w.response("big")
+            assert res is not None
+            self.assertTrue(res["ok"], res)
+            self.assertEqual(([r["key"] for r in res["payload"]["sessions"]],
+                              res["payload"]["totalCount"]), (keys, 1))
+            self.w.pop()
+
     def test_identical_deletes_in_one_millisecond(self) -> None:
         """Issue #21 finding 5: two identical sessions.delete in the same millisecond wrote
         and renamed one shared temporary file; the loser answered ``internal error``."""
