@@ -362,7 +362,11 @@ class SessionStore:
 
     def history(self, key: str, limit: int, before_seq: int | None = None,
                 session_id: str | None = None) -> Deferred[list[Entry]]:
-        """The newest ``limit`` entries (older than ``before_seq``), oldest first."""
+        """The newest ``limit`` entries (older than ``before_seq``), oldest first.  Numbers a
+        client sent are clamped to what SQLite's integers hold."""
+        limit = min(limit, listing.SQL_INT)
+        if before_seq is not None:
+            before_seq = max(min(before_seq, listing.SQL_INT), -listing.SQL_INT)
 
         def read(conn: sqlite3.Connection) -> list[Entry]:
             sql = "SELECT * FROM transcript WHERE session_key=?"

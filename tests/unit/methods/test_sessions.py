@@ -306,6 +306,19 @@ class SessionsMethods(SynchronousTestCase):
                               res["payload"]["totalCount"]), (keys, 1))
             self.w.pop()
 
+    def test_transcript_reads_with_numbers_beyond_sqlite_integers(self) -> None:
+        self.turn("main")
+        for method, params in (
+                (b"sessions.get", b'{"key": "main", "limit": 100000000000000000000}'),
+                (b"chat.history", b'{"sessionKey": "main", "cursor": "999999999999999999999"}'),
+                (b"chat.history", b'{"sessionKey": "main", "cursor": "-999999999999999999999"}')):
+            self.admin.send_raw(b'{"type": "req", "id": "big", "method": "' + method +
+                                b'", "params": ' + params + b"}")
+            res = self.admin.response("big")
+            assert res is not None
+            self.assertTrue(res["ok"], res)
+            self.admin.pop()
+
     def test_identical_deletes_in_one_millisecond(self) -> None:
         """Issue #21 finding 5: two identical sessions.delete in the same millisecond wrote
         and renamed one shared temporary file; the loser answered ``internal error``."""
