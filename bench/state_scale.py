@@ -117,8 +117,9 @@ async def fill_theirs(gw: Gateway, n: int) -> None:
     s = await open_session(gw.url, gw.token, scopes=ADMIN_SCOPES)
     try:
         for i in range(n):
+            # the real gateway refuses a label another session has ("label already in use")
             res = await s.call("sessions.create", {"key": f"s{i:07d}",
-                                                   **({"label": f"label-{i % 50}"}
+                                                   **({"label": f"label-{i // 100}"}
                                                       if i % 100 == 0 else {})}, timeout=60)
             if not res.get("ok"):
                 raise RuntimeError(f"sessions.create: {res.get('error')}")

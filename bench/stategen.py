@@ -7,7 +7,7 @@ the store's ``ROW_UPSERT``, entries with its transcript insert — in bulk trans
 the only difference from turns taken one by one.  Every session gets ``ENTRIES_PER_SESSION``
 entries (answered user/assistant pairs); ten ``agent:main:big-N`` sessions get ``BIG_ENTRIES``
 more (for ``chat.history`` limit 200).  Mixed rows: 10 % of agent ``ops``, 5 % archived, 0.1 %
-pinned, every 100th labelled.  Bounded: the sizes asked for, nothing else.
+pinned, every 100th labelled (labels are unique, as the real gateway requires).  Bounded: the sizes asked for, nothing else.
 ``python -m bench.stategen --migrate STATE_DIR`` brings a cached state to the current schema.
 """
 
@@ -38,7 +38,7 @@ def _row(i: int, key: str, entries: int) -> SessionRow:
         agent = "main"
     updated = T0 + i * 1000 + entries
     return SessionRow(key, agent, f"00000000-0000-4000-8000-{i:012x}", T0 + i * 1000, updated,
-                      last_interaction_at=updated, label=f"label-{i % 50}" if i % 100 == 0
+                      last_interaction_at=updated, label=f"label-{i // 100}" if i % 100 == 0
                       else None, status="done", last_run_id=f"gen-{i}-{entries // 2 - 1}",
                       archived=i % 20 == 7, pinned=i % 1000 == 3, created_via="chat")
 

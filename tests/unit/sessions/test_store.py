@@ -479,3 +479,17 @@ class RaceTests(SynchronousTestCase):
         self.assertIsNone(self.successResultOf(read))
         self.assertTrue(self.successResultOf(deleted))
         self.assertIsNone(self.store.cached("agent:main:x"))
+
+    def test_a_body_orjson_refuses_is_still_read(self) -> None:
+        ensured = self.store.ensure(KEY)
+        self.db.release()
+        row = self.successResultOf(ensured)
+        d = self.store.append(row, "assistant", {"role": "assistant", "content": "x",
+                                                 "score": float("nan")})
+        self.db.release()
+        self.successResultOf(d)
+        read = self.store.history(KEY, 5)
+        self.db.release()
+        [entry] = self.successResultOf(read)
+        self.assertEqual(entry.body["content"], "x")
+        self.assertNotEqual(entry.body["score"], entry.body["score"])  # NaN survives
