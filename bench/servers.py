@@ -45,8 +45,9 @@ def pick_port(span: int = 8, tries: int = 200) -> int:
     """A port P with P..P+span free on loopback (the real gateway may open neighbours), from
     ``BENCH_PORT_RANGE`` (``LO-HI``) when set, else 20000-30000."""
     lo, hi = (int(x) for x in os.environ.get("BENCH_PORT_RANGE", "20000-30000").split("-"))
+    step = 16 if hi - lo >= 1600 else 1  # a narrow range: every start in it
     for _ in range(tries):
-        p = random.randrange(lo, max(lo + 1, hi - span), 16)
+        p = random.randrange(lo, max(lo + 1, hi - span), step)
         if all(port_free(p + i) for i in range(span)):
             return p
     raise RuntimeError("no free port range found")

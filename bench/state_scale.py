@@ -133,10 +133,10 @@ async def run(ctx: sc.Ctx, gws: list[Gateway], cache: Path, quick: bool, sizes: 
         for gw in gws:
             if not isinstance(gw, Ours):
                 continue
-            state = cached_state(cache, size, log)
-            fresh = Ours(gw.workdir.parent / f"ours-state-{size}", gw.token)
-            fresh.state_dir = state
             try:
+                state = cached_state(cache, size, log)
+                fresh = Ours(gw.workdir.parent / f"ours-state-{size}", gw.token)
+                fresh.state_dir = state
                 await measure(ctx, fresh, size, SIZES[size], log)
             except Exception as e:  # recorded, the run goes on
                 log(f"state-scale ours {size} failed: {e!r}")
@@ -144,8 +144,9 @@ async def run(ctx: sc.Ctx, gws: list[Gateway], cache: Path, quick: bool, sizes: 
     for gw in gws:
         if isinstance(gw, Ours):
             continue
-        fresh = gw.twin("state")
+        fresh: Gateway | None = None
         try:
+            fresh = gw.twin("state")
             fresh.spawn()
             await fresh.wait_hello(ctx.params.start_timeout)
             t0 = time.perf_counter()
@@ -156,10 +157,11 @@ async def run(ctx: sc.Ctx, gws: list[Gateway], cache: Path, quick: bool, sizes: 
             fresh.stop(ctx.params.stop_grace)
             await measure(ctx, fresh, "1000" if not quick else "50", n, log)
         except Exception as e:
-            log(f"state-scale {fresh.name} failed: {e!r}")
-            ctx.rec.na("state-scale", "*", fresh.name, f"error: {e}"[:160])
+            log(f"state-scale {gw.name} failed: {e!r}")
+            ctx.rec.na("state-scale", "*", gw.name, f"error: {e}"[:160])
         finally:
-            fresh.stop(ctx.params.stop_grace)
+            if fresh is not None:
+                fresh.stop(ctx.params.stop_grace)
 
 
 COLUMNS = [  # (variant suffix, metric, heading, multiplier, decimals)
