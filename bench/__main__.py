@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios as sc
+from bench import state_scale
 from bench.mockllm import provider_config
 from bench.report import Recorder, table
 from bench.servers import (
@@ -33,6 +34,8 @@ from bench.servers import (
 )
 
 RESULTS = REPO / "bench" / "results"
+STATE_CACHE = Path(tempfile.gettempdir()) / "openclaw-bench-state"
+ALL = [*sc.ORDER, "state-scale"]
 THEIRS_NO_CHAT = "no offline model in the real gateway (needs a model provider)"
 
 
@@ -77,8 +80,13 @@ def raise_nofile() -> None:
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="short smoke variant")
-    ap.add_argument("--scenarios", default=",".join(sc.ORDER),
-                    help=f"comma list from {','.join(sc.ORDER)} (idle is part of startup)")
+    ap.add_argument("--scenarios", default=",".join(ALL),
+                    help=f"comma list from {','.join(ALL)} (idle is part of startup)")
+    ap.add_argument("--state-cache", default=str(STATE_CACHE),
+                    help="state-scale: where the generated state of each size is kept")
+    ap.add_argument("--state-sizes", default="",
+                    help=f"state-scale: comma list from {','.join(state_scale.SIZES)} "
+                         "(default: all; --quick: 0,10k)")
     ap.add_argument("--reps", type=int, help="repetitions of the non-startup scenarios")
     ap.add_argument("--startup-runs", type=int, help="fresh starts per gateway")
     ap.add_argument("--only", choices=["ours", "theirs"], help="measure one gateway only")
@@ -94,10 +102,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     names = ["startup" if n == "idle" else n for n in names]
-    unknown = [n for n in names if n not in sc.ORDER]
+    unknown = [n for n in names if n not in ALL]
     if unknown:
         ap.error(f"unknown scenario(s): {', '.join(unknown)}")
-    args.names = [n for n in sc.ORDER if n in names]
+    args.names = [n for n in ALL if n in names]
+    args.sizes = [s.strip() for s in args.state_sizes.split(",") if s.strip()]
+    if any(s not in state_scale.SIZES for s in args.sizes):
+        ap.error(f"--state-sizes: from {', '.join(state_scale.SIZES)}")
     return args
 
 
@@ -152,6 +163,8 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
                     rec.na("idle-memory", "*", gw.name, f"error: {type(e).__name__}: {e}"[:160])
                     gw.stop(p.stop_grace)
 
+    if "state-scale" in args.names:
+        await state_scale.run(ctx, gws, Path(args.state_cache), args.quick, args.sizes, log)
     rest = [n for n in args.names if n in sc.SCENARIOS]
     if not rest:
         return
@@ -301,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         rec.close()
         servers = ("ours", OursMetricsOff.name) if args.metrics_ab else ("ours", "theirs")
-        text = header(meta, args, jsonl) + table(rec.rows, servers) + "\n"
+        text = header(meta, args, jsonl) + table(rec.rows, servers) + "\n" + \
+            state_scale.table(rec.rows)
         (results / "latest.md").write_text(text)
         print(text)
         if args.keep or not ok:

@@ -68,6 +68,7 @@ class Params:
     chat_turns: int = 100
     chat_mock_turns: int = 50        # per repetition, against the mock OpenAI server
     run_timeout: float = 240.0       # per scenario run
+    state_div: int = 1               # state-scale: calls per probe divided by this
 
     @classmethod
     def quick(cls) -> Params:
@@ -81,7 +82,8 @@ class Params:
                  "health-1x1": ("health", 1, 1, 100)},
             fanout={"c100": (100, 20)},
             overload={"16x16": (16, 16, 1_024), "32x16": (32, 16, 1_024)},
-            soak_runs=3, soak_n=2_000, chat_turns=10, chat_mock_turns=3, run_timeout=90.0)
+            soak_runs=3, soak_n=2_000, chat_turns=10, chat_mock_turns=3, run_timeout=90.0,
+            state_div=4)
 
 
 @dataclass

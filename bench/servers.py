@@ -52,10 +52,15 @@ def port_range(env: dict[str, str] | None = None) -> tuple[int, int]:
 
 
 def pick_port(span: int = 8, tries: int = 200) -> int:
-    """A port P with P..P+span free on loopback (the real gateway may open neighbours)."""
-    lo, hi = port_range()
+    """A port P with P..P+span free on loopback (the real gateway may open neighbours), from
+    ``OPENCLAW_BENCH_PORTS`` (or ``BENCH_PORT_RANGE``) ``LO-HI`` when set, else 20000-30000."""
+    env = dict(os.environ)
+    if "OPENCLAW_BENCH_PORTS" not in env and "BENCH_PORT_RANGE" in env:
+        env["OPENCLAW_BENCH_PORTS"] = env["BENCH_PORT_RANGE"]
+    lo, hi = port_range(env)
+    step = 16 if hi - lo >= 1600 else 1  # a narrow range: every start in it
     for _ in range(tries):
-        p = random.randrange(lo, max(lo + 1, hi - span), 16)
+        p = random.randrange(lo, max(lo + 1, hi - span), step)
         if all(port_free(p + i) for i in range(span)):
             return p
     raise RuntimeError("no free port range found")
@@ -217,19 +222,27 @@ def _alive(pid: int) -> bool:
 
 
 class Ours(Gateway):
+    """``BENCH_OURS_REPO`` names another checkout to measure (a before/after comparison)."""
+
     name = "ours"
+    state_dir: Path | None = None  # default: <workdir>/state
+
+    @property
+    def state(self) -> Path:
+        return self.state_dir or self.workdir / "state"
 
     def argv(self) -> list[str]:
         twistd = Path(sys.executable).parent / "twistd"
         head = [str(twistd)] if twistd.exists() else [sys.executable, "-m", "twisted"]
         return [*head, "-n", "--pidfile=", "openclaw", "--port", str(self.port),
-                "--token", self.token, "--state-dir", str(self.workdir / "state")]
+                "--token", self.token, "--state-dir", str(self.state)]
 
     def env(self) -> dict[str, str]:
-        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp), PYTHONPATH=str(REPO))
+        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp),
+                         PYTHONPATH=os.environ.get("BENCH_OURS_REPO") or str(REPO))
 
     def config_file(self) -> Path:
-        return self.workdir / "state" / "openclaw.json"
+        return self.state / "openclaw.json"
 
     def twin(self, tag: str) -> Gateway:
         return type(self)(self.workdir.parent / f"{self.name}-{tag}", self.token)

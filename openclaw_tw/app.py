@@ -368,7 +368,7 @@ def add_session_families(app: Components, chat: ChatMethods,
         chat, app.runtime, app.sessions, lambda: models.models_list(None, {})["models"],
         lambda: {normalize_agent_id(a["id"]) for a in configured_agents(hub.settings.raw)}))
     table.add_family(SessionBranchesMethods(app.sessions))
-    table.add_family(SessionSearchMethods(app.sessions_db, lambda: app.sessions.rows.values(),
+    table.add_family(SessionSearchMethods(app.sessions_db, app.sessions.get_many,
                                           sessions.public))
     groups = SessionGroups(app.sessions_db, app.sessions, hub.now_ms)  # the group catalog
     groups.load()
@@ -376,7 +376,7 @@ def add_session_families(app: Components, chat: ChatMethods,
                                           sessions.session_changed))
     table.add_family(SessionUsageMethods(SessionUsage(
         app.sessions_db, CostUsage(app.sessions_db, app.models, hub.now_ms),
-        lambda: app.sessions.rows.values(), sessions.public), hub.now_ms))
+        app.sessions.get_many, sessions.public), hub.now_ms))
     table.add_family(ProjectsMethods(lambda: hub.settings.raw,
                                      hub.settings.state_dir / "workspace"))
     table.add_family(AbsentFeaturesMethods(lambda: hub.boot_id))
@@ -408,8 +408,8 @@ def openai_maker(reactor: Any) -> Any:
 
 
 def sessions_summary(store: SessionStore, hub: Gateway) -> dict[str, Any]:
-    rows = sorted(store.rows.values(), key=lambda r: r.updated_at, reverse=True)
+    """The rows stored and the five newest, which the store keeps as it writes."""
     now = hub.now_ms()
-    return {"path": hub.display_path(hub.sessions_path()), "count": len(rows),
-            "recent": [{"key": r.key, "updatedAt": r.updated_at, "age": now - r.updated_at}
-                       for r in rows[:5]]}
+    return {"path": hub.display_path(hub.sessions_path()), "count": store.count,
+            "recent": [{"key": key, "updatedAt": updated, "age": now - updated}
+                       for key, updated in store.recent]}

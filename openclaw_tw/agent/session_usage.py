@@ -119,7 +119,8 @@ class SessionRollup:
 
 
 class SessionUsage:
-    def __init__(self, db: Database, costs: CostUsage, rows: Callable[[], Iterable[SessionRow]],
+    def __init__(self, db: Database, costs: CostUsage,
+                 rows: Callable[[Iterable[str]], Deferred[dict[str, SessionRow]]],
                  present: Callable[[SessionRow], dict[str, Any]]) -> None:
         self._db = db
         self._costs = costs
@@ -131,14 +132,20 @@ class SessionUsage:
         def read(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, int]]:
             return conn.execute(_ENTRIES, (span.start_ms, span.end_ms)).fetchall()
 
-        d = self._db.run(read)
-        return d.addCallback(self._summarize, span, agent, key, family,
-                             DEFAULT_LIMIT if limit is None else limit, creator, now)
+        def with_rows(entries: list[tuple[str, str, str, str, int]]) -> Deferred[Any]:
+            keys = {e[0] for e in entries} | ({key} if key is not None else set())
+            return self._rows(sorted(keys)).addCallback(lambda rows: (entries, rows))
 
-    def _summarize(self, entries: list[tuple[str, str, str, str, int]], span: UsageRange,
-                   agent: str | None, key: str | None, family: bool, limit: int,
-                   creator: str | None, now: int) -> dict[str, Any]:
-        rows = {r.key: r for r in self._rows()
+        d = self._db.run(read).addCallback(with_rows)
+        return d.addCallback(lambda found: self._summarize(
+            found[0], found[1], span, agent, key, family,
+            DEFAULT_LIMIT if limit is None else limit, creator, now))
+
+    def _summarize(self, entries: list[tuple[str, str, str, str, int]],
+                   stored: dict[str, SessionRow], span: UsageRange, agent: str | None,
+                   key: str | None, family: bool, limit: int, creator: str | None, now: int
+                   ) -> dict[str, Any]:
+        rows = {k: r for k, r in stored.items()
                 if (agent is None or r.agent_id == agent) and (key is None or r.key == key)}
         sessions: dict[tuple[str, str], SessionRollup] = {}
         for session_key, session_id, role, body_json, ts in entries:

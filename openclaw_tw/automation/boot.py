@@ -86,7 +86,7 @@ class BootScript(Service):
         key = f"agent:{agent}:boot:{run_id}"
         started = gw.now_ms()
         try:
-            row = self.sessions.ensure(key, "boot")
+            row = await self.sessions.ensure(key, "boot")
             run = await self.runtime.accept(row, text, f"boot-{run_id}", "agent", None,
                                           timeout_s=BOOT_TIMEOUT_S)
             outcome = await run.finished()

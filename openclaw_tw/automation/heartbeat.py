@@ -183,7 +183,7 @@ class Heartbeat:
         message = "\n".join([*lines, "", cfg["prompt"]]) if lines else cfg["prompt"]
         self.running.add(agent)
         try:
-            row = self.sessions.ensure(key, "heartbeat")
+            row = await self.sessions.ensure(key, "heartbeat")
             timeout = cfg.get("timeoutSeconds")
             if not isinstance(timeout, int | float) or isinstance(timeout, bool):
                 timeout = min(cfg["everyMs"] / 1000, 600) if cfg["everyMs"] else 600

@@ -370,7 +370,7 @@ class Scheduler(Service):
             if job.get("wakeMode") == "now":
                 self.heartbeat.request_wake(agent, f"cron:{job['id']}")
             return "ok", None, payload["text"][:PREVIEW_CHARS], key
-        row = self.sessions.ensure(key, "cron")
+        row = await self.sessions.ensure(key, "cron")
         if row.label is None:  # the real gateway names an automation's session after the job
             row.label = f"Automation: {job['name']}"
         timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S

@@ -102,7 +102,7 @@ class ChannelRouter:
         record("message.dispatch.started", channel=channel, source="replyResolver")
         agent_id, overrides = bindings.resolve(gw.settings.raw, msg)
         key = session_key(msg, gw.settings.raw, agent_id, overrides)
-        row = self.sessions.ensure(key, msg.channel)
+        row = await self.sessions.ensure(key, msg.channel)
         stop_typing = account.typing(msg)
         try:
             try:

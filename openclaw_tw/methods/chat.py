@@ -127,11 +127,12 @@ class ChatMethods:
         if not params["message"].strip() and not files:
             raise invalid_request("invalid chat.send params: message must not be empty")
         self.dedupe.start(f"chat:{run_id}", fp)
-        row = self.store.ensure(key, "chat")
         timeout = params.get("timeoutMs")
-        d = self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
-                                timeout / 1000 if timeout else None, None,
-                                params.get("queueMode", "followup"), attachments=files)
+        d = self.store.ensure(key, "chat").addCallback(
+            lambda row: self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
+                                            timeout / 1000 if timeout else None, None,
+                                            params.get("queueMode", "followup"),
+                                            attachments=files))
         return d.addCallbacks(self._chat_accepted, self._chat_failed,
                               callbackArgs=(run_id,), errbackArgs=(run_id, key, params["message"]))
 
@@ -161,7 +162,6 @@ class ChatMethods:
     def chat_history(self, ctx: CallContext, params: dict[str, Any]
                      ) -> Deferred[dict[str, Any]]:
         key = _key_of(params)
-        row = self.store.get(key)
         limit = params.get("limit", 200)
         before = None
         cursor = params.get("cursor")
@@ -170,15 +170,20 @@ class ChatMethods:
                 before = int(cursor)
             except ValueError:
                 raise invalid_request("invalid chat.history params: bad cursor") from None
+        return self.store.get(key).addCallback(self._history, key, params, limit, before)
+
+    def _history(self, row: SessionRow | None, key: str, params: dict[str, Any], limit: int,
+                 before: int | None) -> Deferred[dict[str, Any]]:
         session_id = params.get("sessionId") or (row.session_id if row else None)
         d = self.store.history(key, limit + 1, before, session_id)
         return d.addCallback(_history_page, key, row, limit, params.get("maxChars")).addCallback(
-            self._with_session_info, key)
+            self._with_session_info, key, row)
 
-    def _with_session_info(self, page: dict[str, Any], key: str) -> dict[str, Any]:
+    def _with_session_info(self, page: dict[str, Any], key: str, row: SessionRow | None
+                           ) -> dict[str, Any]:
         """The real gateway's ``defaults`` and ``sessionInfo`` (the session's row, read when
         the page is sent): the TUI takes the footer's model and token counts from them."""
-        row = self.store.get(key)
+        row = self.store.cached(key) or row
         page["defaults"] = self.rows.defaults(full=False)
         page["sessionInfo"] = self.rows.row(row) if row is not None else self.rows.missing(key)
         return page
@@ -191,7 +196,9 @@ class ChatMethods:
     @rpc("chat.inject", CHAT_INJECT)
     def chat_inject(self, ctx: CallContext, params: dict[str, Any]
                     ) -> Deferred[dict[str, Any]]:
-        row = self.store.ensure(_key_of(params), "inject")
+        return self.store.ensure(_key_of(params), "inject").addCallback(self._inject, params)
+
+    def _inject(self, row: SessionRow, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         now = self.now_ms()
         body: dict[str, Any] = {"role": "assistant", "content": [
             {"type": "text", "text": params["message"]}], "timestamp": now, "injected": True}
@@ -219,7 +226,19 @@ class ChatMethods:
             model = f"{params['provider']}/{model}"
         entry = self.dedupe.start(f"agent:{run_id}")
         entry.payload = {"sessionKey": key, "agentId": agent_id}
-        row = self.store.ensure(key, "agent")
+        return self.store.ensure(key, "agent").addCallback(
+            self._agent_start, ctx, params, run_id, key, model).addErrback(
+            self._agent_unstarted, run_id)
+
+    def _agent_unstarted(self, f: Failure, run_id: str) -> Failure:
+        """The row could not be read: the idempotency slot must not stay in flight."""
+        seen = self.dedupe.get(f"agent:{run_id}")
+        if seen is not None and seen.active:
+            self.dedupe.settle(f"agent:{run_id}", False, None, {"message": str(f.value)})
+        return f
+
+    def _agent_start(self, row: SessionRow, ctx: CallContext, params: dict[str, Any],
+                     run_id: str, key: str, model: str | None) -> Deferred[Any]:
         timeout = params.get("timeout")
         d = self.runtime.accept(row, params["message"], run_id, "agent", ctx.conn,
                                 float(timeout) if timeout else None, model)

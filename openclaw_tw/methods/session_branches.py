@@ -19,7 +19,7 @@ from openclaw_tw.methods.sessions import entry_text
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Obj, Str
 from openclaw_tw.sessions.keys import resolve_key
-from openclaw_tw.sessions.store import Entry, SessionStore
+from openclaw_tw.sessions.store import Entry, SessionRow, SessionStore
 from openclaw_tw.timefmt import iso_ms
 
 _S1 = Str(min_len=1)
@@ -46,8 +46,11 @@ class SessionBranchesMethods:
     @rpc("sessions.branches.list", BRANCHES)
     def branches_list(self, ctx: CallContext, params: dict[str, Any]
                       ) -> Deferred[dict[str, Any]]:
-        row = self.store.get(resolve_key(params["sessionKey"].strip(),
-                                         agent_id=params.get("agentId")))
+        return self.store.get(resolve_key(params["sessionKey"].strip(),
+                                          agent_id=params.get("agentId"))).addCallback(
+            self._branches)
+
+    def _branches(self, row: SessionRow | None) -> Deferred[dict[str, Any]]:
         if row is None:
             return succeed({"branches": []})
         d = self.store.history(row.key, HEADLINE_WINDOW, None, row.session_id)

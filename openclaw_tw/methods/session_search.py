@@ -50,7 +50,8 @@ TERMS_MAX = 16
 SCAN_MAX = 2000      # candidate rows scored per search, newest first
 SNIPPET_MAX = 160
 ROLES = ("user", "assistant")
-KEYS_INLINE_MAX = 5000  # more sessions in scope: filter them in Python, not in the SQL
+KEYS_INLINE_MAX = 5000  # sessionKeys named in the SQL at most
+POOL_FACTOR = 4  # hits scored per result asked, before the scope filter
 
 
 def terms_of(query: str) -> list[str]:
@@ -122,23 +123,20 @@ def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _scan(conn: sqlite3.Connection, sessions: dict[str, str], terms: list[str],
+def _scan(conn: sqlite3.Connection, keys: list[str] | None, terms: list[str],
           limit: int) -> list[tuple[float, int, dict[str, Any]]]:
-    """The best ``limit`` hits among the newest SCAN_MAX candidates (LIKE narrows them;
-    the message text decides)."""
-    if not sessions:
-        return []
-    keys = list(sessions) if len(sessions) <= KEYS_INLINE_MAX else []
-    where = "session_key IN (" + ",".join("?" * len(keys)) + ") AND " if keys else ""
-    sql = ("SELECT session_key, session_id, entry_id, role, body, ts, seq FROM transcript "
-           "WHERE " + where + "role IN (?, ?)" +
-           "".join(" AND lower(body) LIKE ? ESCAPE '\\'" for _ in terms) +
-           " ORDER BY seq DESC LIMIT ?")
-    args = [*keys, *ROLES, *(_like(t) for t in terms), SCAN_MAX]
+    """The best ``limit`` hits among the newest SCAN_MAX candidates of the sessions' current
+    transcripts (LIKE narrows them; the message text decides)."""
+    where = "t.session_key IN (" + ",".join("?" * len(keys)) + ") AND " if keys else ""
+    sql = ("SELECT t.session_key, t.session_id, t.entry_id, t.role, t.body, t.ts, t.seq "
+           "FROM transcript t JOIN sessions s ON s.key = t.session_key "
+           "AND s.session_id = t.session_id "  # not an earlier session of the key
+           "WHERE " + where + "t.role IN (?, ?)" +
+           "".join(" AND lower(t.body) LIKE ? ESCAPE '\\'" for _ in terms) +
+           " ORDER BY t.seq DESC LIMIT ?")
+    args = [*(keys or ()), *ROLES, *(_like(t) for t in terms), SCAN_MAX]
     best: list[tuple[float, int, dict[str, Any]]] = []
     for key, session_id, entry_id, role, body, ts, seq in conn.execute(sql, args):
-        if sessions.get(key) != session_id:
-            continue  # an earlier session of the key (before a reset)
         try:
             message = json.loads(body)
         except ValueError:
@@ -158,25 +156,35 @@ def _scan(conn: sqlite3.Connection, sessions: dict[str, str], terms: list[str],
 
 
 class SessionSearchMethods:
-    def __init__(self, db: Database, rows: Callable[[], Iterable[SessionRow]],
+    def __init__(self, db: Database,
+                 get_many: Callable[[Iterable[str]], Deferred[dict[str, SessionRow]]],
                  present: Callable[[SessionRow], dict[str, Any]]) -> None:
         self._db = db
-        self._rows = rows
+        self._get_many = get_many  # rows by key, from the sessions store (bounded cache)
         self._present = present
 
     @rpc("sessions.search", SEARCH)
     def sessions_search(self, ctx: CallContext, params: dict[str, Any]
                         ) -> Deferred[dict[str, Any]]:
         terms = terms_of(params["query"])
-        rows = {r.key: r for r in self._rows() if in_scope(r, params)}
         limit = params.get("limit", DEFAULT_LIMIT)
-        current = {k: r.session_id for k, r in rows.items()}
-        d = self._db.run(lambda conn: _scan(conn, current, terms, limit) if terms else [])
-        return d.addCallback(self._answer, rows)
+        keys = params.get("sessionKeys")
+        keys = list(keys)[:KEYS_INLINE_MAX] if keys else None
+        # a pool larger than the page: hits of sessions out of scope are dropped afterwards
+        d = self._db.run(lambda conn: _scan(conn, keys, terms, limit * POOL_FACTOR)
+                         if terms else [])
 
-    def _answer(self, hits: list[tuple[float, int, dict[str, Any]]],
-                rows: dict[str, SessionRow]) -> dict[str, Any]:
-        results = [h for _, _, h in hits]
+        def with_rows(hits: list[tuple[float, int, dict[str, Any]]]) -> Any:
+            wanted = list(dict.fromkeys(h["sessionKey"] for _, _, h in hits))
+            return self._get_many(wanted).addCallback(self._answer, hits, params, limit)
+
+        return d.addCallback(with_rows)
+
+    def _answer(self, rows: dict[str, SessionRow],
+                hits: list[tuple[float, int, dict[str, Any]]], params: dict[str, Any],
+                limit: int) -> dict[str, Any]:
+        results = [h for _, _, h in hits
+                   if h["sessionKey"] in rows and in_scope(rows[h["sessionKey"]], params)]
+        results = results[:limit]
         keys = list(dict.fromkeys(h["sessionKey"] for h in results))
-        return {"results": results,
-                "sessions": [self._present(rows[k]) for k in keys if k in rows]}
+        return {"results": results, "sessions": [self._present(rows[k]) for k in keys]}

@@ -1,6 +1,7 @@
 """sessions.*: list, subscribe, preview, resolve, describe, get, patch, reset, delete, compact,
-create, send, abort (§6.3).  Rows come from the store's memory mirror (presented by
-``session_rows``); transcript reads and archive files go through the database thread."""
+create, send, abort (§6.3).  Rows come from the store (its cache, or the database thread:
+``sessions.list`` pages there), presented by ``session_rows``; transcript reads and archive
+files go through the database thread too."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Nullable, OneOf, Str, closed
 from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
+from openclaw_tw.sessions.listing import SQL_INT, ListQuery
 from openclaw_tw.sessions.store import OVERRIDE_FIELDS, Entry, SessionRow, SessionStore
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ RunBlocking = Callable[..., Deferred[Any]]
 
 _S1 = Str(min_len=1)
 DEFAULT_LIMIT = 100
+MAX_CANDIDATES = 100  # sessions.resolve: rows listed when a session id or label is ambiguous
 LIST = closed(optional={
     "limit": Int(minimum=1), "offset": Int(minimum=0),
     "activeMinutes": Int(minimum=1), "label": Str(), "agentId": Str(), "search": Str(),
@@ -114,6 +117,9 @@ class SessionsMethods:
         self.display_path = display_path
         self.path = display_path(db_path)
         self.rows = RowPresenter(runtime)
+        # key -> the sessions.delete in progress for it: an identical delete arriving before
+        # it finishes waits for it and answers deleted: false (issue #21 finding 5).
+        self._deleting: dict[str, Deferred[Any]] = {}
 
     @property
     def primary(self) -> str:
@@ -128,51 +134,36 @@ class SessionsMethods:
                                             "reason": reason, "session": self.public(row)},
                        scope=S.READ, drop_if_slow=True, predicate=_subscribed)
 
-    def _existing(self, params: dict[str, Any]) -> SessionRow:
-        row = self.store.get(_key_of(params))
-        if row is None:
-            raise invalid_request(f"unknown session key: {params.get('key')}")
-        expected = params.get("expectedSessionId")
-        if expected and expected != row.session_id:
-            raise invalid_request("session changed since it was read; reload and retry",
-                                  {"reason": "session-changed"})
-        return row
+    def _existing(self, params: dict[str, Any]) -> Deferred[SessionRow]:
+        return self.store.get(_key_of(params)).addCallback(_checked, params)
 
     # -- reading -----------------------------------------------------------------------------
 
     @rpc("sessions.list", LIST)
     def sessions_list(self, ctx: CallContext, params: dict[str, Any]
                       ) -> Deferred[dict[str, Any]]:
-        rows = list(self.store.rows.values())
         archived = params.get("archived", False)
-        if archived != "all":
-            rows = [r for r in rows if r.archived == bool(archived)]
-        if params.get("agentId"):
-            rows = [r for r in rows if r.agent_id == normalize_agent_id(params["agentId"])]
-        if params.get("label") is not None:
-            rows = [r for r in rows if r.label == params["label"]]
-        if params.get("pinned") is not None:
-            rows = [r for r in rows if r.pinned == params["pinned"]]
-        if params.get("search"):
-            needle = params["search"].lower()
-            rows = [r for r in rows if needle in r.key.lower() or
-                    needle in (r.label or "").lower()]
-        if params.get("activeMinutes"):
-            cutoff = self.now_ms() - params["activeMinutes"] * 60_000
-            rows = [r for r in rows if r.updated_at >= cutoff]
-        if params.get("spawnedBy"):
-            rows = []  # sub-sessions of a session: none here (no session spawns another)
-        if not params.get("includeGlobal"):
-            rows = [r for r in rows if r.key != "global"]
-        if not params.get("includeUnknown"):
-            rows = [r for r in rows if r.key != "unknown"]
-        sort = params.get("sortBy", "updatedAt")
-        rows.sort(key=_by_interaction if sort == "lastInteractionAt" else _by_update,
-                  reverse=True)
-        rows.sort(key=_unpinned)
-        total, offset = len(rows), params.get("offset", 0)
-        limit = params.get("limit", DEFAULT_LIMIT)
-        page = rows[offset: offset + limit]
+        active = params.get("activeMinutes")
+        query = ListQuery(
+            archived=None if archived == "all" else bool(archived),
+            agent_id=normalize_agent_id(params["agentId"]) if params.get("agentId") else None,
+            label=params.get("label"), pinned=params.get("pinned"),
+            search=params["search"].lower() if params.get("search") else None,
+            updated_since=self.now_ms() - active * 60_000 if active else None,
+            include_global=bool(params.get("includeGlobal")),
+            include_unknown=bool(params.get("includeUnknown")),
+            by_interaction=params.get("sortBy") == "lastInteractionAt",
+            # clamped to what SQLite (and the JSON encoder) hold: limitApplied says so
+            offset=min(params.get("offset", 0), SQL_INT),
+            limit=min(params.get("limit", DEFAULT_LIMIT), SQL_INT),
+            # sub-sessions of a session: none here (no session spawns another)
+            nothing=bool(params.get("spawnedBy")))
+        return self.store.page(query).addCallback(self._listed, query, params)
+
+    def _listed(self, found: tuple[list[SessionRow], int], query: ListQuery,
+                params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        page, total = found
+        offset, limit = query.offset, query.limit
         more = offset + limit < total
         result: dict[str, Any] = {
             "ts": self.now_ms(), "path": self.path, "count": len(page), "totalCount": total,
@@ -201,14 +192,18 @@ class SessionsMethods:
     def preview(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         keys = [resolve_key(k) for k in params["keys"]][:50]
         limit, max_chars = params.get("limit", 5), params.get("maxChars", 200)
-        return self.store.last_entries([k for k in keys if k in self.store.rows],
-                                       limit).addCallback(self._previews, keys, max_chars)
+        return self.store.get_many(keys).addCallback(self._preview, keys, limit, max_chars)
 
-    def _previews(self, last: dict[str, list[Entry]], keys: list[str], max_chars: int
-                  ) -> dict[str, Any]:
+    def _preview(self, rows: dict[str, SessionRow], keys: list[str], limit: int,
+                 max_chars: int) -> Deferred[dict[str, Any]]:
+        return self.store.last_entries([k for k in keys if k in rows], limit).addCallback(
+            self._previews, keys, set(rows), max_chars)
+
+    def _previews(self, last: dict[str, list[Entry]], keys: list[str], existing: set[str],
+                  max_chars: int) -> dict[str, Any]:
         previews = []
         for key in keys:
-            if key not in self.store.rows:
+            if key not in existing:
                 previews.append({"key": key, "status": "missing", "items": []})
                 continue
             items = [{"role": e.role, "text": entry_text(e)[:max_chars]}
@@ -217,18 +212,27 @@ class SessionsMethods:
         return {"ts": self.now_ms(), "previews": previews}
 
     @rpc("sessions.resolve", RESOLVE)
-    def resolve(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        candidates: list[SessionRow] = []
-        rows = self.store.rows
+    def resolve(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        if not params.get("key"):
+            return self._resolve_by(None, params)
+        return self.store.get(_key_of(params)).addCallback(self._resolve_by, params)
+
+    def _resolve_by(self, row: SessionRow | None, params: dict[str, Any]
+                    ) -> Deferred[dict[str, Any]]:
         if params.get("key"):
             key = _key_of(params)
-            if key in rows or params.get("allowMissing") or key.endswith(":main"):
-                return {"ok": True, "key": key, "agentId": key.split(":")[1]
-                        if key.startswith("agent:") else "main"}
+            if row is not None or params.get("allowMissing") or key.endswith(":main"):
+                return succeed({"ok": True, "key": key, "agentId": key.split(":")[1]
+                                if key.startswith("agent:") else "main"})
         if params.get("sessionId"):
-            candidates = [r for r in rows.values() if r.session_id == params["sessionId"]]
+            d = self.store.find(session_id=params["sessionId"], limit=MAX_CANDIDATES)
         elif params.get("label"):
-            candidates = [r for r in rows.values() if r.label == params["label"]]
+            d = self.store.find(label=params["label"], limit=MAX_CANDIDATES)
+        else:
+            d = succeed([])
+        return d.addCallback(self._resolved)
+
+    def _resolved(self, candidates: list[SessionRow]) -> dict[str, Any]:
         if len(candidates) == 1:
             return {"ok": True, "key": candidates[0].key, "agentId": candidates[0].agent_id,
                     "displayName": candidates[0].label}
@@ -238,7 +242,10 @@ class SessionsMethods:
     def describe(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         """``{"session": row}``, or ``{"session": null}`` for a key without a row (the real
         gateway's answer; the TUI reads ``result.session``)."""
-        row = self.store.get(_key_of(params))
+        return self.store.get(_key_of(params)).addCallback(self._describe, params)
+
+    def _describe(self, row: SessionRow | None, params: dict[str, Any]
+                  ) -> Deferred[dict[str, Any]]:
         if row is None:
             return succeed({"session": None})
         out = {"sessions": [self.rows.row(row, active_runs=False)]}
@@ -255,17 +262,22 @@ class SessionsMethods:
         key = (params.get("key") or params.get("sessionKey") or "").strip()
         if not key:
             raise invalid_request("key required")
-        row = self.store.get(resolve_key(key, agent_id=params.get("agentId")))
+        limit = params.get("limit", GET_DEFAULT_LIMIT)
+        return self.store.get(resolve_key(key, agent_id=params.get("agentId"))).addCallback(
+            self._transcript, limit)
+
+    def _transcript(self, row: SessionRow | None, limit: int) -> Deferred[dict[str, Any]]:
         if row is None:
             return succeed({"messages": []})
-        limit = params.get("limit", GET_DEFAULT_LIMIT)
         return self.store.history(row.key, limit, None, row.session_id).addCallback(_messages)
 
     # -- changing ----------------------------------------------------------------------------
 
     @rpc("sessions.patch", PATCH)
     def patch(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        row = self._existing(params)
+        return self._existing(params).addCallback(self._patch, params)
+
+    def _patch(self, row: SessionRow, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         for field in ("label", "archived", "pinned", "unread"):
             if field in params:
                 value = params[field]
@@ -288,7 +300,9 @@ class SessionsMethods:
 
     @rpc("sessions.reset", RESET)
     def reset(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        row = self._existing(params)
+        return self._existing(params).addCallback(self._reset)
+
+    def _reset(self, row: SessionRow) -> Deferred[dict[str, Any]]:
         self.runtime.abort(row.key, None, "rpc")
         now = self.now_ms()
         row.session_id, row.created_at, row.updated_at = str(uuid.uuid4()), now, now
@@ -309,7 +323,15 @@ class SessionsMethods:
     @rpc("sessions.delete", DELETE)
     def delete(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         key = _key_of(params)
-        row = self.store.get(key)
+        pending = self._deleting.get(key)
+        if pending is not None:
+            return _after(pending, {"ok": True, "key": key, "deleted": False, "archived": []})
+        d = self.store.get(key).addCallback(self._delete, key, params)
+        self._deleting[key] = d
+        return d.addBoth(self._deleted, key)
+
+    def _delete(self, row: SessionRow | None, key: str, params: dict[str, Any]
+                ) -> Deferred[dict[str, Any]]:
         if row is None:
             return succeed({"ok": True, "key": key, "deleted": False, "archived": []})
         if params.get("archivedOnly") and not row.archived:
@@ -321,6 +343,10 @@ class SessionsMethods:
         d = self.store.history(key, 1_000_000) if archive else succeed([])
         return d.addCallback(self._write_archive, target, row.session_id, stamp).addCallback(
             self._drop, key, row)
+
+    def _deleted(self, result: Any, key: str) -> Any:
+        self._deleting.pop(key, None)
+        return result
 
     def _write_archive(self, entries: list[Entry], target: Path, session_id: str,
                        stamp: str) -> Deferred[list[str]]:
@@ -340,18 +366,22 @@ class SessionsMethods:
 
     @rpc("sessions.compact", COMPACT)
     def compact(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        row = self._existing(params)
-        keep = params.get("maxLines", 20)
+        return self._existing(params).addCallback(self._compact, params.get("maxLines", 20))
+
+    def _compact(self, row: SessionRow, keep: int) -> Deferred[dict[str, Any]]:
         summary = {"role": "custom", "customType": "compaction", "display": True,
                    "content": "Earlier messages were compacted.", "timestamp": self.now_ms()}
-        return self.store.compact(row.key, keep, summary).addCallback(_compacted, row.key)
+        return self.store.compact(row, keep, summary).addCallback(_compacted, row.key)
 
     @rpc("sessions.create", CREATE)
     def create(self, ctx: CallContext, params: dict[str, Any]) -> Any:
         agent_id = normalize_agent_id(params.get("agentId"))
         raw = params.get("key") or f"session-{uuid.uuid4().hex[:8]}"
         key = resolve_key(raw, agent_id=agent_id)
-        row = self.store.ensure(key, "create")
+        return self.store.ensure(key, "create").addCallback(self._create, ctx, params, key)
+
+    def _create(self, row: SessionRow, ctx: CallContext, params: dict[str, Any], key: str
+                ) -> Deferred[Any]:
         if params.get("label"):
             row.label = params["label"]
         if params.get("model"):
@@ -376,7 +406,10 @@ class SessionsMethods:
     def send(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         if not params["message"].strip():
             raise invalid_request("invalid sessions.send params: message must not be empty")
-        row = self.store.ensure(_key_of(params), "send")
+        return self.store.ensure(_key_of(params), "send").addCallback(self._send, ctx, params)
+
+    def _send(self, row: SessionRow, ctx: CallContext, params: dict[str, Any]
+              ) -> Deferred[dict[str, Any]]:
         run_id = params.get("idempotencyKey") or str(uuid.uuid4())
         timeout = params.get("timeoutMs")
         return self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
@@ -402,24 +435,29 @@ class SessionsMethods:
         return {"ok": True, "aborted": bool(ids), "runIds": ids}
 
 
+def _after(pending: Deferred[Any], answer: dict[str, Any]) -> Deferred[dict[str, Any]]:
+    """``answer`` once ``pending`` settles, whichever way (its own caller sees its outcome)."""
+    done: Deferred[dict[str, Any]] = Deferred()
+    pending.addBoth(lambda result: (done.callback(answer), result)[1])
+    return done
+
+
+def _checked(row: SessionRow | None, params: dict[str, Any]) -> SessionRow:
+    if row is None:
+        raise invalid_request(f"unknown session key: {params.get('key')}")
+    expected = params.get("expectedSessionId")
+    if expected and expected != row.session_id:
+        raise invalid_request("session changed since it was read; reload and retry",
+                              {"reason": "session-changed"})
+    return row
+
+
 def _key_of(params: dict[str, Any]) -> str:
     return resolve_key(params.get("key"), agent_id=params.get("agentId"))
 
 
 def _subscribed(conn: IConnection) -> bool:
     return "sessions" in conn.subscriptions
-
-
-def _by_update(row: SessionRow) -> int:
-    return row.updated_at
-
-
-def _by_interaction(row: SessionRow) -> int:
-    return row.last_interaction_at or 0
-
-
-def _unpinned(row: SessionRow) -> bool:
-    return not row.pinned
 
 
 def _enrich(last: dict[str, list[Entry]], result: dict[str, Any], params: dict[str, Any]
@@ -476,7 +514,9 @@ def _archive(directory: Path, session_id: str, stamp: str, entries: list[Entry])
     """Write the transcript as JSON lines next to the reference's archive location."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{session_id}.jsonl.deleted.{stamp}"
-    tmp = path.with_suffix(".tmp")
+    # Its own temporary name: ``with_suffix`` would drop the random part of the stamp, and two
+    # deletes in one millisecond would write and rename one shared file (issue #21 finding 5).
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         for e in entries:
             f.write(_json.dumps({"id": e.entry_id, "role": e.role, "ts": e.ts,

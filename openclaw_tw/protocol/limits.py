@@ -23,3 +23,6 @@ TICK_INTERVAL_MS = 30_000  # hello-ok.policy.tickIntervalMs
 PING_INTERVAL_S = 25.0  # keepalive: a socket that misses one pong is dropped
 SHUTDOWN_GRACE_S = 2.0  # sockets still open this long after 1012 are aborted
 ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}  # hello-ok.policy
+
+# The sessions store.
+SESSION_ROW_CACHE = 1024  # session rows kept in memory beyond those in use (LRU)

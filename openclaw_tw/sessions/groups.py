@@ -13,8 +13,10 @@ the order is the operator's) and the sidebar's section order, as the real gatewa
   unless it exists already: then the groups merge); ``delete`` clears the members' category.
   Neither bumps the members' ``updatedAt``.  Positions are never renumbered by them.
 
-Rows live in the sessions database (tables of migration 4 in ``sessions/store.py``), mirrored
-in memory like the session rows.
+Rows live in the sessions database (tables of migration 4 in ``sessions/schema.py``), mirrored
+in memory (a few rows).  The member sessions are read from the store by ``absorb``, which every
+catalog method runs first (the rows with a category, through an index); ``members`` and
+``put`` then use what it read.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class SessionGroups:
         self.now_ms = now_ms
         self.groups: dict[str, Group] = {}
         self.section_order: list[str] = []
+        self._categorized: list[SessionRow] = []  # the rows with a category, read by absorb
 
     def load(self) -> None:
         def read(conn: sqlite3.Connection) -> tuple[list[Any], Any]:
@@ -115,14 +118,18 @@ class SessionGroups:
                 "sectionOrder": list(self.section_order)}
 
     def members(self, name: str) -> list[SessionRow]:
-        return [r for r in self.store.rows.values() if _category(r) == name]
+        """The sessions of group ``name``, among those the last ``absorb`` read."""
+        return [r for r in self._categorized if _category(r) == name]
 
     # -- changing ------------------------------------------------------------------------------
 
     def absorb(self) -> Deferred[bool]:
         """Register the categories sessions carry that no group holds yet (at the end, in
         the order the sessions were created); fires with whether any was added."""
-        rows = sorted(self.store.rows.values(), key=lambda r: r.created_at)
+        return self.store.categorized().addCallback(self._absorb)
+
+    def _absorb(self, rows: list[SessionRow]) -> Deferred[bool]:
+        self._categorized = rows = sorted(rows, key=lambda r: r.created_at)
         added: list[Group] = []
         for row in rows:
             name = _category(row)

@@ -1,10 +1,13 @@
 """Session rows and append-only transcripts in SQLite.
 
-Session rows are mirrored in memory (loaded at start-up) so listings never wait on disk;
-transcript entries are read through the database thread.  Every mutator returns a Deferred
-that fires after its transaction commits: callers report an entry (ack, event, response)
-only after that, so an acknowledged turn survives a crash.  At start-up, runs that were in
-progress when the process died are marked interrupted, with a visible transcript entry.
+Rows live in the database, not in memory: the store keeps a bounded cache of them (and every
+row still in use, ``rowcache.py``), reads the others through the database thread, and pages
+``sessions.list`` with indexes (``listing.py``), so memory and start-up do not grow with the
+sessions stored.  Every mutator returns a Deferred that fires after its transaction commits:
+callers report an entry (ack, event, response) only after that, so an acknowledged turn
+survives a crash.  At start-up, runs that were in progress when the process died (the
+``open_runs`` table and rows left ``running``) are marked interrupted, with a visible
+transcript entry; nothing else is read then but the row count and the five newest rows.
 """
 
 from __future__ import annotations
@@ -12,76 +15,25 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
+from openclaw_tw import _json
 from openclaw_tw.db import Database
+from openclaw_tw.protocol.limits import SESSION_ROW_CACHE
+from openclaw_tw.sessions import listing
 from openclaw_tw.sessions.keys import agent_of
+from openclaw_tw.sessions.listing import ListQuery
+from openclaw_tw.sessions.rowcache import RowCache
+from openclaw_tw.sessions.schema import MIGRATIONS  # noqa: F401 - app.py reads it here
 
 _log = Logger(namespace="sessions/store")
-MIGRATIONS = [
-    [
-        """CREATE TABLE sessions (
-            key TEXT PRIMARY KEY, agent_id TEXT NOT NULL, session_id TEXT NOT NULL,
-            created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-            last_interaction_at INTEGER, label TEXT, status TEXT, last_run_id TEXT,
-            last_run_error TEXT, started_at INTEGER, ended_at INTEGER,
-            input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
-            archived INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0,
-            unread INTEGER NOT NULL DEFAULT 0, overrides TEXT NOT NULL DEFAULT '{}',
-            created_via TEXT)""",
-        """CREATE TABLE transcript (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT, session_key TEXT NOT NULL,
-            session_id TEXT NOT NULL, entry_id TEXT NOT NULL UNIQUE, role TEXT NOT NULL,
-            body TEXT NOT NULL, run_id TEXT, idempotency_key TEXT, ts INTEGER NOT NULL)""",
-        "CREATE INDEX transcript_by_session ON transcript (session_key, seq)",
-        "CREATE UNIQUE INDEX transcript_idem ON transcript (idempotency_key) "
-        "WHERE idempotency_key IS NOT NULL",
-    ],
-    ["CREATE INDEX transcript_by_run ON transcript (run_id) WHERE run_id IS NOT NULL"],
-    # 3: the row holds the last run's usage, as the real gateway's does (input/output tokens,
-    # the prompt size and whether it is current, the estimated cost); the token columns may be
-    # NULL (no usage reported).  Rows written before held every run's counts added up (the
-    # offline model's word counts among them), which are not the last run's: they start empty.
-    [
-        """CREATE TABLE sessions_v3 (
-            key TEXT PRIMARY KEY, agent_id TEXT NOT NULL, session_id TEXT NOT NULL,
-            created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-            last_interaction_at INTEGER, label TEXT, status TEXT, last_run_id TEXT,
-            last_run_error TEXT, started_at INTEGER, ended_at INTEGER,
-            input_tokens INTEGER, output_tokens INTEGER,
-            archived INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0,
-            unread INTEGER NOT NULL DEFAULT 0, overrides TEXT NOT NULL DEFAULT '{}',
-            created_via TEXT, total_tokens INTEGER,
-            total_tokens_fresh INTEGER NOT NULL DEFAULT 0, estimated_cost_usd REAL)""",
-        "INSERT INTO sessions_v3 (key, agent_id, session_id, created_at, updated_at, "
-        "last_interaction_at, label, status, last_run_id, last_run_error, started_at, ended_at, "
-        "archived, pinned, unread, overrides, created_via) SELECT key, agent_id, session_id, "
-        "created_at, updated_at, last_interaction_at, label, status, last_run_id, "
-        "last_run_error, started_at, ended_at, archived, pinned, unread, overrides, created_via "
-        "FROM sessions",
-        "DROP TABLE sessions",
-        "ALTER TABLE sessions_v3 RENAME TO sessions",
-    ],
-    # 4: the session group catalog (``sessions/groups.py``): the groups the sidebar shows, in
-    # order, and the sidebar's section order (one JSON value).
-    [
-        "CREATE TABLE session_groups (name TEXT PRIMARY KEY, position INTEGER NOT NULL, "
-        "created_at INTEGER NOT NULL)",
-        "CREATE TABLE session_ui_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ],
-]
-
-# Acknowledged turns (a user entry with a run id) that nothing else answered: the process died
-# while they were running or queued.
-_UNANSWERED = (
-    "SELECT t.session_key, t.session_id, t.run_id FROM transcript t "
-    "WHERE t.role = 'user' AND t.run_id IS NOT NULL AND NOT EXISTS "
-    "(SELECT 1 FROM transcript u WHERE u.run_id = t.run_id AND u.seq > t.seq) ORDER BY t.seq")
+RECENT = 5  # the newest rows the health snapshot and ``status`` show
+INTERRUPTED = "interrupted: the gateway stopped during this run"
 
 OVERRIDE_FIELDS = ("model", "thinkingLevel", "fastMode", "verboseLevel", "reasoningLevel",
                    "sendPolicy", "groupActivation", "category", "permissionMode")
@@ -141,84 +93,245 @@ class Entry:
     ts: int
 
 
-ROW_UPSERT = "INSERT OR REPLACE INTO sessions VALUES (" + ",".join("?" * 22) + ")"
+COLUMNS = (
+    "key", "agent_id", "session_id", "created_at", "updated_at", "last_interaction_at",
+    "label", "status", "last_run_id", "last_run_error", "started_at", "ended_at",
+    "input_tokens", "output_tokens", "archived", "pinned", "unread", "overrides",
+    "created_via", "total_tokens", "total_tokens_fresh", "estimated_cost_usd",)
+
+TRANSCRIPT_INSERT = ("INSERT INTO transcript (session_key, session_id, entry_id, role, body, "
+                     "run_id, idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?)")
+# Rows are upserted, never replaced: the row id stays, and ties in a listing keep creation order.
+ROW_UPSERT = ("INSERT INTO sessions VALUES (" + ",".join("?" * 22) + ") "
+              "ON CONFLICT (key) DO UPDATE SET " + ", ".join(
+                  f"{c}=excluded.{c}" for c in COLUMNS[1:]))
+
+
+def row_of(r: tuple[Any, ...]) -> SessionRow:
+    """A ``SessionRow`` from a ``SELECT *`` of ``sessions``."""
+    return SessionRow(*r[:14], archived=bool(r[14]), pinned=bool(r[15]), unread=bool(r[16]),
+                      overrides=_body(r[17]) if r[17] and r[17] != "{}" else {},
+                      created_via=r[18],
+                      total_tokens=r[19], total_tokens_fresh=bool(r[20]),
+                      estimated_cost_usd=r[21])
+
+
+def _body(text: str) -> Any:
+    """A stored body: orjson reads it (a third of the stdlib's time, for a page of history);
+    the stdlib reads what orjson refuses and ``json.dumps`` may have written (NaN)."""
+    try:
+        return _json.loads(text)
+    except _json.JSONDecodeError:
+        return json.loads(text)
+
+
+def _entry_of(r: tuple[Any, ...]) -> Entry:
+    return Entry(r[0], r[1], r[2], r[3], r[4], _body(r[5]), r[6], r[7], r[8])
+
+
+def _upsert(conn: sqlite3.Connection, values: tuple[Any, ...]) -> bool:
+    """Write one row; whether it is new."""
+    new = conn.execute("SELECT 1 FROM sessions WHERE key=?", (values[0],)).fetchone() is None
+    conn.execute(ROW_UPSERT, values)
+    return new
+
+
+def _recent(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    """The newest rows by ``updated_at``: the top of each (archived, pinned) index range."""
+    found: list[tuple[str, int]] = []
+    for archived in (0, 1):
+        for pinned in (1, 0):
+            found += conn.execute(
+                "SELECT key, updated_at FROM sessions WHERE archived=? AND pinned=? "
+                "ORDER BY pinned DESC, updated_at DESC LIMIT ?", (archived, pinned, RECENT))
+    return sorted(found, key=lambda kv: kv[1], reverse=True)[:RECENT]
 
 
 class SessionStore:
-    def __init__(self, db: Database, now_ms: Callable[[], int]) -> None:
+    def __init__(self, db: Database, now_ms: Callable[[], int],
+                 cache_size: int = SESSION_ROW_CACHE) -> None:
         self.db = db
         self.now_ms = now_ms
-        self.rows: dict[str, SessionRow] = {}
+        self.cache = RowCache(cache_size)
+        self.count = 0  # rows stored
+        self.recent: list[tuple[str, int]] = []  # (key, updated_at) of the newest rows
         self.interrupted_at_start: list[str] = []
         # Called with (row, entry) once an appended entry is committed (``session.message``).
         self.appended: list[Callable[[SessionRow, Entry], None]] = []
+        # Keys whose delete is not committed yet: a read that raced it finds no row.
+        self._deleting: dict[str, int] = {}
 
     # -- start-up ------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load rows; mark runs left 'running' by a dead process as interrupted."""
+        """Mark runs a dead process left open as interrupted; read the count and newest rows."""
 
-        def read(conn: sqlite3.Connection) -> list[str]:
-            for r in conn.execute("SELECT * FROM sessions"):
-                row = SessionRow(*r[:17], overrides=json.loads(r[17] or "{}"), created_via=r[18],
-                                 total_tokens=r[19], total_tokens_fresh=bool(r[20]),
-                                 estimated_cost_usd=r[21])
-                row.archived, row.pinned, row.unread = (bool(row.archived), bool(row.pinned),
-                                                        bool(row.unread))
-                self.rows[row.key] = row
+        def read(conn: sqlite3.Connection) -> tuple[list[str], int, list[tuple[str, int]]]:
             now = self.now_ms()
             marked: list[str] = []
-            for key, session_id, run_id in conn.execute(_UNANSWERED).fetchall():
+            for key, session_id, run_id in conn.execute(
+                    "SELECT session_key, session_id, run_id FROM open_runs ORDER BY seq"
+                    ).fetchall():
                 body = {"role": "custom", "customType": "run-interrupted", "display": True,
                         "content": "This turn was interrupted when the gateway stopped; "
                                    "it has no reply.", "timestamp": now}
-                conn.execute("INSERT INTO transcript (session_key, session_id, entry_id, role,"
-                             " body, run_id, idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?)",
-                             (key, session_id, str(uuid.uuid4()), "custom", json.dumps(body),
-                              run_id, None, now))
-                row = self.rows.get(key)
-                if row is not None and key not in marked:
+                conn.execute(TRANSCRIPT_INSERT, (key, session_id, str(uuid.uuid4()), "custom",
+                                                 json.dumps(body), run_id, None, now))
+                if key not in marked and conn.execute(
+                        "SELECT 1 FROM sessions WHERE key=?", (key,)).fetchone():
                     marked.append(key)
-            for row in self.rows.values():
-                if row.status == "running" or row.key in marked:
-                    row.status, row.ended_at = "interrupted", now
-                    row.last_run_error = "interrupted: the gateway stopped during this run"
-                    conn.execute(ROW_UPSERT, row.as_tuple())
-                    if row.key not in marked:
-                        marked.append(row.key)
-            return marked
+            conn.execute("DELETE FROM open_runs")
+            for (key,) in conn.execute(
+                    "SELECT key FROM sessions WHERE status='running'").fetchall():
+                if key not in marked:
+                    marked.append(key)
+            conn.executemany("UPDATE sessions SET status='interrupted', ended_at=?, "
+                             "last_run_error=? WHERE key=?",
+                             [(now, INTERRUPTED, key) for key in marked])
+            count = conn.execute("SELECT COALESCE(SUM(n), 0) FROM session_counts").fetchone()[0]
+            return marked, int(count), _recent(conn)
 
-        self.interrupted_at_start = self.db.run_now(read)
+        self.interrupted_at_start, self.count, self.recent = self.db.run_now(read)
 
     # -- rows ----------------------------------------------------------------------------------
 
-    def get(self, key: str) -> SessionRow | None:
-        return self.rows.get(key)
+    def cached(self, key: str) -> SessionRow | None:
+        """The row of ``key`` if it is in memory (no disk read)."""
+        return self.cache.get(key)
 
-    def ensure(self, key: str, created_via: str = "chat") -> SessionRow:
+    def get(self, key: str) -> Deferred[SessionRow | None]:
+        row = self.cache.get(key)
+        if row is not None:
+            return succeed(row)
+        pending = self._deleting.get(key)
+        if pending is not None:
+            return succeed(None)
+        return self.db.run(lambda conn: conn.execute(
+            "SELECT * FROM sessions WHERE key=?", (key,)).fetchone()).addCallback(
+            self._loaded, key)
+
+    def _loaded(self, found: tuple[Any, ...] | None, key: str) -> SessionRow | None:
+        row = self.cache.get(key)  # created or read meanwhile: that one is current
+        if row is not None or found is None or key in self._deleting:
+            return row
+        row = row_of(found)
+        self.cache.put(row)
+        return row
+
+    def get_many(self, keys: Iterable[str]) -> Deferred[dict[str, SessionRow]]:
+        """The rows of those ``keys`` that exist."""
+        keys = list(dict.fromkeys(keys))
+        out = {k: r for k in keys if (r := self.cache.get(k)) is not None}
+        missing = [k for k in keys if k not in out and k not in self._deleting]
+        if not missing:
+            return succeed(out)
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            found: list[tuple[Any, ...]] = []
+            for i in range(0, len(missing), 500):  # within SQLite's bound on parameters
+                chunk = missing[i:i + 500]
+                found += conn.execute("SELECT * FROM sessions WHERE key IN (" + ",".join(
+                    "?" * len(chunk)) + ")", chunk).fetchall()
+            return found
+
+        def adopt(found: list[tuple[Any, ...]]) -> dict[str, SessionRow]:
+            for r in found:
+                row = self._loaded(r, r[0])
+                if row is not None:
+                    out[row.key] = row
+            return {k: out[k] for k in keys if k in out}
+
+        return self.db.run(read).addCallback(adopt)
+
+    def ensure(self, key: str, created_via: str = "chat") -> Deferred[SessionRow]:
         """The row for ``key``, created in memory if new (persisted by the next write)."""
-        row = self.rows.get(key)
+        return self.get(key).addCallback(self._ensured, key, created_via)
+
+    def _ensured(self, row: SessionRow | None, key: str, created_via: str) -> SessionRow:
+        row = row or self.cache.get(key)
         if row is None:
             now = self.now_ms()
             row = SessionRow(key, agent_of(key), str(uuid.uuid4()), now, now,
                              created_via=created_via)
-            self.rows[key] = row
+            self.cache.put(row)
         return row
 
     def save(self, row: SessionRow) -> Deferred[None]:
-        self.rows[row.key] = row
+        self.cache.put(row)
         values = row.as_tuple()
-        return self.db.run(lambda conn: _none(conn.execute(ROW_UPSERT, values)))
+        return self.db.run(lambda conn: _upsert(conn, values)).addCallback(
+            self._written, row)
+
+    def _written(self, new: bool, row: SessionRow) -> None:
+        self.count += new
+        if self.recent and len(self.recent) >= RECENT and row.updated_at < self.recent[-1][1] \
+                and all(k != row.key for k, _ in self.recent):
+            return
+        recent = [(k, t) for k, t in self.recent if k != row.key] + [(row.key, row.updated_at)]
+        self.recent = sorted(recent, key=lambda kv: kv[1], reverse=True)[:RECENT]
 
     def delete(self, key: str) -> Deferred[bool]:
-        existed = self.rows.pop(key, None) is not None
+        self.cache.pop(key)
+        self._deleting[key] = self._deleting.get(key, 0) + 1
 
-        def write(conn: sqlite3.Connection) -> bool:
+        def write(conn: sqlite3.Connection) -> tuple[bool, list[tuple[str, int]]]:
             conn.execute("DELETE FROM transcript WHERE session_key=?", (key,))
-            conn.execute("DELETE FROM sessions WHERE key=?", (key,))
+            conn.execute("DELETE FROM open_runs WHERE session_key=?", (key,))
+            existed = conn.execute("DELETE FROM sessions WHERE key=?", (key,)).rowcount > 0
+            return existed, _recent(conn) if existed else []
+
+        def done(result: tuple[bool, list[tuple[str, int]]]) -> bool:
+            existed, recent = result
+            if existed:
+                self.count -= 1
+                self.recent = recent
             return existed
 
-        return self.db.run(write)
+        def settled(result: Any) -> Any:
+            left = self._deleting.pop(key, 1) - 1
+            if left:
+                self._deleting[key] = left
+            return result
+
+        return self.db.run(write).addCallback(done).addBoth(settled)
+
+    # -- listings ------------------------------------------------------------------------------
+
+    def page(self, query: ListQuery) -> Deferred[tuple[list[SessionRow], int]]:
+        """One ``sessions.list`` page and the total matching; rows in use are the live ones."""
+
+        def read(conn: sqlite3.Connection) -> tuple[list[tuple[Any, ...]], int]:
+            return listing.page(conn, query), listing.total(conn, query)
+
+        return self.db.run(read).addCallback(self._presentable)
+
+    def _presentable(self, found: tuple[list[tuple[Any, ...]], int]
+                     ) -> tuple[list[SessionRow], int]:
+        rows, total = found
+        return [self.cache.get(r[0]) or row_of(r) for r in rows], total
+
+    def find(self, session_id: str | None = None, label: str | None = None,
+             limit: int = 100) -> Deferred[list[SessionRow]]:
+        """Rows with this session id (or else this label), at most ``limit``."""
+        column, value = ("session_id", session_id) if session_id else ("label", label)
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(f"SELECT * FROM sessions WHERE {column}=? ORDER BY rowid "
+                                "LIMIT ?", (value, limit)).fetchall()
+
+        return self.db.run(read).addCallback(
+            lambda found: [self._loaded(r, r[0]) or row_of(r) for r in found])
+
+    def categorized(self) -> Deferred[list[SessionRow]]:
+        """Every row with a category (the session groups' members), oldest first."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute("SELECT * FROM sessions WHERE json_extract(overrides, "
+                                "'$.category') IS NOT NULL ORDER BY created_at, rowid"
+                                ).fetchall()
+
+        return self.db.run(read).addCallback(
+            lambda found: [row for r in found if (row := self._loaded(r, r[0])) is not None])
 
     # -- transcripts ---------------------------------------------------------------------------
 
@@ -227,22 +340,29 @@ class SessionStore:
         """Append one entry and save the row in the same transaction."""
         entry_id = str(uuid.uuid4())
         ts = int(body.get("timestamp") or self.now_ms())
+        self.cache.put(row)
         values = row.as_tuple()
         session_id = row.session_id
 
-        def write(conn: sqlite3.Connection) -> Entry:
+        def write(conn: sqlite3.Connection) -> tuple[Entry, bool]:
             cur = conn.execute(
-                "INSERT INTO transcript (session_key, session_id, entry_id, role, body, run_id,"
-                " idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?)",
-                (row.key, session_id, entry_id, role, json.dumps(body), run_id,
+                TRANSCRIPT_INSERT, (row.key, session_id, entry_id, role, json.dumps(body), run_id,
                  idempotency_key, ts))
-            conn.execute(ROW_UPSERT, values)
-            return Entry(int(cur.lastrowid or 0), row.key, session_id, entry_id, role, body,
-                         run_id, idempotency_key, ts)
+            seq = int(cur.lastrowid or 0)
+            if run_id is not None and role == "user":  # acknowledged, not yet answered
+                conn.execute("INSERT OR REPLACE INTO open_runs VALUES (?,?,?,?)",
+                             (run_id, row.key, session_id, seq))
+            elif run_id is not None:
+                conn.execute("DELETE FROM open_runs WHERE run_id=?", (run_id,))
+            new = _upsert(conn, values)
+            return Entry(seq, row.key, session_id, entry_id, role, body, run_id,
+                         idempotency_key, ts), new
 
         return self.db.run(write).addCallback(self._committed, row)
 
-    def _committed(self, entry: Entry, row: SessionRow) -> Entry:
+    def _committed(self, written: tuple[Entry, bool], row: SessionRow) -> Entry:
+        entry, new = written
+        self._written(new, row)
         for listener in list(self.appended):
             try:
                 listener(row, entry)
@@ -252,7 +372,11 @@ class SessionStore:
 
     def history(self, key: str, limit: int, before_seq: int | None = None,
                 session_id: str | None = None) -> Deferred[list[Entry]]:
-        """The newest ``limit`` entries (older than ``before_seq``), oldest first."""
+        """The newest ``limit`` entries (older than ``before_seq``), oldest first.  Numbers a
+        client sent are clamped to what SQLite's integers hold."""
+        limit = min(limit, listing.SQL_INT)
+        if before_seq is not None:
+            before_seq = max(min(before_seq, listing.SQL_INT), -listing.SQL_INT)
 
         def read(conn: sqlite3.Connection) -> list[Entry]:
             sql = "SELECT * FROM transcript WHERE session_key=?"
@@ -266,8 +390,7 @@ class SessionStore:
             sql += " ORDER BY seq DESC LIMIT ?"
             args.append(limit)
             rows = conn.execute(sql, args).fetchall()
-            return [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8])
-                    for r in reversed(rows)]
+            return [_entry_of(r) for r in reversed(rows)]
 
         return self.db.run(read)
 
@@ -277,16 +400,14 @@ class SessionStore:
             for key in keys:
                 rows = conn.execute("SELECT * FROM transcript WHERE session_key=? ORDER BY seq "
                                     "DESC LIMIT ?", (key, per_key)).fetchall()
-                out[key] = [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7],
-                                  r[8]) for r in reversed(rows)]
+                out[key] = [_entry_of(r) for r in reversed(rows)]
             return out
 
         return self.db.run(read)
 
-    def compact(self, key: str, keep: int, summary: dict[str, Any]) -> Deferred[int]:
+    def compact(self, row: SessionRow, keep: int, summary: dict[str, Any]) -> Deferred[int]:
         """Keep the last ``keep`` entries plus one summary entry; returns entries removed."""
-        row = self.rows.get(key)
-        values = row.as_tuple() if row else None
+        key, values = row.key, row.as_tuple()
 
         def write(conn: sqlite3.Connection) -> int:
             ids = [r[0] for r in conn.execute(
@@ -297,10 +418,9 @@ class SessionStore:
             conn.executemany("DELETE FROM transcript WHERE seq=?", [(i,) for i in drop])
             conn.execute("INSERT INTO transcript (seq, session_key, session_id, entry_id, role,"
                          " body, run_id, idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?,?)",
-                         (min(drop), key, row.session_id if row else "", str(uuid.uuid4()),
+                         (min(drop), key, row.session_id, str(uuid.uuid4()),
                           "custom", json.dumps(summary), None, None, self.now_ms()))
-            if values is not None:
-                conn.execute(ROW_UPSERT, values)
+            conn.execute(ROW_UPSERT, values)
             return len(drop)
 
         return self.db.run(write)
@@ -311,8 +431,7 @@ class SessionStore:
         def read(conn: sqlite3.Connection) -> list[Entry]:
             rows = conn.execute("SELECT * FROM transcript WHERE run_id=? ORDER BY seq",
                                 (run_id,)).fetchall()
-            return [Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7], r[8])
-                    for r in rows]
+            return [_entry_of(r) for r in rows]
 
         return self.db.run(read)
 

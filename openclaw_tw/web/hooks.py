@@ -264,7 +264,7 @@ class Hooks:
         run_id = str(uuid.uuid4())
         if dedupe_key:
             self.app.dedupe.start(dedupe_key).payload = {"runId": run_id}
-        row = self.app.sessions.ensure(key, "hook")
+        row = await self.app.sessions.ensure(key, "hook")
         try:
             run = await self.app.runtime.accept(row, message, run_id, "agent", None,
                                                float(timeout) if timeout else None, model)

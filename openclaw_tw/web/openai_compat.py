@@ -224,7 +224,7 @@ async def start_turn(request: Request, app: Components, key: str, prompt: Prompt
         raise openai_error(499, "Client closed request", "api_error")
     if gw.shutting_down or runtime is None or not runtime.running:
         raise openai_error(503, "The gateway is shutting down.", "api_error")
-    row = app.sessions.ensure(key, created_via)
+    row = await app.sessions.ensure(key, created_via)
     run = await runtime.accept(row, prompt.message, run_id, "agent", None, None, model_ref,
                                system_prompt=prompt.system_prompt,
                                listeners=[listener] if listener is not None else None,

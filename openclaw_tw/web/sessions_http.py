@@ -59,7 +59,7 @@ class SessionHistory:
                 raise invalid("limit must be an integer") from None
             if not 1 <= limit <= MAX_LIMIT:
                 raise invalid(f"limit must be between 1 and {MAX_LIMIT}")
-        row = self.app.sessions.get(key)
+        row = await self.app.sessions.get(key)
         entries = await self.app.sessions.history(key, limit + 1, None,
                                                  row.session_id if row else None)
         more = len(entries) > limit

@@ -19,6 +19,7 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from openclaw_tw.channels.ingress import BACKLOG
+from tests.support.helpers import stored_row
 from tests.support.loopback import start_gateway, stop_gateway, within
 from tests.support.reference_cli import reference_launcher, run_cli
 from tests.support.synapse import Human, Synapse, synapse_missing
@@ -126,7 +127,7 @@ class MatrixAgainstSynapse(SynapseCase):
         self.assertIsNotNone(status["lastInboundAt"])
         self.assertIsNotNone(status["lastOutboundAt"])
         # session.dmScope per-channel-peer: the DM partner's own session
-        self.assertIsNotNone(self.app.sessions.get("agent:main:matrix:direct:@alice:localhost"))
+        self.assertIsNotNone(stored_row(self.app, "agent:main:matrix:direct:@alice:localhost"))
 
     async def test_group_by_alias_needs_a_mention_and_access_token_auth(self) -> None:
         human = await self.synapse.human("bob")

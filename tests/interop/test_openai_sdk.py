@@ -7,6 +7,7 @@ from typing import Any
 
 from twisted.internet import defer, reactor
 
+from tests.support.helpers import stored_keys, stored_row
 from tests.support.loopback import within
 from tests.support.openai_sdk import TOKEN, UPSTREAM_KEY, SDKCase, openai, sync_client
 
@@ -155,7 +156,7 @@ class OfflineModel(SDKCase):
         self.assertTrue(first["id"].startswith("resp_"))
         second = await self.in_thread(responses_plain, self.base_url, "second", first["id"])
         self.assertEqual(second["text"], "[offline model] You said: second")
-        (key,) = self.app.sessions.rows
+        (key,) = stored_keys(self.app)
         self.assertTrue(key.startswith("agent:main:openresponses:"))
 
     async def test_responses_stream(self) -> None:
@@ -203,7 +204,7 @@ class OfflineModel(SDKCase):
         self.assertEqual((outcome.status, outcome.stop_reason), ("aborted", "disconnect"))
         self.assertIn("cancelled", held)
         self.assert_idle()
-        row = self.app.sessions.get(run.session_key)
+        row = stored_row(self.app, run.session_key)
         self.assertEqual(row.status, "aborted")
         entries = self.successResultOf(self.app.sessions.history(row.key, 10))
         self.assertEqual([e.role for e in entries], ["user", "assistant"])

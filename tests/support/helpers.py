@@ -15,13 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 
 from openclaw_tw import _json
 from openclaw_tw.app import Components, build
 from openclaw_tw.config import settings as config
 from openclaw_tw.hub.gateway import Gateway
 from openclaw_tw.protocol.websocket import GatewayFactory, GatewayProtocol
+from openclaw_tw.sessions.store import SessionRow
 from tests.support.tmp import scratch_dir
 
 
@@ -260,3 +263,30 @@ def hello_ok(gw: Gateway, p: dict[str, Any], **kw: Any) -> tuple[WSClient, dict[
     assert len(res) == 1 and res[0]["ok"], frames
     return c, res[0]["payload"]
 
+
+
+def resolved(d: Deferred[Any]) -> Any:
+    """The result of a Deferred that already fired (the store's SQLite is inline in tests)."""
+    out: list[Any] = []
+    d.addBoth(out.append)
+    if not out:
+        raise AssertionError(f"{d!r} has not fired")
+    if isinstance(out[0], Failure):
+        out[0].raiseException()
+    return out[0]
+
+
+def stored_row(app: Components, key: str) -> SessionRow | None:
+    """The session row of ``key`` (the live object when one is in use)."""
+    row: SessionRow | None = resolved(app.sessions.get(key))
+    return row
+
+
+def stored_keys(app: Components) -> list[str]:
+    """Every stored session's key, in creation order."""
+    return app.sessions.db.run_now(
+        lambda conn: [k for (k,) in conn.execute("SELECT key FROM sessions ORDER BY rowid")])
+
+
+def stored_rows(app: Components) -> list[SessionRow]:
+    return [row for key in stored_keys(app) if (row := stored_row(app, key)) is not None]

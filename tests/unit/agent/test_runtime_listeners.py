@@ -8,7 +8,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.support.helpers import make_app
+from tests.support.helpers import make_app, resolved
 
 
 class Listeners(SynchronousTestCase):
@@ -18,7 +18,7 @@ class Listeners(SynchronousTestCase):
         self.runtime = self.app.runtime
 
     def run_turn(self, message: str, **kw: Any) -> Any:
-        row = self.app.sessions.ensure("agent:main:listeners")
+        row = resolved(self.app.sessions.ensure("agent:main:listeners"))
         run = self.successResultOf(self.runtime.accept(row, message, f"r-{message}", "agent",
                                                        None, **kw))
         for _ in range(200):

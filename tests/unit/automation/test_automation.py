@@ -16,7 +16,7 @@ from openclaw_tw.automation.heartbeat import DEFAULT_PROMPT, classify, parse_dur
 from openclaw_tw.automation.store import INTERRUPTED
 from tests.support.cron import ADMIN
 from tests.support.cron import CronCase as Base
-from tests.support.helpers import hello
+from tests.support.helpers import hello, stored_keys
 from tests.support.tmp import fresh_dir
 
 
@@ -216,7 +216,7 @@ class CronMethods(Base):
         self.assertEqual(entry["status"], "ok", entry)
         self.assertEqual(entry["sessionKey"], f"agent:main:cron:{job['id']}")
         self.assertIn("summarise", entry["summary"])
-        self.assertIn(f"agent:main:cron:{job['id']}", app.sessions.rows)
+        self.assertIn(f"agent:main:cron:{job['id']}", stored_keys(app))
         # the row as the real gateway shows an automation's session (captured 2026.9.6)
         rows = {r["key"]: r for r in self.ok(c, "sessions.list", {})["sessions"]}
         row = rows[f"agent:main:cron:{job['id']}"]
@@ -439,7 +439,7 @@ class Boot(Base):
         app.boot.startService()
         self.spin(10)
         self.assertEqual(app.boot.results["main"]["status"], "ok")
-        self.assertFalse([k for k in app.sessions.rows if ":boot:" in k])
+        self.assertFalse([k for k in stored_keys(app) if ":boot:" in k])
 
     def test_missing_or_blank_boot_md_is_skipped(self) -> None:
         state = fresh_dir(self)

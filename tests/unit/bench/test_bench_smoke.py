@@ -136,3 +136,41 @@ class ParamsTests(SynchronousTestCase):
         args = parse(["--quick", "--scenarios", "idle,rpc"])
         self.assertTrue(args.quick)
         self.assertEqual(args.names, ["startup", "rpc"])
+
+
+class StateScaleTests(SynchronousTestCase):
+    def test_generated_state_is_what_the_store_reads(self) -> None:
+        """``bench.stategen`` writes through the store's schema: the gateway's store opens it
+        without a migration and counts, lists and reads it like state it wrote itself."""
+        from bench.stategen import generate, sessions_file
+        from openclaw_tw.app import SESSIONS_FILE_SCHEMA
+        from openclaw_tw.db import Database
+        from openclaw_tw.sessions.listing import ListQuery
+        from openclaw_tw.sessions.store import SessionStore
+
+        state = Path(self.mktemp())
+        out = generate(state, 60, 4)
+        self.assertEqual((out["sessions"], out["entries"]), (60, 60 * 4 + 10 * 400))
+        db = Database(sessions_file(state), SESSIONS_FILE_SCHEMA, inline=True)
+        db.open()
+        self.addCleanup(db.close)
+        store = SessionStore(db, lambda: 1)
+        store.load()
+        self.assertEqual((store.count, store.interrupted_at_start), (60, []))
+        rows, total = self.successResultOf(store.page(ListQuery(agent_id="ops", limit=5)))
+        # every tenth session is agent ops (i % 10 == 9), but not the ten big ones (main)
+        self.assertEqual((total, len(rows)), (5, 5))
+        history = self.successResultOf(store.history("agent:main:big-0", 200))
+        self.assertEqual(len(history), 200)
+
+    def test_state_table(self) -> None:
+        from bench.state_scale import table as state_table
+
+        rec = Recorder(None)
+        rec.add("state-scale", "10k/start", "ours", 0, first_hello_s=0.8, idle_rss=60 * 2**20)
+        rec.add("state-scale", "10k/list-50", "ours", 0, p50_ms=1.5, cpu_ms_per_call=0.9)
+        rec.add("chat", "state-10k", "ours", 0, cpu_per_turn=0.005)
+        text = state_table(rec.rows)
+        line = next(x for x in text.splitlines() if x.startswith("| ours | 10k"))
+        self.assertIn("| 0.80 | 60.0 | 1.50 |", line)
+        self.assertTrue(line.endswith("| 5.00 |"))

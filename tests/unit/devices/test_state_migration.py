@@ -122,7 +122,10 @@ class OldStateDirectory(TestCase):
                               if k in row}, {"totalTokensFresh": False})
         self.assertEqual(self.rows("agents/main/agent/openclaw_tw-sessions.sqlite",
                                    "SELECT version FROM schema_versions WHERE owner='sessions'"),
-                         [(4,)])  # migration 4: the session group catalog
+                         [(6,)])  # 4: the group catalog; 5: list indexes, counts, open runs;
+        # 6: the search index
+        self.assertEqual(self.rows("agents/main/agent/openclaw_tw-sessions.sqlite",
+                                   "SELECT SUM(n) FROM session_counts"), [(len(SESSIONS),)])
         send = {"sessionKey": "agent:main:fixture-b", "message": "after the upgrade",
                 "idempotencyKey": "after-upgrade"}
         self.assertTrue(ok(self.admin, "chat.send", send)["runId"])

@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent.models import ProviderError
 from tests.support.agent import ADMIN, MAIN, READ, RW, drain, install_fake, labels, responses, send
-from tests.support.helpers import WSClient, hello, make_app, make_gateway, ok
+from tests.support.helpers import WSClient, hello, make_app, make_gateway, ok, stored_row
 
 OFFLINE_HI = "[offline model] You said: hi"
 CLI_KEY = "agent:main:cli"
@@ -49,7 +49,7 @@ class AgentMethod(SynchronousTestCase):
         meta = payload["result"]["meta"]
         self.assertIsInstance(meta["durationMs"], int)
         self.assertGreaterEqual(meta["durationMs"], 0)
-        row = self.app.sessions.get(CLI_KEY)
+        row = stored_row(self.app, CLI_KEY)
         assert row is not None
         agent_meta = meta["agentMeta"]
         self.assertEqual((agent_meta["sessionId"], agent_meta["provider"], agent_meta["model"]),
@@ -103,7 +103,7 @@ class AgentMethod(SynchronousTestCase):
         for i, message in enumerate(["/new", "  /reset now", "/NEW"]):
             res = responses(self.c, self.agent(message=message, idem=f"n{i}"))[0]
             self.assertEqual(res["error"]["message"], "missing scope: operator.admin")
-        self.assertIsNone(self.app.sessions.get(CLI_KEY))
+        self.assertIsNone(stored_row(self.app, CLI_KEY))
         admin = hello(self.gw, scopes=ADMIN)
         res = responses(admin, self.agent(admin, message="/new", idem="n9"))[0]
         self.assertEqual(res["payload"]["status"], "accepted")

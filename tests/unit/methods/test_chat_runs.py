@@ -31,7 +31,7 @@ from tests.support.agent import (
     text_of,
     transcript,
 )
-from tests.support.helpers import call, hello, make_app, ok
+from tests.support.helpers import call, hello, make_app, ok, stored_row
 
 
 class ChatRuns(SynchronousTestCase):
@@ -91,7 +91,7 @@ class ChatRuns(SynchronousTestCase):
         model = events["agent:lifecycle:model"]
         self.assertEqual(model["data"], {"phase": "model", "provider": "offline",
                                          "model": "offline-echo"})
-        row = self.app.sessions.get(MAIN)
+        row = stored_row(self.app, MAIN)
         assert row is not None
         self.assertEqual(model["sessionId"], row.session_id)
         cumulative = ""
@@ -151,7 +151,7 @@ class ChatRuns(SynchronousTestCase):
         send(self.c, "main", "hi", "k1")
         drain(self.clock)
         h = history(self.c, "main")
-        row = self.app.sessions.get(MAIN)
+        row = stored_row(self.app, MAIN)
         assert row is not None
         self.assertEqual((h["sessionKey"], h["sessionId"], h["hasMore"]),
                          (MAIN, row.session_id, False))
@@ -359,14 +359,14 @@ class ChatRuns(SynchronousTestCase):
         reader = hello(self.gw, scopes=READ)
         res = send_now(reader, "main", "hi", "k1")
         self.assertEqual(res["error"]["message"], "missing scope: operator.write")
-        self.assertIsNone(self.app.sessions.get(MAIN))
+        self.assertIsNone(stored_row(self.app, MAIN))
 
     def test_oversized_message_rejected_other_sessions_unaffected(self) -> None:
         send(self.c, "agent:main:busy", "count to 9", "k1")
         res = call(self.c, "chat.send", {"sessionKey": "agent:main:big", "idempotencyKey": "k2",
                                          "message": "x" * (MAX_MESSAGE_CHARS + 1)})
         self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
-        self.assertIsNone(self.app.sessions.get("agent:main:big"))
+        self.assertIsNone(stored_row(self.app, "agent:main:big"))
         drain(self.clock)
         self.assertEqual(labels(self.c, "k1")[-1], "chat:final")
         self.assertEqual(labels(self.c, "k2"), [])

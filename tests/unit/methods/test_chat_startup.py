@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from openclaw_tw.hub.hello import EVENTS
 from openclaw_tw.methods.chat_commands import commands
 from tests.support.agent import MAIN, RW, drain, install_fake, send
-from tests.support.helpers import call, hello, make_app, ok
+from tests.support.helpers import call, hello, make_app, ok, stored_row
 
 STARTUP = {"sessionKey": MAIN, "limit": 80, "maxBytes": 262144}  # what the UI sends
 METADATA = {"accountSelection": {"kind": "automatic", "label": "Automatic account selection"},
@@ -80,7 +80,7 @@ class ChatStartup(SynchronousTestCase):
         self.assertEqual(out["messages"], history["messages"])
         self.assertEqual([m["role"] for m in out["messages"]], ["user", "assistant"])
         self.assertEqual((out["sessionId"], out["totalMessages"], out["hasMore"]),
-                         (self.app.sessions.get(MAIN).session_id, 2, False))
+                         (stored_row(self.app, MAIN).session_id, 2, False))
         info = out["sessionInfo"]
         self.assertEqual(info["activeLeafEntryId"], out["messages"][-1]["__openclaw"]["id"])
         self.assertEqual((info["status"], info["hasActiveRun"]), ("done", False))

@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.methods.session_groups import NO_DEFAULTS
 from tests.support.agent import MAIN, RW
-from tests.support.helpers import call, hello, make_app, ok
+from tests.support.helpers import call, hello, make_app, ok, stored_row
 from tests.support.tmp import scratch_dir
 
 DROP_ALPHA = ('sessions.groups.put cannot drop groups that still have member sessions: '
@@ -87,14 +87,14 @@ class SessionGroups(SynchronousTestCase):
         ok(self.c, "sessions.groups.put", {"names": ["Alpha", "Beta"],
                                            "sectionOrder": ["category:Alpha", "groups"]})
         self.create("a", "Alpha")
-        updated = self.app.sessions.get("agent:main:a").updated_at
+        updated = stored_row(self.app, "agent:main:a").updated_at
         out = ok(self.c, "sessions.groups.rename", {"name": "Alpha", "to": "Gamma"})
         self.assertEqual(out, {"ok": True, "groups": [{"name": "Gamma", "position": 0},
                                                       {"name": "Beta", "position": 1}],
                                "sectionOrder": ["category:Gamma", "groups"],
                                "updatedSessions": 1})
         self.assertEqual(self.category("a"), "Gamma")
-        self.assertEqual(self.app.sessions.get("agent:main:a").updated_at, updated)
+        self.assertEqual(stored_row(self.app, "agent:main:a").updated_at, updated)
 
     def test_rename_into_an_existing_group_merges(self) -> None:
         ok(self.c, "sessions.groups.put", {"names": ["Alpha", "Beta"]})

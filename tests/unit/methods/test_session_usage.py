@@ -13,7 +13,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.agent.session_usage import UNKNOWN_CREATOR
 from tests.support.agent import MAIN, RW, drain, install_fake, send
-from tests.support.helpers import call, hello, make_app, ok
+from tests.support.helpers import call, hello, make_app, ok, stored_row
 
 SESSION_KEYS = ["key", "sessionId", "scope", "sessionFamilyKey", "currentSessionId",
                 "includedSessionIds", "historicalInstanceCount", "updatedAt", "agentId",
@@ -64,12 +64,12 @@ class SessionsUsage(SynchronousTestCase):
         out = self.usage(groupBy="family", limit=1000, mode="specific", timeZone="UTC")
         [row] = out["sessions"]
         self.assertEqual(list(row), SESSION_KEYS)
-        session_id = self.app.sessions.get(MAIN).session_id
+        session_id = stored_row(self.app, MAIN).session_id
         self.assertEqual({k: row[k] for k in SESSION_KEYS if k != "usage"}, {
             "key": MAIN, "sessionId": session_id, "scope": "family",
             "sessionFamilyKey": MAIN, "currentSessionId": session_id,
             "includedSessionIds": [session_id], "historicalInstanceCount": 1,
-            "updatedAt": self.app.sessions.get(MAIN).updated_at, "agentId": "main",
+            "updatedAt": stored_row(self.app, MAIN).updated_at, "agentId": "main",
             "creatorKey": UNKNOWN_CREATOR, "chatType": "direct", "modelProvider": "fake",
             "model": "fake-1", "hasContextWeight": False})
         [user_ts], [reply_ts] = self.ts("user"), self.ts("assistant")
@@ -129,10 +129,10 @@ class SessionsUsage(SynchronousTestCase):
 
     def test_family_and_instance_across_a_reset(self) -> None:
         self.turn(idem="k1")
-        old = self.app.sessions.get(MAIN).session_id
+        old = stored_row(self.app, MAIN).session_id
         ok(hello(self.app.hub, scopes=["operator.admin"]), "sessions.reset", {"key": MAIN})
         self.turn(idem="k2")
-        new = self.app.sessions.get(MAIN).session_id
+        new = stored_row(self.app, MAIN).session_id
         [family] = self.usage(groupBy="family")["sessions"]
         self.assertEqual((family["includedSessionIds"], family["historicalInstanceCount"],
                           family["usage"]["messageCounts"]["total"]), ([old, new], 2, 4))

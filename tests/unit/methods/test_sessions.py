@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.support.agent import (
@@ -25,7 +26,7 @@ from tests.support.agent import (
     send,
     text_of,
 )
-from tests.support.helpers import WSClient, call, hello, make_app, ok
+from tests.support.helpers import WSClient, call, hello, make_app, ok, stored_row
 
 OFFLINE_HI = "[offline model] You said: hi"
 LIST_KEYS = {"ts", "path", "count", "totalCount", "limitApplied", "nextOffset", "hasMore",
@@ -85,7 +86,7 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual([r["key"] for r in listing["sessions"]], ["agent:main:second", MAIN])
         main = listing["sessions"][1]
         self.assertLessEqual(ROW_KEYS, set(main))
-        store_row = self.app.sessions.get(MAIN)
+        store_row = stored_row(self.app, MAIN)
         assert store_row is not None
         self.assertEqual({k: main[k] for k in ("kind", "agentId", "isMain", "sessionId", "status",
                                                "lastRunId", "hasActiveRun", "activeRunIds",
@@ -140,7 +141,10 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual(self.keys(search="beta"), ["agent:main:beta"])
         self.assertEqual(self.keys(label="Beta"), ["agent:main:beta"])
         self.assertEqual(self.keys(agentId="ops"), ["agent:ops:gamma"])
-        self.app.sessions.rows["agent:main:alpha"].updated_at -= 2 * 3_600_000
+        alpha = stored_row(self.app, "agent:main:alpha")
+        assert alpha is not None
+        alpha.updated_at -= 2 * 3_600_000
+        self.app.sessions.save(alpha)
         self.assertNotIn("agent:main:alpha", self.keys(activeMinutes=60))
         self.assertIn("agent:main:alpha", self.keys(activeMinutes=180))
         ok(self.w, "sessions.patch", {"key": "agent:main:beta", "archived": True})
@@ -210,7 +214,7 @@ class SessionsMethods(SynchronousTestCase):
         self.turn()
         res = ok(self.w, "sessions.patch", {"key": "main", "label": "Renamed by test",
                                             "pinned": True})
-        row = self.app.sessions.get(MAIN)
+        row = stored_row(self.app, MAIN)
         assert row is not None
         self.assertEqual((res["ok"], res["key"], res["path"]),
                          (True, MAIN, ok(self.w, "sessions.list", {})["path"]))
@@ -284,6 +288,86 @@ class SessionsMethods(SynchronousTestCase):
         self.assertEqual(self.keys(archived="all"), [])
         self.assertEqual(history(self.w, "agent:main:dup")["messages"], [])
 
+    def test_list_numbers_beyond_sqlite_integers(self) -> None:
+        """Numbers past 64 bits reach neither SQLite nor the response raw (the reply's
+        limitApplied could not be encoded: the client waited for ever)."""
+        self.create("one")
+        for params, keys in (
+                (b'{"limit": 100000000000000000000, "activeMinutes": 100000000000000000000}',
+                 ["agent:main:one"]),
+                (b'{"limit": 9000000000000000000, "offset": 9000000000000000000}', []),
+                (b'{"offset": 100000000000000000000, "limit": 5}', [])):
+            self.w.send_raw(b'{"type": "req", "id": "big", "method": "sessions.list", '
+                            b'"params": ' + params + b"}")
+            res = self.w.response("big")
+            assert res is not None
+            self.assertTrue(res["ok"], res)
+            self.assertEqual(([r["key"] for r in res["payload"]["sessions"]],
+                              res["payload"]["totalCount"]), (keys, 1))
+            self.w.pop()
+
+    def test_transcript_reads_with_numbers_beyond_sqlite_integers(self) -> None:
+        self.turn("main")
+        for method, params in (
+                (b"sessions.get", b'{"key": "main", "limit": 100000000000000000000}'),
+                (b"chat.history", b'{"sessionKey": "main", "cursor": "999999999999999999999"}'),
+                (b"chat.history", b'{"sessionKey": "main", "cursor": "-999999999999999999999"}')):
+            self.admin.send_raw(b'{"type": "req", "id": "big", "method": "' + method +
+                                b'", "params": ' + params + b"}")
+            res = self.admin.response("big")
+            assert res is not None
+            self.assertTrue(res["ok"], res)
+            self.admin.pop()
+
+    def test_identical_deletes_in_one_millisecond(self) -> None:
+        """Issue #21 finding 5: two identical sessions.delete in the same millisecond wrote
+        and renamed one shared temporary file; the loser answered ``internal error``."""
+        self.turn("agent:main:twice")
+        held: list[tuple[Any, tuple[Any, ...], Deferred[Any]]] = []
+
+        def hold(fn: Any, *args: Any) -> Deferred[Any]:
+            d: Deferred[Any] = Deferred()
+            held.append((fn, args, d))
+            return d
+
+        self.gw.run_blocking = hold
+        first = self.admin.request("sessions.delete", {"key": "agent:main:twice"})
+        second = self.admin.request("sessions.delete", {"key": "agent:main:twice"})
+        self.assertEqual(len(held), 1)  # the second waits for the first: one archive write
+        for fn, args, d in held:
+            d.callback(fn(*args))
+        one, two = self.admin.response(first), self.admin.response(second)
+        assert one is not None and two is not None
+        self.assertTrue(one["ok"] and two["ok"], (one, two))
+        self.assertEqual((one["payload"]["deleted"], len(one["payload"]["archived"])), (True, 1))
+        self.assertEqual(two["payload"], {"ok": True, "key": "agent:main:twice",
+                                          "deleted": False, "archived": []})
+
+    def test_archives_in_one_millisecond_do_not_share_a_temporary_file(self) -> None:
+        """The archive write itself: a second write of the same session id and millisecond
+        running while the first is between write and rename (as two threads do) leaves two
+        archives, not a rename of a file the other already moved."""
+        from openclaw_tw.methods import sessions as module
+        from openclaw_tw.sessions.store import Entry
+
+        target = self.gw.settings.state_dir / "archive-race"
+        entry = Entry(1, "k", "sid", "e1", "user", {"role": "user", "content": "x"}, None,
+                      None, 1)
+        real_fsync, nested, started = os.fsync, [], []
+
+        def fsync(fd: int) -> None:
+            real_fsync(fd)
+            if not started:
+                started.append(True)
+                nested.append(module._archive(target, "sid", "1000.bbbb", [entry]))
+
+        self.patch(module.os, "fsync", fsync)
+        first = module._archive(target, "sid", "1000.aaaa", [entry])
+        self.assertEqual(sorted(Path(p).name for p in first + nested[0]),
+                         ["sid.jsonl.deleted.1000.aaaa", "sid.jsonl.deleted.1000.bbbb"])
+        self.assertEqual(sorted(p.name for p in target.iterdir()),
+                         ["sid.jsonl.deleted.1000.aaaa", "sid.jsonl.deleted.1000.bbbb"])
+
     def test_delete_transcript_leaves_no_archive(self) -> None:
         self.turn("agent:main:gone")
         res = ok(self.admin, "sessions.delete", {"key": "agent:main:gone",
@@ -326,7 +410,7 @@ class SessionsMethods(SynchronousTestCase):
     def test_create(self) -> None:
         res = self.create("proj", label="Project")
         self.assertEqual((res["ok"], res["key"], res["agentId"]), (True, "agent:main:proj", "main"))
-        self.assertEqual(self.app.sessions.rows["agent:main:proj"].session_id, res["sessionId"])
+        self.assertEqual(stored_row(self.app, "agent:main:proj").session_id, res["sessionId"])
         [row] = ok(self.w, "sessions.list", {})["sessions"]
         self.assertEqual((row["key"], row["label"]), ("agent:main:proj", "Project"))
         self.assertTrue(self.create("")["key"].startswith("agent:main:"))
@@ -370,7 +454,7 @@ class SessionsMethods(SynchronousTestCase):
             self.assertEqual(err["code"], "INVALID_REQUEST", method)
             self.assertIn("unknown session", err["message"])
             self.assertIn("agent:main:nope", err["message"])
-        self.assertIsNone(self.app.sessions.get("agent:main:nope"))
+        self.assertIsNone(stored_row(self.app, "agent:main:nope"))
 
     def test_describe_is_one_row_under_session(self) -> None:
         # real sessions.describe: {"session": row}; the row has no hasActiveRun/activeRunIds

@@ -11,7 +11,7 @@ import attrs
 
 from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.web import openai_compat
-from tests.support.helpers import hello
+from tests.support.helpers import hello, stored_keys, stored_rows
 from tests.support.http_harness import AUTH, ENABLED, HttpCase, merge
 
 CHAT = "/v1/chat/completions"
@@ -134,7 +134,7 @@ class ChatCompletions(HttpCase):
     config = merge(ENABLED, {"agents": {"list": [{"id": "main"}, {"id": "beta"}]}})
 
     def keys(self) -> list[str]:
-        return sorted(self.app.sessions.rows)
+        return sorted(stored_keys(self.app))
 
     def test_non_streaming_shape(self) -> None:
         reply = self.post(CHAT, user("hi there", model="openclaw/default"))
@@ -202,9 +202,9 @@ class ChatCompletions(HttpCase):
         for model, agent in (("openclaw", "main"), ("openclaw/default", "main"),
                              ("openclaw/beta", "beta"), ("openclaw:beta", "beta"),
                              ("agent:BETA", "beta"), ("openclaw/main", "main")):
-            before = set(self.app.sessions.rows)
+            before = set(stored_keys(self.app))
             self.assertEqual(self.post(CHAT, user("hi", model=model)).code, 200, model)
-            (key,) = set(self.app.sessions.rows) - before
+            (key,) = set(stored_keys(self.app)) - before
             self.assertTrue(key.startswith(f"agent:{agent}:openai:"), (model, key))
         reply = self.post(CHAT, user("hi", model="openclaw/ghost"))
         self.assert_openai_error(reply, 400, "Unknown agent 'ghost'.")
@@ -276,7 +276,7 @@ class ChatCompletions(HttpCase):
         self.assertIn("User: first question\nAssistant: first answer", system["content"])
         self.assertEqual(rest, [{"role": "user", "content": "second\nquestion"}])
         # the transcript keeps only the turn itself
-        (row,) = self.app.sessions.rows.values()
+        (row,) = stored_rows(self.app)
         self.assertEqual(self.transcript(row.key)[0].body["content"], "second\nquestion")
 
     def test_malformed_json_and_non_objects(self) -> None:
@@ -390,7 +390,7 @@ class Disconnects(HttpCase):
         self.assertEqual(runtime.active, {})
         self.assertEqual(runtime.queues, {})
         self.assertTrue(all(r.outcome is not None for r in runtime.runs.values()))
-        (row,) = [r for r in self.app.sessions.rows.values() if r.key.startswith(key_prefix)]
+        (row,) = [r for r in stored_rows(self.app) if r.key.startswith(key_prefix)]
         self.assertEqual(row.status, "aborted")
         entries = self.transcript(row.key)
         self.assertEqual(entries[-1].role, "assistant")

@@ -10,6 +10,7 @@ from twisted.internet.defer import succeed
 
 from openclaw_tw.agent.models import ModelResult, ProviderError
 from openclaw_tw.web import responses
+from tests.support.helpers import stored_keys, stored_rows
 from tests.support.http_harness import AUTH, HttpCase
 
 PATH = "/v1/responses"
@@ -49,7 +50,7 @@ class Responses(HttpCase):
                                                          "cache_write_tokens": 0})
         self.assertEqual(usage["output_tokens_details"], {"reasoning_tokens": 0})
         self.assertEqual(usage["total_tokens"], usage["input_tokens"] + usage["output_tokens"])
-        (key,) = self.app.sessions.rows
+        (key,) = stored_keys(self.app)
         self.assertTrue(key.startswith("agent:main:openresponses:"), key)
 
     def test_streaming_events(self) -> None:
@@ -128,7 +129,7 @@ class Responses(HttpCase):
     def test_user_session(self) -> None:
         self.post(PATH, {"input": "a", "user": "bob"})
         self.post(PATH, {"input": "b", "user": "bob"})
-        self.assertEqual(list(self.app.sessions.rows), ["agent:main:openresponses-user:bob"])
+        self.assertEqual(list(stored_keys(self.app)), ["agent:main:openresponses-user:bob"])
 
     def test_previous_response_id_continues_the_session(self) -> None:
         first = self.post(PATH, {"input": "one"}).json()
@@ -136,7 +137,7 @@ class Responses(HttpCase):
         third = self.post(PATH, {"input": "three", "previous_response_id": second["id"],
                                  "stream": True})
         self.assertEqual(third.code, 200)
-        (key,) = self.app.sessions.rows
+        (key,) = stored_keys(self.app)
         entries = self.transcript(key)
         self.assertEqual([e.body["content"] for e in entries if e.role == "user"],
                          ["one", "two", "three"])
@@ -205,7 +206,7 @@ class Responses(HttpCase):
         sink.transport.stopProducing()  # the client drops the connection mid-stream
         self.stub.flush()
         self.assertEqual(self.app.runtime.active, {})
-        (row,) = self.app.sessions.rows.values()
+        (row,) = stored_rows(self.app)
         self.assertEqual(row.status, "aborted")
 
 

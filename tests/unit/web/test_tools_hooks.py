@@ -9,7 +9,7 @@ from twisted.internet.defer import succeed
 
 from openclaw_tw.web import hooks, tools_invoke
 from openclaw_tw.web.tools_invoke import DEFAULT_DENY, ToolsInvoke, allowed
-from tests.support.helpers import hello
+from tests.support.helpers import hello, stored_keys
 from tests.support.http_harness import AUTH, BEARER, HOOK_TOKEN, HOOKS, HttpCase, merge
 
 
@@ -154,7 +154,7 @@ class Hooks(HttpCase):
         second = self.post("/hooks/agent", {"message": "m", "idempotencyKey": "k1"},
                            headers=BEARER).json()
         self.assertEqual(first, second)
-        self.assertEqual(len(self.app.sessions.rows), 1)
+        self.assertEqual(len(stored_keys(self.app)), 1)
 
     def test_agent_validation(self) -> None:
         for body in ({}, {"message": " "}, {"message": "x", "agentId": "ghost"},
@@ -275,7 +275,7 @@ class HookSessionModes(HttpCase):
         again = self.post("/hooks/agent", {"message": "m", "idempotencyKey": "w1",
                                            "waitForCompletion": True}, headers=BEARER).json()
         self.assertEqual(first, again)
-        self.assertEqual(len(self.app.sessions.rows), 1)
+        self.assertEqual(len(stored_keys(self.app)), 1)
         plain = self.post("/hooks/agent", {"message": "m", "idempotencyKey": "w1"},
                           headers=BEARER).json()
         self.assertEqual(plain, {"ok": True, "runId": first["runId"]})
