@@ -81,6 +81,7 @@ class Gateway:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
         self.config: dict | None = None  # written to config_file() before each start
+        self.extra_env: dict[str, str] = {}  # added to env() (e.g. where the UI build is)
         self.t_spawn = 0.0
         self.starts = 0
         self._tree: set[int] = set()
@@ -98,7 +99,7 @@ class Gateway:
         raise NotImplementedError
 
     def env(self) -> dict[str, str]:
-        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp))
+        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp), **self.extra_env)
 
     def config_file(self) -> Path:
         return self.home / ".openclaw" / "openclaw.json"
@@ -215,7 +216,8 @@ class Ours(Gateway):
                 "--token", self.token, "--state-dir", str(self.workdir / "state")]
 
     def env(self) -> dict[str, str]:
-        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp), PYTHONPATH=str(REPO))
+        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp), PYTHONPATH=str(REPO),
+                         **self.extra_env)
 
     def config_file(self) -> Path:
         return self.workdir / "state" / "openclaw.json"
