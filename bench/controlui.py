@@ -117,6 +117,7 @@ class Target:
     path: str                   # URL path on the gateway's port
     ready: str                  # JS expression, true once the UI is usable
     marker: str | None = None   # text the served document must contain
+    foreign: str | None = None  # text it must not contain (then it is another UI)
     missing: str | None = None  # set: the target is absent, and why (its rows say n/a)
 
     def url(self, gw: Gateway) -> str:
@@ -130,7 +131,9 @@ def targets(servers: list[str], dashboard_path: str | None) -> list[Target]:
     if "ours" in servers:
         if dashboard_path:
             path = dashboard_path if dashboard_path.startswith("/") else "/" + dashboard_path
-            out.append(Target("ours", "dashboard", path, READY_DASHBOARD))
+            # our SPA fallback answers any path with the Control UI: that is not the dashboard
+            out.append(Target("ours", "dashboard", path, READY_DASHBOARD,
+                              foreign=CONTROL_UI_MARKER))
         else:
             out.append(Target("ours", "dashboard", "", READY_DASHBOARD, missing=(
                 "no built-in dashboard on this branch (--dashboard-path PATH once it lands)")))
@@ -148,14 +151,16 @@ def why_no_browser() -> str | None:
 
 
 def document_problem(status: int | None, content_type: str, body: str,
-                     marker: str | None) -> str | None:
+                     marker: str | None, foreign: str | None = None) -> str | None:
     """Why a served document is not the target's UI (``None``: it is)."""
     if status != 200:
-        return f"HTTP {status}"
+        return f"HTTP {status}" if status else f"no answer ({body[:100]})"
     if "html" not in content_type.lower():
         return f"not an HTML page ({content_type or 'no content type'})"
     if marker and marker not in body:
         return f"the page is not the UI build (no {marker})"
+    if foreign and foreign in body:
+        return "the page is the real Control UI build, not this target"
     return None
 
 
@@ -174,7 +179,7 @@ def _get(url: str) -> tuple[int | None, str, str]:
 async def check_served(target: Target, gw: Gateway) -> str | None:
     status, ctype, body = await asyncio.to_thread(
         _get, f"http://127.0.0.1:{gw.port}{target.path}")
-    problem = document_problem(status, ctype, body, target.marker)
+    problem = document_problem(status, ctype, body, target.marker, target.foreign)
     return f"{target.path} on {gw.name}: {problem}" if problem else None
 
 
