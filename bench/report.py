@@ -190,6 +190,8 @@ for _v, _lab, _ref in (("control-ui", "Control UI", ""),
           "n", "", theirs_variant=_ref),
         F("control-ui", _v, "requests_burst", f"{_lab} cold load: WS requests in the start-up "
           "burst", "n", "", theirs_variant=_ref),
+        F("control-ui", _v, "http_requests", f"{_lab} cold load: HTTP requests until settled",
+          "n", "", theirs_variant=_ref),
         F("control-ui", _v, "res_errors", f"{_lab} cold load: error responses in the burst",
           "n", theirs_variant=_ref),
         F("control-ui", _v, "burst_s", f"{_lab} cold load: navigation → last burst request",
