@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import procstat
-from bench.report import Recorder
+from bench.report import Recorder, percentile
 from bench.servers import Gateway
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,7 +45,7 @@ INIT_SCRIPT = """
 (() => {
   if (window.__bench) return;
   const b = window.__bench = {req: 0, hello: null, open: 0, sockets: 0, errors: 0,
-                              failed: [], methods: {}, readyAt: null, reqAtReady: null};
+                              failed: [], sent: {}, lat: [], readyAt: null, reqAtReady: null};
   const Native = window.WebSocket;
   class Counted extends Native {
     constructor(...args) {
@@ -57,13 +57,14 @@ INIT_SCRIPT = """
         if (typeof e.data !== 'string') return;
         let f; try { f = JSON.parse(e.data); } catch (_) { return; }
         if (!f || f.type !== 'res') return;
+        const s = b.sent[f.id];
+        if (s) { delete b.sent[f.id]; if (b.lat.length < 2000) b.lat.push([performance.now() - s.t, s.m]); }
         if (f.ok && f.payload && f.payload.type === 'hello-ok' && b.hello === null) {
           b.hello = performance.now();
         } else if (f.ok === false) {
           b.errors++;
-          const m = b.methods[f.id];
           if (b.failed.length < 50) b.failed.push(
-              (m || '?') + ': ' + ((f.error && f.error.code) || '?'));
+              (s ? s.m : '?') + ': ' + ((f.error && f.error.code) || '?'));
         }
       });
     }
@@ -73,7 +74,9 @@ INIT_SCRIPT = """
           const f = JSON.parse(data);
           if (f && f.type === 'req') {
             b.req++;
-            if (Object.keys(b.methods).length < 2000) b.methods[f.id] = String(f.method);
+            if (Object.keys(b.sent).length < 2000) {
+              b.sent[f.id] = {m: String(f.method), t: performance.now()};
+            }
           }
         } catch (_) {}
       }
@@ -243,8 +246,12 @@ def run_row(page: dict[str, Any], burst_s: float, window_s: float, capped: bool,
             before: procstat.TreeSample, end: procstat.TreeSample, cpu_s: float,
             sampled_peak: int, root_peak: int | None) -> dict[str, Any]:
     """One run's JSON line from what the page reported (``window.__bench`` + timing) and the
-    gateway's samples.  Times in seconds; sizes in bytes."""
+    gateway's samples.  Times in seconds; sizes in bytes.  ``ws_rtt_*``: request → response
+    in the page, over the requests answered by the time the burst settled."""
     ready_ms = page["readyAt"]
+    answered = sorted(((float(ms) / 1000, str(m)) for ms, m in page.get("lat") or []),
+                      reverse=True)
+    lat = sorted(t for t, _ in answered)
     return {
         "ready_s": ready_ms / 1000,
         "hello_s": page["hello"] / 1000 if page.get("hello") is not None else None,
@@ -256,6 +263,11 @@ def run_row(page: dict[str, Any], burst_s: float, window_s: float, capped: bool,
         "settle_capped": capped,
         "sockets": page["sockets"],
         "res_errors": page["errors"],
+        "unanswered": page.get("unanswered"),
+        "ws_rtt_p50": percentile(lat, 50),
+        "ws_rtt_p90": percentile(lat, 90),
+        "ws_rtt_max": lat[-1] if lat else None,
+        "slowest": [f"{m} {t * 1000:.0f} ms" for t, m in answered[:5]],
         "failed": page["failed"][:MAX_FAILED_LISTED],
         "http_requests": http_requests,
         "cpu_s": cpu_s,
@@ -271,7 +283,8 @@ def run_row(page: dict[str, Any], burst_s: float, window_s: float, capped: bool,
 PAGE_STATE = """() => { const b = window.__bench || {}; const nav =
   performance.getEntriesByType('navigation')[0];
   return {readyAt: b.readyAt, reqAtReady: b.reqAtReady, req: b.req, hello: b.hello,
-          sockets: b.sockets, errors: b.errors, failed: b.failed,
+          sockets: b.sockets, errors: b.errors, failed: b.failed, lat: b.lat,
+          unanswered: Object.keys(b.sent || {}).length,
           dcl: nav ? nav.domContentLoadedEventEnd : null}; }"""
 
 

@@ -123,7 +123,8 @@ class RunRowTests(SynchronousTestCase):
     def page(self) -> dict:
         return {"readyAt": 2500.0, "reqAtReady": 22, "req": 38, "hello": 1200.0,
                 "sockets": 1, "errors": 1, "failed": [f"m{i}: X" for i in range(30)],
-                "dcl": 900.0}
+                "dcl": 900.0, "lat": [[4.0, "a"], [1.0, "b"], [2.0, "c"], [30.0, "d"], [3.0, "e"],
+                                [0.5, "f"]], "unanswered": 2}
 
     def test_row(self) -> None:
         row = controlui.run_row(self.page(), burst_s=4.0, window_s=5.5, capped=False,
@@ -140,16 +141,22 @@ class RunRowTests(SynchronousTestCase):
         self.assertEqual(row["root_peak"], 71 * MiB)
         self.assertEqual(row["processes"], 2)
         self.assertEqual(len(row["failed"]), controlui.MAX_FAILED_LISTED)
+        self.assertEqual(row["ws_rtt_p50"], 0.002)
+        self.assertEqual(row["slowest"], ["d 30 ms", "a 4 ms", "e 3 ms", "c 2 ms", "b 1 ms"])
+        self.assertEqual(row["ws_rtt_max"], 0.030)
+        self.assertEqual(row["unanswered"], 2)
 
     def test_peak_is_never_below_the_end_points(self) -> None:
         # no sample landed (sampler slower than the load): the peak is the larger end point
-        page = {**self.page(), "hello": None, "dcl": None}
+        page = {**self.page(), "hello": None, "dcl": None, "lat": []}
         row = controlui.run_row(page, 1.0, 1.5, True, 0, tree(50 * MiB), tree(55 * MiB), 0.0,
                                 0, None)
         self.assertEqual(row["rss_peak"], 55 * MiB)
         self.assertEqual(row["rss_spike"], 5 * MiB)
         self.assertIsNone(row["hello_s"])
         self.assertIsNone(row["root_peak"])
+        self.assertIsNone(row["ws_rtt_p50"])
+        self.assertIsNone(row["ws_rtt_max"])
         self.assertTrue(row["settle_capped"])
 
 
