@@ -45,7 +45,8 @@ INIT_SCRIPT = """
 (() => {
   if (window.__bench) return;
   const b = window.__bench = {req: 0, hello: null, open: 0, sockets: 0, errors: 0,
-                              failed: [], sent: {}, lat: [], readyAt: null, reqAtReady: null};
+                              failed: [], sent: {}, lat: [], lastReq: null, readyAt: null,
+                              reqAtReady: null};
   const Native = window.WebSocket;
   class Counted extends Native {
     constructor(...args) {
@@ -74,6 +75,7 @@ INIT_SCRIPT = """
           const f = JSON.parse(data);
           if (f && f.type === 'req') {
             b.req++;
+            b.lastReq = performance.now();
             if (Object.keys(b.sent).length < 2000) {
               b.sent[f.id] = {m: String(f.method), t: performance.now()};
             }
@@ -241,12 +243,12 @@ class Sampler:
             await self._task
 
 
-def run_row(page: dict[str, Any], burst_s: float, window_s: float, capped: bool,
-            http_requests: int,
+def run_row(page: dict[str, Any], window_s: float, capped: bool, http_requests: int,
             before: procstat.TreeSample, end: procstat.TreeSample, cpu_s: float,
             sampled_peak: int, root_peak: int | None) -> dict[str, Any]:
     """One run's JSON line from what the page reported (``window.__bench`` + timing) and the
-    gateway's samples.  Times in seconds; sizes in bytes.  ``ws_rtt_*``: request → response
+    gateway's samples.  Times in seconds (page clock: since navigation start); sizes in
+    bytes; ``window_s`` is navigation → settled as the harness saw it.  ``ws_rtt_*``: request → response
     in the page, over the requests answered by the time the burst settled."""
     ready_ms = page["readyAt"]
     answered = sorted(((float(ms) / 1000, str(m)) for ms, m in page.get("lat") or []),
@@ -258,7 +260,7 @@ def run_row(page: dict[str, Any], burst_s: float, window_s: float, capped: bool,
         "dcl_s": page["dcl"] / 1000 if page.get("dcl") else None,
         "requests_ready": page["reqAtReady"],
         "requests_burst": page["req"],
-        "burst_s": burst_s,
+        "burst_s": (page.get("lastReq") or ready_ms) / 1000,
         "window_s": window_s,
         "settle_capped": capped,
         "sockets": page["sockets"],
@@ -283,6 +285,7 @@ def run_row(page: dict[str, Any], burst_s: float, window_s: float, capped: bool,
 PAGE_STATE = """() => { const b = window.__bench || {}; const nav =
   performance.getEntriesByType('navigation')[0];
   return {readyAt: b.readyAt, reqAtReady: b.reqAtReady, req: b.req, hello: b.hello,
+          lastReq: b.lastReq,
           sockets: b.sockets, errors: b.errors, failed: b.failed, lat: b.lat,
           unanswered: Object.keys(b.sent || {}).length,
           dcl: nav ? nav.domContentLoadedEventEnd : null}; }"""
@@ -318,8 +321,8 @@ async def load_once(browser: Any, target: Target, gw: Gateway, *, ready_timeout:
         finally:
             await sampler.stop()
         root_peak = procstat.peak_rss(gw.pid) if root_peak_ok else None
-        return run_row(state, settle.last_change - t0, window_s, settle.capped,
-                       http_requests[0], probe.start, end, probe.cpu_s, sampler.peak, root_peak)
+        return run_row(state, window_s, settle.capped, http_requests[0], probe.start, end,
+                       probe.cpu_s, sampler.peak, root_peak)
     finally:
         await context.close()
 

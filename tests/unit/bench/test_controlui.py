@@ -123,17 +123,18 @@ class RunRowTests(SynchronousTestCase):
     def page(self) -> dict:
         return {"readyAt": 2500.0, "reqAtReady": 22, "req": 38, "hello": 1200.0,
                 "sockets": 1, "errors": 1, "failed": [f"m{i}: X" for i in range(30)],
-                "dcl": 900.0, "lat": [[4.0, "a"], [1.0, "b"], [2.0, "c"], [30.0, "d"], [3.0, "e"],
+                "dcl": 900.0, "lastReq": 4000.0, "lat": [[4.0, "a"], [1.0, "b"], [2.0, "c"], [30.0, "d"], [3.0, "e"],
                                 [0.5, "f"]], "unanswered": 2}
 
     def test_row(self) -> None:
-        row = controlui.run_row(self.page(), burst_s=4.0, window_s=5.5, capped=False,
+        row = controlui.run_row(self.page(), window_s=5.5, capped=False,
                                 http_requests=93, before=tree(60 * MiB),
                                 end=tree(62 * MiB, (1, 2)), cpu_s=0.12,
                                 sampled_peak=70 * MiB, root_peak=71 * MiB)
         self.assertEqual(row["ready_s"], 2.5)
         self.assertEqual(row["hello_s"], 1.2)
         self.assertEqual(row["dcl_s"], 0.9)
+        self.assertEqual((row["burst_s"], row["window_s"]), (4.0, 5.5))
         self.assertEqual((row["requests_ready"], row["requests_burst"]), (22, 38))
         self.assertEqual(row["rss_peak"], 70 * MiB)
         self.assertEqual(row["rss_spike"], 10 * MiB)
@@ -148,8 +149,8 @@ class RunRowTests(SynchronousTestCase):
 
     def test_peak_is_never_below_the_end_points(self) -> None:
         # no sample landed (sampler slower than the load): the peak is the larger end point
-        page = {**self.page(), "hello": None, "dcl": None, "lat": []}
-        row = controlui.run_row(page, 1.0, 1.5, True, 0, tree(50 * MiB), tree(55 * MiB), 0.0,
+        page = {**self.page(), "hello": None, "dcl": None, "lat": [], "lastReq": None}
+        row = controlui.run_row(page, 1.5, True, 0, tree(50 * MiB), tree(55 * MiB), 0.0,
                                 0, None)
         self.assertEqual(row["rss_peak"], 55 * MiB)
         self.assertEqual(row["rss_spike"], 5 * MiB)
@@ -158,6 +159,7 @@ class RunRowTests(SynchronousTestCase):
         self.assertIsNone(row["ws_rtt_p50"])
         self.assertIsNone(row["ws_rtt_max"])
         self.assertTrue(row["settle_capped"])
+        self.assertEqual(row["burst_s"], 2.5)  # no request at all: the burst ends at ready
 
 
 class HwmTests(SynchronousTestCase):
