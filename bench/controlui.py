@@ -379,11 +379,11 @@ async def run_scenario(params: Any, rec: Recorder, gws: dict[str, Gateway],
                         rec.na("control-ui", variant, t.server, why)
                         continue
                     rec.add("control-ui", variant, t.server, max(rep, 0), url_path=t.path,
-                            **row)
+                            load1=round(os.getloadavg()[0], 2), **row)
                     log(f"control-ui {t.server}/{variant} #{rep}: usable after "
                         f"{row['ready_s']:.2f}s, {row['requests_ready']} requests "
                         f"({row['requests_burst']} in the burst), gateway CPU "
                         f"{row['cpu_s'] * 1000:.0f} ms, RSS peak "
-                        f"{row['rss_peak'] / 2**20:.0f} MiB")
+                        f"{row['rss_peak'] / 2**20:.0f} MiB (load {os.getloadavg()[0]:.1f})")
         finally:
             await browser.close()
