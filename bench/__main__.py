@@ -317,6 +317,11 @@ def header(meta: dict[str, Any], args: argparse.Namespace, jsonl: Path) -> str:
         "Server CPU is utime+stime of the whole process tree from /proc; the box is shared "
         "and noisy, so CPU/op is the steadier figure, and throughput/latency move by 20–40 % "
         "between runs.",
+        *([f"- control-ui: headless Chromium ({controlui.CHROMIUM}, Playwright), a fresh "
+           "context per load, on the same cores; navigation → usable is mostly the browser's "
+           "time and moves with the load average (in every JSON line as `load1`); the "
+           "gateway's CPU and RSS are the figures that tell the gateways apart."]
+          if "control-ui" in args.names else []),
         "",
         "",
     ])
