@@ -367,6 +367,7 @@ async def run_scenario(params: Any, rec: Recorder, gws: dict[str, Gateway],
                         continue
                     variant = t.variant if rep >= 0 else f"{t.variant}-first"
                     gw = gws[t.server]
+                    await asyncio.sleep(p.ui_pause_s)
                     try:
                         row = await asyncio.wait_for(load_once(
                             browser, t, gw, ready_timeout=p.ui_ready_timeout,

@@ -73,6 +73,7 @@ class Params:
     ui_quiet_s: float = 1.5          # control-ui: the burst settled: no request for this long
     ui_settle_max_s: float = 15.0    # control-ui: ... or this long after usable
     ui_sample_s: float = 0.05        # control-ui: gateway RSS sampling interval
+    ui_pause_s: float = 2.0          # control-ui: between loads (the last one's close settles)
 
     @classmethod
     def quick(cls) -> Params:
