@@ -14,14 +14,17 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import controlui, state_scale
 from bench import scenarios as sc
-from bench import state_scale
 from bench.mockllm import provider_config
 from bench.report import Recorder, table
 from bench.servers import (
+    REF_DIR,
     REPO,
     Gateway,
     Ours,
@@ -99,6 +102,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                          "of ours vs theirs (the cost of /metrics' counters)")
     ap.add_argument("--no-mock-chat", action="store_true",
                     help="skip the chat turns against the loopback mock OpenAI server")
+    ap.add_argument("--ui-runs", type=int, help="control-ui: cold loads per target")
+    ap.add_argument("--dashboard-path", help="control-ui: also load our built-in dashboard "
+                                             "from this URL path (readiness: "
+                                             "document.body.dataset.ready == 'chat')")
     args = ap.parse_args(argv)
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     names = ["startup" if n == "idle" else n for n in names]
@@ -118,6 +125,8 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
         p.reps = args.reps
     if args.startup_runs:
         p.startup_runs = args.startup_runs
+    if args.ui_runs:
+        p.ui_runs = max(1, min(args.ui_runs, 50))
     ctx = sc.Ctx(p, rec)
     gws: list[Gateway] = []
     if args.only != "theirs":
@@ -166,8 +175,15 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
     if "state-scale" in args.names:
         await state_scale.run(ctx, gws, Path(args.state_cache), args.quick, args.sizes, log)
     rest = [n for n in args.names if n in sc.SCENARIOS]
-    if not rest:
-        return
+    if rest:
+        await long_lived_phase(ctx, gws, rest, args)
+    if "control-ui" in args.names:
+        await control_ui_phase(ctx, gws, args)
+
+
+async def long_lived_phase(ctx: sc.Ctx, gws: list[Gateway], rest: list[str],
+                           args: argparse.Namespace) -> None:
+    p, rec = ctx.params, ctx.rec
     live: list[Gateway] = []
     for gw in gws:
         try:
@@ -200,23 +216,72 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
             took, killed = gw.stop(p.stop_grace)
             log(f"{gw.name} stopped in {took:.2f}s{' (SIGKILL)' if killed else ''}")
     if "chat" in rest and not args.no_mock_chat:
-        await chat_mock_phase(ctx, gws, workdir)
+        await chat_mock_phase(ctx, gws)
 
 
-async def chat_mock_phase(ctx: sc.Ctx, gws: list[Gateway], workdir: Path) -> None:
-    """``chat`` against a loopback mock OpenAI server, on fresh instances of both gateways
-    configured (same keys for both) with it as the primary model."""
-    p = ctx.params
+@asynccontextmanager
+async def mock_model() -> AsyncIterator[int]:
+    """The loopback mock OpenAI server (its own process) for the duration; yields its port."""
     port = pick_port(span=1)
     mock = subprocess.Popen([sys.executable, "-m", "bench.mockllm", str(port)], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
-    live: list[Gateway] = []
     try:
         for _ in range(100):
             if not port_free(port):
                 break
             await asyncio.sleep(0.05)
+        yield port
+    finally:
+        mock.terminate()
+        try:
+            mock.wait(5)
+        except subprocess.TimeoutExpired:
+            mock.kill()
+            mock.wait(5)
+
+
+async def control_ui_phase(ctx: sc.Ctx, gws: list[Gateway], args: argparse.Namespace) -> None:
+    """``control-ui`` (bench/controlui.py) on fresh instances of the gateways configured with
+    the mock model (without a model the real UI opens its model set-up page, not the chat);
+    ours is pointed at the reference install's Control UI build, which the real gateway
+    serves from its own package."""
+    p = ctx.params
+    wanted = controlui.targets([gw.name for gw in gws], args.dashboard_path)
+    async with mock_model() as port:
+        fresh: dict[str, Gateway] = {}
+        try:
+            for gw in gws:
+                twin = gw.twin("ui")
+                twin.config = provider_config(port)
+                if twin.name == "ours":
+                    twin.extra_env = {"OPENCLAW_REF_DIR": str(REF_DIR)}
+                try:
+                    await start_long_lived(twin, p)
+                    fresh[twin.name] = twin
+                except Exception as e:
+                    log(f"{twin.name} (control-ui) failed to start: {e!r}")
+                    ctx.rec.na("control-ui", "*", twin.name, f"did not start: {e}"[:160])
+            if fresh:
+                await asyncio.sleep(p.settle_s)
+                log(f"control-ui: load {os.getloadavg()[0]:.2f}")
+                await controlui.run_scenario(p, ctx.rec, fresh, wanted, log)
+        finally:
+            for gw in fresh.values():
+                gw.stop(p.stop_grace)
+
+
+async def chat_mock_phase(ctx: sc.Ctx, gws: list[Gateway]) -> None:
+    """``chat`` against a loopback mock OpenAI server, on fresh instances of both gateways
+    configured (same keys for both) with it as the primary model."""
+    async with mock_model() as port:
+        await _chat_mock_runs(ctx, gws, port)
+
+
+async def _chat_mock_runs(ctx: sc.Ctx, gws: list[Gateway], port: int) -> None:
+    p = ctx.params
+    live: list[Gateway] = []
+    try:
         for gw in gws:
             fresh = gw.twin("chat")
             fresh.config = provider_config(port)
@@ -240,11 +305,6 @@ async def chat_mock_phase(ctx: sc.Ctx, gws: list[Gateway], workdir: Path) -> Non
     finally:
         for gw in live:
             gw.stop(p.stop_grace)
-        mock.terminate()
-        try:
-            mock.wait(5)
-        except subprocess.TimeoutExpired:
-            mock.kill()
 
 
 async def start_long_lived(gw: Gateway, p: sc.Params) -> None:
@@ -278,6 +338,11 @@ def header(meta: dict[str, Any], args: argparse.Namespace, jsonl: Path) -> str:
         "Server CPU is utime+stime of the whole process tree from /proc; the box is shared "
         "and noisy, so CPU/op is the steadier figure, and throughput/latency move by 20–40 % "
         "between runs.",
+        *([f"- control-ui: headless Chromium ({controlui.CHROMIUM}, Playwright), a fresh "
+           "context per load, on the same cores; navigation → usable is mostly the browser's "
+           "time and moves with the load average (in every JSON line as `load1`); the "
+           "gateway's CPU and RSS are the figures that tell the gateways apart."]
+          if "control-ui" in args.names else []),
         "",
         "",
     ])

@@ -160,3 +160,30 @@ class Probe:
     def cpu_s(self) -> float:
         assert self.end is not None
         return cpu_between(self.start, self.end)
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset the process's peak RSS (``VmHWM``) to its current RSS (``clear_refs`` 5); False
+    when the kernel or permissions do not allow it."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def parse_hwm(status: str) -> int | None:
+    """``VmHWM`` of a ``/proc/<pid>/status`` text, in bytes."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                return int(parts[1]) * 1024
+    return None
+
+
+def peak_rss(pid: int) -> int | None:
+    """The process's peak RSS since it started or since ``reset_peak``, in bytes."""
+    text = _read(f"/proc/{pid}/status")
+    return parse_hwm(text) if text else None

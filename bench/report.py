@@ -82,11 +82,12 @@ class Figure:
     unit: str
     better: str = "lower"  # or "higher", or "" (informational)
     target: str = ""
+    theirs_variant: str = ""  # compare with this variant of the second server (default: same)
 
 
 def F(scenario: str, variant: str, metric: str, label: str, unit: str, better: str = "lower",
-      target: str = "") -> Figure:
-    return Figure(scenario, variant, metric, label, unit, better, target)
+      target: str = "", theirs_variant: str = "") -> Figure:
+    return Figure(scenario, variant, metric, label, unit, better, target, theirs_variant)
 
 
 FIGURES: list[Figure] = [
@@ -176,6 +177,49 @@ FIGURES += [
     F("chat", "mock-openai", "cpu_per_turn", "chat (mock OpenAI server): server CPU/turn", "ms"),
 ]
 
+# control-ui (bench/controlui.py): the real Control UI on each gateway; our built-in dashboard
+# (variant "dashboard") is compared with the real gateway's Control UI.
+for _v, _lab, _ref in (("control-ui", "Control UI", ""),
+                       ("dashboard", "our dashboard vs their Control UI", "control-ui")):
+    FIGURES += [
+        F("control-ui", _v, "ready_s", f"{_lab} cold load: navigation → composer usable", "s",
+          theirs_variant=_ref),
+        F("control-ui", _v, "hello_s", f"{_lab} cold load: navigation → hello-ok", "s",
+          theirs_variant=_ref),
+        F("control-ui", _v, "requests_ready", f"{_lab} cold load: WS requests until usable",
+          "n", "", theirs_variant=_ref),
+        F("control-ui", _v, "requests_burst", f"{_lab} cold load: WS requests in the start-up "
+          "burst", "n", "", theirs_variant=_ref),
+        F("control-ui", _v, "http_requests", f"{_lab} cold load: HTTP requests until settled",
+          "n", "", theirs_variant=_ref),
+        F("control-ui", _v, "res_errors", f"{_lab} cold load: error responses in the burst",
+          "n", theirs_variant=_ref),
+        F("control-ui", _v, "burst_s", f"{_lab} cold load: navigation → last burst request",
+          "s", theirs_variant=_ref),
+        F("control-ui", _v, "ws_rtt_p50", f"{_lab} cold load: WS request → response p50 (in "
+          "the page)", "ms", theirs_variant=_ref),
+        F("control-ui", _v, "ws_rtt_max", f"{_lab} cold load: WS request → response max",
+          "ms", theirs_variant=_ref),
+        F("control-ui", _v, "cpu_s", f"{_lab} cold load: gateway CPU, navigation → settled",
+          "ms", theirs_variant=_ref),
+        F("control-ui", _v, "rss_spike", f"{_lab} cold load: gateway RSS peak − before (tree)",
+          "MiB", theirs_variant=_ref),
+        F("control-ui", _v, "rss_peak", f"{_lab} cold load: gateway RSS peak (tree)", "MiB",
+          theirs_variant=_ref),
+        F("control-ui", _v, "rss_after", f"{_lab} cold load: gateway RSS after (tree)", "MiB",
+          theirs_variant=_ref),
+        F("control-ui", _v, "root_peak", f"{_lab} cold load: gateway main process peak RSS "
+          "(VmHWM)", "MiB", theirs_variant=_ref),
+    ]
+FIGURES += [
+    F("control-ui", "control-ui-first", "ready_s",
+      "Control UI first load after start: navigation → composer usable", "s"),
+    F("control-ui", "control-ui-first", "cpu_s",
+      "Control UI first load after start: gateway CPU", "ms"),
+    F("control-ui", "control-ui-first", "rss_spike",
+      "Control UI first load after start: gateway RSS peak − before", "MiB"),
+]
+
 
 def num(value: float, unit: str) -> str:
     _suffix, mult, dec = UNITS[unit]
@@ -197,21 +241,23 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{text} {suffix}"
 
 
-def values_for(rows: Iterable[dict[str, Any]], fig: Figure, server: str) -> list[float]:
+def values_for(rows: Iterable[dict[str, Any]], fig: Figure, server: str,
+               variant: str | None = None) -> list[float]:
     out = []
     for r in rows:
         if (r.get("scenario"), r.get("variant"), r.get("server")) == \
-                (fig.scenario, fig.variant, server):
+                (fig.scenario, variant or fig.variant, server):
             v = r.get(fig.metric)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 out.append(float(v))
     return out
 
 
-def na_for(rows: Iterable[dict[str, Any]], fig: Figure, server: str) -> str | None:
+def na_for(rows: Iterable[dict[str, Any]], fig: Figure, server: str,
+           variant: str | None = None) -> str | None:
     for r in rows:
         if (r.get("scenario"), r.get("server")) == (fig.scenario, server) and "na" in r and \
-                r.get("variant") in (fig.variant, "*"):
+                r.get("variant") in (variant or fig.variant, "*"):
             return str(r["na"])
     return None
 
@@ -240,18 +286,24 @@ def table(rows: list[dict[str, Any]], servers: tuple[str, str] = ("ours", "their
     a, b = servers
     lines = [f"| figure | {a} | {b} | {a}/{b} | better | target |",
              "|---|---|---|---|---|---|"]
+    told: set[tuple[str, str]] = set()  # cross-variant figures whose absence was shown once
     for fig in FIGURES:
         cols = []
         vals = {}
-        for s in servers:
-            vals[s] = values_for(rows, fig, s)
+        for i, s in enumerate(servers):
+            variant = fig.theirs_variant if i and fig.theirs_variant else fig.variant
+            vals[s] = values_for(rows, fig, s, variant)
             if vals[s]:
                 cols.append(cell(vals[s], fig.unit))
             else:
-                reason = na_for(rows, fig, s)
+                reason = na_for(rows, fig, s, variant)
                 cols.append(f"n/a: {reason}" if reason else "—")
         if all(c == "—" for c in cols):
             continue
+        if fig.theirs_variant and not vals[servers[0]]:
+            if (fig.scenario, fig.variant) in told:
+                continue
+            told.add((fig.scenario, fig.variant))
         arrow = {"lower": "↓", "higher": "↑"}.get(fig.better, "")
         lines.append(f"| {fig.label} | {cols[0]} | {cols[1]} | "
                      f"{ratio(vals[servers[0]], vals[servers[1]])} | {arrow} | {fig.target} |")

@@ -69,6 +69,12 @@ class Params:
     chat_mock_turns: int = 50        # per repetition, against the mock OpenAI server
     run_timeout: float = 240.0       # per scenario run
     state_div: int = 1               # state-scale: calls per probe divided by this
+    ui_runs: int = 5                 # control-ui: cold loads per target (after a first load)
+    ui_ready_timeout: float = 60.0   # control-ui: navigation → usable, at most
+    ui_quiet_s: float = 1.5          # control-ui: the burst settled: no request for this long
+    ui_settle_max_s: float = 15.0    # control-ui: ... or this long after usable
+    ui_sample_s: float = 0.05        # control-ui: gateway RSS sampling interval
+    ui_pause_s: float = 2.0          # control-ui: between loads (the last one's close settles)
 
     @classmethod
     def quick(cls) -> Params:
@@ -83,7 +89,8 @@ class Params:
             fanout={"c100": (100, 20)},
             overload={"16x16": (16, 16, 1_024), "32x16": (32, 16, 1_024)},
             soak_runs=3, soak_n=2_000, chat_turns=10, chat_mock_turns=3, run_timeout=90.0,
-            state_div=4)
+            state_div=4, ui_runs=2, ui_ready_timeout=45.0, ui_quiet_s=1.0,
+            ui_settle_max_s=8.0)
 
 
 @dataclass
@@ -545,7 +552,9 @@ SCENARIOS = {
     "soak": run_soak,
     "chat": run_chat,
 }
-ORDER = [*FRESH, *SCENARIOS]
+# on fresh gateways with the mock model, after the long-lived ones stop (bench/controlui.py)
+PHASES = ["control-ui"]
+ORDER = [*FRESH, *SCENARIOS, *PHASES]
 
 
 def reps_for(name: str, params: Params) -> int:

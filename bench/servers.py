@@ -97,6 +97,7 @@ class Gateway:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.proc: subprocess.Popen[bytes] | None = None
         self.config: dict | None = None  # written to config_file() before each start
+        self.extra_env: dict[str, str] = {}  # added to env() (e.g. where the UI build is)
         self.t_spawn = 0.0
         self.starts = 0
         self._tree: set[int] = set()
@@ -114,7 +115,7 @@ class Gateway:
         raise NotImplementedError
 
     def env(self) -> dict[str, str]:
-        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp))
+        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp), **self.extra_env)
 
     def config_file(self) -> Path:
         return self.home / ".openclaw" / "openclaw.json"
@@ -239,7 +240,8 @@ class Ours(Gateway):
 
     def env(self) -> dict[str, str]:
         return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp),
-                         PYTHONPATH=os.environ.get("BENCH_OURS_REPO") or str(REPO))
+                         PYTHONPATH=os.environ.get("BENCH_OURS_REPO") or str(REPO),
+                         **self.extra_env)
 
     def config_file(self) -> Path:
         return self.state / "openclaw.json"

@@ -71,3 +71,26 @@ class ProcStatTests(SynchronousTestCase):
     def test_missing_process(self) -> None:
         self.assertEqual(procstat.rss_bytes(2**22 + 7), 0)
         self.assertEqual(procstat.children(2**22 + 7), [])
+        self.assertIsNone(procstat.peak_rss(2**22 + 7))
+        self.assertFalse(procstat.reset_peak(2**22 + 7))
+
+    def test_peak_rss_of_a_child_and_its_reset(self) -> None:
+        # the child touches 64 MiB, frees it, then waits: VmHWM keeps the peak until reset
+        code = ("import sys, time; b = bytearray(64 << 20); b[::4096] = b'x' * (16 << 10); "
+                "del b; print('ok', flush=True); time.sleep(30)")
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        try:
+            assert child.stdout is not None
+            self.assertEqual(child.stdout.readline().strip(), b"ok")
+            peak = procstat.peak_rss(child.pid)
+            assert peak is not None
+            self.assertGreater(peak, 64 << 20)
+            if not procstat.reset_peak(child.pid):
+                raise self.skipTest("clear_refs is not writable here")
+            after = procstat.peak_rss(child.pid)
+            assert after is not None
+            self.assertLess(after, peak - (32 << 20))
+            self.assertGreaterEqual(after, procstat.rss_bytes(child.pid) - (1 << 20))
+        finally:
+            child.kill()
+            child.wait(10)
