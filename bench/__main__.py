@@ -103,7 +103,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-mock-chat", action="store_true",
                     help="skip the chat turns against the loopback mock OpenAI server")
     ap.add_argument("--ui-runs", type=int, help="control-ui: cold loads per target")
-    ap.add_argument("--dashboard-path", help="control-ui: also load our built-in dashboard "
+    ap.add_argument("--dashboard-path", help="control-ui: where our built-in dashboard is "
                                              "from this URL path (readiness: "
                                              "document.body.dataset.ready == 'chat')")
     args = ap.parse_args(argv)
@@ -262,6 +262,17 @@ async def control_ui_phase(ctx: sc.Ctx, gws: list[Gateway], args: argparse.Names
                 except Exception as e:
                     log(f"{twin.name} (control-ui) failed to start: {e!r}")
                     ctx.rec.na("control-ui", "*", twin.name, f"did not start: {e}"[:160])
+            ours = next((gw for gw in gws if gw.name == "ours"), None)
+            if ours is not None:  # ours again, serving its built-in dashboard
+                dash = ours.twin("dashboard")
+                dash.config = provider_config(port)
+                dash.extra_env = {"OPENCLAW_TW_CONTROL_UI": "builtin"}
+                try:
+                    await start_long_lived(dash, p)
+                    fresh[controlui.DASHBOARD_GATEWAY] = dash
+                except Exception as e:
+                    log(f"ours (built-in dashboard) failed to start: {e!r}")
+                    ctx.rec.na("control-ui", "dashboard", "ours", f"did not start: {e}"[:160])
             if fresh:
                 await asyncio.sleep(p.settle_s)
                 log(f"control-ui: load {os.getloadavg()[0]:.2f}")

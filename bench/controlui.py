@@ -124,24 +124,25 @@ class Target:
     marker: str | None = None   # text the served document must contain
     foreign: str | None = None  # text it must not contain (then it is another UI)
     missing: str | None = None  # set: the target is absent, and why (its rows say n/a)
+    gateway: str | None = None  # the instance that serves it, when not ``server`` itself
 
     def url(self, gw: Gateway) -> str:
         return f"http://127.0.0.1:{gw.port}{self.path}#token={gw.token}"
 
 
+DASHBOARD_GATEWAY = "ours-dashboard"  # ours started with OPENCLAW_TW_CONTROL_UI=builtin
+
+
 def targets(servers: list[str], dashboard_path: str | None) -> list[Target]:
-    """The real Control UI on each gateway, then our built-in dashboard (absent unless its
-    path is given: it lives on another branch until merged)."""
+    """The real Control UI on each gateway, then our built-in dashboard: served at ``/`` by
+    an instance of ours that serves it instead of the Control UI build (``dashboard_path``:
+    another path on that instance)."""
     out = [Target(s, "control-ui", "/", READY_CONTROL_UI, CONTROL_UI_MARKER) for s in servers]
     if "ours" in servers:
-        if dashboard_path:
-            path = dashboard_path if dashboard_path.startswith("/") else "/" + dashboard_path
-            # our SPA fallback answers any path with the Control UI: that is not the dashboard
-            out.append(Target("ours", "dashboard", path, READY_DASHBOARD,
-                              foreign=CONTROL_UI_MARKER))
-        else:
-            out.append(Target("ours", "dashboard", "", READY_DASHBOARD, missing=(
-                "no built-in dashboard on this branch (--dashboard-path PATH once it lands)")))
+        path = "/" + (dashboard_path or "").lstrip("/")
+        # the Control UI build answering instead is not the dashboard
+        out.append(Target("ours", "dashboard", path, READY_DASHBOARD,
+                          foreign=CONTROL_UI_MARKER, gateway=DASHBOARD_GATEWAY))
     return out
 
 
@@ -342,7 +343,7 @@ async def run_scenario(params: Any, rec: Recorder, gws: dict[str, Gateway],
         return
     live: list[Target] = []
     for t in wanted:
-        gw = gws.get(t.server)
+        gw = gws.get(t.gateway or t.server)
         if gw is None:
             continue  # the gateway did not start; the caller recorded why
         problem = t.missing or await check_served(t, gw)
@@ -366,7 +367,7 @@ async def run_scenario(params: Any, rec: Recorder, gws: dict[str, Gateway],
                     if failures.get(t, 0) >= MAX_FAILURES:
                         continue
                     variant = t.variant if rep >= 0 else f"{t.variant}-first"
-                    gw = gws[t.server]
+                    gw = gws[t.gateway or t.server]
                     await asyncio.sleep(p.ui_pause_s)
                     try:
                         row = await asyncio.wait_for(load_once(

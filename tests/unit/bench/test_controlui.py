@@ -32,13 +32,14 @@ class TargetTests(SynchronousTestCase):
     def setUp(self) -> None:
         needs_bench(self)
 
-    def test_control_ui_on_each_gateway_and_an_absent_dashboard(self) -> None:
+    def test_control_ui_on_each_gateway_and_the_dashboard_on_its_own_instance(self) -> None:
         ts = controlui.targets(["ours", "theirs"], None)
         self.assertEqual([(t.server, t.variant) for t in ts],
                          [("ours", "control-ui"), ("theirs", "control-ui"),
                           ("ours", "dashboard")])
         self.assertEqual({t.ready for t in ts[:2]}, {controlui.READY_CONTROL_UI})
-        self.assertIn("dashboard-path", ts[2].missing or "")
+        self.assertIsNone(ts[2].missing)
+        self.assertEqual((ts[2].path, ts[2].gateway), ("/", controlui.DASHBOARD_GATEWAY))
         self.assertEqual(ts[0].marker, controlui.CONTROL_UI_MARKER)
 
     def test_dashboard_path_given(self) -> None:
