@@ -23,3 +23,10 @@ TICK_INTERVAL_MS = 30_000  # hello-ok.policy.tickIntervalMs
 PING_INTERVAL_S = 25.0  # keepalive: a socket that misses one pong is dropped
 SHUTDOWN_GRACE_S = 2.0  # sockets still open this long after 1012 are aborted
 ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}  # hello-ok.policy
+
+# Request params (checked before the method's schema, so before anything is stored). orjson
+# cannot encode past 255 levels, and a stored value is later nested inside responses.
+MAX_PARAMS_DEPTH = 64  # arrays and objects inside params
+MAX_PARAMS_ITEMS = 10_000  # items of one array or keys of one object
+MAX_ERROR_NAME_CHARS = 64
+INT64_MAX = 2**63 - 1  # an integer param past this is this (SQLite's and orjson's range)  # a key or property name quoted in an error message
