@@ -1,0 +1,74 @@
+"""Every registered method, fuzzed as the operator (admin) and as a node.
+
+One test per (method, role), generated from the method table, so a failure names its method.
+Inputs come from the method's declared params schema, broken one field at a time, and pure
+type confusion (``tests/fuzz/strategies.py``); the checks are ``FuzzGateway.check``'s.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from twisted.trial import unittest
+
+from tests.fuzz import strategies as fs
+from tests.fuzz.harness import EXAMPLES, FuzzGateway
+
+_gateway: FuzzGateway | None = None
+
+
+def shared() -> FuzzGateway:
+    """One gateway for the whole tier (building one per test would cost most of the budget);
+    a test that fails replaces it, so one finding does not cascade."""
+    global _gateway
+    if _gateway is None:
+        _gateway = FuzzGateway()
+    return _gateway
+
+
+def _discard() -> None:
+    global _gateway
+    if _gateway is not None:
+        _gateway.close()
+        _gateway = None
+
+
+FUZZ = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+                suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+                phases=list(Phase) if os.environ.get("FUZZ_SHRINK") else
+                [Phase.explicit, Phase.reuse, Phase.generate])
+
+
+def _make_test(method: str, role: str, schema: Any) -> Any:
+    @FUZZ
+    @given(params=fs.params_for(schema))
+    def test(self: unittest.TestCase, params: Any) -> None:
+        shared().check(role, method, params)
+
+    def run(self: unittest.TestCase) -> None:
+        try:
+            test(self)
+        except BaseException:
+            _discard()
+            raise
+        finally:
+            self.flushLoggedErrors()
+            gw = shared()
+            gw.write_report(f"{method}[{role}]")
+            gw.inputs = 0
+
+    run.__name__ = f"test_{role}_{method}"
+    run.__doc__ = f"{method} as {role}"
+    return run
+
+
+class MethodFuzz(unittest.TestCase):
+    pass
+
+
+for _m in sorted(shared().gw.methods.methods(), key=lambda m: m.name):
+    for _role in ("operator", "node"):
+        _name = f"test_{_role}_" + _m.name.replace(".", "_").replace("-", "_")
+        setattr(MethodFuzz, _name, _make_test(_m.name, _role, _m.params))
