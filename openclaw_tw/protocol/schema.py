@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from openclaw_tw.errors import clip
 from openclaw_tw.protocol.limits import (
     INT64_MAX,
     MAX_ERROR_NAME_CHARS,
@@ -216,9 +217,7 @@ def _escape(key: str) -> str:
 
 def short(name: str) -> str:
     """A client-chosen name as an error message quotes it: never unbounded."""
-    if len(name) <= MAX_ERROR_NAME_CHARS:
-        return name
-    return name[:MAX_ERROR_NAME_CHARS] + f"…({len(name)} chars)"
+    return clip(name, MAX_ERROR_NAME_CHARS)
 
 
 def bounds_problem(value: Any, max_depth: int = MAX_PARAMS_DEPTH,
