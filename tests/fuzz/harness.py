@@ -17,7 +17,7 @@ from zope.interface import provider
 
 from openclaw_tw.app import Components
 from tests.fuzz.strategies import request_frame
-from tests.support.helpers import Closed, WSClient, hello, make_app
+from tests.support.helpers import Closed, WSClient, hello, make_app, ws_frame
 from tests.support.nodes import ADMIN, Node
 
 #: Examples per method and role: the CI budget unless ``make fuzz`` sets more.
@@ -63,13 +63,15 @@ class FuzzGateway:
         globalLogPublisher.removeObserver(self._observer)
         self.app.runtime.stopService()
         self.app.hub.stopService()
-        self.write_report()
 
-    def write_report(self, name: str = "") -> None:
+    def write_report(self, name: str, failed: bool) -> None:
+        """One JSON line per test for ``make fuzz``'s summary (``tests/fuzz/report.py``);
+        the input count restarts for the next test."""
         if REPORT:
             with Path(REPORT).open("a") as f:
-                f.write(json.dumps({"test": name, "inputs": self.inputs,
+                f.write(json.dumps({"test": name, "inputs": self.inputs, "failed": failed,
                                     "rss_start": self.rss_start, "rss_end": rss_bytes()}) + "\n")
+        self.inputs = 0
 
     # -- driving -----------------------------------------------------------------------------
 
@@ -113,7 +115,7 @@ class FuzzGateway:
         client = self.client(role)
         client.pop()
         req_id = f"fz{next(_ids)}"
-        client.send_raw(request_frame(req_id, method, params))
+        send(client, request_frame(req_id, method, params))
         answers = self.settle(client, req_id)
         closes = [f for f in client.received if isinstance(f, Closed)]
         assert not closes, f"{method}: the gateway closed the {role} socket: {closes}"
@@ -131,24 +133,68 @@ class FuzzGateway:
                 assert size <= 8192, f"{method}: a {size}-byte error echoes its input"
         assert not self.failures, f"{method}: logged failure:\n{self.failures[0]}"
         self._bystander_answers(method)
-        if role == "node":
-            self._node_reset()
+        self._reset_streak(client)
         growth = rss_bytes() - self.rss_start
         assert growth < RSS_GROWTH_LIMIT, f"{method}: RSS grew {growth >> 20} MiB"
+
+    def check_frame(self, payload: bytes, binary: bool = False) -> None:
+        """A malformed frame after hello: never a close, a crash or a logged failure, at most
+        one answer, and the socket still answers."""
+        try:
+            self._check_frame(payload, binary)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n  frame ({'binary' if binary else 'text'}): "
+                                 f"{_show(payload)}") from None
+
+    def _check_frame(self, payload: bytes, binary: bool) -> None:
+        self.inputs += 1
+        self.failures.clear()
+        client = self.client("operator")
+        client.pop()
+        send(client, payload, opcode=2 if binary else 1)
+        self.clock.advance(0.05)
+        received = client.pop()
+        shown = payload[:300]
+        closes = [f for f in received if isinstance(f, Closed)]
+        if closes and not binary and not _utf8(payload):
+            assert closes[0].code == 1007, closes  # RFC 6455: invalid UTF-8 in a text frame
+            client.close_from_client(1007)
+            self.operator = hello(self.gw, scopes=ADMIN)
+            return
+        assert not closes, f"{closes} for {shown!r}"
+        answers = [f for f in received if isinstance(f, dict) and f.get("type") == "res"]
+        assert len(answers) <= 1, f"{len(answers)} answers to {shown!r}"
+        for res in answers:
+            if not res["ok"]:
+                assert "internal error" not in res["error"]["message"], shown
+                size = len(json.dumps(res["error"]))
+                assert size <= 8192, f"a {size}-byte error echoes {shown!r}"
+        assert not self.failures, f"logged failure for {shown!r}:\n{self.failures[0]}"
+        self._bystander_answers("a malformed frame")
+        self._reset_streak(client)
 
     def _bystander_answers(self, method: str) -> None:
         b = self.bystander
         assert not b.lost, f"{method}: the bystander was disconnected"
         b.pop()
-        req_id = b.request("health")
+        req_id = b.request("last-heartbeat")
         res = b.response(req_id)
         assert res is not None and res["ok"], f"{method}: the bystander got {res}"
 
-    def _node_reset(self) -> None:
-        """A permitted call, so refused calls do not add up to the unauthorized-role close."""
-        ws = self.node.ws
-        if not ws.lost:
-            ws.response(ws.request("health"))
+    def _reset_streak(self, client: WSClient) -> None:
+        """A permitted call, so calls refused for the role (an operator calling node methods
+        and the reverse) do not add up to the unauthorized-role close, which is by design."""
+        if not client.lost:
+            cheap = "node.pending.pull" if client is self.node.ws else "last-heartbeat"
+            res = client.response(client.request(cheap))
+            assert res is not None and res["ok"], f"the socket no longer answers: {res}"
+
+
+def send(client: WSClient, payload: bytes, opcode: int = 1) -> None:
+    """A client frame with an all-zero mask (valid, and no per-byte XOR in Python)."""
+    if not client.lost:
+        client.proto.dataReceived(ws_frame(payload, opcode))
+        client.flush()
 
 
 def _accepted(res: dict[str, Any]) -> bool:
@@ -160,3 +206,11 @@ def _accepted(res: dict[str, Any]) -> bool:
 def _show(params: Any) -> str:
     text = repr(params)
     return text if len(text) <= 600 else text[:600] + f"… ({len(text)} chars)"
+
+
+def _utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

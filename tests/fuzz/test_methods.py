@@ -35,10 +35,16 @@ def _discard() -> None:
         _gateway = None
 
 
-FUZZ = settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-                suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-                phases=list(Phase) if os.environ.get("FUZZ_SHRINK") else
-                [Phase.explicit, Phase.reuse, Phase.generate])
+def fuzz_settings(examples: int) -> settings:
+    """Deterministic, no example database, no deadline (the machine is shared); shrinking
+    only when ``FUZZ_SHRINK`` is set (a failing example is printed unshrunk otherwise)."""
+    return settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+                    suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+                    phases=list(Phase) if os.environ.get("FUZZ_SHRINK") else
+                    [Phase.explicit, Phase.reuse, Phase.generate])
+
+
+FUZZ = fuzz_settings(EXAMPLES)
 
 
 def _make_test(method: str, role: str, schema: Any) -> Any:
@@ -48,16 +54,17 @@ def _make_test(method: str, role: str, schema: Any) -> Any:
         shared().check(role, method, params)
 
     def run(self: unittest.TestCase) -> None:
+        failed = True
         try:
             test(self)
-        except BaseException:
-            _discard()
-            raise
+            failed = False
+        except BaseExceptionGroup as group:  # hypothesis's FlakyFailure: show what failed
+            raise group.exceptions[0] from None
         finally:
             self.flushLoggedErrors()
-            gw = shared()
-            gw.write_report(f"{method}[{role}]")
-            gw.inputs = 0
+            shared().write_report(f"{method}[{role}]", failed)
+            if failed:
+                _discard()
 
     run.__name__ = f"test_{role}_{method}"
     run.__doc__ = f"{method} as {role}"
