@@ -128,7 +128,9 @@ class FuzzGateway:
             if not res["ok"]:
                 err = res.get("error") or {}
                 assert isinstance(err.get("code"), str) and isinstance(err.get("message"), str), res
-                assert "internal error" not in err["message"], f"{method}: internal error"
+                assert "internal error" not in err["message"], \
+                    f"{method}: internal error" + (f"; logged:\n{self.failures[0][-1500:]}"
+                                                   if self.failures else "")
                 size = len(json.dumps(err))
                 assert size <= 8192, f"{method}: a {size}-byte error echoes its input"
         assert not self.failures, f"{method}: logged failure:\n{self.failures[0]}"
@@ -154,6 +156,7 @@ class FuzzGateway:
         send(client, payload, opcode=2 if binary else 1)
         self.clock.advance(0.05)
         received = client.pop()
+        self._answer_pings()
         shown = payload[:300]
         closes = [f for f in received if isinstance(f, Closed)]
         if closes and not binary and not _utf8(payload):

@@ -9,7 +9,7 @@ from twisted.trial import unittest
 
 from tests.fuzz import strategies as fs
 from tests.fuzz.harness import EXAMPLES
-from tests.fuzz.test_methods import fuzz_settings, shared
+from tests.fuzz.test_methods import discard, fuzz_settings, shared
 
 _ENVELOPE = st.fixed_dictionaries({}, optional={
     "type": st.one_of(st.just("req"), fs.CONFUSED), "id": st.one_of(st.text(max_size=8),
@@ -36,7 +36,7 @@ FRAMES = st.one_of(
 
 
 class FrameFuzz(unittest.TestCase):
-    @fuzz_settings(EXAMPLES * 40)
+    @fuzz_settings(EXAMPLES * 10)
     @given(payload=FRAMES, binary=st.booleans())
     def _fuzz(self, payload: bytes, binary: bool) -> None:
         shared().check_frame(payload, binary)
@@ -46,7 +46,11 @@ class FrameFuzz(unittest.TestCase):
         try:
             self._fuzz()
             failed = False
+        except BaseExceptionGroup as group:  # hypothesis's FlakyFailure: show what failed
+            raise group.exceptions[0] from None
         finally:
             self.flushLoggedErrors()
             shared().write_report("frames", failed)
+            if failed:
+                discard()
 

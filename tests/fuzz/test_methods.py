@@ -28,7 +28,7 @@ def shared() -> FuzzGateway:
     return _gateway
 
 
-def _discard() -> None:
+def discard() -> None:
     global _gateway
     if _gateway is not None:
         _gateway.close()
@@ -64,7 +64,7 @@ def _make_test(method: str, role: str, schema: Any) -> Any:
             self.flushLoggedErrors()
             shared().write_report(f"{method}[{role}]", failed)
             if failed:
-                _discard()
+                discard()
 
     run.__name__ = f"test_{role}_{method}"
     run.__doc__ = f"{method} as {role}"
