@@ -16,6 +16,8 @@ def main(path: str) -> int:
     failed = [r["test"] for r in rows if r["failed"]]
     print(f"fuzz: {sum(r['inputs'] for r in rows)} inputs in {len(rows)} tests; "
           f"{len(failed)} with findings{': ' + ', '.join(failed) if failed else ''}")
+    print(f"fuzz: {sum(r.get('pending', 0) for r in rows)} requests still waiting on a "
+          "timeoutMs of their own past the settle window")
     print(f"fuzz: RSS {rows[0]['rss_start'] >> 20} MiB at the start, "
           f"{max(r['rss_end'] for r in rows) >> 20} MiB at most, "
           f"{rows[-1]['rss_end'] >> 20} MiB at the end")
