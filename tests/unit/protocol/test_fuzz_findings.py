@@ -168,3 +168,16 @@ class Silence(Case):
         self.assertEqual(encoded["id"], "r1")
         self.assertTrue(any(e.get("log_failure") for e in logged))
         self.flushLoggedErrors()
+
+
+class FoundByTheFuzzTier(Case):
+    """Internal errors the fuzz tier found in this pass."""
+
+    def test_an_exec_approval_plan_that_is_not_an_object_is_refused(self) -> None:
+        res = call(self.admin, "exec.approval.request", {"command": "ls", "systemRunPlan": -5})
+        self.assertRefused(res, "invalid exec.approval.request params: at /systemRunPlan: "
+                                "must be object")
+        res = call(self.admin, "exec.approval.request",
+                   {"command": "ls", "systemRunPlan": {"argv": "ls"}})
+        self.assertRefused(res, "invalid exec.approval.request params: "
+                                "at /systemRunPlan/argv: must be array")
