@@ -11,7 +11,7 @@ from typing import Any
 
 from openclaw_tw.automation import schedule as sched
 from openclaw_tw.automation.scheduler import Scheduler, effective_agent, run_row
-from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import (
     EMPTY,
@@ -113,8 +113,8 @@ class CronMethods:
             raise invalid_request("id required")
         job = self._scheduler.jobs.get(job_id)
         if job is None:
-            raise invalid_request(f"cron job not found: {job_id}",
-                                  {"code": "CRON_JOB_NOT_FOUND", "jobId": job_id})
+            raise invalid_request(f"cron job not found: {clip(job_id)}",
+                                  {"code": "CRON_JOB_NOT_FOUND", "jobId": clip(job_id)})
         return job
 
     @rpc("cron.list", LIST_PARAMS)

@@ -181,3 +181,14 @@ class FoundByTheFuzzTier(Case):
                    {"command": "ls", "systemRunPlan": {"argv": "ls"}})
         self.assertRefused(res, "invalid exec.approval.request params: "
                                 "at /systemRunPlan/argv: must be array")
+
+    def test_an_unknown_id_is_not_echoed_whole(self) -> None:
+        res = call(self.admin, "cron.get", {"jobId": "x" * 36_000})
+        self.assertFalse(res["ok"], res)
+        self.assertLess(len(json.dumps(res["error"])), 400, res)
+        self.assertEqual(res["error"]["details"]["code"], "CRON_JOB_NOT_FOUND")
+        for method, params in [("device.pair.remove", {"deviceId": "d" * 50_000}),
+                               ("node.describe", {"nodeId": "n" * 50_000})]:
+            res = call(self.admin, method, params)
+            self.assertFalse(res["ok"], res)
+            self.assertLess(len(json.dumps(res["error"])), 400, res)
