@@ -1,5 +1,7 @@
 # Two commands on a fresh machine: `make run` (the gateway) and `make test` (the suite).
 # `make test-fast`: the in-memory unit tier alone (tests/unit, about half a minute).
+# `make fuzz [FUZZ_EXAMPLES=400]`: the fuzz tier's long run (>100k inputs; `make test` runs it
+# at its CI budget) and its summary: inputs, findings, RSS.
 # `make bench [ARGS=--quick]`: ours vs the real gateway, side by side (bench/README.md).
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -9,7 +11,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 BENCHSTAMP := $(VENV)/.installed-bench
 
-.PHONY: run test test-fast lint clean reference bench
+.PHONY: run test test-fast fuzz lint clean reference bench
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -38,6 +40,13 @@ test: $(DEVSTAMP)
 
 test-fast: $(DEVSTAMP)
 	$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp tests.unit
+
+FUZZ_EXAMPLES ?= 400
+fuzz: $(DEVSTAMP)
+	rm -f $(VENV)/fuzz-report.jsonl
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=$(VENV)/fuzz-report.jsonl \
+		$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp_fuzz tests.fuzz; \
+		rc=$$?; $(PY) -m tests.fuzz.report $(VENV)/fuzz-report.jsonl; exit $$rc
 
 lint: $(DEVSTAMP)
 	$(VENV)/bin/ruff check openclaw_tw tests twisted bench

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 JSONDecodeError = orjson.JSONDecodeError
+JSONEncodeError = orjson.JSONEncodeError  # a TypeError: depth > 255, int > 64 bits, …
 
 
 def dumps(obj: Any) -> bytes:

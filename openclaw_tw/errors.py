@@ -11,6 +11,15 @@ NOT_PAIRED = "NOT_PAIRED"
 APPROVAL_NOT_FOUND = "APPROVAL_NOT_FOUND"
 
 BUSY_MESSAGE = "The server is busy. Please try again in a moment."
+MAX_MESSAGE_CHARS = 2048  # an error message is cut here whatever it quotes
+MAX_QUOTED_CHARS = 64  # a client-chosen name quoted in a message
+
+
+def clip(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """A client-chosen string as a message quotes it: at most ``limit`` chars, and says so."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"…({len(text)} chars)"
 
 
 class GatewayError(Exception):
@@ -42,7 +51,9 @@ class GatewayError(Exception):
         self.close_code = close_code
 
     def shape(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        # A backstop: messages that quote client input clip it themselves (``clip``).
+        out: dict[str, Any] = {"code": self.code,
+                               "message": clip(self.message, MAX_MESSAGE_CHARS)}
         if self.details is not None:
             out["details"] = self.details
         if self.retryable is not None:

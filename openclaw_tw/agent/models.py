@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import attrs
 from twisted.internet.defer import Deferred
 
+from openclaw_tw.errors import clip
+
 OFFLINE_PROVIDER = "offline"
 OFFLINE_MODEL = "offline-echo"
 # The context window the real gateway reports for its default model when the config declares
@@ -176,7 +178,7 @@ class ModelRegistry:
             provider_id, model = (match.provider, ref) if match else (ref, ref)
         provider = self.providers.get(provider_id)
         if provider is None:
-            raise ProviderError(f"Unknown model provider: {provider_id}", "unknown")
+            raise ProviderError(f"Unknown model provider: {clip(provider_id)}", "unknown")
         return provider, model
 
     def info(self, ref: str) -> ModelInfo | None:

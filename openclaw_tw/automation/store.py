@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from openclaw_tw.db import Database
+from openclaw_tw.protocol.limits import MAX_PARAMS_DEPTH
+from openclaw_tw.protocol.schema import bounds_problem
 
 MIGRATIONS = [
     [
@@ -37,16 +40,29 @@ INTERRUPTED = "interrupted: the gateway stopped during this run"
 def cron_db_path(state_dir: Path) -> Path:
     return state_dir / "state" / "cron.sqlite"
 
+_log = Logger()
+
 
 class CronStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def load(self, now_ms: int) -> tuple[list[dict[str, Any]], list[str]]:
-        """All jobs, and the run ids found ``running`` (now marked interrupted)."""
+        """All jobs, and the run ids found ``running`` (now marked interrupted).
+
+        A stored job that could not be answered (a body nested past the params bound, stored
+        before that bound existed, or unreadable) is left in the table but not loaded, and
+        logged: one such row must not close every later ``cron.list`` with 1011."""
 
         def read(conn: sqlite3.Connection) -> tuple[list[dict[str, Any]], list[str]]:
-            jobs = [json.loads(body) for (body,) in conn.execute("SELECT body FROM jobs")]
+            jobs = []
+            for job_id, body in conn.execute("SELECT id, body FROM jobs"):
+                job = _readable(body)
+                if job is None:
+                    _log.warn("cron job {job_id} not loaded: its stored body is unreadable or "
+                              "nested too deep", job_id=str(job_id)[:64])
+                    continue
+                jobs.append(job)
             stale = [r for (r,) in conn.execute("SELECT run_id FROM runs WHERE status='running'")]
             conn.execute("UPDATE runs SET status='error', error=?, ended_at=?,"
                          " duration_ms=? - started_at WHERE status='running'",
@@ -122,6 +138,17 @@ class CronStore:
             return total, [dict(zip(_RUN_COLS, r, strict=True)) for r in rows]
 
         return self.db.run(read)
+
+
+def _readable(body: str) -> dict[str, Any] | None:
+    try:
+        job = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(job, dict) or not isinstance(job.get("id"), str) or \
+            bounds_problem(job, max_depth=MAX_PARAMS_DEPTH + 2) is not None:
+        return None
+    return job
 
 
 def _none(_: Any) -> None:

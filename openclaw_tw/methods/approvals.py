@@ -9,18 +9,40 @@ import attrs
 from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.approvals.service import DECISIONS, ExecApprovals
 from openclaw_tw.protocol.dispatch import CallContext, rpc
-from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Obj, Str, closed
+from openclaw_tw.protocol.schema import (
+    AnyValue,
+    Arr,
+    Bool,
+    Int,
+    Nullable,
+    Num,
+    Obj,
+    OneOf,
+    Record,
+    Str,
+    closed,
+)
 
 _S1 = Str(min_len=1)
 ID = Obj(required={"id": _S1})
+_NS = Nullable(Str())
+# The reference's systemRunPlan, typed where the service reads it (argv, commandText, and the
+# preview shown to approvers); a plan that is not an object was an internal error.
+RUN_PLAN = closed(optional={"argv": Arr(Str()), "cwd": _NS, "commandText": Str(),
+                            "commandPreview": _NS, "agentId": _NS, "sessionKey": _NS},
+                  accepted="policySnapshot mutableFileOperand")
 REQUEST = closed(
-    optional={"command": Str(), "commandArgv": Arr(Str()), "systemRunPlan": AnyValue(),
-              "cwd": AnyValue(), "nodeId": AnyValue(), "host": AnyValue(),
+    optional={"command": Str(), "commandArgv": Arr(Str()), "systemRunPlan": RUN_PLAN,
+              "cwd": _NS, "nodeId": Nullable(_S1), "host": _NS, "env": Record(Str()),
+              "security": _NS, "ask": _NS, "warningText": _NS, "agentId": _NS,
+              "resolvedPath": _NS, "sessionKey": _NS, "sessionId": _NS, "runId": _NS,
+              "toolCallId": _NS, "turnSourceChannel": _NS, "turnSourceTo": _NS,
+              "turnSourceAccountId": _NS,
+              "turnSourceThreadId": Nullable(OneOf(Str(), Num())),
               "timeoutMs": Int(minimum=1), "twoPhase": Bool(), "id": _S1},
-    accepted="env security ask warningText scope agentId sessionKey sessionId runId "
-             "toolCallId turnSourceChannel turnSourceTo turnSourceAccountId "
-             "turnSourceThreadId resolvedPath systemRunBinding cronExecutionSource "
-             "cronOperationBinding commandPreview")
+    accepted="scope systemRunBinding cronExecutionSource cronOperationBinding commandPreview "
+             "unavailableDecisions commandSpans approvalReviewerDeviceIds "
+             "requireDeliveryRoute suppressDelivery deliverToApprovalClientsOnly")
 RESOLVE = closed({"id": _S1, "decision": Str(enum=list(DECISIONS))},
                  accepted="reviewer grantExpiresInDays")
 SET = Obj(required={"file": AnyValue()}, optional={"baseHash": Str()})

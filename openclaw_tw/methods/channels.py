@@ -33,7 +33,7 @@ from openclaw_tw.channels.pairing import (
     PairingRequest,
 )
 from openclaw_tw.channels.providers import PROVIDERS
-from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Int, Obj, Str, closed
 from openclaw_tw.timefmt import iso_ms
@@ -168,7 +168,7 @@ class ChannelsMethods:
         by_id = accounts[channel]
         account_id = account_id or next(iter(by_id))
         if account_id not in by_id:
-            raise invalid_request(f"unknown account: {channel}:{account_id}")
+            raise invalid_request(f"unknown account: {clip(channel)}:{clip(account_id)}")
         manager = self.manager
         if channel not in PROVIDERS or manager is None:
             raise GatewayError(UNAVAILABLE, f"{channel}: {NOT_AVAILABLE}")

@@ -17,7 +17,7 @@ import attrs
 from openclaw_tw.config import document as configfile
 from openclaw_tw.config import json5_edit
 from openclaw_tw.config import settings as config
-from openclaw_tw.errors import invalid_request
+from openclaw_tw.errors import clip, invalid_request
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Arr, Str, closed
@@ -123,7 +123,7 @@ class ConfigMethods:
     def lookup(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         found = configfile.lookup(params["path"].strip())
         if found is None:
-            raise invalid_request(f"config schema path not found: {params['path']}")
+            raise invalid_request(f"config schema path not found: {clip(params['path'])}")
         return found
 
     def _commit(self, snap: Snapshot, new: dict[str, Any], text: str | None,

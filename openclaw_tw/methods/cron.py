@@ -13,22 +13,42 @@ from typing import Any
 
 from openclaw_tw.automation import schedule as sched
 from openclaw_tw.automation.scheduler import Scheduler, effective_agent, run_row
-from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, rpc
-from openclaw_tw.protocol.schema import AnyValue, Bool, Int, Obj, Str
+from openclaw_tw.protocol.schema import (
+    EMPTY,
+    AnyValue,
+    Bool,
+    Int,
+    Nullable,
+    Obj,
+    OneOf,
+    Str,
+    closed,
+)
 
 _S1 = Str(min_len=1)
 _ID = {"id": _S1, "jobId": _S1}
-LIST_PARAMS = Obj(optional={"includeDisabled": Bool(), "limit": Int(1, 200), "offset": Int(0),
-                            "query": Str(), "enabled": AnyValue(), "agentId": _S1},
-                  closed=False)
+# The reference's field names; the ones we act on typed, the rest accepted (closed objects).
+LIST_PARAMS = closed(optional={
+    "includeDisabled": Bool(), "limit": Int(1, 200), "offset": Int(0), "query": Str(),
+    "enabled": OneOf(Bool(), Str(enum=["all", "enabled", "disabled"])), "agentId": _S1},
+    accepted="sessionKey sessionAgentId scheduleKind lastRunStatus trigger sortBy sortDir "
+             "compact includeDeliveryPreviews")
 ID_PARAMS = Obj(optional=_ID)
-STATUS_PARAMS = Obj(closed=False)
+STATUS_PARAMS = EMPTY
 RUN_PARAMS = Obj(optional={**_ID, "mode": Str(), "expectedProcessInstanceId": _S1})
-RUNS_PARAMS = Obj(optional={**_ID, "runId": _S1, "limit": Int(1, 200), "offset": Int(0)},
-                  closed=False)
-ADD_PARAMS = Obj(required={"name": _S1, "schedule": AnyValue(), "sessionTarget": _S1,
-                           "wakeMode": _S1, "payload": AnyValue()}, closed=False)
+RUNS_PARAMS = closed(optional={**_ID, "runId": _S1, "limit": Int(1, 200), "offset": Int(0)},
+                     accepted="agentId scope statuses status deliveryStatuses deliveryStatus "
+                              "query sortDir")
+# schedule, payload and sessionTarget are checked by ``validate_job`` (its messages); every
+# value is inside the params bounds (depth, items) before it is stored.
+ADD_PARAMS = closed(
+    {"name": _S1, "schedule": AnyValue(), "sessionTarget": _S1, "wakeMode": _S1,
+     "payload": AnyValue()},
+    {"agentId": Nullable(_S1), "sessionKey": Nullable(_S1), "description": Str(),
+     "enabled": Bool(), "deleteAfterRun": Bool(), "displayName": Str(min_len=1, max_len=200)},
+    accepted="declarationKey owner pacing trigger delivery failureAlert")
 UPDATE_PARAMS = Obj(required={"patch": AnyValue()},
                     optional={**_ID, "expectedConfigRevision": Str(1, 128)})
 WAKE_MODES = ("now", "next-heartbeat")
@@ -111,14 +131,15 @@ class CronMethods:
             raise invalid_request("id required")
         job = self._scheduler.jobs.get(job_id)
         if job is None:
-            raise invalid_request(f"cron job not found: {job_id}",
-                                  {"code": "CRON_JOB_NOT_FOUND", "jobId": job_id})
+            raise invalid_request(f"cron job not found: {clip(job_id)}",
+                                  {"code": "CRON_JOB_NOT_FOUND", "jobId": clip(job_id)})
         return job
 
     @rpc("cron.list", LIST_PARAMS)
     def cron_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         jobs = list(self._scheduler.jobs.values())
-        enabled = params.get("enabled")
+        enabled = {"enabled": True, "disabled": False}.get(params.get("enabled"),
+                                                          params.get("enabled"))
         if enabled in (True, False):
             jobs = [j for j in jobs if bool(j.get("enabled")) is enabled]
         elif not params.get("includeDisabled") and enabled != "all":

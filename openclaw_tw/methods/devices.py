@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from openclaw_tw.devices.authority import DeviceAuthority
 from openclaw_tw.devices.store import DeviceStore, PairedDevice
-from openclaw_tw.errors import invalid_request, missing_scope
+from openclaw_tw.errors import clip, invalid_request, missing_scope
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Arr, Obj, Str
@@ -46,7 +46,7 @@ class DevicesMethods:
     def _device_or_fail(self, device_id: str) -> PairedDevice:
         dev = self._store.devices.get(device_id)
         if dev is None:
-            raise invalid_request(f"unknown deviceId: {device_id}")
+            raise invalid_request(f"unknown deviceId: {clip(device_id)}")
         return dev
 
     def _changed(self, _: Any = None) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from twisted.internet.interfaces import IReactorTime
 
 from openclaw_tw import _json
-from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request, missing_scope
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request, missing_scope
 from openclaw_tw.nodes.invoke import Invoker
 from openclaw_tw.nodes.policy import required_approve_scopes
 from openclaw_tw.nodes.queue import PRIORITIES, PendingQueues
@@ -77,7 +77,7 @@ class NodesMethods:
     def describe(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         out = self._registry.describe(params["nodeId"])
         if out is None:
-            raise invalid_request(f"unknown nodeId: {params['nodeId']}")
+            raise invalid_request(f"unknown nodeId: {clip(params['nodeId'])}")
         return {"ts": self._now_ms(), **out}
 
     @rpc("node.rename", RENAME)
@@ -169,7 +169,7 @@ class NodesMethods:
     def enqueue(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         node_id = params["nodeId"]
         if node_id not in self._registry.live and node_id not in self._registry.store.nodes:
-            raise invalid_request(f"unknown nodeId: {node_id}")
+            raise invalid_request(f"unknown nodeId: {clip(node_id)}")
         return self._queues.enqueue(node_id, params["type"], params.get("priority", "normal"),
                                     params.get("payload"), params.get("expiresInMs"))
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from openclaw_tw.errors import invalid_request
+from openclaw_tw.errors import clip, invalid_request
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Arr, Bool, Nullable, Obj, Str
@@ -122,7 +122,7 @@ class SessionGroupsMethods:
 
         def check(_: Any) -> dict[str, Any]:
             if name not in self.groups.groups:
-                raise invalid_request(f"unknown session group: {name}")
+                raise invalid_request(f"unknown session group: {clip(name)}")
             if cwd is not None or params["worktree"]:
                 raise invalid_request(NO_DEFAULTS)
             self._groups_changed()

@@ -38,7 +38,8 @@ DEFAULT_LIMIT = 100
 MAX_CANDIDATES = 100  # sessions.resolve: rows listed when a session id or label is ambiguous
 LIST = closed(optional={
     "limit": Int(minimum=1), "offset": Int(minimum=0),
-    "activeMinutes": Int(minimum=1), "label": Str(), "agentId": Str(), "search": Str(),
+    "activeMinutes": Int(minimum=1), "label": Str(max_len=512), "agentId": Str(),
+    "search": Str(),
     "archived": OneOf(Bool(), Str(enum=["all"])), "includeGlobal": Bool(),
     "includeUnknown": Bool(), "includeLastMessage": Bool(), "includeDerivedTitles": Bool(),
     "sortBy": Str(enum=["updatedAt", "lastInteractionAt", "activity"]), "pinned": Bool()},
@@ -59,7 +60,7 @@ RESOLVE = closed(optional={"key": Str(), "sessionId": Str(), "label": Str(),
                  accepted="reference shortId slugHint spawnedBy includeGlobal includeUnknown")
 _NS = Nullable(Str())
 PATCH = closed({"key": _S1}, {
-    "agentId": Str(), "label": _NS, "archived": Nullable(Bool()), "pinned": Nullable(Bool()),
+    "agentId": Str(), "label": Nullable(Str(max_len=512)), "archived": Nullable(Bool()), "pinned": Nullable(Bool()),
     "unread": Nullable(Bool()), "model": _NS, "thinkingLevel": _NS,
     "fastMode": Nullable(AnyValue()), "category": _NS, "expectedSessionId": Str()},
     accepted="expectedLifecycleRevision expectedPermissionMode expectedSandboxMode "
@@ -76,7 +77,8 @@ DELETE = closed({"key": _S1}, {"agentId": Str(), "deleteTranscript": Bool(),
                                "expectedSessionId": Str(), "archivedOnly": Bool()},
                 "expectedLifecycleRevision expectedSessionUpdatedAt emitLifecycleHooks")
 COMPACT = closed({"key": _S1}, {"agentId": Str(), "maxLines": Int(minimum=1)})
-CREATE = closed(optional={"key": Str(), "agentId": Str(), "label": Str(), "model": Str(),
+CREATE = closed(optional={"key": Str(), "agentId": Str(), "label": Str(max_len=512),
+                          "model": Str(),
                           "message": Str(), "idempotencyKey": Str()},
                 accepted="displayName titleSource category agentRuntime contextWindow "
                          "thinkingLevel fastMode permissionMode toolOverrides incognito "
@@ -89,7 +91,9 @@ SEND = closed({"key": _S1, "message": Str()}, {"agentId": Str(), "idempotencyKey
               "mentions thinking attachments")
 ABORT = closed(optional={"key": Str(), "runId": Str(), "agentId": Str(),
                          "clearQueued": Bool()})
-SUBSCRIBE = closed(accepted=" ".join(LIST.fields))
+# sessions.subscribe with params is sessions.list plus the subscription: the same typed
+# schema (accepting them untyped let {"activeMinutes": "<20 KB>"} reach the arithmetic).
+SUBSCRIBE = LIST
 
 
 def entry_text(entry: Entry) -> str:

@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from openclaw_tw import _json
-from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request
 
 if TYPE_CHECKING:
     from openclaw_tw.nodes.registry import LiveNode, NodeRegistry
@@ -173,14 +173,14 @@ class Invoker:
         if inv is None:
             done = self.finished.get(invoke_id)
             if done is None:
-                raise invalid_request(f"unknown invoke id: {invoke_id}",
+                raise invalid_request(f"unknown invoke id: {clip(invoke_id)}",
                                       {"reason": "UNKNOWN_INVOKE_ID"})
             if done[0] != live.node_id:
                 raise _mismatch(invoke_id)
             if done[1] == "result":
-                raise invalid_request(f"duplicate result for invoke id: {invoke_id}",
+                raise invalid_request(f"duplicate result for invoke id: {clip(invoke_id)}",
                                       {"reason": "DUPLICATE_RESULT"})
-            raise invalid_request(f"invoke already finished ({done[1]}): {invoke_id}",
+            raise invalid_request(f"invoke already finished ({done[1]}): {clip(invoke_id)}",
                                   {"reason": "INVOKE_FINISHED", "finishedBy": done[1]})
         if inv.node_conn is not live.conn or (node_id is not None and node_id != inv.node_id):
             raise _mismatch(invoke_id)
@@ -245,5 +245,5 @@ class Invoker:
 
 
 def _mismatch(invoke_id: str) -> GatewayError:
-    return invalid_request(f"invoke {invoke_id} belongs to a different node",
+    return invalid_request(f"invoke {clip(invoke_id)} belongs to a different node",
                            {"reason": "NODE_MISMATCH"})

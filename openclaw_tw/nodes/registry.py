@@ -15,7 +15,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from openclaw_tw.errors import invalid_request
+from openclaw_tw.errors import clip, invalid_request
 from openclaw_tw.nodes.policy import CommandPolicy, required_approve_scopes
 from openclaw_tw.nodes.store import ApprovedNode, NodeStore
 from openclaw_tw.protocol import scopes as S
@@ -237,7 +237,7 @@ class NodeRegistry(Service):
 
     def remove(self, node_id: str) -> Deferred[dict[str, Any]]:
         if node_id not in self.store.nodes and node_id not in self.live:
-            raise invalid_request(f"unknown nodeId: {node_id}")
+            raise invalid_request(f"unknown nodeId: {clip(node_id)}")
         for req in [r for r in self.pending.values() if r.node_id == node_id]:
             self._drop_pending(req.request_id)
         d = self.store.remove_node(node_id)
@@ -256,7 +256,7 @@ class NodeRegistry(Service):
     def rename(self, node_id: str, name: str) -> Deferred[dict[str, Any]]:
         node = self.store.nodes.get(node_id)
         if node is None:
-            raise invalid_request(f"unknown nodeId: {node_id}")
+            raise invalid_request(f"unknown nodeId: {clip(node_id)}")
         node.display_name = name
         live = self.live.get(node_id)
         if live is not None:

@@ -24,7 +24,7 @@ from twisted.internet.defer import Deferred, ensureDeferred
 
 from openclaw_tw.errors import GatewayError, invalid_request
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.schema import EMPTY, Schema
+from openclaw_tw.protocol.schema import EMPTY, Schema, bounds_problem
 
 if TYPE_CHECKING:
     from openclaw_tw.interfaces import IConnection
@@ -139,6 +139,9 @@ class MethodTable:
             raise invalid_request(f"unknown method: {method}")
         if params is None:
             params = {}
+        problem = bounds_problem(params)
+        if problem is not None:
+            raise invalid_request(f"invalid {method} params: {problem}")
         if entry.params is not None:
             params, problem = entry.params.normalize(params)
             if problem is not None:

@@ -7,7 +7,12 @@ JSON encode (see ``EncodedEvent``).
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Any
+
+from twisted.logger import Logger
 
 from openclaw_tw import _json
 from openclaw_tw.protocol.schema import AnyValue, Obj, Str
@@ -21,16 +26,82 @@ REQUEST_FRAME = Obj(
     },
 )
 
+_log = Logger()
+
 
 class FrameDecodeError(Exception):
     """The bytes were not one JSON value."""
 
 
 def decode(payload: bytes) -> Any:
+    """One JSON value, as Node's ``JSON.parse`` reads it.
+
+    orjson refuses two things Node accepts: an escaped lone surrogate (``"\\udfff"``) and a
+    number too large for a double (``1e400``, Infinity in Node).  For those frames alone the
+    standard library parses again: a lone surrogate becomes U+FFFD (every string we hold
+    stays encodable) and a non-finite number becomes ``null`` (what Node would send back).
+    """
     try:
         return _json.loads(payload)
     except _json.JSONDecodeError as e:
-        raise FrameDecodeError(str(e)) from None
+        message = str(e)
+        if "surrogate" in message or "infinity" in message:
+            return _lenient(payload, message)
+        raise FrameDecodeError(message) from None
+
+
+def _lenient(payload: bytes, message: str) -> Any:
+    try:
+        value = json.loads(payload, parse_float=_finite, parse_int=_int,
+                           parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise FrameDecodeError(message) from None
+    return _replace_surrogates(value)
+
+
+def _finite(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _int(text: str) -> int | float | None:
+    return int(text) if len(text) <= 20 else _finite(text)
+
+
+def _refuse_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _clean(text: str) -> str:
+    # json.loads already joined every escaped pair, so any surrogate left is a lone one.
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate replaced (iterative: it may be ~1000 deep)."""
+    if isinstance(value, str):
+        return _clean(value)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    node[i] = _clean(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            for key in [k for k in node if _SURROGATE.search(k)]:
+                node[_clean(key)] = node.pop(key)
+            for key, item in node.items():
+                if isinstance(item, str):
+                    node[key] = _clean(item)
+                elif isinstance(item, list | dict):
+                    stack.append(item)
+    return value
 
 
 _REQUEST_KEYS = frozenset({"type", "id", "method", "params", "traceparent", "expectedProfileId"})
@@ -52,14 +123,28 @@ def request_problem(frame: Any) -> str | None:
 
 
 def encode_response(req_id: str, payload: Any) -> bytes:
-    return _json.dumps({"type": "res", "id": req_id, "ok": True, "payload": payload})
+    try:
+        return _json.dumps({"type": "res", "id": req_id, "ok": True, "payload": payload})
+    except _json.JSONEncodeError:
+        return _unencodable(req_id)
 
 
 def encode_error(req_id: str, error: dict[str, Any], payload: Any = None) -> bytes:
     frame: dict[str, Any] = {"type": "res", "id": req_id, "ok": False, "error": error}
     if payload is not None:
         frame["payload"] = payload
-    return _json.dumps(frame)
+    try:
+        return _json.dumps(frame)
+    except _json.JSONEncodeError:
+        return _unencodable(req_id)
+
+
+def _unencodable(req_id: str) -> bytes:
+    """A result orjson cannot encode (deeper than 255 levels, an integer past 64 bits) is a
+    bug, logged as one; the caller still gets an answer rather than silence."""
+    _log.failure("response to {req_id} could not be encoded", req_id=req_id[:64])
+    return _json.dumps({"type": "res", "id": req_id, "ok": False,
+                        "error": {"code": "UNAVAILABLE", "message": "response not encodable"}})
 
 
 def encode_plain_event(event: str, payload: Any) -> bytes:

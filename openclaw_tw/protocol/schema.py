@@ -17,6 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from openclaw_tw.errors import clip
+from openclaw_tw.protocol.limits import (
+    INT64_MAX,
+    MAX_ERROR_NAME_CHARS,
+    MAX_PARAMS_DEPTH,
+    MAX_PARAMS_ITEMS,
+)
+
 
 class SchemaError(Exception):
     def __init__(self, path: str, message: str, root_prefix: bool = False) -> None:
@@ -91,7 +99,11 @@ class Int(Schema):
             raise SchemaError(path, f"must be >= {self.minimum}")
         if self.maximum is not None and value > self.maximum:
             raise SchemaError(path, f"must be <= {self.maximum}")
-        return int(value) if isinstance(value, float) else value
+        if isinstance(value, float):
+            value = int(value)
+        # AJV takes 1e308 as an integer; past int64 no offset, limit or duration differs from
+        # int64's largest, and SQLite and orjson stop there.
+        return max(-INT64_MAX, min(INT64_MAX, value))
 
 
 class Num(Schema):
@@ -160,7 +172,8 @@ class Obj(Schema):
         if self.closed:
             for name in value:
                 if name not in self.fields:
-                    raise SchemaError(path, f"unexpected property '{name}'", root_prefix=True)
+                    raise SchemaError(path, f"unexpected property '{short(name)}'",
+                                      root_prefix=True)
         fields = self.fields
         return _rebuild(value, ((k, fields[k], v) for k, v in value.items() if k in fields),
                         path)
@@ -199,7 +212,40 @@ def _rebuild(value: dict[str, Any], items: Any, path: str) -> dict[str, Any]:
 
 
 def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
+    return short(key).replace("~", "~0").replace("/", "~1")
+
+
+def short(name: str) -> str:
+    """A client-chosen name as an error message quotes it: never unbounded."""
+    return clip(name, MAX_ERROR_NAME_CHARS)
+
+
+def bounds_problem(value: Any, max_depth: int = MAX_PARAMS_DEPTH,
+                   max_items: int = MAX_PARAMS_ITEMS) -> str | None:
+    """The first place ``value`` nests deeper than ``max_depth`` or holds more than
+    ``max_items`` in one array or object, as an AJV-style message; else ``None``.
+
+    Iterative, so a value nested 1,000 deep costs no recursion."""
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, dict):
+            items: Any = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        where = f"at {path if len(path) <= 256 else path[:256] + '…'}: " if path else ""
+        if depth >= max_depth:
+            return f"{where}must NOT be nested more than {max_depth} levels deep"
+        if len(node) > max_items:
+            unit = "properties" if isinstance(node, dict) else "items"
+            return f"{where}must NOT have more than {max_items} {unit}"
+        for key, item in items:
+            if isinstance(item, dict | list):
+                segment = _escape(key) if isinstance(key, str) else str(key)
+                stack.append((item, f"{path}/{segment}", depth + 1))
+    return None
 
 
 EMPTY = Obj()
