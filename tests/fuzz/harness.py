@@ -21,7 +21,7 @@ from tests.support.helpers import Closed, WSClient, hello, make_app, ws_frame
 from tests.support.nodes import ADMIN, Node
 
 #: Examples per method and role: the CI budget unless ``make fuzz`` sets more.
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
 REPORT = os.environ.get("FUZZ_REPORT", "")
 #: Fake seconds a request may take to answer (node.invoke and agent waits run on the clock).
 SETTLE_STEPS = (0.0, 0.05, 1.0, 5.0, 20.0, 60.0, 120.0, 300.0)
