@@ -23,3 +23,12 @@ TICK_INTERVAL_MS = 30_000  # hello-ok.policy.tickIntervalMs
 PING_INTERVAL_S = 25.0  # keepalive: a socket that misses one pong is dropped
 SHUTDOWN_GRACE_S = 2.0  # sockets still open this long after 1012 are aborted
 ATTACHMENTS = {"maxBytes": 19_464_192, "maxImageBytes": 6_291_456}  # hello-ok.policy
+
+# Presence (system-event).  The reference keeps every entry and every text, so a few large
+# events made every hello-ok megabytes long; ours are bounded by construction.
+MAX_PRESENCE_TEXT_CHARS = 2048  # system-event text (schema: longer is INVALID_REQUEST)
+MAX_PRESENCE_FIELD_CHARS = 256  # every other system-event string
+MAX_PRESENCE_LIST_ITEMS = 32  # system-event roles/scopes/tags
+MAX_PRESENCE_TEXT_ENTRIES = 50  # system-events without instanceId (oldest dropped)
+MAX_PRESENCE_EVENT_ENTRIES = 200  # all system-event entries (oldest dropped)
+MAX_PRESENCE_EVENT_BYTES = 256 * 1024  # their encoded total (oldest dropped)
