@@ -32,3 +32,9 @@ MAX_PRESENCE_LIST_ITEMS = 32  # system-event roles/scopes/tags
 MAX_PRESENCE_TEXT_ENTRIES = 50  # system-events without instanceId (oldest dropped)
 MAX_PRESENCE_EVENT_ENTRIES = 200  # all system-event entries (oldest dropped)
 MAX_PRESENCE_EVENT_BYTES = 256 * 1024  # their encoded total (oldest dropped)
+
+# HTTP (the one port, before a request's headers are complete).  A socket that holds a
+# partial request (slowloris) is answered 408 and closed after the header timeout; an IP
+# past its budget of sockets still sending headers is answered 503 at once.
+HTTP_HEADER_TIMEOUT_S = 15.0  # from the connection (or the previous response) to headers
+MAX_PENDING_HTTP_PER_IP = 64  # sockets of one IP whose request headers are incomplete
