@@ -55,6 +55,7 @@ class IHub(Interface):
     clock = Attribute("IReactorTime: every timer of the socket layer runs on it")
     handshake_timeout_s = Attribute("float: seconds a socket may take to send connect")
     max_buffered_bytes = Attribute("int: outbound bytes a socket may fall behind")
+    outbound = Attribute("OutboundBudget: every socket's backlog together, bounded")
 
     def now_ms() -> int:
         """Wall-clock milliseconds (the challenge's ``ts``)."""

@@ -52,6 +52,7 @@ from openclaw_tw.protocol.limits import (
     SHUTDOWN_GRACE_S,
     TICK_INTERVAL_MS,
 )
+from openclaw_tw.protocol.outbound import OutboundBudget
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.models import ModelRegistry
@@ -109,6 +110,7 @@ class Gateway(Service):
                                       settings.allowed_origins)
         self.auth_limiter = AuthRateLimiter(self.clock)
         self.max_buffered_bytes = MAX_BUFFERED_BYTES
+        self.outbound = OutboundBudget()  # all sockets' backlogs together
         self.max_inflight = MAX_INFLIGHT
         self.max_preauth_per_ip = settings.max_preauth_per_ip
         self.handshake_timeout_s = settings.handshake_timeout_ms / 1000
@@ -405,6 +407,7 @@ class Gateway(Service):
 
     def _keepalive(self) -> None:
         self._trimmer.observe(len(self.conns))
+        self.outbound.refresh()  # drained sockets' stale reports
         for conn in list(self.conns.values()):
             conn.keepalive()
 

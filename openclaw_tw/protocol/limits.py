@@ -10,6 +10,11 @@ from __future__ import annotations
 MAX_PREAUTH_PAYLOAD = 64 * 1024  # until hello-ok
 MAX_PAYLOAD = 25 * 1024 * 1024  # after hello-ok (hello-ok.policy.maxPayload)
 MAX_BUFFERED_BYTES = 50 * 1024 * 1024  # outbound backlog before a socket is a slow consumer
+# All sockets' outbound backlogs together; past it the largest backlogs are closed 1008
+# "slow consumer" until the total is back under OUTBOUND_RELIEF of it (the reference has no
+# such bound: N stalled readers could hold N x 50 MiB).
+MAX_TOTAL_BUFFERED_BYTES = 128 * 1024 * 1024
+OUTBOUND_RELIEF = 0.75
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 125 bytes
 
 # The handshake.

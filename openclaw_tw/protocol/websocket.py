@@ -142,6 +142,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self._drop_timer: IDelayedCall | None = None
         self._unauthorized_streak = 0
         self._counted_preauth = False
+        self._outbound_noted = 0  # backlog last reported to the hub's outbound budget
 
     @property
     def hub(self) -> IHub:
@@ -215,6 +216,9 @@ class GatewayProtocol(WebSocketServerProtocol):
             if timer is not None and timer.active():
                 timer.cancel()
         self._handshake_timer = self._drop_timer = None
+        if self._outbound_noted:
+            self._outbound_noted = 0
+            self.hub.outbound.forget(self)
         if self._counted_preauth or previous == OPEN:
             self._counted_preauth = False
             self.hub.detach(self, previous == OPEN)
@@ -268,6 +272,14 @@ class GatewayProtocol(WebSocketServerProtocol):
     def buffered(self) -> int:
         return outbound_buffered(self.transport)
 
+    def _account(self) -> None:
+        """Report this socket's backlog to the global budget when it changed (which may
+        close the slowest sockets, this one included)."""
+        held = self.buffered()
+        if held != self._outbound_noted:
+            self._outbound_noted = held
+            self.hub.outbound.note(self, held)
+
     def write_text(self, data: bytes) -> None:
         """Write one unmasked, unfragmented text frame (RFC 6455 §5.2) straight to the
         transport.  Server frames need no masking and we negotiate no extensions, so this is
@@ -291,6 +303,7 @@ class GatewayProtocol(WebSocketServerProtocol):
             self.close(1008, "slow consumer")
             return
         self.write_text(data)
+        self._account()
 
     def deliver(self, event: EncodedEvent, drop_if_slow: bool) -> None:
         """A broadcast event: consumes a seq even when dropped, so the client sees the gap."""
@@ -304,6 +317,7 @@ class GatewayProtocol(WebSocketServerProtocol):
             self.close(1008, "slow consumer")
             return
         self.write_text(event.with_seq(self.seq))
+        self._account()
 
     def send_event(self, event: str, payload: Any) -> None:
         """A point-to-point event with no seq (node-targeted frames, §7.1)."""
