@@ -15,6 +15,7 @@ MAX_BUFFERED_BYTES = 50 * 1024 * 1024  # outbound backlog before a socket is a s
 # such bound: N stalled readers could hold N x 50 MiB).
 MAX_TOTAL_BUFFERED_BYTES = 128 * 1024 * 1024
 OUTBOUND_RELIEF = 0.75
+TRIM_AFTER_RELEASED_BYTES = 16 * 1024 * 1024  # backlogs freed before a malloc_trim
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 125 bytes
 
 # The handshake.

@@ -6,14 +6,17 @@ it changed, so a socket that keeps up costs one comparison); the sum is kept inc
 Reports go stale as the kernel drains a socket that is no longer written to, so the sum can
 only overestimate: when it passes the budget, the noted sockets are measured again
 (``refresh``), and if the real total is still over, the largest backlogs — the slowest
-consumers — are closed with 1008 "slow consumer" until the total is back under
-``OUTBOUND_RELIEF`` of the budget (the headroom keeps a burst from re-measuring on every
-write).  Closed sockets leave the count at once; Twisted drops their buffers when the close
-grace aborts them.
+consumers — are retired (``close_slow``: their unsent frames dropped, then 1008 "slow
+consumer") until the total is back under ``OUTBOUND_RELIEF`` of the budget (the headroom
+keeps a burst from re-measuring on every write).  Retired sockets leave the count at once.
+
+``on_release`` hears of every large backlog that goes away (retired or closed), so the hub
+can hand the freed heap back to the OS (``daemon/malloc_trim.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from twisted.logger import Logger
@@ -30,12 +33,14 @@ class Buffering(Protocol):
 
     def buffered(self) -> int: ...
 
-    def close(self, code: int, reason: str = "") -> None: ...
+    def close_slow(self) -> None: ...
 
 
 class OutboundBudget:
-    def __init__(self, limit: int = MAX_TOTAL_BUFFERED_BYTES) -> None:
+    def __init__(self, limit: int = MAX_TOTAL_BUFFERED_BYTES,
+                 on_release: Callable[[int], None] | None = None) -> None:
         self.limit = limit
+        self.on_release = on_release
         self.total = 0  # noted bytes (>= what is really queued)
         self.evicted = 0  # sockets closed to stay within the budget
         self._held: dict[Buffering, int] = {}  # only sockets with a backlog
@@ -53,7 +58,10 @@ class OutboundBudget:
             self.enforce()
 
     def forget(self, conn: Buffering) -> None:
-        self.total -= self._held.pop(conn, 0)
+        held = self._held.pop(conn, 0)
+        self.total -= held
+        if held and self.on_release is not None:
+            self.on_release(held)
 
     def refresh(self) -> int:
         """Measure every noted socket again; the exact total."""
@@ -82,6 +90,6 @@ class OutboundBudget:
             _log.info("outbound budget exceeded: closing slow consumer conn={conn} "
                       "held={held} total={total} limit={limit}", conn=conn.conn_id,
                       held=held, total=self.total + held, limit=self.limit)
-            conn.close(1008, SLOW_CONSUMER)
+            conn.close_slow()
         self.evicted += closed
         return closed

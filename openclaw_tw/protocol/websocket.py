@@ -44,6 +44,7 @@ from openclaw_tw.protocol.limits import (
     MAX_PREAUTH_PAYLOAD,
     MAX_UNAUTHORIZED_ROLE_STREAK,
 )
+from openclaw_tw.protocol.outbound import SLOW_CONSUMER
 
 AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
 
@@ -114,6 +115,23 @@ def outbound_buffered(transport: Any) -> int:
         total += len(data) - getattr(transport, "offset", 0)
         total += getattr(transport, "_tempDataLen", 0)
     return total
+
+
+def shed_backlog(transport: Any) -> int:
+    """Drop the frames queued on a plain TCP socket that Twisted has not yet joined into its
+    send buffer; returns the bytes dropped.
+
+    Every ``write`` appends one whole frame (or a frame's header and its data as two entries)
+    to ``_tempDataBuffer``, so dropping all of it never cuts a frame: what the kernel has not
+    taken of ``dataBuffer`` (which may end mid-frame) stays, and a close frame written next
+    arrives intact after it.  A stalled reader's backlog sits almost entirely here.  TLS
+    records may span entries, so a TLS socket keeps its backlog (0)."""
+    if type(transport) is not tcp.Server or transport.TLS:
+        return 0
+    dropped = int(transport._tempDataLen)
+    transport._tempDataBuffer = []
+    transport._tempDataLen = 0
+    return dropped
 
 
 @implementer(IConnection)
@@ -247,6 +265,14 @@ class GatewayProtocol(WebSocketServerProtocol):
             isReply=False,
         )
 
+    def close_slow(self) -> None:
+        """Retire a slow consumer: drop what it has not been sent yet (its memory goes now,
+        not after the close grace) and close 1008 "slow consumer", which then reaches the
+        client right after the bytes already on their way."""
+        if self.phase != CLOSED and self.state == self.STATE_OPEN:
+            shed_backlog(self.transport)
+        self.close(1008, SLOW_CONSUMER)
+
     def _fail_connection(self, code: int = 1001, reason: str = "going away") -> None:
         # The reference closes oversize frames with 1009 and an empty reason.
         super()._fail_connection(code, "" if code == 1009 else reason)
@@ -300,7 +326,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         if self.phase == CLOSED or self.state != self.STATE_OPEN:
             return
         if self.buffered() > self.hub.max_buffered_bytes:
-            self.close(1008, "slow consumer")
+            self.close_slow()
             return
         self.write_text(data)
         self._account()
@@ -314,7 +340,7 @@ class GatewayProtocol(WebSocketServerProtocol):
             if drop_if_slow:
                 self.dropped_events += 1
                 return
-            self.close(1008, "slow consumer")
+            self.close_slow()
             return
         self.write_text(event.with_seq(self.seq))
         self._account()

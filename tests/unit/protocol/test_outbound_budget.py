@@ -22,8 +22,8 @@ class FakeSocket:
     def buffered(self) -> int:
         return self.held
 
-    def close(self, code: int, reason: str = "") -> None:
-        self.closed = (code, reason)
+    def close_slow(self) -> None:
+        self.closed = (1008, "slow consumer")
 
 
 class BudgetAccounting(SynchronousTestCase):
@@ -126,3 +126,24 @@ class GatewayBudget(SynchronousTestCase):
             self.gw.broadcast("tick", {"ts": 1})
         self.assertEqual((self.gw.outbound.total, len(self.gw.outbound)), (0, 0))
         self.assertTrue(all(len(c.pop()) == 10 for c in clients))
+
+
+class TrimAfterRelease(SynchronousTestCase):
+    def test_large_backlog_gone_hands_memory_back(self) -> None:
+        from openclaw_tw.daemon import malloc_trim
+        from openclaw_tw.protocol.limits import TRIM_AFTER_RELEASED_BYTES
+
+        trims: list[int] = []
+        self.patch(malloc_trim, "trim", lambda: trims.append(1) or True)
+        gw, clock = make_gateway()
+        clock.advance(2)  # past the start-up trim
+        trims.clear()
+        client = hello(gw, scopes=READ)
+        client.proto.buffered = lambda: TRIM_AFTER_RELEASED_BYTES  # type: ignore[method-assign]
+        gw.broadcast("tick", {"ts": 1})
+        client.close_from_client(1000)
+        client.flush()
+        clock.advance(1)
+        client.flush()
+        self.assertEqual(trims, [1])
+        self.assertEqual(gw.outbound.total, 0)
