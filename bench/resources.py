@@ -7,7 +7,7 @@
 - ``slowloris``: ``--sockets`` TCP sockets send a partial HTTP request and trickle a header
   line every ``--trickle`` s; when (and with what status) the gateway closes each.
 - ``burst``: ``--clients`` admin clients (16 handshakes at a time) × ``--requests`` mixed
-  requests (every 10th a ``chat.send``, whose events are broadcast to all of them); server
+  requests (every ``--chat-every``-th a ``chat.send``, whose events are broadcast to all of them); server
   RSS idle, peak, and at 2/10/30 s after every client closed.
 - ``stalled``: ``--sockets`` raw WebSocket clients complete the handshake and never read
   again (4 KiB receive buffer); an admin fills presence and sends ``--events`` more
@@ -150,7 +150,7 @@ async def burst(a: argparse.Namespace) -> dict[str, Any]:
         for n in range(a.requests):
             if time.perf_counter() - t0 > a.deadline:
                 break
-            if n % 10 == 9:
+            if n % a.chat_every == a.chat_every - 1:
                 res = await call(s, "chat.send", {"sessionKey": f"burst-{i}",
                                                   "message": f"turn {n} of client {i}",
                                                   "idempotencyKey": f"b-{i}-{n}"})
@@ -301,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trickle", type=float, default=5.0)
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--requests", type=int, default=50)
+    p.add_argument("--chat-every", type=int, default=10, help="burst: every Nth is chat.send")
     p.add_argument("--deadline", type=float, default=120.0)
     a = p.parse_args(argv)
     a.url = f"ws://127.0.0.1:{a.port}/"

@@ -473,6 +473,9 @@ class AgentRuntime(Service):
     def _settle(self, run: Run, outcome: Outcome) -> None:
         run.outcome, run.state = outcome, "done"
         run.listeners = []
+        # Settled runs stay 300 s for agent.wait; they must not keep the caller's socket
+        # (and its buffers) alive that long after it closed (issue #21 finding 9).
+        run.origin = None
         waiters, run.waiters = run.waiters, []
         for d in waiters:
             d.callback(outcome)
