@@ -57,6 +57,7 @@ class IHub(Interface):
     max_buffered_bytes = Attribute("int: outbound bytes a socket may fall behind")
     metrics = Attribute("observe.metrics.Metrics or NullMetrics: counters the socket bumps "
                         "(events dropped, slow-consumer closes)")
+    outbound = Attribute("OutboundBudget: every socket's backlog together, bounded")
 
     def now_ms() -> int:
         """Wall-clock milliseconds (the challenge's ``ts``)."""

@@ -17,7 +17,6 @@ from twisted.application.service import IService
 from twisted.internet import threads
 from twisted.logger import Logger
 from twisted.python import usage
-from twisted.web.server import Site
 
 from openclaw_tw import app as composition
 from openclaw_tw.app import Components
@@ -34,6 +33,7 @@ from openclaw_tw.daemon.service import DatabaseService, SequentialMultiService
 from openclaw_tw.web.control_ui import ControlUiDiscovery
 from openclaw_tw.web.http import CappedRequest
 from openclaw_tw.web.root import GatewayRoot
+from openclaw_tw.web.site import GatewaySite
 
 _log = Logger(namespace="gateway")
 
@@ -68,8 +68,9 @@ class Options(usage.Options):
             raise usage.UsageError("--bind custom needs --host")
 
 
-def build_site(app: Components) -> Site:
-    site = Site(GatewayRoot(app), reactor=app.reactor)
+def build_site(app: Components) -> GatewaySite:
+    # header deadline and per-IP pending budget (slowloris); trusted proxies are exempt
+    site = GatewaySite(GatewayRoot(app), app.reactor, exempt=app.hub.is_trusted_proxy)
     site.requestFactory = CappedRequest  # oversized bodies: 413 before they are buffered
     site.noisy = False
     site.log = lambda request: None  # type: ignore[method-assign]  # no per-request log lines

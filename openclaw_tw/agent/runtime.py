@@ -530,6 +530,9 @@ class AgentRuntime(Service):
         run.outcome, run.state = outcome, "done"
         self.gw.metrics.run_finished(outcome.status, outcome.provider)
         run.listeners = []
+        # Settled runs stay 300 s for agent.wait; they must not keep the caller's socket
+        # (and its buffers) alive that long after it closed (issue #21 finding 9).
+        run.origin = None
         waiters, run.waiters = run.waiters, []
         for d in waiters:
             d.callback(outcome)

@@ -53,7 +53,9 @@ from openclaw_tw.protocol.limits import (
     PING_INTERVAL_S,
     SHUTDOWN_GRACE_S,
     TICK_INTERVAL_MS,
+    TRIM_AFTER_RELEASED_BYTES,
 )
+from openclaw_tw.protocol.outbound import OutboundBudget
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.models import ModelRegistry
@@ -115,6 +117,9 @@ class Gateway(Service):
                                       settings.allowed_origins)
         self.auth_limiter = AuthRateLimiter(self.clock)
         self.max_buffered_bytes = MAX_BUFFERED_BYTES
+        # all sockets' backlogs together; large ones going away trigger a malloc_trim
+        self.outbound = OutboundBudget(on_release=self._outbound_released)
+        self._released = 0
         self.max_inflight = MAX_INFLIGHT
         self.max_preauth_per_ip = settings.max_preauth_per_ip
         self.handshake_timeout_s = settings.handshake_timeout_ms / 1000
@@ -448,11 +453,21 @@ class Gateway(Service):
     def _send_tick(self) -> None:
         self.broadcast("tick", {"ts": self.now_ms()})
 
+    def _outbound_released(self, nbytes: int) -> None:
+        """Backlogs of this many bytes went away: after TRIM_AFTER_RELEASED_BYTES of them,
+        hand the freed heap back to the OS (glibc keeps it otherwise)."""
+        self._released += nbytes
+        if self._released >= TRIM_AFTER_RELEASED_BYTES and self.running and \
+                not (self._trim_call and self._trim_call.active()):
+            self._released = 0
+            self._trim_call = self.clock.callLater(0.5, malloc_trim.trim)
+
     def _trim_after_drop(self) -> None:
         self._trimmer.observe(len(self.conns))
 
     def _keepalive(self) -> None:
         self._trimmer.observe(len(self.conns))
+        self.outbound.refresh()  # drained sockets' stale reports
         for conn in list(self.conns.values()):
             conn.keepalive()
 

@@ -14,6 +14,11 @@ from openclaw_tw.hub.health import HEARTBEAT_EVERY_MS, HealthMonitor
 from openclaw_tw.hub.identity import GatewayIdentity
 from openclaw_tw.hub.presence import PresenceRegistry
 from openclaw_tw.protocol.dispatch import CallContext, rpc
+from openclaw_tw.protocol.limits import (
+    MAX_PRESENCE_FIELD_CHARS,
+    MAX_PRESENCE_LIST_ITEMS,
+    MAX_PRESENCE_TEXT_CHARS,
+)
 from openclaw_tw.protocol.schema import Arr, Bool, Int, Obj, Str
 from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id, resolve_key
 
@@ -24,13 +29,16 @@ _S1 = Str(min_len=1)
 
 HEALTH_PARAMS = Obj(optional={"probe": Bool()})
 STATUS_PARAMS = Obj(optional={"includeChannelSummary": Bool(), "includeCliProjection": Bool()})
+# Presence is held in memory and sent in every hello-ok: every field is bounded.
+_FIELD = Str(min_len=1, max_len=MAX_PRESENCE_FIELD_CHARS)
+_LIST = Arr(_FIELD, max_items=MAX_PRESENCE_LIST_ITEMS)
 SYSTEM_EVENT_PARAMS = Obj(
-    required={"text": _S1},
+    required={"text": Str(min_len=1, max_len=MAX_PRESENCE_TEXT_CHARS)},
     optional={
-        "instanceId": _S1, "deviceId": _S1, "host": _S1, "ip": _S1, "mode": _S1,
-        "version": _S1, "platform": _S1, "deviceFamily": _S1, "modelIdentifier": _S1,
-        "lastInputSeconds": Int(minimum=0), "reason": _S1, "roles": Arr(_S1),
-        "scopes": Arr(_S1), "tags": Arr(_S1),
+        "instanceId": _FIELD, "deviceId": _FIELD, "host": _FIELD, "ip": _FIELD,
+        "mode": _FIELD, "version": _FIELD, "platform": _FIELD, "deviceFamily": _FIELD,
+        "modelIdentifier": _FIELD, "lastInputSeconds": Int(minimum=0), "reason": _FIELD,
+        "roles": _LIST, "scopes": _LIST, "tags": _LIST,
     },
 )
 SET_HEARTBEATS_PARAMS = Obj(required={"enabled": Bool()})

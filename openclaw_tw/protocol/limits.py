@@ -10,6 +10,12 @@ from __future__ import annotations
 MAX_PREAUTH_PAYLOAD = 64 * 1024  # until hello-ok
 MAX_PAYLOAD = 25 * 1024 * 1024  # after hello-ok (hello-ok.policy.maxPayload)
 MAX_BUFFERED_BYTES = 50 * 1024 * 1024  # outbound backlog before a socket is a slow consumer
+# All sockets' outbound backlogs together; past it the largest backlogs are closed 1008
+# "slow consumer" until the total is back under OUTBOUND_RELIEF of it (the reference has no
+# such bound: N stalled readers could hold N x 50 MiB).
+MAX_TOTAL_BUFFERED_BYTES = 128 * 1024 * 1024
+OUTBOUND_RELIEF = 0.75
+TRIM_AFTER_RELEASED_BYTES = 16 * 1024 * 1024  # backlogs freed before a malloc_trim
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's reason fits in 125 bytes
 
 # The handshake.
@@ -33,3 +39,18 @@ MAX_PARAMS_DEPTH = 64  # arrays and objects inside params
 MAX_PARAMS_ITEMS = 10_000  # items of one array or keys of one object
 MAX_ERROR_NAME_CHARS = 64  # a key or property name quoted in an error message
 INT64_MAX = 2**63 - 1  # an integer param past this is this (SQLite's and orjson's range)
+
+# Presence (system-event).  The reference keeps every entry and every text, so a few large
+# events made every hello-ok megabytes long; ours are bounded by construction.
+MAX_PRESENCE_TEXT_CHARS = 2048  # system-event text (schema: longer is INVALID_REQUEST)
+MAX_PRESENCE_FIELD_CHARS = 256  # every other system-event string
+MAX_PRESENCE_LIST_ITEMS = 32  # system-event roles/scopes/tags
+MAX_PRESENCE_TEXT_ENTRIES = 50  # system-events without instanceId (oldest dropped)
+MAX_PRESENCE_EVENT_ENTRIES = 200  # all system-event entries (oldest dropped)
+MAX_PRESENCE_EVENT_BYTES = 256 * 1024  # their encoded total (oldest dropped)
+
+# HTTP (the one port, before a request's headers are complete).  A socket that holds a
+# partial request (slowloris) is answered 408 and closed after the header timeout; an IP
+# past its budget of sockets still sending headers is answered 503 at once.
+HTTP_HEADER_TIMEOUT_S = 15.0  # from the connection (or the previous response) to headers
+MAX_PENDING_HTTP_PER_IP = 64  # sockets of one IP whose request headers are incomplete

@@ -44,6 +44,7 @@ from openclaw_tw.protocol.limits import (
     MAX_PREAUTH_PAYLOAD,
     MAX_UNAUTHORIZED_ROLE_STREAK,
 )
+from openclaw_tw.protocol.outbound import SLOW_CONSUMER
 
 AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
 
@@ -116,6 +117,23 @@ def outbound_buffered(transport: Any) -> int:
     return total
 
 
+def shed_backlog(transport: Any) -> int:
+    """Drop the frames queued on a plain TCP socket that Twisted has not yet joined into its
+    send buffer; returns the bytes dropped.
+
+    Every ``write`` appends one whole frame (or a frame's header and its data as two entries)
+    to ``_tempDataBuffer``, so dropping all of it never cuts a frame: what the kernel has not
+    taken of ``dataBuffer`` (which may end mid-frame) stays, and a close frame written next
+    arrives intact after it.  A stalled reader's backlog sits almost entirely here.  TLS
+    records may span entries, so a TLS socket keeps its backlog (0)."""
+    if type(transport) is not tcp.Server or transport.TLS:
+        return 0
+    dropped = int(transport._tempDataLen)
+    transport._tempDataBuffer = []
+    transport._tempDataLen = 0
+    return dropped
+
+
 @implementer(IConnection)
 class GatewayProtocol(WebSocketServerProtocol):
     factory: GatewayFactory
@@ -142,6 +160,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self._drop_timer: IDelayedCall | None = None
         self._unauthorized_streak = 0
         self._counted_preauth = False
+        self._outbound_noted = 0  # backlog last reported to the hub's outbound budget
 
     @property
     def hub(self) -> IHub:
@@ -215,6 +234,9 @@ class GatewayProtocol(WebSocketServerProtocol):
             if timer is not None and timer.active():
                 timer.cancel()
         self._handshake_timer = self._drop_timer = None
+        if self._outbound_noted:
+            self._outbound_noted = 0
+            self.hub.outbound.forget(self)
         if self._counted_preauth or previous == OPEN:
             self._counted_preauth = False
             self.hub.detach(self, previous == OPEN)
@@ -243,6 +265,15 @@ class GatewayProtocol(WebSocketServerProtocol):
             isReply=False,
         )
 
+    def close_slow(self) -> None:
+        """Retire a slow consumer: drop what it has not been sent yet (its memory goes now,
+        not after the close grace) and close 1008 "slow consumer", which then reaches the
+        client right after the bytes already on their way."""
+        if self.phase != CLOSED and self.state == self.STATE_OPEN:
+            shed_backlog(self.transport)
+            self.hub.metrics.slow_consumer()
+        self.close(1008, SLOW_CONSUMER)
+
     def _fail_connection(self, code: int = 1001, reason: str = "going away") -> None:
         # The reference closes oversize frames with 1009 and an empty reason.
         super()._fail_connection(code, "" if code == 1009 else reason)
@@ -268,6 +299,14 @@ class GatewayProtocol(WebSocketServerProtocol):
     def buffered(self) -> int:
         return outbound_buffered(self.transport)
 
+    def _account(self) -> None:
+        """Report this socket's backlog to the global budget when it changed (which may
+        close the slowest sockets, this one included)."""
+        held = self.buffered()
+        if held != self._outbound_noted:
+            self._outbound_noted = held
+            self.hub.outbound.note(self, held)
+
     def write_text(self, data: bytes) -> None:
         """Write one unmasked, unfragmented text frame (RFC 6455 §5.2) straight to the
         transport.  Server frames need no masking and we negotiate no extensions, so this is
@@ -288,10 +327,10 @@ class GatewayProtocol(WebSocketServerProtocol):
         if self.phase == CLOSED or self.state != self.STATE_OPEN:
             return
         if self.buffered() > self.hub.max_buffered_bytes:
-            self.hub.metrics.slow_consumer()
-            self.close(1008, "slow consumer")
+            self.close_slow()
             return
         self.write_text(data)
+        self._account()
 
     def deliver(self, event: EncodedEvent, drop_if_slow: bool) -> None:
         """A broadcast event: consumes a seq even when dropped, so the client sees the gap."""
@@ -303,10 +342,10 @@ class GatewayProtocol(WebSocketServerProtocol):
                 self.dropped_events += 1
                 self.hub.metrics.event_dropped(event.event)
                 return
-            self.hub.metrics.slow_consumer()
-            self.close(1008, "slow consumer")
+            self.close_slow()
             return
         self.write_text(event.with_seq(self.seq))
+        self._account()
 
     def send_event(self, event: str, payload: Any) -> None:
         """A point-to-point event with no seq (node-targeted frames, §7.1)."""

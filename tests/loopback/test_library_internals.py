@@ -36,11 +36,12 @@ class TwistedInternals(unittest.TestCase):
         port = tcp.Port(0, None, reactor=reactor)  # never listens: only names a server
         server = tcp.Server(a, Protocol(), ("127.0.0.1", 1), port, 1, reactor)
         server.stopReading()  # constructed to be inspected, never served
-        for name in ("_writeDisconnected", "_tempDataLen", "dataBuffer", "offset", "TLS",
+        for name in ("_writeDisconnected", "_tempDataLen", "_tempDataBuffer", "dataBuffer", "offset", "TLS",
                      "socket", "connected", "disconnecting"):
             self.assertTrue(hasattr(server, name), f"tcp.Server lost {name}")
         self.assertIsInstance(server.dataBuffer, bytes)
         self.assertIsInstance(server._tempDataLen, int)
+        self.assertIsInstance(server._tempDataBuffer, list)  # shed_backlog replaces it
 
     def test_tls_protocol_app_send_buffer(self) -> None:
         factory = TLSMemoryBIOFactory(ssl.optionsForClientTLS("gateway.test"), True,

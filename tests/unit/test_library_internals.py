@@ -28,3 +28,15 @@ class AutobahnInternals(unittest.TestCase):
             self.assertTrue(hasattr(WebSocketServerProtocol, name),
                             f"WebSocketServerProtocol lost {name}")
         self.assertTrue(callable(WebSocketServerFactory.setProtocolOptions))
+
+
+class TwistedWebInternals(unittest.TestCase):
+    """``web/site.py`` wraps its channel in Site's own proxy and reuses the channel's abort."""
+
+    def test_channel_wrapper_and_abort_hooks(self) -> None:
+        from twisted.web import http
+
+        self.assertTrue(callable(getattr(http, "_GenericHTTPChannelProtocol", None)))
+        for name in ("allHeadersReceived", "requestDone", "forceAbortClient", "abortTimeout",
+                     "_abortingCall", "setTimeout", "loseConnection"):
+            self.assertTrue(hasattr(http.HTTPChannel, name), f"HTTPChannel lost {name}")

@@ -1,0 +1,147 @@
+"""The HTTP site of the one port, guarded against sockets that never finish a request.
+
+Twisted's idle timeout restarts on every byte, so a client trickling a header line every few
+seconds (slowloris) held its socket forever.  ``GuardedChannel`` gives each request a header
+deadline (``HTTP_HEADER_TIMEOUT_S``, from the connection or from the previous response on a
+keep-alive socket) that bytes do not extend, and ``GatewaySite`` counts, per IP, the sockets
+still waiting for complete headers: past ``MAX_PENDING_HTTP_PER_IP`` a new socket is answered
+503 and closed before anything is parsed.  Trusted proxies are exempt from the per-IP count
+(every client behind them shares their address).  A WebSocket upgrade leaves the count when
+its headers are complete, before Autobahn takes the transport over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
+from twisted.web.server import Site
+
+from openclaw_tw.protocol.limits import HTTP_HEADER_TIMEOUT_S, MAX_PENDING_HTTP_PER_IP
+
+_log = Logger(namespace="gateway/http")
+
+_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\n\r\n"
+            b"Request Timeout")
+_TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 29\r\n\r\n"
+             b"Too many pending HTTP requests")
+
+
+class GuardedChannel(HTTPChannel):
+    """An HTTP/1.1 channel with a header deadline and a place in its IP's pending count."""
+
+    site: GatewaySite
+    _ip: str | None = None  # set while counted as pending
+    _header_timer: IDelayedCall | None = None
+    _bytes_waiting = False  # bytes of the next request arrived before its deadline
+    _refused = False
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        ip = str(getattr(self.transport.getPeer(), "host", "unknown"))
+        if not self.site.admit_pending(ip):
+            self._refused = True
+            self.setTimeout(None)
+            self.transport.write(_TOO_MANY)
+            self.loseConnection()
+            return
+        self._ip = ip
+        self._await_headers()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._header_timer is not None:
+            self._bytes_waiting = True
+        super().dataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        self._headers_done()
+        super().allHeadersReceived()
+
+    def requestDone(self, request: Any) -> None:
+        # Before the base class parses any pipelined bytes (which may complete the next
+        # request's headers at once).
+        if self.persistent and self.transport is not None:
+            self._await_headers()
+        super().requestDone(request)
+
+    def connectionLost(self, reason: Any) -> None:
+        self._headers_done()
+        self._leave_pending()
+        super().connectionLost(reason)
+
+    def _await_headers(self) -> None:
+        if self._ip is None:
+            ip = str(getattr(self.transport.getPeer(), "host", "unknown"))
+            self.site.admit_pending(ip, force=True)
+            self._ip = ip
+        self._bytes_waiting = False
+        if self._header_timer is None:
+            self._header_timer = self.callLater(self.site.header_timeout_s,
+                                                self._header_timeout)
+
+    def _headers_done(self) -> None:
+        if self._header_timer is not None:
+            if self._header_timer.active():
+                self._header_timer.cancel()
+            self._header_timer = None
+        self._leave_pending()
+
+    def _leave_pending(self) -> None:
+        if self._ip is not None:
+            self.site.release_pending(self._ip)
+            self._ip = None
+
+    def _header_timeout(self) -> None:
+        self._header_timer = None
+        self._leave_pending()
+        if self.transport is None:
+            return
+        _log.debug("HTTP header timeout ip={ip} partial={partial}",
+                   ip=getattr(self.transport.getPeer(), "host", "?"), partial=self._bytes_waiting)
+        self._refused = True
+        if self._bytes_waiting:  # a request had started: say why (an idle socket just closes)
+            self.transport.write(_TIMEOUT)
+        self.setTimeout(None)
+        self.loseConnection()
+        # A peer that does not read lets the 408 sit in our buffer: abort after a grace.
+        self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+
+
+class GatewaySite(Site):
+    """``Site`` whose channels are ``GuardedChannel`` and which keeps the per-IP count."""
+
+    def __init__(self, resource: Any, reactor: Any,
+                 exempt: Callable[[str], bool] = lambda ip: False,
+                 header_timeout_s: float = HTTP_HEADER_TIMEOUT_S,
+                 max_pending_per_ip: int = MAX_PENDING_HTTP_PER_IP) -> None:
+        super().__init__(resource, reactor=reactor)
+        self.exempt = exempt
+        self.header_timeout_s = header_timeout_s
+        self.max_pending_per_ip = max_pending_per_ip
+        self.pending: dict[str, int] = {}
+
+    def protocol(self) -> Any:  # Factory.buildProtocol calls self.protocol()
+        # The same wrapper Site uses (it negotiates HTTP/2 when h2 is installed).
+        return _GenericHTTPChannelProtocol(GuardedChannel())
+
+    def admit_pending(self, ip: str, force: bool = False) -> bool:
+        """Count one more socket of ``ip`` waiting for headers; False when over budget."""
+        count = self.pending.get(ip, 0)
+        if not force and count >= self.max_pending_per_ip and not self.exempt(ip):
+            return False
+        self.pending[ip] = count + 1
+        return True
+
+    def release_pending(self, ip: str) -> None:
+        count = self.pending.get(ip, 0) - 1
+        if count > 0:
+            self.pending[ip] = count
+        else:
+            self.pending.pop(ip, None)
