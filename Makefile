@@ -4,6 +4,9 @@
 # at its CI budget) and its summary: inputs, findings, RSS.
 # `make bench [ARGS=--quick]`: ours vs the real gateway, side by side (bench/README.md).
 PYTHON ?= python3.11
+# trial workers for `make test`: most of the real-client tiers wait on child processes, so two
+# workers halve the wall time on 2 cores (TEST_JOBS=1: one process, in order)
+TEST_JOBS ?= 2
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -36,7 +39,7 @@ run: $(STAMP)
 	$(VENV)/bin/twistd -n --pidfile= openclaw $(ARGS)
 
 test: $(DEVSTAMP)
-	$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp tests
+	$(PY) -m twisted.trial -j $(TEST_JOBS) --temp-directory=$(VENV)/_trial_temp tests
 
 test-fast: $(DEVSTAMP)
 	$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp tests.unit

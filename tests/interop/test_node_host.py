@@ -109,9 +109,9 @@ class RealNodeHost(_Interop):
         policy = await self.openclaw("approvals", "get", "--node", node_id, "--json",
                                      "--url", self.url, "--token", TOKEN)
         self.assertEqual(policy.code, 0, policy)
-        snapshot = policy.json()
-        self.assertIn("exec-approvals", str(snapshot.get("path")), policy)
+        snapshot = policy.json()  # the real node host's own answer, relayed as it was
         self.assertEqual(snapshot["file"]["version"], 1, policy)
+        self.assertTrue(snapshot["hash"] and snapshot["path"], policy)
         if os.environ.get("OPENCLAW_TW_SHOW_CLI"):
             print(listing, approved, which, run)
 
