@@ -42,7 +42,7 @@ test: $(DEVSTAMP)
 	$(PY) -m twisted.trial -j $(TEST_JOBS) --temp-directory=$(VENV)/_trial_temp tests
 
 test-fast: $(DEVSTAMP)
-	$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp tests.unit
+	$(PY) -m twisted.trial -j $(TEST_JOBS) --temp-directory=$(VENV)/_trial_temp tests.unit
 
 FUZZ_EXAMPLES ?= 400
 fuzz: $(DEVSTAMP)
