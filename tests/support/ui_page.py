@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 from openclaw_tw.web.ui_build import reference_package
-from tests.support.paths import REPO
+from tests.support.gateway_subprocess import GatewaySubprocess
 
 try:
     from playwright.sync_api import sync_playwright
@@ -47,58 +43,14 @@ def why_skip() -> str | None:
     return None
 
 
-class GatewayChild:
-    """``twistd -n openclaw`` on ``port`` with HOME ``dir/home``; its output in
-    ``dir/gateway.log``."""
+class GatewayChild(GatewaySubprocess):
+    """Our gateway (``tests/support/gateway_subprocess.py``) serving the reference package's
+    Control UI build: HOME ``dir/home``, the config file ``config`` when given."""
 
     def __init__(self, dir: Path, port: int, token: str, config: Path | None = None) -> None:
-        self.dir, self.port, self.token, self.config = dir, port, token, config
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        home = self.dir / "home"
-        home.mkdir(exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_")}
-        # the reference install as the suite found it (HOME is the child's own)
-        env.update(PYTHONPATH=str(REPO), HOME=str(home),
-                   OPENCLAW_REF_DIR=str(reference_package(os.environ).parents[2]))
-        argv = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "openclaw", "--port",
-                str(self.port), "--token", self.token, "--state-dir", str(home / "state")]
-        if self.config is not None:
-            argv += ["--config", str(self.config)]
-        self.log_path = self.dir / "gateway.log"
-        self.log_file = open(self.log_path, "wb")  # noqa: SIM115 -- closed in stop()
-        self.proc = subprocess.Popen(argv, env=env, cwd=str(REPO), stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited {self.proc.returncode}: {self.output()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the gateway did not serve the Control UI within "
-                           f"{START_TIMEOUT_S:.0f}s: {self.output()}")
-
-    def output(self) -> str:
-        self.log_file.flush()
-        return self.log_path.read_text("utf-8", "replace")[-4000:]
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log_file.close()
+        super().__init__(dir / "home", port, token,
+                         json.loads(config.read_text()) if config is not None else None,
+                         env={"OPENCLAW_REF_DIR": str(reference_package(os.environ).parents[2])})
 
 
 class Session:
