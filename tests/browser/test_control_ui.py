@@ -106,15 +106,7 @@ class ControlUiInChromium(unittest.SynchronousTestCase):
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
-                page.on("websocket", session.on_websocket)
-                page.on("response", session.on_response)
-                page.on("request", session.on_request)
-                page.on("console", session.on_console)
-                page.goto(f"http://127.0.0.1:{self.port}/#token={TOKEN}",
-                          wait_until="domcontentloaded", timeout=CONNECT_TIMEOUT_S * 1000)
-                deadline = time.monotonic() + CONNECT_TIMEOUT_S
-                while session.hello is None and time.monotonic() < deadline:
-                    page.wait_for_timeout(200)
+                session.open(page, f"http://127.0.0.1:{self.port}/#token={TOKEN}", CONNECT_TIMEOUT_S)
                 started = time.monotonic()
                 while time.monotonic() - started < SETTLE_MAX_S and \
                         time.monotonic() - session.last_request < QUIET_S:

@@ -121,15 +121,7 @@ class ControlUiFlows(unittest.SynchronousTestCase):
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
-                page.on("websocket", session.on_websocket)
-                page.on("response", session.on_response)
-                page.on("request", session.on_request)
-                page.on("console", session.on_console)
-                page.goto(f"http://127.0.0.1:{self.port}/#token={TOKEN}",
-                          wait_until="domcontentloaded", timeout=CONNECT_S * 1000)
-                deadline = time.monotonic() + CONNECT_S
-                while session.hello is None and time.monotonic() < deadline:
-                    page.wait_for_timeout(200)
+                session.open(page, f"http://127.0.0.1:{self.port}/#token={TOKEN}", CONNECT_S)
                 self.assertIsNotNone(session.hello, session.report())
                 steps.append(self.step(page, session, "boot", lambda: None))
                 self.sessions_sidebar(page, session, steps)

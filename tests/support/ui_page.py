@@ -67,6 +67,17 @@ class Session:
         self.last_request = time.monotonic()
         self.route = "/"  # the route the next requests belong to
 
+    def open(self, page: Any, url: str, timeout_s: float) -> None:
+        """Record ``page`` from now on, load ``url`` and wait (bounded) for hello-ok."""
+        page.on("websocket", self.on_websocket)
+        page.on("response", self.on_response)
+        page.on("request", self.on_request)
+        page.on("console", self.on_console)
+        page.goto(url, wait_until="domcontentloaded", timeout=timeout_s * 1000)
+        deadline = time.monotonic() + timeout_s
+        while self.hello is None and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+
     def on_websocket(self, ws: Any) -> None:
         self.sockets.append(ws.url)
         ws.on("framesent", self._sent)
