@@ -2,7 +2,9 @@
 
 Every attachment must be an object of the reference's shape; ``content`` (base64) must decode
 and fit ``maxBytes`` (images: ``maxImageBytes``).  The transcript keeps the metadata (type,
-MIME type, name, size), not the bytes: the models wired here are text-only.
+MIME type, name, size), not the bytes.  The images of a turn go to its model as image parts
+when the model takes images (``models.providers.*.models[].input``), for that turn only
+(``images``; the runtime lets go of them once the model request is built).
 """
 
 from __future__ import annotations
@@ -53,4 +55,17 @@ def check(method: str, attachments: Any) -> list[dict[str, Any]]:
                                       "fileName": item.get("fileName"),
                                       "sizeBytes": size or item.get("sizeBytes")}.items()
                     if v is not None})
+    return out
+
+
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def images(attachments: Any) -> list[str]:
+    """The image attachments (already ``check``ed) as data URLs, for a model that takes them."""
+    out = []
+    for item in attachments or ():
+        mime = str(item.get("mimeType") or "")
+        if isinstance(item.get("content"), str) and mime in IMAGE_MIMES:
+            out.append(f"data:{mime};base64,{item['content']}")
     return out

@@ -130,6 +130,8 @@ class Run:
     model_messages: list[dict[str, Any]] | None = None
     client_tools: list[dict[str, Any]] | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    # This turn's images (data URLs), for a model that takes images; dropped once sent.
+    images: list[str] | None = None
 
     @property
     def session_key(self) -> str:
@@ -168,7 +170,8 @@ class AgentRuntime(Service):
                listeners: list[Callable[[str], None]] | None = None,
                attachments: list[dict[str, Any]] | None = None,
                model_messages: list[dict[str, Any]] | None = None,
-               client_tools: list[dict[str, Any]] | None = None) -> Deferred[Run]:
+               client_tools: list[dict[str, Any]] | None = None,
+               images: list[str] | None = None) -> Deferred[Run]:
         """Commit the user entry, then queue the run; fires with the Run after the commit.
 
         ``listeners`` are called with each text delta (before any can stream); the end of the
@@ -179,7 +182,8 @@ class AgentRuntime(Service):
         run = Run(run_id, row, kind, message, origin, timeout_s or DEFAULT_TIMEOUT_S,
                   model_ref or row.overrides.get("model"), now,
                   system_prompt=system_prompt, listeners=list(listeners or ()),
-                  model_messages=model_messages, client_tools=client_tools)
+                  model_messages=model_messages, client_tools=client_tools,
+                  images=images or None)
         self.runs[run_id] = run
         row.updated_at = row.last_interaction_at = now
         body: dict[str, Any] = {"role": "user", "content": message, "timestamp": now,
@@ -353,6 +357,11 @@ class AgentRuntime(Service):
                     getattr(provider, "api", "") == "offline")
             else:
                 messages = await self._history_messages(run)
+                if run.images:
+                    info = self.registry.info(f"{run.provider}/{model}")
+                    if info is not None and "image" in info.input:
+                        turn_input.attach_images(messages, run.images)
+                    run.images = None  # the model request holds them now (or never needs them)
             tools = list(run.client_tools) if run.client_tools else self._tools_for(provider)
             timer = self.gw.clock.callLater(run.timeout_s, self._timeout, run)
             for _ in range(MAX_TOOL_ROUNDS):

@@ -42,3 +42,14 @@ def tool_calls_of(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"id": c.get("toolCallId"), "type": "function",
              "function": {"name": c.get("name"), "arguments": c.get("arguments") or "{}"}}
             for c in calls]
+
+
+def attach_images(messages: list[dict[str, Any]], images: list[str]) -> None:
+    """This turn's images as image parts of its user message (the last one)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            text = message.get("content")
+            parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+            parts += [{"type": "image_url", "image_url": {"url": url}} for url in images]
+            message["content"] = parts
+            return

@@ -132,7 +132,9 @@ class ChatMethods:
             lambda row: self.runtime.accept(row, params["message"], run_id, "chat", ctx.conn,
                                             timeout / 1000 if timeout else None, None,
                                             params.get("queueMode", "followup"),
-                                            attachments=files))
+                                            attachments=files,
+                                            images=attachments.images(
+                                                params.get("attachments"))))
         return d.addCallbacks(self._chat_accepted, self._chat_failed,
                               callbackArgs=(run_id,), errbackArgs=(run_id, key, params["message"]))
 

@@ -1,4 +1,5 @@
-"""chat.send attachments: shape, base64, size limits; metadata recorded, bytes not."""
+"""chat.send attachments: shape, base64, size limits; metadata recorded, bytes not; images to a
+model that takes them."""
 
 from __future__ import annotations
 
@@ -75,3 +76,52 @@ class Attachments(SynchronousTestCase):
         data = base64.b64encode(b"x").decode()
         res = self.send([{"mimeType": "text/plain", "content": data}], message="")
         self.assertTrue(res["ok"], res)
+
+
+class ImagesReachAModelThatTakesThem(SynchronousTestCase):
+    """An image attached in the composer (the real UI sends {type: image, mimeType, content})
+    goes to the turn's model as an image part when the model's ``input`` lists image."""
+
+    PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
+
+    def start(self, inputs: list[str]) -> list[object]:
+        from openclaw_tw.agent.models import ModelInfo, ModelResult
+
+        self.app, self.clock = make_app()
+        self.addCleanup(self.app.runtime.stopService)
+        registry = self.app.runtime.registry
+        seen: list[object] = []
+
+        class Vision:
+            id, api = "vis", "openai-completions"
+
+            def stream(self, request, on_text, on_tool):  # type: ignore[no-untyped-def]
+                from twisted.internet.defer import succeed
+
+                seen.append(request)
+                on_text("I see it")
+                return succeed(ModelResult("I see it"))
+
+        registry.providers["vis"] = Vision()
+        registry.models = [*registry.models, ModelInfo("vis", "v1", "v1", 8000,
+                                                       input=tuple(inputs))]
+        registry.primary = "vis/v1"
+        c = hello(self.app.hub, scopes=RW)
+        c.request("chat.send", {"sessionKey": "main", "message": "what is this?",
+                                "idempotencyKey": "i1", "attachments": [
+                                    {"type": "image", "mimeType": "image/png",
+                                     "fileName": "a.png", "content": self.PNG}]})
+        self.clock.advance(1)
+        return seen
+
+    def test_a_vision_model_gets_the_image(self) -> None:
+        [request] = self.start(["text", "image"])
+        self.assertEqual(request.messages[-1]["content"], [  # type: ignore[attr-defined]
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{self.PNG}"}}])
+        run = next(iter(self.app.runtime.runs.values()))
+        self.assertIsNone(run.images)  # not kept once sent
+
+    def test_a_text_model_gets_the_text(self) -> None:
+        [request] = self.start(["text"])
+        self.assertEqual(request.messages[-1]["content"], "what is this?")  # type: ignore
