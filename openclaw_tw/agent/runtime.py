@@ -9,12 +9,10 @@ provider's Deferred (which cancels the upstream request) and persist what was sa
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import (
     CancelledError,
@@ -28,9 +26,7 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from openclaw_tw import _json
 from openclaw_tw.agent import turn_input
-from openclaw_tw.agent.exec_tool import EXEC_TOOL, TOOL_NAME
 from openclaw_tw.agent.models import (
     ModelRegistry,
     ModelRequest,
@@ -38,8 +34,9 @@ from openclaw_tw.agent.models import (
     ProviderError,
     Usage,
 )
+from openclaw_tw.agent.run import AlreadyRecorded, Outcome, Run
+from openclaw_tw.agent.tool_rounds import ToolRounds
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.protocol.frames import EncodedEvent
 from openclaw_tw.sessions.store import SessionRow, SessionStore
 
 if TYPE_CHECKING:
@@ -58,95 +55,7 @@ ACK_GRACE_S = 0.25
 INTERACTIVE_MODES = frozenset({"ui", "webchat"})
 
 
-class AlreadyRecorded(Exception):
-    """A turn with this idempotency key is already in the transcript."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(run_id)
-        self.run_id = run_id
-
-
-@attrs.frozen
-class Outcome:
-    status: str  # ok | error | aborted
-    text: str
-    stop_reason: str
-    started_at: int
-    ended_at: int
-    provider: str
-    model: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    error: str | None = None
-    error_kind: str | None = None
-    error_detail: dict[str, Any] | None = None
-    response_id: str | None = None
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    # Tool calls the model made of tools the client offered (agent/turn_input.py): the
-    # client runs them; the turn ended with stop reason "tool_calls".
-    tool_calls: list[dict[str, Any]] | None = None
-
-    def wait_payload(self, run_id: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"runId": run_id, "status": self.status, "endedAt": self.ended_at,
-                               "stopReason": self.stop_reason}
-        if self.error:
-            out["error"] = self.error
-        if self.status == "ok":
-            out["terminalReply"] = {"disposition": "visible", "text": self.text}
-        return out
-
-
-@attrs.define(eq=False)
-class Run:
-    run_id: str
-    row: SessionRow
-    kind: str  # chat | agent
-    message: str
-    origin: IConnection | None
-    timeout_s: float
-    model_ref: str | None
-    accepted_at: int
-    seq: int = 0
-    text: str = ""
-    state: str = "queued"
-    started_at: int = 0
-    provider: str = ""
-    model: str = ""
-    upstream: Deferred[ModelResult] | None = None
-    stop: str | None = None  # rpc | timeout | shutdown | interrupt
-    outcome: Outcome | None = None
-    waiters: list[Deferred[Outcome]] = attrs.field(factory=list)
-    item_id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
-    # Extra system prompt text for this turn (e.g. an HTTP client's system messages).
-    system_prompt: str | None = None
-    # Called with each text delta as it streams (HTTP SSE); dropped when the run settles.
-    listeners: list[Callable[[str], None]] = attrs.field(factory=list)
-    # Usage over this run's model calls, and that of the last call that reported any.
-    usage: Usage = attrs.field(factory=Usage)
-    last_call: Usage | None = None
-    # A conversation the client sent whole (OpenAI messages), its tools, and the calls the
-    # model made of them (agent/turn_input.py).
-    model_messages: list[dict[str, Any]] | None = None
-    client_tools: list[dict[str, Any]] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    # This turn's images (data URLs), for a model that takes images; dropped once sent.
-    images: list[str] | None = None
-
-    @property
-    def session_key(self) -> str:
-        return self.row.key
-
-    def finished(self) -> Deferred[Outcome]:
-        d: Deferred[Outcome] = Deferred()
-        if self.outcome is not None:
-            d.callback(self.outcome)
-        else:
-            self.waiters.append(d)
-        return d
-
-
-class AgentRuntime(Service):
+class AgentRuntime(ToolRounds, Service):
     name = "agents"
 
     def __init__(self, gw: Gateway, store: SessionStore, registry: ModelRegistry) -> None:
@@ -405,7 +314,7 @@ class AgentRuntime(Service):
         # past them so the window still holds this turn and its context
         entries = await self.store.history(row.key, HISTORY_TURNS + len(queued), None,
                                            row.session_id)
-        messages = to_messages(turn_order(entries, run.run_id, queued))
+        messages = turn_input.to_messages(turn_input.turn_order(entries, run.run_id, queued))
         if not any(e.run_id == run.run_id and e.role == "user" for e in entries):
             messages.append({"role": "user", "content": run.message})
         if run.system_prompt:
@@ -579,50 +488,6 @@ class AgentRuntime(Service):
             except Exception:  # a broken listener must not break the run or its events
                 _log.failure("run {run}: delta listener failed", run=run.run_id)
 
-    def _tool(self, run: Run, data: dict[str, Any],
-              calls: list[dict[str, Any]] | None = None) -> None:
-        if calls is not None and data.get("phase") == "end":
-            calls.append(data)
-        origin = run.origin
-        if origin is None or "tool-events" not in origin.caps:
-            return
-        run.seq += 1
-        origin.deliver(EncodedEvent("agent", self._agent_payload(run, "tool", data)), True)
-
-    def _tools_for(self, provider: Any) -> list[dict[str, Any]]:
-        """Tools offered to this provider's models (only real models get the exec tool)."""
-        if self.exec_tool is None or getattr(provider, "api", "") != "openai-completions":
-            return []
-        return [EXEC_TOOL]
-
-    async def _run_tools(self, run: Run, calls: list[dict[str, Any]],
-                         messages: list[dict[str, Any]], result: ModelResult) -> None:
-        """Run the model's tool calls, record them, and extend the conversation with them."""
-        messages.append({"role": "assistant", "content": result.text or None, "tool_calls": [
-            {"id": c.get("toolCallId"), "type": "function",
-             "function": {"name": c.get("name"), "arguments": c.get("arguments") or "{}"}}
-            for c in calls]})
-        for call in calls:
-            args = call.get("args") if isinstance(call.get("args"), dict) else {}
-            if call.get("name") == TOOL_NAME and self.exec_tool is not None:
-                def streamed(chunk: str, call: dict[str, Any] = call) -> None:
-                    self._tool(run, {"phase": "update", "toolCallId": call.get("toolCallId"),
-                                     "name": call.get("name"), "partialResult": chunk})
-
-                output = await self.exec_tool(args, run.row.agent_id, run.session_key,
-                                              streamed)
-            else:
-                output = _json.dumps({"ok": False, "error":
-                                      f"unknown tool {call.get('name')!r}"}).decode()
-            body = {"role": "toolResult", "toolCallId": call.get("toolCallId"),
-                    "toolName": call.get("name"), "arguments": args, "content": output,
-                    "timestamp": self.gw.now_ms()}
-            await self.store.append(run.row, "tool", body, run.run_id)
-            self._tool(run, {"phase": "result", "toolCallId": call.get("toolCallId"),
-                             "name": call.get("name"), "result": output})
-            messages.append({"role": "tool", "tool_call_id": call.get("toolCallId"),
-                             "content": output})
-
     def _status(self, run: Run, phase: str) -> None:
         run.seq += 1
         self._chat(run, "status", phase=phase)
@@ -677,28 +542,3 @@ def _aborted_body(reason: str, ts: int) -> dict[str, Any]:
 
 def _message(text: str, ts: int) -> dict[str, Any]:
     return {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts}
-
-
-def turn_order(entries: list[Any], run_id: str, queued: set[str]) -> list[Any]:
-    """The transcript as this run's model should see it: turns still queued behind it left
-    out, and its own user message last (it may have been committed before the reply to an
-    earlier turn)."""
-    own = [e for e in entries if e.run_id == run_id and e.role == "user"]
-    rest = [e for e in entries if e.run_id not in queued and not
-            (e.run_id == run_id and e.role == "user")]
-    return rest + own
-
-
-def to_messages(entries: list[Any]) -> list[dict[str, Any]]:
-    """Transcript entries -> OpenAI chat messages (user/assistant turns only)."""
-    out: list[dict[str, Any]] = []
-    for e in entries:
-        body = e.body
-        if e.role == "user":
-            out.append({"role": "user", "content": str(body.get("content", ""))})
-        elif e.role == "assistant":
-            parts = body.get("content") or []
-            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-            if text:
-                out.append({"role": "assistant", "content": text})
-    return out

@@ -53,3 +53,31 @@ def attach_images(messages: list[dict[str, Any]], images: list[str]) -> None:
             parts += [{"type": "image_url", "image_url": {"url": url}} for url in images]
             message["content"] = parts
             return
+
+
+# -- a turn rebuilt from the session's transcript -------------------------------------------
+
+
+def turn_order(entries: list[Any], run_id: str, queued: set[str]) -> list[Any]:
+    """The transcript as this run's model should see it: turns still queued behind it left
+    out, and its own user message last (it may have been committed before the reply to an
+    earlier turn)."""
+    own = [e for e in entries if e.run_id == run_id and e.role == "user"]
+    rest = [e for e in entries if e.run_id not in queued and not
+            (e.run_id == run_id and e.role == "user")]
+    return rest + own
+
+
+def to_messages(entries: list[Any]) -> list[dict[str, Any]]:
+    """Transcript entries -> OpenAI chat messages (user/assistant turns only)."""
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        body = e.body
+        if e.role == "user":
+            out.append({"role": "user", "content": str(body.get("content", ""))})
+        elif e.role == "assistant":
+            parts = body.get("content") or []
+            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+            if text:
+                out.append({"role": "assistant", "content": text})
+    return out
