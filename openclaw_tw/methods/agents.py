@@ -15,6 +15,17 @@ THINKING = {"thinkingLevels": [{"id": "off", "label": "off"}], "thinkingOptions"
             "thinkingDefault": "off"}
 
 
+class ConfigReader:
+    """A method family that reads the config in force per call (``self._config()``), so a
+    hot reload is seen at once; ``_raw`` is a copy of it."""
+
+    _config: Callable[[], Mapping[str, Any]]
+
+    @property
+    def _raw(self) -> dict[str, Any]:
+        return dict(self._config())
+
+
 def configured_agents(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """``agents.list[]`` from the config (id, name, model); ``main`` always exists."""
     agents = raw.get("agents") or {}
@@ -25,21 +36,18 @@ def configured_agents(raw: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-class AgentsMethods:
+class AgentsMethods(ConfigReader):
     """agents.list and agent.identity.get (models.list: ``methods/models.py``).
 
     ``config`` gives the config in force (read per call: a hot reload of ``agents`` is seen
     at once) and ``workspace`` is the default workspace's display path.
     """
 
-    def __init__(self, config: Callable[[], Mapping[str, Any]], workspace: str, models: ModelRegistry) -> None:
+    def __init__(self, config: Callable[[], Mapping[str, Any]], workspace: str,
+                 models: ModelRegistry) -> None:
         self._config = config  # read per call: a hot reload is in force at once
         self._workspace = workspace
         self._models = models
-
-    @property
-    def _raw(self) -> dict[str, Any]:
-        return dict(self._config())
 
     @rpc("agents.list")
     def agents_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

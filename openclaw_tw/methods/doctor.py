@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from openclaw_tw.errors import invalid_request
-from openclaw_tw.methods.agents import configured_agents
+from openclaw_tw.methods.agents import ConfigReader, configured_agents
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Obj, Str
 from openclaw_tw.sessions.keys import normalize_agent_id
@@ -22,15 +22,11 @@ MEMORY_STATUS = Obj(optional={"agentId": Str(), "probe": Bool(), "deep": Bool()}
 NO_MEMORY_SEARCH = "memory search unavailable"
 
 
-class DoctorMethods:
+class DoctorMethods(ConfigReader):
     """doctor.memory.status over the configured agents (``agents.list``)."""
 
     def __init__(self, config: Callable[[], Mapping[str, Any]]) -> None:
         self._config = config  # read per call: a hot reload is in force at once
-
-    @property
-    def _raw(self) -> dict[str, Any]:
-        return dict(self._config())
 
     @rpc("doctor.memory.status", MEMORY_STATUS)
     def memory_status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

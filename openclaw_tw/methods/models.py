@@ -30,7 +30,7 @@ from typing import Any
 
 from openclaw_tw.agent.models import OFFLINE_PROVIDER, ModelInfo, ModelRegistry
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
-from openclaw_tw.methods.agents import configured_agents
+from openclaw_tw.methods.agents import ConfigReader, configured_agents
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Obj, Str
 from openclaw_tw.sessions.keys import normalize_agent_id
@@ -51,7 +51,7 @@ UNKNOWN_PROVIDER = ("Error: Unknown model catalog provider. Use a provider id fr
                     "plugins or configured providers.")
 
 
-class ModelsMethods:
+class ModelsMethods(ConfigReader):
     """models.list over the shared registry (rebuilt in place by a hot reload of ``models``,
     ``config/apply.py``) and the config in force (``config``, read per call)."""
 
@@ -62,10 +62,6 @@ class ModelsMethods:
         self._models = models
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
         self._environ = os.environ if environ is None else environ
-
-    @property
-    def _raw(self) -> dict[str, Any]:
-        return dict(self._config())
 
     @rpc("models.list", MODELS_LIST)
     def models_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

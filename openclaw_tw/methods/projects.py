@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from openclaw_tw.methods.agents import configured_agents
+from openclaw_tw.methods.agents import ConfigReader, configured_agents
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Obj
 from openclaw_tw.sessions.keys import normalize_agent_id
@@ -21,17 +21,13 @@ from openclaw_tw.sessions.keys import normalize_agent_id
 PROJECTS_LIST = Obj(optional={"includeObserved": Bool()})
 
 
-class ProjectsMethods:
+class ProjectsMethods(ConfigReader):
     """``config`` gives the config in force (read per call) and
     ``default_workspace`` the workspace of an agent that names none."""
 
     def __init__(self, config: Callable[[], Mapping[str, Any]], default_workspace: Path) -> None:
         self._config = config  # read per call: a hot reload is in force at once
         self._default = default_workspace
-
-    @property
-    def _raw(self) -> dict[str, Any]:
-        return dict(self._config())
 
     def workspaces(self) -> list[dict[str, Any]]:
         out = []

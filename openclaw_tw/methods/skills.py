@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from openclaw_tw.errors import invalid_request
-from openclaw_tw.methods.agents import configured_agents
+from openclaw_tw.methods.agents import ConfigReader, configured_agents
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Obj, Str
 from openclaw_tw.sessions.keys import agent_of, normalize_agent_id, resolve_key
@@ -27,7 +27,7 @@ LIBRARY_LIST = Obj(optional={"sessionKey": Str(min_len=1, max_len=512),
 DEFAULT_SELECTION_LIMIT = 64
 
 
-class SkillsMethods:
+class SkillsMethods(ConfigReader):
     """``config`` gives the config in force (read per call, so a hot reload of ``agents`` is
     seen at once); ``workspace`` the default workspace's and ``managed`` the managed-skills
     directory's display paths."""
@@ -36,10 +36,6 @@ class SkillsMethods:
         self._config = config  # read per call: a hot reload is in force at once
         self._workspace = workspace
         self._managed = managed
-
-    @property
-    def _raw(self) -> dict[str, Any]:
-        return dict(self._config())
 
     @rpc("skills.status", STATUS)
     def status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
