@@ -20,6 +20,17 @@ TWISTD = "from twisted.scripts.twistd import run; run()"
 START_TIMEOUT_S = 30.0
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL when it has not exited within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 class GatewaySubprocess:
     def __init__(self, home: Path, port: int, token: str, config: dict[str, Any] | None = None,
                  env: dict[str, str] | None = None, password: str | None = None) -> None:
@@ -68,14 +79,8 @@ class GatewaySubprocess:
             if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        if self.proc is not None:
+            stop_process(self.proc)
 
     def client(self, *args: str) -> subprocess.Popen[bytes]:
         """A long-running ``openclaw-tw`` client (e.g. ``node run``) against this gateway; the
@@ -93,13 +98,7 @@ class GatewaySubprocess:
 
     @staticmethod
     def stop_client(proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        stop_process(proc)
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """One method call through ``openclaw-tw call`` (a second, non-browser client)."""

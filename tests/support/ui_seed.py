@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.devices import Device
+from tests.support.gateway_subprocess import stop_process
 from tests.support.paths import REPO
 
 ADMIN = ["operator.admin", "operator.read", "operator.write", "operator.approvals",
@@ -90,15 +91,7 @@ def child(argv: list[str], log: Path, env: dict[str, str] | None = None,
                                 env=env or {**os.environ, "PYTHONPATH": str(REPO)})
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
+stop = stop_process  # SIGTERM, then SIGKILL
 
 def wait_port(port: int, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
