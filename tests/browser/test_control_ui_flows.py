@@ -151,7 +151,7 @@ class ControlUiFlows(unittest.SynchronousTestCase):
         action()
         started = session.last_request = time.monotonic()
         while time.monotonic() - started < STEP_MAX_S and (
-                session.pending or time.monotonic() - session.last_request < STEP_QUIET_S):
+                session.busy or time.monotonic() - session.last_request < STEP_QUIET_S):
             page.wait_for_timeout(100)
         if shot:
             page.screenshot(path=str(self.dir / f"step-{name}.png"))

@@ -58,6 +58,7 @@ class Session:
 
     def __init__(self) -> None:
         self.pending: dict[str, str] = {}  # request id -> method
+        self.http_pending: set[Any] = set()  # HTTP requests in flight (lazy chunks, config)
         self.calls: list[dict[str, Any]] = []  # {method, ok, error?} in request order
         self.hello: dict[str, Any] | None = None
         self.http_errors: list[dict[str, Any]] = []
@@ -72,6 +73,8 @@ class Session:
         page.on("websocket", self.on_websocket)
         page.on("response", self.on_response)
         page.on("request", self.on_request)
+        page.on("requestfinished", self.on_request_done)
+        page.on("requestfailed", self.on_request_done)
         page.on("console", self.on_console)
         page.goto(url, wait_until="domcontentloaded", timeout=timeout_s * 1000)
         deadline = time.monotonic() + timeout_s
@@ -115,6 +118,16 @@ class Session:
     def on_request(self, request: Any) -> None:
         if request.resource_type == "document" and request.frame.parent_frame is None:
             self.documents += 1
+        self.http_pending.add(request)
+        self.last_request = time.monotonic()
+
+    def on_request_done(self, request: Any) -> None:
+        self.http_pending.discard(request)
+
+    @property
+    def busy(self) -> bool:
+        """A WebSocket request unanswered or an HTTP request (a lazy chunk) in flight."""
+        return bool(self.pending or self.http_pending)
 
     def on_console(self, message: Any) -> None:
         if message.type == "error":
@@ -136,14 +149,6 @@ class Session:
             "httpErrors": self.http_errors,
             "consoleErrors": self.console_errors,
         }
-
-
-def _json(payload: Any) -> dict[str, Any] | None:
-    try:
-        value = json.loads(payload)
-    except (TypeError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _json(payload: Any) -> dict[str, Any] | None:
