@@ -73,9 +73,11 @@ class RestartableGateway(MultiService):
     # -- lifecycle -----------------------------------------------------------------------------
 
     def startService(self) -> None:
-        super().startService()
+        # Before the children start: the tree's sdnotify says READY=1 as it starts, and a
+        # SIGUSR2 sent on READY=1 must find the handler (its default action kills us).
         if self.install_signal and hasattr(signal, "SIGUSR2"):
             self._old_handler = signal.signal(signal.SIGUSR2, self._on_signal)
+        super().startService()
 
     def stopService(self) -> Deferred[None]:
         if self._old_handler is not None:
