@@ -65,7 +65,10 @@ class IHub(Interface):
     def admit(ip: str, header: object) -> object:
         """A socket opened from ``ip`` with these upgrade headers (``header(name)`` -> value):
         returns its ``PeerInfo`` (the client behind a trusted proxy) and counts it against
-        that address's pre-auth budget until it attaches or detaches."""
+        that address's pre-auth budget until it attaches or detaches.  Raises
+        ``httpwire.Refused`` (the HTTP answer) for forwarded headers from an untrusted peer,
+        an address locked out by failed auth, one over its pre-auth budget, or a gateway
+        that is stopping."""
 
     def authenticate(params: object, nonce: str, peer: object) -> object:
         """Run the connect checks (rate limit, params, shared secret, device identity and

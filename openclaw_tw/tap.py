@@ -70,7 +70,9 @@ class Options(usage.Options):
 
 def build_site(app: Components) -> GatewaySite:
     # header deadline and per-IP pending budget (slowloris); trusted proxies are exempt
-    site = GatewaySite(GatewayRoot(app), app.reactor, exempt=app.hub.is_trusted_proxy)
+    root = GatewayRoot(app)
+    site = GatewaySite(root, app.reactor, exempt=app.hub.is_trusted_proxy,
+                       upgrades=root.ws_factory)  # one-read upgrades skip twisted.web
     site.requestFactory = CappedRequest  # oversized bodies: 413 before they are buffered
     site.noisy = False
     site.log = lambda request: None  # type: ignore[method-assign]  # no per-request log lines

@@ -22,6 +22,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from openclaw_tw import httpwire
 from openclaw_tw.auth.peer import UntrustedProxy, client_address, is_loopback_ip
 from openclaw_tw.auth.ratelimit import AuthRateLimiter
 from openclaw_tw.config.settings import GatewaySettings
@@ -269,13 +270,20 @@ class Gateway(Service):
     # -- IHub: what the socket layer asks ---------------------------------------------------
 
     def admit(self, ip: str, header: Callable[[str], str | None]) -> PeerInfo:
-        try:
+        try:  # behind a trusted proxy, budgets and lockouts apply to the client behind it
             client, forwarded = client_address(ip, header, self.is_trusted_proxy)
-        except UntrustedProxy:  # refused at upgrade (403); kept as the peer if it got here
-            client, forwarded = ip, True
+        except UntrustedProxy:
+            raise httpwire.proxy_attribution() from None
         peer = PeerInfo(ip=client, host_header=header("host"), origin=header("origin"),
                         forwarded=forwarded)
-        self.preauth_opened(peer.ip)
+        retry_ms = self.auth_limiter.retry_after_ms(client, peer.loopback)
+        if retry_ms is not None:
+            raise httpwire.locked_out(retry_ms)
+        if self._preauth.get(client, 0) >= self.max_preauth_per_ip:
+            raise httpwire.preauth_budget()
+        if self.shutting_down:
+            raise httpwire.stopping()
+        self.preauth_opened(client)
         return peer
 
     def authenticate(self, params: Any, nonce: str, peer: PeerInfo) -> Deferred[ConnectDecision]:

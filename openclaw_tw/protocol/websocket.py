@@ -22,7 +22,7 @@ from typing import Any
 
 import autobahn.websocket.protocol as _autobahn_protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.types import ConnectionRequest
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
@@ -30,6 +30,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
+from openclaw_tw.httpwire import Refused
 from openclaw_tw.interfaces import IConnection, IHub
 from openclaw_tw.protocol import frames
 from openclaw_tw.protocol import scopes as S
@@ -137,6 +138,7 @@ def shed_backlog(transport: Any) -> int:
 @implementer(IConnection)
 class GatewayProtocol(WebSocketServerProtocol):
     factory: GatewayFactory
+    _refusal: bytes | None = None  # the HTTP answer to an upgrade the hub refused
 
     def __init__(self) -> None:
         super().__init__()
@@ -178,15 +180,25 @@ class GatewayProtocol(WebSocketServerProtocol):
         self._dataReceived(data)
 
     def onConnect(self, request: ConnectionRequest) -> None:
-        headers = request.headers
-        self.peer_info = self.hub.admit(
-            getattr(self.transport.getPeer(), "host", "unknown"), headers.get)
+        try:
+            self.peer_info = self.hub.admit(
+                getattr(self.transport.getPeer(), "host", "unknown"), request.headers.get)
+        except Refused as refused:  # our answer (failHandshake below), not Autobahn's
+            self._refusal = refused.raw()
+            raise ConnectionDeny(refused.status) from None
         self._counted_preauth = True
         # Autobahn copied the factory's limits onto us at connectionMade; until hello-ok a
         # frame above 64 KiB fails the connection with 1009 (Autobahn enforces the cap).
         self.maxMessagePayloadSize = MAX_PREAUTH_PAYLOAD
         self.maxFramePayloadSize = MAX_PREAUTH_PAYLOAD
         return None
+
+    def failHandshake(self, reason: str, code: int = 400, responseHeaders: Any = None) -> None:
+        if self._refusal is None:
+            return super().failHandshake(reason, code, responseHeaders)
+        self.wasNotCleanReason = reason
+        self.sendData(self._refusal)
+        self.dropConnection(abort=False)
 
     def onOpen(self) -> None:
         hub = self.hub

@@ -19,23 +19,13 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from openclaw_tw import _json
 from openclaw_tw.auth.peer import UntrustedProxy, client_address, web_header
+from openclaw_tw.httpwire import JSON_TYPE, PROXY_ATTRIBUTION, SECURITY_HEADERS, TEXT_TYPE
 
 if TYPE_CHECKING:
     from openclaw_tw.hub.gateway import Gateway
 
 _log = Logger(namespace="gateway/http")
 
-SECURITY_HEADERS = (
-    (b"X-Content-Type-Options", b"nosniff"),
-    (b"Referrer-Policy", b"no-referrer"),
-    (b"Permissions-Policy", b"camera=(), microphone=(self), geolocation=()"),
-)
-JSON_TYPE = b"application/json; charset=utf-8"
-TEXT_TYPE = b"text/plain; charset=utf-8"
-PROXY_ATTRIBUTION = {"error": {
-    "message": "Proxy client attribution is required. Add the proxy address to "
-               "gateway.trustedProxies or connect directly.",
-    "type": "proxy_attribution_required"}}
 
 
 class HttpError(Exception):

@@ -1,8 +1,9 @@
 """The resource tree on the gateway port: WebSocket upgrades, health probes, the HTTP API, 404s.
 
 ``GatewayRoot`` is a leaf that routes on the request path.  A WebSocket upgrade on any
-non-reserved path passes the upgrade-time checks (forwarded headers, auth lockout, pre-auth
-budget) and is then handed to Autobahn through ``WebSocketResource``.  Other requests go, in
+path that did not arrive in one read (see ``web/site.py``) is handed to Autobahn through
+``WebSocketResource``; the upgrade-time checks (forwarded headers, auth lockout, pre-auth
+budget) are the hub's, in ``GatewayProtocol.onConnect``.  Other requests go, in
 the reference's order (§11): probes -> hooks -> ``/metrics`` (``web/metrics.py``) -> ``/v1/models*``, ``/v1/embeddings`` ->
 ``/tools/invoke`` -> ``/sessions/<key>/history`` -> ``/v1/responses`` ->
 ``/v1/chat/completions`` -> the Control UI (``web/control_ui.py``: its files, the SPA
@@ -22,8 +23,6 @@ from twisted.web.server import Request
 
 from openclaw_tw import _json
 from openclaw_tw.auth.peer import (
-    UntrustedProxy,
-    client_address,
     is_forwarded,
     is_loopback_ip,
     web_header,
@@ -36,7 +35,6 @@ from openclaw_tw.web.chat_completions import ChatCompletions
 from openclaw_tw.web.control_ui import ControlUi
 from openclaw_tw.web.hooks import Hooks, hook_error
 from openclaw_tw.web.http import (
-    PROXY_ATTRIBUTION,
     SECURITY_HEADERS,
     Handler,
     InternalError,
@@ -77,7 +75,8 @@ class GatewayRoot(Resource):
     def __init__(self, app: Components) -> None:
         super().__init__()
         self.gateway = gateway = app.hub
-        self.ws = WebSocketResource(GatewayFactory(gateway))
+        self.ws_factory = GatewayFactory(gateway)
+        self.ws = WebSocketResource(self.ws_factory)
         self.hooks = Hooks(app)
         self.metrics = metrics_http.MetricsEndpoint(app)
         self.models = OpenAIModels(gateway)
@@ -168,21 +167,9 @@ class GatewayRoot(Resource):
     # -- upgrade -------------------------------------------------------------------------------
 
     def _upgrade(self, request: Request) -> Any:
-        gw = self.gateway
-        peer_ip = getattr(request.getClientAddress(), "host", "")
-        try:  # behind a trusted proxy, budgets and lockouts apply to the client behind it
-            ip, _ = client_address(peer_ip, web_header(request), gw.is_trusted_proxy)
-        except UntrustedProxy:
-            return _json_response(request, 403, PROXY_ATTRIBUTION)
-        retry_ms = gw.auth_limiter.retry_after_ms(ip, is_loopback_ip(ip))
-        if retry_ms is not None:
-            request.setHeader(b"Retry-After", str(max(1, retry_ms // 1000)).encode())
-            return _text_response(request, 429, "Too Many Requests")
-        if gw.preauth_count(ip) >= gw.max_preauth_per_ip:
-            return _text_response(request, 503, "Too many unauthenticated sockets")
-        if gw.shutting_down:
-            return _text_response(request, 503, "Service Unavailable")
-        # The socket now belongs to the WebSocket protocol: stop HTTPChannel's idle timer, which
-        # would otherwise fire on a channel whose transport has been taken away.
+        # An upgrade split across reads (one in a single read never gets here: web/site.py);
+        # the hub's checks run when Autobahn calls GatewayProtocol.onConnect.  The socket now
+        # belongs to the WebSocket protocol: stop HTTPChannel's idle timer, which would
+        # otherwise fire on a channel whose transport has been taken away.
         request.channel.setTimeout(None)
         return self.ws.render(request)

@@ -8,6 +8,11 @@ still waiting for complete headers: past ``MAX_PENDING_HTTP_PER_IP`` a new socke
 503 and closed before anything is parsed.  Trusted proxies are exempt from the per-IP count
 (every client behind them shares their address).  A WebSocket upgrade leaves the count when
 its headers are complete, before Autobahn takes the transport over.
+
+An upgrade whose whole head arrives in the socket's first read (what every client sends) is
+handed to Autobahn at once, which parses it -- the only parse; the hub's upgrade checks run in
+``GatewayProtocol.onConnect``.  Any other upgrade (split across reads, on a keep-alive socket)
+goes through twisted.web and ``GatewayRoot``, which hands it to Autobahn the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper
 from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 from twisted.web.server import Site
 
@@ -32,6 +39,22 @@ _TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-Af
              b"Too many pending HTTP requests")
 
 
+def is_websocket_upgrade(data: bytes) -> bool:
+    """``data`` (a socket's first read) holds a whole ``GET`` request head, within the size
+    twisted.web accepts, with exactly one ``Upgrade`` header and its value ``websocket``.
+    Anything else (split across reads, another method or upgrade) goes through twisted.web
+    and ``GatewayRoot``, which answer it as before."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end > HTTPChannel.totalHeadersSize or not data.startswith(b"GET "):
+        return False
+    head = data[:end].lower()
+    at = head.find(b"\r\nupgrade:")
+    if at < 0 or head.find(b"\r\nupgrade:", at + 10) >= 0:
+        return False
+    stop = head.find(b"\r\n", at + 10)
+    return head[at + 10:stop if stop >= 0 else end].strip() == b"websocket"
+
+
 class GuardedChannel(HTTPChannel):
     """An HTTP/1.1 channel with a header deadline and a place in its IP's pending count."""
 
@@ -40,6 +63,7 @@ class GuardedChannel(HTTPChannel):
     _header_timer: IDelayedCall | None = None
     _bytes_waiting = False  # bytes of the next request arrived before its deadline
     _refused = False
+    _first_read = False  # nothing read yet: a one-read WebSocket upgrade skips twisted.web
 
     def connectionMade(self) -> None:
         super().connectionMade()
@@ -51,11 +75,18 @@ class GuardedChannel(HTTPChannel):
             self.loseConnection()
             return
         self._ip = ip
+        self._first_read = True
         self._await_headers()
 
     def dataReceived(self, data: bytes) -> None:
         if self._refused:
             return
+        if self._first_read:
+            self._first_read = False
+            upgrades = self.site.upgrades
+            if upgrades is not None and is_websocket_upgrade(data):
+                self._hand_over(upgrades, data)
+                return
         if self._header_timer is not None:
             self._bytes_waiting = True
         super().dataReceived(data)
@@ -75,6 +106,23 @@ class GuardedChannel(HTTPChannel):
         self._headers_done()
         self._leave_pending()
         super().connectionLost(reason)
+
+    def _hand_over(self, upgrades: ServerFactory, data: bytes) -> None:
+        """Give the socket to the WebSocket protocol, which parses the upgrade itself (the
+        one parse of it); this channel never sees another byte."""
+        self._headers_done()
+        self.setTimeout(None)
+        transport = self.transport
+        protocol = upgrades.buildProtocol(transport.getPeer())
+        if isinstance(transport, ProtocolWrapper):  # TLS: the wrapper feeds its protocol
+            transport.wrappedProtocol = protocol
+        elif isinstance(transport.protocol, ProtocolWrapper):  # TLS started on a TCP socket
+            transport.protocol.wrappedProtocol = protocol
+        else:
+            transport.protocol = protocol
+        self.transport = None
+        protocol.makeConnection(transport)
+        protocol.dataReceived(data)
 
     def _await_headers(self) -> None:
         if self._ip is None:
@@ -115,13 +163,16 @@ class GuardedChannel(HTTPChannel):
 
 
 class GatewaySite(Site):
-    """``Site`` whose channels are ``GuardedChannel`` and which keeps the per-IP count."""
+    """``Site`` whose channels are ``GuardedChannel`` and which keeps the per-IP count;
+    ``upgrades`` builds the protocol a one-read WebSocket upgrade is handed to."""
 
     def __init__(self, resource: Any, reactor: Any,
                  exempt: Callable[[str], bool] = lambda ip: False,
                  header_timeout_s: float = HTTP_HEADER_TIMEOUT_S,
-                 max_pending_per_ip: int = MAX_PENDING_HTTP_PER_IP) -> None:
+                 max_pending_per_ip: int = MAX_PENDING_HTTP_PER_IP,
+                 upgrades: ServerFactory | None = None) -> None:
         super().__init__(resource, reactor=reactor)
+        self.upgrades = upgrades
         self.exempt = exempt
         self.header_timeout_s = header_timeout_s
         self.max_pending_per_ip = max_pending_per_ip

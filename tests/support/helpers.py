@@ -108,8 +108,12 @@ class WSClient:
         head = self.transport.value()
         end = head.index(b"\r\n\r\n") + 4
         self.status_line = head[: head.index(b"\r\n")].decode()
-        self._buf = head[end:]
         self.transport.clear()
+        self.refusal: bytes | None = None  # the whole HTTP answer to a refused upgrade
+        if " 101 " not in self.status_line:
+            self.refusal, self.lost = head, True
+            return
+        self._buf = head[end:]
         self._parse()
 
     # -- sending -------------------------------------------------------------------------------

@@ -153,13 +153,36 @@ class RemoteLockoutTests(SynchronousTestCase):
         self.assertIs(type(err["retryAfterMs"]), int)
         self.assertTrue(0 < err["retryAfterMs"] <= 300_000, err)
 
+    def assertUpgradeLocked(self, ip: str = REMOTE) -> int:
+        """A new socket from ``ip`` is refused at the upgrade: 429 with Retry-After (s)."""
+        before = self.gw.preauth_count(ip)
+        c = WSClient(self.gw, ip=ip)
+        assert c.refusal is not None, c.status_line
+        self.assertEqual(c.status_line, "HTTP/1.1 429 Too Many Requests")
+        self.assertTrue(c.refusal.endswith(b"\r\n\r\nToo Many Requests"), c.refusal)
+        self.assertEqual(self.gw.preauth_count(ip), before)  # not counted
+        retry = [ln for ln in c.refusal.split(b"\r\n") if ln.startswith(b"Retry-After: ")]
+        self.assertEqual(len(retry), 1, c.refusal)
+        return int(retry[0].split(b": ")[1])
+
     def test_locked_out_after_10_failures(self) -> None:
         self.fail(10)
-        self.assertRateLimited(self.attempt("WRONGTOKEN"))
+        self.assertIn(self.assertUpgradeLocked(), (299, 300))
+
+    def test_socket_opened_before_the_lockout_gets_rate_limited(self) -> None:
+        early = WSClient(self.gw, ip=REMOTE)
+        early.pop()  # the challenge
+        self.fail(10)
+        early.connect(token=TOKEN)
+        self.clock.advance(0.3)
+        frames = early.pop()
+        self.assertRateLimited(frames[0])
+        self.assertEqual((frames[1].code, frames[1].reason),
+                         (1008, frames[0]["error"]["message"][:123]))
 
     def test_correct_token_refused_while_locked(self) -> None:
         self.fail(10)
-        self.assertRateLimited(self.attempt(TOKEN))
+        self.assertUpgradeLocked()
 
     def test_nine_failures_do_not_lock(self) -> None:
         self.fail(9)
@@ -177,9 +200,7 @@ class RemoteLockoutTests(SynchronousTestCase):
     def test_lockout_lasts_5_minutes(self) -> None:
         self.fail(10)
         self.clock.advance(298.0)
-        res = self.attempt(TOKEN)
-        self.assertRateLimited(res)
-        self.assertLessEqual(res["error"]["retryAfterMs"], 2_000)
+        self.assertLessEqual(self.assertUpgradeLocked(), 2)
         self.clock.advance(2.0)
         res = self.attempt(TOKEN)
         self.assertTrue(res["ok"], res)

@@ -57,12 +57,15 @@ class SecurityRegressions(DeviceCase):
 
     def test_failed_device_token_attempts_count_toward_auth_limiter(self) -> None:
         self.pair_locally([READ])
+        early = WSClient(self.gw, ip=REMOTE)  # opened before the lockout
         for _ in range(10):
             self.assertEqual(self.refused(ip=REMOTE, token=None, device_token="y" * 43),
                              DEVICE_TOKEN_MISMATCH)
-        # Locked out: even the right shared secret is refused now, at once.
-        c = WSClient(self.gw, ip=REMOTE)
-        res = self.dev.connect(c)
+        # Locked out: a new socket is refused at the upgrade (429) ...
+        self.assertEqual(WSClient(self.gw, ip=REMOTE).status_line,
+                         "HTTP/1.1 429 Too Many Requests")
+        # ... and one already open gets even the right shared secret refused, at once.
+        res = self.dev.connect(early)
         assert res is not None
         self.assertEqual(res["error"]["message"], RATE_LIMITED)
         self.assertEqual(res["error"]["details"]["code"], "AUTH_RATE_LIMITED")

@@ -1,0 +1,141 @@
+"""A WebSocket upgrade that arrives in one read goes straight to Autobahn (the one parse of
+it, issue #22); one split across reads goes through twisted.web and ``GatewayRoot``.  Both
+answer the same: 101 and the challenge, or the hub's refusal (403 / 429 / 503) with the same
+status, headers and body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from openclaw_tw.tap import build_site
+from openclaw_tw.web.root import GatewayRoot
+from openclaw_tw.web.site import is_websocket_upgrade
+from tests.support.helpers import make_app
+from tests.unit.web.test_slowloris import UPGRADE, Sock
+
+SECURITY = (b"X-Content-Type-Options: nosniff", b"Referrer-Policy: no-referrer",
+            b"Permissions-Policy: camera=(), microphone=(self), geolocation=()")
+
+
+def with_header(line: bytes) -> bytes:
+    return UPGRADE[:-2] + line + b"\r\n\r\n"
+
+
+class Sniff(SynchronousTestCase):
+    def test_what_counts_as_a_one_read_upgrade(self) -> None:
+        self.assertTrue(is_websocket_upgrade(UPGRADE))
+        self.assertTrue(is_websocket_upgrade(UPGRADE.replace(b"Upgrade: websocket",
+                                                             b"upgrade:WebSocket ")))
+        self.assertTrue(is_websocket_upgrade(UPGRADE + b"\x81\x85frame-bytes"))
+        for data in (UPGRADE[:-2],                                  # head not complete
+                     UPGRADE.replace(b"GET ", b"POST "),             # another method
+                     UPGRADE.replace(b"websocket", b"h2c"),          # another upgrade
+                     UPGRADE.replace(b"websocket", b"websocket, x"),
+                     with_header(b"Upgrade: h2c"),                   # two Upgrade headers
+                     UPGRADE.replace(b"Upgrade: websocket\r\n", b""),
+                     with_header(b"X-Big: " + b"a" * 17000)):       # over twisted.web's cap
+            self.assertFalse(is_websocket_upgrade(data), data[:80])
+
+
+class OneReadUpgrade(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.app, self.clock = make_app()
+        self.gw = self.app.hub
+        self.site = build_site(self.app)
+        self.rendered: list[bytes] = []
+        real = GatewayRoot.render
+
+        def spy(root: GatewayRoot, request: Any) -> Any:
+            self.rendered.append(request.path)
+            return real(root, request)
+
+        self.patch(GatewayRoot, "render", spy)
+
+    def upgrade(self, *reads: bytes, ip: str = "127.0.0.1") -> Sock:
+        sock = Sock(self.site, ip=ip)
+        for data in reads:
+            sock.send(data)
+        return sock
+
+    def test_one_read_skips_twisted_web(self) -> None:
+        sock = self.upgrade(UPGRADE)
+        raw = sock.transport.value()
+        self.assertEqual(sock.status(), "HTTP/1.1 101 Switching Protocols")
+        self.assertIn(b'"event":"connect.challenge"', raw)
+        self.assertEqual(self.rendered, [])  # no twisted.web request was made
+        self.assertEqual(self.site.pending, {})  # left the pending-headers count
+        self.assertEqual(self.gw.preauth_count("127.0.0.1"), 1)
+        self.assertIsNot(sock.transport.protocol, sock.proto)  # type: ignore[attr-defined]
+        # The header deadline no longer applies: the socket is the WebSocket's now.
+        self.clock.advance(14)
+        self.assertFalse(sock.transport.disconnecting)
+
+    def test_split_read_goes_through_the_root(self) -> None:
+        sock = self.upgrade(UPGRADE[:30], UPGRADE[30:])
+        self.assertEqual(sock.status(), "HTTP/1.1 101 Switching Protocols")
+        self.assertIn(b'"event":"connect.challenge"', sock.transport.value())
+        self.assertEqual(self.rendered, [b"/"])
+        self.assertEqual(self.gw.preauth_count("127.0.0.1"), 1)
+
+    def refusals(self, *extra: bytes, ip: str = "127.0.0.1") -> list[bytes]:
+        """The raw answers of a one-read and a split upgrade (same request)."""
+        request = with_header(b"\r\n".join(extra)) if extra else UPGRADE
+        one = self.upgrade(request, ip=ip)
+        split = self.upgrade(request[:20], request[20:], ip=ip)
+        return [_without_date(s.transport.value()) for s in (one, split)]
+
+    def assert_refused(self, answers: list[bytes], status: bytes, body: bytes,
+                       *headers: bytes) -> None:
+        for raw in answers:
+            head, _, got = raw.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            self.assertEqual(lines[0], status)
+            self.assertEqual(got, body)
+            for header in SECURITY + headers + (b"Content-Length: %d" % len(body),):
+                self.assertIn(header, lines, raw)
+        self.assertEqual(self.gw.preauth_count("127.0.0.1"), 0)
+
+    def test_untrusted_forwarded_headers_403(self) -> None:
+        self.assert_refused(
+            self.refusals(b"X-Forwarded-For: 203.0.113.5"), b"HTTP/1.1 403 Forbidden",
+            b'{"error":{"message":"Proxy client attribution is required. Add the proxy address '
+            b'to gateway.trustedProxies or connect directly.",'
+            b'"type":"proxy_attribution_required"}}',
+            b"Content-Type: application/json; charset=utf-8", b"Cache-Control: no-store")
+
+    def test_over_the_preauth_budget_503(self) -> None:
+        self.gw.max_preauth_per_ip = 0
+        self.assert_refused(self.refusals(), b"HTTP/1.1 503 Service Unavailable",
+                            b"Too many unauthenticated sockets",
+                            b"Content-Type: text/plain; charset=utf-8")
+
+    def test_stopping_503(self) -> None:
+        self.gw.shutting_down = True
+        self.assert_refused(self.refusals(), b"HTTP/1.1 503 Service Unavailable",
+                            b"Service Unavailable")
+
+    def test_locked_out_429_with_retry_after(self) -> None:
+        for _ in range(10):
+            self.gw.auth_limiter.record_failure("203.0.113.9", False)
+        self.assertIsNotNone(self.gw.auth_limiter.retry_after_ms("203.0.113.9", False))
+        self.assert_refused(self.refusals(ip="203.0.113.9"),
+                            b"HTTP/1.1 429 Too Many Requests", b"Too Many Requests",
+                            b"Retry-After: 300")
+
+    def test_another_upgrade_is_400_from_the_root(self) -> None:
+        sock = self.upgrade(UPGRADE.replace(b"websocket", b"h2c"))
+        self.assertEqual(sock.status(), "HTTP/1.1 400 Bad Request")
+        self.assertEqual(self.rendered, [b"/"])
+
+    def test_plain_requests_unchanged(self) -> None:
+        sock = self.upgrade(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        self.assertEqual(sock.status(), "HTTP/1.1 200 OK")
+        self.assertEqual(self.rendered, [b"/health"])
+
+
+def _without_date(raw: bytes) -> bytes:
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    keep = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith((b"date:", b"server:"))]
+    return b"\r\n".join(keep) + sep + body
