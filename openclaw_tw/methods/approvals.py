@@ -88,11 +88,11 @@ class ApprovalsMethods:
     def approval_resolve(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         return self._approvals.approval_resolve(ctx, params)
 
-    @rpc("plugin.approval.list", None)
+    @rpc("plugin.approval.list")
     def plugin_approval_list(self, ctx: CallContext, params: dict[str, Any]) -> list[Any]:
         return []
 
-    @rpc("openclaw.approval.list", None)
+    @rpc("openclaw.approval.list")
     def openclaw_approval_list(self, ctx: CallContext, params: dict[str, Any]) -> list[Any]:
         return []
 

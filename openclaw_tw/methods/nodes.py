@@ -173,7 +173,7 @@ class NodesMethods:
         return self._queues.enqueue(node_id, params["type"], params.get("priority", "normal"),
                                     params.get("payload"), params.get("expiresInMs"))
 
-    @rpc("node.pending.pull", None)
+    @rpc("node.pending.pull")
     def pending_pull(self, ctx: CallContext, params: dict[str, Any]) -> Any:
         return self._queues.pull(self._node_id_of(ctx))
 
@@ -185,7 +185,7 @@ class NodesMethods:
     def pending_drain(self, ctx: CallContext, params: dict[str, Any]) -> Any:
         return self._queues.drain(self._node_id_of(ctx), params.get("maxItems", 10))
 
-    @rpc("skills.bins", None)
+    @rpc("skills.bins")
     def skills_bins(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         return {"bins": []}
 

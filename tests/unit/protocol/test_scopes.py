@@ -69,6 +69,23 @@ class Implication(SynchronousTestCase):
 
 
 class MethodTable(SynchronousTestCase):
+    def test_every_served_method_has_a_closed_params_schema(self) -> None:
+        from tests.support.helpers import make_app
+
+        app, _ = make_app()
+        # The one handler that parses its params itself, as the reference's does (extra
+        # fields pass, one message for every fault): methods/absent_features.py.
+        self_validating = {"controlUi.sessionPullRequests.subscribe"}
+        schemaless = {m.name for m in app.hub.methods.methods() if m.params is None}
+        self.assertEqual(schemaless, self_validating)
+        for name in ("node.pending.pull", "skills.bins", "plugin.approval.list",
+                     "openclaw.approval.list"):
+            method = next(m for m in app.hub.methods.methods() if m.name == name)
+            assert method.params is not None
+            self.assertEqual(method.params.check({"extra": 1}),
+                             "at root: unexpected property 'extra'", name)
+            self.assertIsNone(method.params.check({}), name)
+
     def test_table_has_482_methods_with_reference_counts(self) -> None:
         self.assertEqual(len(S.METHOD_POLICY), 482)
         counts = Counter(entry["scope"] for entry in S.METHOD_POLICY.values())
