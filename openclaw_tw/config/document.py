@@ -249,11 +249,9 @@ def resolve_problem(data: Mapping[str, Any]) -> dict[str, str] | None:
 
 def parse(text: str) -> dict[str, Any]:
     """Parse JSON5 text; ``ConfigError`` with the parser's message on failure."""
-    import pyjson5
-
     try:
-        data = pyjson5.decode(text)
-    except Exception as e:  # pyjson5 raises several exception types
+        data = config.decode_json5(text)
+    except ValueError as e:
         raise config.ConfigError(f"invalid JSON5: {e}") from None
     if not isinstance(data, dict):
         raise config.ConfigError("the top level must be an object")

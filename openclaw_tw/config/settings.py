@@ -98,14 +98,42 @@ def load_config_file(path: Path) -> dict[str, Any] | None:
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
     try:
-        import pyjson5  # only when a config file exists (saves ~1 MiB otherwise)
-
-        data = pyjson5.decode(text)
-    except Exception as e:  # pyjson5 raises several exception types
+        data = decode_json5(text)
+    except ValueError as e:
         raise ConfigError(f"invalid JSON5 in {path}: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be an object")
     return data
+
+
+_INT_MIN, _INT_MAX = -(2 ** 63), 2 ** 64 - 1  # what orjson can encode
+
+
+def decode_json5(text: str) -> Any:
+    """JSON5 text as Python values; ``ValueError`` with the parser's message.  An integer
+    past 64 bits becomes a float, as every number is a double in the reference (and orjson
+    could not encode it back in a response)."""
+    import pyjson5  # only when a config file exists (saves ~1 MiB otherwise)
+
+    try:
+        data = pyjson5.decode(text)
+    except Exception as e:  # pyjson5 raises several exception types
+        raise ValueError(str(e)) from None
+    return _doubles(data)
+
+
+def _doubles(value: Any) -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) or type(item) is int:
+                value[key] = _doubles(item)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)) or type(item) is int:
+                value[i] = _doubles(item)
+    elif type(value) is int and not _INT_MIN <= value <= _INT_MAX:
+        return float(value)
+    return value
 
 
 def _dig(data: Mapping[str, Any], *keys: str) -> Any:

@@ -100,6 +100,19 @@ class ConfigGet(Harness):
         self.assertEqual(paths, {"gateway.port", "gateway.bogus", "nonsense"})
 
 
+    def test_integers_past_64_bits_are_doubles(self) -> None:
+        # Node reads every number as a double; orjson could not encode such an int back.
+        self.write(None, '{ gateway: { mode: "local" }, ui: { seamColor: "#fff" }, '
+                         'meta: { big: 100000000000000000000, neg: -9223372036854775809, '
+                         'edge: 18446744073709551615, list: [1, 36893488147419103232] } }')
+        got = ok(hello(self.gw, scopes=READ), "config.get", {})
+        meta = got["parsed"]["meta"]
+        self.assertEqual(meta, {"big": 1e20, "neg": -9.223372036854776e18,
+                                "edge": 18446744073709551615,
+                                "list": [1, 3.6893488147419103e19]})
+        self.assertIs(type(meta["edge"]), int)
+
+
 class ConfigWrites(Harness):
     def setUp(self) -> None:
         super().setUp()
