@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService
 from twisted.internet import threads
 from twisted.logger import Logger
@@ -26,7 +26,7 @@ from openclaw_tw.config import settings as config
 from openclaw_tw.config.apply import apply_hot
 from openclaw_tw.config.settings import BIND_MODES, METRICS_MODES, ConfigError
 from openclaw_tw.daemon import features, mdns, sdnotify, tls
-from openclaw_tw.daemon.listen import endpoints
+from openclaw_tw.daemon.listen import Listener, endpoints
 from openclaw_tw.daemon.logfile import JsonLinesFileObserver, LogFileService, log_dir
 from openclaw_tw.daemon.restart import RestartableGateway
 from openclaw_tw.daemon.service import DatabaseService, SequentialMultiService
@@ -121,11 +121,6 @@ def makeService(options: Any, reactor: Any = None) -> IService:
     root = RestartableGateway(build, settings, lambda: config.resolve(options, env), reactor,
                               keep=(LogFileService(observer),), install_signal=True,
                               on_fatal=fatal)
-    _log.info(
-        "gateway listening on ws://{host}:{port} (auth {mode}; state {state})",
-        host=settings.listen_host, port=settings.port, mode=settings.auth_mode,
-        state=str(settings.state_dir),
-    )
     if settings.token_source in ("generated", "state"):
         path = config.token_path(settings.state_dir)
         verb = "generated a gateway token" if settings.token_source == "generated" else \
@@ -149,22 +144,33 @@ def gateway_tree(app: Components, env: dict[str, str],
     site = build_site(app)
     # finds the Control UI build off the reactor before the port opens (503 until then)
     ControlUiDiscovery(site.resource.control_ui, env).setServiceParent(root)
+    listeners = []
+
+    def bound(address: Any) -> None:  # logged once the port is really listening
+        _log.info("gateway listening on {scheme}://{host}:{port} (auth {mode}; state {state})",
+                  scheme="wss" if settings.tls_enabled else "ws",
+                  host=getattr(address, "host", "?"), port=getattr(address, "port", "?"),
+                  mode=settings.auth_mode, state=str(settings.state_dir))
+
     for i, endpoint in enumerate(endpoints(settings, reactor)):
-        listener = StreamServerEndpointService(endpoint, site)
+        listener = Listener(endpoint, site, bound)
         listener.setName("listener" if i == 0 else f"listener-{i}")
         listener.setServiceParent(root)
+        listeners.append(listener)
     # After the port (so stopped before it): the scheduler (which owns cron.sqlite) and the
     # boot script, which runs BOOT.md once the control plane serves.
     app.cron.setName("cron")
     app.cron.setServiceParent(root)
     app.boot.setName("boot")
     app.boot.setServiceParent(root)
-    add_reload_and_mdns(root, app, env, restarter)
+    add_reload_and_mdns(root, app, env, restarter,
+                        port=lambda: getattr(listeners[0].bound, "port", settings.port))
     return root
 
 
 def add_reload_and_mdns(root: Any, app: Components, env: dict[str, str],
-                        restarter: RestartableGateway | None = None) -> None:
+                        restarter: RestartableGateway | None = None,
+                        port: Callable[[], int] | None = None) -> None:
     """After the listener(s): mDNS (advertises once the port is bound, withdrawn first on
     stop), the config watcher (file polling + SIGHUP) and the systemd notifier."""
     s = app.hub.settings
@@ -172,7 +178,7 @@ def add_reload_and_mdns(root: Any, app: Components, env: dict[str, str],
     if s.tls_enabled:
         fingerprint = tls.load_or_create(s.state_dir, s.tls_cert_path, s.tls_key_path,
                                          [s.listen_host]).fingerprint
-    advertiser = mdns.MdnsAdvertiser(app.hub, env, tls_fingerprint=fingerprint)
+    advertiser = mdns.MdnsAdvertiser(app.hub, env, port=port, tls_fingerprint=fingerprint)
     advertiser.setServiceParent(root)
     watcher = app.config_watcher
     if watcher is not None:

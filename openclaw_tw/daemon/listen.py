@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
+from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
     AdoptedStreamServerEndpoint,
@@ -101,6 +103,29 @@ class _TLSOver:
     def listen(self, factory: Any) -> Deferred[Any]:
         d: Deferred[Any] = self.inner.listen(TLSMemoryBIOFactory(self.options, False, factory))
         return d
+
+
+class Listener(StreamServerEndpointService):
+    """One listening endpoint that knows, once bound, the address it listens on (a socket
+    systemd passed has its own port, not ``gateway.port``) and tells ``on_bound``."""
+
+    bound: Any = None  # the listening port's address
+
+    def __init__(self, endpoint: Any, factory: Any, on_bound: Callable[[Any], None]) -> None:
+        super().__init__(endpoint, factory)
+        self.on_bound = on_bound
+
+    def startService(self) -> None:
+        super().startService()  # raises at once when the port cannot be bound
+        waiting = getattr(self, "_waitingForPort", None)
+        if waiting is not None:
+            waiting.addCallback(self._listening)
+
+    def _listening(self, port: Any) -> Any:
+        if port is not None:
+            self.bound = port.getHost()
+            self.on_bound(self.bound)
+        return port  # stopService stops it through the same chain
 
 
 def endpoints(settings: GatewaySettings, reactor: Any) -> list[Any]:

@@ -98,6 +98,9 @@ class SocketActivation(unittest.TestCase):
         more = await self.datagrams({b"WATCHDOG=1"}, 5)
         self.assertTrue(pings and more, got)
         self.assertIn("socket activation: serving 1 socket(s)", child.text)
+        # the log names the socket systemd passed, not gateway.port (the spawn's unused port)
+        self.assertIn(f"gateway listening on ws://127.0.0.1:{self.port} ", child.text)
+        self.assertEqual(child.text.count("gateway listening on"), 1, child.text)
         await child.stop()
         # a clean stop: twistd exits 0 or (Twisted >= 23) re-raises SIGTERM on itself
         exit_signal = getattr(child.exit.value if child.exit else None, "signal", None)
