@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, CroniterError, croniter
+# croniter (and dateutil under it, ~0.9 MiB) is imported by the first expression compiled:
+# a gateway without cron jobs never loads it.
 
 _NICKNAMES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
               "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
@@ -144,6 +145,8 @@ class _Branch:
         self.lw = dom == "lw"
         fields = [*sec_to_month[:3], "26-31" if self.lw else dom, sec_to_month[3], dow]
         self.expr = " ".join(fields)
+        from croniter import CroniterError, croniter
+
         try:
             self._it = croniter(self.expr, datetime(2000, 1, 1), day_or=False,
                                 second_at_beginning=True)
@@ -153,6 +156,8 @@ class _Branch:
             raise ScheduleError(reason) from None
 
     def next_after(self, start: datetime) -> datetime | None:
+        from croniter import CroniterBadDateError
+
         it = self._it  # reused: parsing is most of croniter's cost; reactor-thread only
         it.set_current(start, force=True)
         for _ in range(_MAX_STEPS):
