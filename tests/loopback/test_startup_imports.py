@@ -32,6 +32,8 @@ LATER = {
     "treq": "an HTTP model provider, Telegram or Matrix",
     "openclaw_tw.httpclient": "an HTTP model provider, Telegram or Matrix",
     "openclaw_tw.agent.openai": "an OpenAI-compatible model provider",
+    "openclaw_tw.web.responses": "/v1/responses, once enabled (web/root.py)",
+    "openclaw_tw.web.chat_completions": "/v1/chat/completions, once enabled (web/root.py)",
     "twisted.words.protocols": "an IRC channel account",
     "openclaw_tw.channels.irc": "an IRC channel account",
     "openclaw_tw.channels.telegram": "a Telegram channel account",
