@@ -26,6 +26,7 @@ from tests.support.tmp import fresh_dir
 LATER = {
     "croniter": "the first cron expression compiled (automation/cronexpr.py)",
     "dateutil": "croniter",
+    "zoneinfo": "a cron expression, or a usage range in a named time zone (agent/costs.py)",
     "pyjson5": "a config file (config/settings.py) or config.patch editing one",
     "openclaw_tw.config.json5_edit": "config.patch editing a config file",
     "prometheus_client": "the first /metrics scrape or rare metric event (observe/metrics.py)",
