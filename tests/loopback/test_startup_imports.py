@@ -40,6 +40,7 @@ LATER = {
     "openclaw_tw.channels.telegram": "a Telegram channel account",
     "openclaw_tw.channels.matrix": "a Matrix channel account",
     "zeroconf": "mDNS (discovery.mdns.mode, off by default)",
+    "ifaddr": "interface addresses: TLS or mDNS, or presence, with a wildcard bind",
     "twisted.protocols.haproxy": "sockets passed by systemd (the systemd: endpoint plugin)",
     "hypothesis": "nothing: a test dependency",
     "playwright": "nothing: a test dependency",
