@@ -23,8 +23,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -32,6 +31,9 @@ from twisted.internet.defer import Deferred
 from openclaw_tw.agent.models import ModelRegistry, Usage
 from openclaw_tw.db import Database
 from openclaw_tw.sessions.keys import agent_of, normalize_agent_id
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 MAX_USAGE_DAYS = 36600
 MAX_ZERO_FILL_DAYS = 366
@@ -142,6 +144,8 @@ def _bucket(params: Mapping[str, Any]) -> DayBucket:
 def _zone(name: Any) -> ZoneInfo | None:
     if not isinstance(name, str) or not name.strip():
         return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # a usage range with a time zone
+
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):

@@ -24,9 +24,9 @@ import os
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, CroniterError, croniter
+# croniter (and dateutil under it, ~0.9 MiB) and zoneinfo (~0.3 MiB) are imported by the
+# first expression compiled: a gateway without cron jobs loads neither.
 
 _NICKNAMES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
               "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
@@ -48,6 +48,8 @@ class ScheduleError(ValueError):
 
 def _host_zone() -> tzinfo:
     """The host's IANA zone, as Node's ``Intl`` resolves it: ``TZ``, else /etc/localtime."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     name = os.environ.get("TZ", "").lstrip(":")
     try:
         if name:
@@ -64,7 +66,14 @@ def _host_zone() -> tzinfo:
     return UTC
 
 
-HOST_ZONE = _host_zone()  # read once at import (start-up), never on the reactor
+HOST_ZONE: tzinfo | None = None  # read once, by the first expression without a zone
+
+
+def host_zone() -> tzinfo:
+    global HOST_ZONE
+    if HOST_ZONE is None:
+        HOST_ZONE = _host_zone()
+    return HOST_ZONE
 
 
 def _weekday(text: str) -> int:
@@ -144,6 +153,8 @@ class _Branch:
         self.lw = dom == "lw"
         fields = [*sec_to_month[:3], "26-31" if self.lw else dom, sec_to_month[3], dow]
         self.expr = " ".join(fields)
+        from croniter import CroniterError, croniter
+
         try:
             self._it = croniter(self.expr, datetime(2000, 1, 1), day_or=False,
                                 second_at_beginning=True)
@@ -153,6 +164,8 @@ class _Branch:
             raise ScheduleError(reason) from None
 
     def next_after(self, start: datetime) -> datetime | None:
+        from croniter import CroniterBadDateError
+
         it = self._it  # reused: parsing is most of croniter's cost; reactor-thread only
         it.set_current(start, force=True)
         for _ in range(_MAX_STEPS):
@@ -205,8 +218,10 @@ class CronExpr:
         except ScheduleError as e:
             shown = expr.strip()[:80]
             raise ScheduleError(f"invalid cron expression {shown!r}: {e}") from None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         try:
-            self.tz: tzinfo = ZoneInfo(tz) if tz else HOST_ZONE
+            self.tz: tzinfo = ZoneInfo(tz) if tz else host_zone()
         except (ZoneInfoNotFoundError, ValueError):
             raise ScheduleError(f"unknown time zone: {tz}") from None
 

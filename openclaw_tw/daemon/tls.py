@@ -22,7 +22,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from twisted.internet import ssl
 
 from openclaw_tw.config.settings import atomic_write
-from openclaw_tw.daemon.netaddrs import local_addresses
 
 CERT_FILE = "gateway/tls/gateway-cert.pem"
 KEY_FILE = "gateway/tls/gateway-key.pem"
@@ -57,6 +56,8 @@ def _san_names(extra_hosts: list[str]) -> list[x509.GeneralName]:
     seen: set[str] = set()
     hosts = ["localhost", socket.gethostname(), "127.0.0.1", "::1", *extra_hosts]
     if any(h in ("0.0.0.0", "::") for h in extra_hosts):
+        from openclaw_tw.daemon.netaddrs import local_addresses  # ifaddr: only here
+
         hosts.extend(local_addresses())
     for host in hosts:
         if not host or host in seen or host in ("0.0.0.0", "::"):

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from openclaw_tw.config import document as configfile
-from openclaw_tw.config import json5_edit
 from openclaw_tw.config import settings as config
 from openclaw_tw.errors import clip, invalid_request
 from openclaw_tw.protocol import scopes as S
@@ -143,6 +142,9 @@ class ConfigMethods:
         if text is None and mode == "config.patch" and snap.raw is not None and \
                 snap.parsed is not None:
             # A patch keeps the file's comments and layout where it did not touch them.
+            # json5_edit imports pyjson5 (~1.2 MiB): only once a file is patched.
+            from openclaw_tw.config import json5_edit
+
             text = json5_edit.apply_changes(snap.raw, snap.parsed, restored, configfile.parse)
         if text is None:
             text = configfile.dump(restored)

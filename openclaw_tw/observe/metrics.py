@@ -1,10 +1,12 @@
 """The gateway's Prometheus metrics: one ``CollectorRegistry`` per app, bounded labels, and
 nothing formatted on the hot path.
 
-Hot-path hooks (``request_done``, ``events_sent``) only add to plain dicts (``Tally``,
-``RequestTally``): a ``prometheus_client`` counter or histogram child takes a lock per call
-and cost several times a dict increment in timeit.  The rarer hooks bump
-``prometheus_client`` counters.  Every label value is first normalised against a closed set
+Hot-path hooks (``request_done``, ``events_sent``, ``handshake``) only add to plain dicts
+(``Tally``, ``RequestTally``): a ``prometheus_client`` counter or histogram child takes a lock
+per call and cost several times a dict increment in timeit.  The rarer hooks bump
+``prometheus_client`` counters.  ``prometheus_client`` itself (~1.1 MiB resident) is imported
+when first needed: the first scrape or the first rare event (``_Live``); an idle gateway
+that is never scraped does not load it.  Every label value is first normalised against a closed set
 (the method table, the protocol's error codes, the client id/mode enums, the event list,
 configured providers and channels, capped) so a client cannot grow the number of series.
 Gauges that describe current state (connections by role/client/mode, in-flight requests,
@@ -17,22 +19,18 @@ nothing: metrics off (``--metrics off``) costs an attribute lookup and a call pe
 from __future__ import annotations
 
 import os
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.exposition import generate_latest
-from prometheus_client.process_collector import ProcessCollector
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from openclaw_tw import errors
+
+if TYPE_CHECKING:
+    from prometheus_client.core import GaugeMetricFamily, Metric
+    from prometheus_client.registry import Collector, CollectorRegistry
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 MODES = ("off", "token", "loopback")
@@ -49,27 +47,35 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
                    2.5, 5.0, 10.0, 30.0, 60.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
 
-Source = Callable[[], Iterable[Metric]]
+Source = Callable[[], Iterable["Metric"]]
 
 
 class Tally:
-    """A counter family kept as ``{label values: count}``; exposed at scrape time."""
+    """A counter family kept as ``{label values: count}``; exposed at scrape time.  With
+    ``created`` each label set also keeps when it was first counted (the ``_created`` sample a
+    ``prometheus_client`` counter child exposes)."""
 
-    def __init__(self, name: str, doc: str, labels: list[str]) -> None:
+    def __init__(self, name: str, doc: str, labels: list[str], created: bool = False) -> None:
         self.name, self.doc, self.labels = name, doc, labels
         self.values: dict[tuple[str, ...], float] = {}
+        self.created: dict[tuple[str, ...], float] | None = {} if created else None
 
     def inc(self, key: tuple[str, ...], n: float = 1) -> None:
         values = self.values
+        if self.created is not None and key not in values:
+            self.created[key] = time.time()
         values[key] = values.get(key, 0) + n
 
     def snapshot(self) -> Callable[[], Metric]:
         values = dict(self.values)  # on the reactor; the family is built in the thread
+        created = dict(self.created or {})
 
         def family() -> Metric:
+            from prometheus_client.core import CounterMetricFamily
+
             out = CounterMetricFamily(self.name, self.doc, labels=self.labels)
             for key, value in values.items():
-                out.add_metric(list(key), value)
+                out.add_metric(list(key), value, created=created.get(key))
             return out
         return family
 
@@ -88,6 +94,8 @@ class RequestTally:
         bounds = [repr(float(b)) for b in self.bounds] + ["+Inf"]
 
         def families() -> list[Metric]:
+            from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
             requests = CounterMetricFamily(
                 "openclaw_gateway_rpc_requests", "RPC requests answered, by method and "
                 "outcome (ok, an error code, internal)", labels=["method", "outcome"])
@@ -172,36 +180,17 @@ def open_sqlite_files(fd_dir: str = "/proc/self/fd") -> int | None:
     return n
 
 
-class Metrics:
-    """The metrics of one gateway.  Hooks run on the reactor thread."""
+class _Live:
+    """The ``prometheus_client`` objects of one ``Metrics``: its registry and the counters of
+    the rarer hooks, made (and ``prometheus_client`` imported) on first use."""
 
-    enabled = True
+    def __init__(self, metrics: Metrics, process: bool) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client.process_collector import ProcessCollector
 
-    def __init__(self, methods: Collection[str], events: Collection[str],
-                 run_blocking: Callable[..., Any] | None = None,
-                 process: bool = True) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.run_blocking = run_blocking
-        self._event = BoundedLabel(events, OTHER)
-        self._provider = BoundedLabel()
-        self._channel = BoundedLabel()
-        self._sources: list[Source] = []
-        self._snapshot: list[Metric | Callable[[], Metric]] = []
-        self._tallies: list[Tally | RequestTally] = []
-        self._known_methods = methods
-        self._known_events = frozenset(events)
-        reg = self.registry
-        self.requests = self._tally(RequestTally(LATENCY_BUCKETS))
-        self._rows, self._bounds = self.requests.rows, self.requests.bounds
-        self._row_len = len(self._bounds) + 2
-        self.sent = self._tally(Tally(
-            "openclaw_gateway_events_sent", "Event frames handed to sockets (those dropped "
-            "for slow consumers included)", ["event"]))
+        self.registry = reg = CollectorRegistry(auto_describe=True)
         self.refused = Counter("openclaw_gateway_rpc_refused", "Requests refused before "
                                "dispatch (in-flight bound reached)", ["reason"], registry=reg)
-        self.handshakes = Counter("openclaw_gateway_handshakes", "Connect handshakes by "
-                                  "outcome and offered auth method", ["outcome", "auth"],
-                                  registry=reg)
         self.dropped = Counter("openclaw_gateway_events_dropped", "Droppable events skipped "
                                "for a socket too far behind", ["event"], registry=reg)
         self.slow = Counter("openclaw_gateway_slow_consumer_closes", "Sockets closed 1008 "
@@ -224,7 +213,58 @@ class Metrics:
                                ["outcome"], registry=reg)
         if process:
             ProcessCollector(registry=reg)  # RSS, CPU seconds, open fds (Linux /proc)
-        reg.register(_SnapshotCollector(self))
+        reg.register(_SnapshotCollector(metrics))
+
+
+class Metrics:
+    """The metrics of one gateway.  Hooks run on the reactor thread."""
+
+    enabled = True
+
+    def __init__(self, methods: Collection[str], events: Collection[str],
+                 run_blocking: Callable[..., Any] | None = None,
+                 process: bool = True) -> None:
+        self.run_blocking = run_blocking
+        self._process = process
+        self._made: _Live | None = None
+        self._collectors: list[Collector] = []
+        self._event = BoundedLabel(events, OTHER)
+        self._provider = BoundedLabel()
+        self._channel = BoundedLabel()
+        self._sources: list[Source] = []
+        self._snapshot: list[Metric | Callable[[], Metric]] = []
+        self._tallies: list[Tally | RequestTally] = []
+        self._known_methods = methods
+        self._known_events = frozenset(events)
+        self.requests = self._tally(RequestTally(LATENCY_BUCKETS))
+        self._rows, self._bounds = self.requests.rows, self.requests.bounds
+        self._row_len = len(self._bounds) + 2
+        self.sent = self._tally(Tally(
+            "openclaw_gateway_events_sent", "Event frames handed to sockets (those dropped "
+            "for slow consumers included)", ["event"]))
+        # every connect counts one: a tally, so a client connecting loads no prometheus_client
+        self.handshakes = self._tally(Tally(
+            "openclaw_gateway_handshakes", "Connect handshakes by outcome and offered auth "
+            "method", ["outcome", "auth"], created=True))
+
+    def _live(self) -> _Live:
+        made = self._made
+        if made is None:
+            made = self._made = _Live(self, self._process)
+            for collector in self._collectors:
+                made.registry.register(collector)
+        return made
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self._live().registry
+
+    def add_collector(self, collector: Collector) -> None:
+        """A ``prometheus_client`` collector, called in the formatting thread per scrape."""
+        if self._made is None:
+            self._collectors.append(collector)
+        else:
+            self._made.registry.register(collector)
 
     def _tally(self, tally: Any) -> Any:
         self._tallies.append(tally)
@@ -241,10 +281,10 @@ class Metrics:
         row[-1] += seconds
 
     def request_refused(self, reason: str = "inflight") -> None:
-        self.refused.labels(reason).inc()
+        self._live().refused.labels(reason).inc()
 
     def handshake(self, outcome: str, auth: str) -> None:
-        self.handshakes.labels(outcome, auth if auth in AUTH_METHODS else OTHER).inc()
+        self.handshakes.inc((outcome, auth if auth in AUTH_METHODS else OTHER))
 
     def events_sent(self, event: str, n: int) -> None:
         if n:
@@ -253,13 +293,13 @@ class Metrics:
             values[key] = values.get(key, 0) + n
 
     def event_dropped(self, event: str) -> None:
-        self.dropped.labels(self._event(event)).inc()
+        self._live().dropped.labels(self._event(event)).inc()
 
     def slow_consumer(self) -> None:
-        self.slow.inc()
+        self._live().slow.inc()
 
     def run_finished(self, outcome: str, provider: str) -> None:
-        self.runs.labels(outcome if outcome in ("ok", "error", "aborted") else OTHER,
+        self._live().runs.labels(outcome if outcome in ("ok", "error", "aborted") else OTHER,
                          self._provider(provider or "none")).inc()
 
     def record(self, kind: str, **fields: Any) -> None:
@@ -267,13 +307,14 @@ class Metrics:
         by ``agent/instrument.py``) and channel reply deliveries (``channels/router.py``)."""
         if kind == "model.call.completed":
             provider = self._provider(fields.get("provider"))
-            self.model_calls.labels(provider, OK).inc()
+            live = self._live()
+            live.model_calls.labels(provider, OK).inc()
             ttfb = fields.get("timeToFirstByteMs")
             if isinstance(ttfb, int):
-                self.ttft.labels(provider).observe(ttfb / 1000)
+                live.ttft.labels(provider).observe(ttfb / 1000)
         elif kind == "model.call.error":
             reason = fields.get("reason")
-            self.model_calls.labels(self._provider(fields.get("provider")),
+            self._live().model_calls.labels(self._provider(fields.get("provider")),
                                     "aborted" if reason == "aborted" else "error").inc()
         elif kind == "message.delivery.completed":
             self.channel_message(fields.get("channel", ""), "out")
@@ -281,16 +322,16 @@ class Metrics:
             self.channel_message(fields.get("channel", ""), "out-failed")
 
     def channel_message(self, channel: str, direction: str) -> None:
-        self.messages.labels(self._channel(channel), direction).inc()
+        self._live().messages.labels(self._channel(channel), direction).inc()
 
     def node_invoke(self, outcome: str) -> None:
-        self.node_invokes.labels(outcome).inc()
+        self._live().node_invokes.labels(outcome).inc()
 
     def cron_run(self, outcome: str) -> None:
-        self.cron_runs.labels(outcome).inc()
+        self._live().cron_runs.labels(outcome).inc()
 
     def config_reload(self, outcome: str) -> None:
-        self.reloads.labels(outcome).inc()
+        self._live().reloads.labels(outcome).inc()
 
     # -- scrape ----------------------------------------------------------------------------
 
@@ -307,10 +348,13 @@ class Metrics:
 
     def render(self) -> Deferred[bytes]:
         """The text exposition: state read here (reactor), formatted in the thread pool."""
+        from prometheus_client.exposition import generate_latest
+
+        registry = self.registry  # prometheus_client imported here, on the reactor
         self.take_snapshot()
         if self.run_blocking is None:
-            return maybeDeferred(generate_latest, self.registry)
-        d: Deferred[bytes] = self.run_blocking(generate_latest, self.registry)
+            return maybeDeferred(generate_latest, registry)
+        d: Deferred[bytes] = self.run_blocking(generate_latest, registry)
         return d
 
 
@@ -351,6 +395,8 @@ class NullMetrics:
 
 def gauge(name: str, doc: str, labels: list[str], rows: Iterable[tuple[tuple[str, ...], float]]
           ) -> GaugeMetricFamily:
+    from prometheus_client.core import GaugeMetricFamily
+
     family = GaugeMetricFamily(name, doc, labels=labels)
     for values, value in rows:
         family.add_metric(list(values), value)

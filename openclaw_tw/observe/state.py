@@ -7,12 +7,12 @@ from collections import Counter as Tally
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-
 from openclaw_tw.observe.metrics import Metrics, gauge, open_sqlite_files
 from openclaw_tw.protocol.handshake import CLIENT_IDS, CLIENT_MODES
 
 if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
     from openclaw_tw.app import Components
 
 KNOWN_IDS = frozenset(CLIENT_IDS)
@@ -61,6 +61,8 @@ class SqliteFiles:
         return []
 
     def collect(self) -> Iterable[Metric]:
+        from prometheus_client.core import GaugeMetricFamily  # imported by the scrape
+
         n = open_sqlite_files()
         if n is not None:
             yield GaugeMetricFamily("openclaw_sqlite_open_files",
@@ -73,4 +75,4 @@ def register(metrics: Metrics, app: Components) -> None:
     metrics.add_source(lambda: connections(hub))
     metrics.add_source(lambda: event_loop(hub))
     metrics.add_source(lambda: channel_accounts(app.channels))
-    metrics.registry.register(SqliteFiles())
+    metrics.add_collector(SqliteFiles())

@@ -41,7 +41,6 @@ security headers and the prepared index, ``ui_stream`` the chunked file sender,
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import html
 import os
@@ -356,6 +355,8 @@ class ControlUi:
         key = (opened.path, hashlib.sha256(source).digest(), self.base, build.build_id)
 
         def make() -> IndexDoc:
+            import gzip  # with the first index served (~0.1 MiB otherwise idle)
+
             text = prepare_index(source.decode("utf-8", "replace"), self.base,
                                  build.build_id if build.bundled else None)
             body = text.encode("utf-8")

@@ -31,7 +31,6 @@ from openclaw_tw.hub.gateway import COMPAT_VERSION
 from openclaw_tw.protocol.websocket import GatewayFactory
 from openclaw_tw.web import metrics as metrics_http
 from openclaw_tw.web import openai_compat, sessions_http, tools_invoke
-from openclaw_tw.web.chat_completions import ChatCompletions
 from openclaw_tw.web.control_ui import ControlUi
 from openclaw_tw.web.hooks import Hooks, hook_error
 from openclaw_tw.web.http import (
@@ -41,12 +40,13 @@ from openclaw_tw.web.http import (
     serve,
 )
 from openclaw_tw.web.openai_models import EMBEDDINGS_PATH, MODELS_PATH, OpenAIModels
-from openclaw_tw.web.responses import Responses
 from openclaw_tw.web.sessions_http import SessionHistory, is_history_path
 from openclaw_tw.web.tools_invoke import ToolsInvoke
 
 if TYPE_CHECKING:
     from openclaw_tw.app import Components
+    from openclaw_tw.web.chat_completions import ChatCompletions
+    from openclaw_tw.web.responses import Responses
 
 __all__ = ["SECURITY_HEADERS", "GatewayRoot"]
 
@@ -74,6 +74,7 @@ class GatewayRoot(Resource):
 
     def __init__(self, app: Components) -> None:
         super().__init__()
+        self.app = app
         self.gateway = gateway = app.hub
         self.ws_factory = GatewayFactory(gateway)
         self.ws = WebSocketResource(self.ws_factory)
@@ -81,8 +82,9 @@ class GatewayRoot(Resource):
         self.metrics = metrics_http.MetricsEndpoint(app)
         self.models = OpenAIModels(gateway)
         self.tools = ToolsInvoke(app)
-        self.responses = Responses(app)
-        self.chat = ChatCompletions(app)
+        # off by default: their modules are imported with the first request once enabled
+        self.responses: Responses | None = None
+        self.chat: ChatCompletions | None = None
         self.history = SessionHistory(app)
         self.control_ui = ControlUi(gateway)
 
@@ -124,8 +126,16 @@ class GatewayRoot(Resource):
         if is_history_path(path):
             return self.history.handle, sessions_http.internal_error
         if settings.responses_enabled and path == b"/v1/responses":
+            if self.responses is None:
+                from openclaw_tw.web.responses import Responses
+
+                self.responses = Responses(self.app)
             return self.responses.handle, openai_compat.internal_error
         if settings.chat_completions_enabled and path == b"/v1/chat/completions":
+            if self.chat is None:
+                from openclaw_tw.web.chat_completions import ChatCompletions
+
+                self.chat = ChatCompletions(self.app)
             return self.chat.handle, openai_compat.internal_error
         return None
 

@@ -4,8 +4,9 @@ tests/unit/test_library_internals.py).
 ``twisted`` and ``autobahn`` are not pinned, and a few hot paths read their internals: the
 direct-send fast path and the outbound-buffer accounting (``protocol/websocket.py``), the
 per-read shortcut past Autobahn's Twisted adapter, the switched-off ``pformat`` of Autobahn's
-per-connection debug line, the early-abort checks of HTTP handlers (``Request._disconnected``)
-and the quiet connection pool of the channel pollers. When an upgrade renames one of them the
+per-connection debug line, the early-abort checks of HTTP handlers (``Request._disconnected``),
+the quiet connection pool of the channel pollers and the descriptors systemd passed (read
+before the ``systemd:`` endpoint plugin is looked up). When an upgrade renames one of them the
 code would silently take the slow path, mis-count buffers or crash on the first message; this
 test makes that upgrade fail loudly in CI instead. The tested version ranges are in README.md.
 
@@ -53,6 +54,12 @@ class TwistedInternals(unittest.TestCase):
     def test_request_disconnected_flag(self) -> None:
         request = Request(DummyChannel())
         self.assertIs(request._disconnected, False)
+
+    def test_systemd_descriptors_as_read_at_import(self) -> None:
+        """``daemon/listen.py`` asks this before looking up the ``systemd:`` plugin."""
+        from twisted.internet.endpoints import _SystemdParser
+
+        self.assertIsInstance(_SystemdParser._sddaemon.inheritedDescriptors(), list)
 
     def test_connection_pool_factory(self) -> None:
         pool = HTTPConnectionPool(reactor, persistent=False)

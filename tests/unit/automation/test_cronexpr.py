@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 from twisted.trial import unittest
 
@@ -162,7 +163,7 @@ class Dialect(unittest.TestCase):
 
 class HostZone(unittest.TestCase):
     def test_no_tz_uses_the_host_zone(self) -> None:
-        with mock.patch.object(cronexpr, "HOST_ZONE", cronexpr.ZoneInfo(NY)):
+        with mock.patch.object(cronexpr, "HOST_ZONE", ZoneInfo(NY)):
             nxt = cronexpr.CronExpr("0 9 * * *").next_after(ms("2026-07-01T00:00:00Z"))
         self.assertEqual(iso(nxt), "2026-07-01T13:00:00Z")  # 09:00 EDT
 
