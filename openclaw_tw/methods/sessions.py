@@ -173,7 +173,7 @@ class SessionsMethods:
             "ts": self.now_ms(), "path": self.path, "count": len(page), "totalCount": total,
             "limitApplied": limit, "nextOffset": offset + limit if more else None,
             "hasMore": more, "owners": [], "defaults": self.rows.defaults(),
-            "sessions": [self.public(r) for r in page]}
+            "sessions": self.rows.rows(page)}
         if not (params.get("includeLastMessage") or params.get("includeDerivedTitles")) \
                 or not page:
             return succeed(result)

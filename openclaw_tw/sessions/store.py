@@ -108,12 +108,16 @@ ROW_UPSERT = ("INSERT INTO sessions VALUES (" + ",".join("?" * 22) + ") "
 
 
 def row_of(r: tuple[Any, ...]) -> SessionRow:
-    """A ``SessionRow`` from a ``SELECT *`` of ``sessions``."""
-    return SessionRow(*r[:14], archived=bool(r[14]), pinned=bool(r[15]), unread=bool(r[16]),
-                      overrides=_body(r[17]) if r[17] and r[17] != "{}" else {},
-                      created_via=r[18],
-                      total_tokens=r[19], total_tokens_fresh=bool(r[20]),
-                      estimated_cost_usd=r[21])
+    """A ``SessionRow`` from a ``SELECT *`` of ``sessions`` (positional: a ``sessions.list``
+    page makes a thousand of them)."""
+    (key, agent_id, session_id, created, updated, interacted, label, status, run_id, run_error,
+     started, ended, input_tokens, output_tokens, archived, pinned, unread, overrides, via,
+     total, fresh, cost) = r
+    return SessionRow(key, agent_id, session_id, created, updated, interacted, label, status,
+                      run_id, run_error, started, ended, input_tokens, output_tokens,
+                      bool(archived), bool(pinned), bool(unread),
+                      _body(overrides) if overrides and overrides != "{}" else {}, via, total,
+                      bool(fresh), cost)
 
 
 def _body(text: str) -> Any:
