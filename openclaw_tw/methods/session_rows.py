@@ -36,6 +36,41 @@ THINKING = {"thinkingLevels": [{"id": "off", "label": "off"}], "thinkingOptions"
             "thinkingDefault": "off"}
 
 
+SAID = ("user", "assistant")  # the roles of the messages a preview shows
+LAST_WITHIN = 20  # the newest entries looked at for a row's lastMessagePreview
+PREVIEW_MAX = 500
+
+
+def body_text(body: dict[str, Any]) -> str:
+    """The text of a stored message: its string content, or its parts' texts joined."""
+    content = body.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def said(body: Any) -> str | None:
+    """``lastMessagePreview`` of a user or assistant message, None if it says nothing."""
+    text = body_text(body).strip() if isinstance(body, dict) else ""
+    return text[:PREVIEW_MAX] if text else None
+
+
+def enrich(previews: dict[str, str], result: dict[str, Any], params: dict[str, Any]
+           ) -> dict[str, Any]:
+    """``includeLastMessage``: ``lastMessagePreview``, the text of the newest user or assistant
+    message among a session's last ``LAST_WITHIN`` entries (``previews``, from the store's
+    ``newest``); ``includeDerivedTitles``: ``derivedTitle``, the session's label (the real
+    gateway derives a title from a label, display name or subject, never from the messages)."""
+    for out in result["sessions"]:
+        if params.get("includeLastMessage") and (text := previews.get(out["key"])):
+            out["lastMessagePreview"] = text
+        if params.get("includeDerivedTitles") and out.get("label"):
+            out["derivedTitle"] = out["label"]
+    return result
+
+
 def classification(row: SessionRow) -> str:
     """The row's classification as the real rows give it: ``main`` for an agent's main
     session, ``cron`` for one an automation opened, else its kind (``direct``, ``group``)."""

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from twisted.internet.defer import Deferred, succeed
@@ -32,6 +32,7 @@ from openclaw_tw.sessions.rowcache import RowCache
 from openclaw_tw.sessions.schema import MIGRATIONS  # noqa: F401 - app.py reads it here
 
 _log = Logger(namespace="sessions/store")
+T = TypeVar("T")
 RECENT = 5  # the newest rows the health snapshot and ``status`` show
 INTERRUPTED = "interrupted: the gateway stopped during this run"
 
@@ -405,6 +406,25 @@ class SessionStore:
                 rows = conn.execute("SELECT * FROM transcript WHERE session_key=? ORDER BY seq "
                                     "DESC LIMIT ?", (key, per_key)).fetchall()
                 out[key] = [_entry_of(r) for r in reversed(rows)]
+            return out
+
+        return self.db.run(read)
+
+    def newest(self, keys: list[str], within: int, roles: tuple[str, ...],
+               pick: Callable[[dict[str, Any]], T | None]) -> Deferred[dict[str, T]]:
+        """Per key, the first ``pick(body)`` that is not None among the newest ``within``
+        entries, newest first, of those ``roles`` (a ``sessions.list`` page's last messages:
+        one transaction, and only the bodies looked at are decoded)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, T]:
+            out: dict[str, T] = {}
+            for key in keys:
+                for role, body in conn.execute("SELECT role, body FROM transcript WHERE "
+                                               "session_key=? ORDER BY seq DESC LIMIT ?",
+                                               (key, within)).fetchall():
+                    if role in roles and (found := pick(_body(body))) is not None:
+                        out[key] = found
+                        break
             return out
 
         return self.db.run(read)

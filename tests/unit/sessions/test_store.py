@@ -192,6 +192,25 @@ class StoreTests(SynchronousTestCase):
                           "agent:main:none": []})
         self.assertEqual(self.successResultOf(self.store.count_entries("agent:main:a")), 4)
 
+    def test_newest_picks_the_first_match_within_the_window(self) -> None:
+        """``newest``: per key, the newest entry of the roles whose body ``pick`` accepts,
+        looking at the newest ``within`` entries only (a list page's last messages)."""
+        for role, text in (("user", "old"), ("user", "hello"), ("assistant", "  "),
+                           ("custom", "marker"), ("toolResult", "out")):
+            self.append(self.store, role, text, key="agent:main:a")
+        self.append(self.store, "assistant", "only", key="agent:main:b")
+
+        def pick(body: Any) -> str | None:
+            return body["content"].strip() or None
+
+        keys = ["agent:main:a", "agent:main:b", "agent:main:none"]
+        roles = ("user", "assistant")
+        self.assertEqual(self.successResultOf(self.store.newest(keys, 20, roles, pick)),
+                         {"agent:main:a": "hello", "agent:main:b": "only"})
+        # the hello is the fourth newest entry of a: a window of three does not reach it
+        self.assertEqual(self.successResultOf(self.store.newest(keys, 3, roles, pick)),
+                         {"agent:main:b": "only"})
+
     # -- idempotency index -------------------------------------------------------------------
 
     def test_duplicate_idempotency_key_rejected(self) -> None:
