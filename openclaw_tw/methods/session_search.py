@@ -10,18 +10,24 @@ toward short messages, and ties go to the newer message.  The scope takes the se
 filters the UI sends (agent, keys, cron / sub-agent / system sessions, archived, pinned, group,
 label).
 
-Bounds: the query is at most 4096 characters and 16 terms; only the newest ``SCAN_MAX`` matching
-candidate rows (a LIKE on the stored message, in SQLite, off the reactor) are scored, and only
-the best ``limit`` hits are kept.
+Bounds: the query is at most 4096 characters and 16 terms.  A search looks at the newest
+``SCAN_WINDOW`` transcript entries (of the named sessions when ``sessionKeys`` is given: a merge
+of their index walks) and nothing older, whatever the terms: a term that matches nothing, or one
+of one or two characters (a trigram index could not serve it), costs that window and no more,
+on the database thread.  Within it, entries of the sessions' current ids whose stored text
+holds every term are candidates; the newest ``SCAN_MAX`` of them are scored and only the best
+``limit`` hits are kept.  (Without the window a term matching nothing read every transcript
+entry: 1.2–2.7 s at 100k sessions, 1M entries.)
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import math
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -30,6 +36,7 @@ from openclaw_tw.db import Database
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Obj, Str
 from openclaw_tw.sessions.keys import agent_of, kind_of
+from openclaw_tw.sessions.listing import SQL_INT
 from openclaw_tw.sessions.store import SessionRow
 
 _S1 = Str(min_len=1)
@@ -48,9 +55,10 @@ SEARCH = Obj({"query": Str(1, 4096)},
 DEFAULT_LIMIT = 25
 TERMS_MAX = 16
 SCAN_MAX = 2000      # candidate rows scored per search, newest first
+SCAN_WINDOW = 20_000  # transcript entries looked at per search, newest first
 SNIPPET_MAX = 160
 ROLES = ("user", "assistant")
-KEYS_INLINE_MAX = 5000  # sessionKeys named in the SQL at most
+KEYS_INLINE_MAX = 5000  # sessionKeys walked at most (the schema allows 1000)
 POOL_FACTOR = 4  # hits scored per result asked, before the scope filter
 
 
@@ -119,24 +127,58 @@ def in_scope(row: SessionRow, params: dict[str, Any]) -> bool:
     return not label or (row.label or "") == label
 
 
-def _like(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+_ENTRIES = "SELECT seq, session_key, session_id, entry_id, role, body, ts FROM transcript "
+BATCH_MAX = 256  # entries one session's walk reads at a time
+
+
+def _walk(conn: sqlite3.Connection, key: str, batch: int) -> Iterator[tuple[Any, ...]]:
+    """One session's entries, newest first, read ``batch`` at a time as they are consumed (no
+    statement stays open between batches)."""
+    before = SQL_INT
+    while True:
+        rows = conn.execute(_ENTRIES + "WHERE session_key=? AND seq<? ORDER BY seq DESC LIMIT ?",
+                            (key, before, batch)).fetchall()
+        yield from rows
+        if len(rows) < batch:
+            return
+        before = rows[-1][0]
+
+
+def _window(conn: sqlite3.Connection, keys: list[str] | None) -> Iterator[tuple[Any, ...]]:
+    """The newest ``SCAN_WINDOW`` entries (of those sessions), newest first: one walk of the
+    table, or the sessions' index walks merged.  Nothing older is read; the merge reads at
+    most one batch per session past the window (its batch shrinks as the sessions named grow),
+    so never more than twice the window."""
+    if not keys:
+        return iter(conn.execute(_ENTRIES + "ORDER BY seq DESC LIMIT ?", (SCAN_WINDOW,)))
+    keys = list(dict.fromkeys(keys))
+    batch = max(1, min(BATCH_MAX, SCAN_WINDOW // len(keys)))
+    walks = [_walk(conn, key, batch) for key in keys]
+    return itertools.islice(heapq.merge(*walks, reverse=True), SCAN_WINDOW)
 
 
 def _scan(conn: sqlite3.Connection, keys: list[str] | None, terms: list[str],
           limit: int) -> list[tuple[float, int, dict[str, Any]]]:
-    """The best ``limit`` hits among the newest SCAN_MAX candidates of the sessions' current
-    transcripts (LIKE narrows them; the message text decides)."""
-    where = "t.session_key IN (" + ",".join("?" * len(keys)) + ") AND " if keys else ""
-    sql = ("SELECT t.session_key, t.session_id, t.entry_id, t.role, t.body, t.ts, t.seq "
-           "FROM transcript t JOIN sessions s ON s.key = t.session_key "
-           "AND s.session_id = t.session_id "  # not an earlier session of the key
-           "WHERE " + where + "t.role IN (?, ?)" +
-           "".join(" AND lower(t.body) LIKE ? ESCAPE '\\'" for _ in terms) +
-           " ORDER BY t.seq DESC LIMIT ?")
-    args = [*(keys or ()), *ROLES, *(_like(t) for t in terms), SCAN_MAX]
+    """The best ``limit`` hits among the newest SCAN_MAX candidates of the window: user and
+    assistant entries of the sessions' current transcripts whose stored text holds every term
+    (the message text then decides)."""
+    current: dict[str, str | None] = {}  # key -> its session id now (not an earlier one's)
+    candidates = 0
     best: list[tuple[float, int, dict[str, Any]]] = []
-    for key, session_id, entry_id, role, body, ts, seq in conn.execute(sql, args):
+    for seq, key, session_id, entry_id, role, body, ts in _window(conn, keys):
+        if role not in ROLES:
+            continue
+        stored = body.lower()
+        if not all(t in stored for t in terms):
+            continue
+        if key not in current:
+            found = conn.execute("SELECT session_id FROM sessions WHERE key=?", (key,)).fetchone()
+            current[key] = found[0] if found else None
+        if current[key] != session_id:
+            continue
+        candidates += 1
+        if candidates > SCAN_MAX:
+            break
         try:
             message = json.loads(body)
         except ValueError:

@@ -7,10 +7,12 @@ excludeSystem: true}}``."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from openclaw_tw.methods import session_search
 from openclaw_tw.methods.session_search import SNIPPET_MAX, score, snippet
 from tests.support.agent import RW, drain, history, install_fake, send
 from tests.support.helpers import call, hello, make_app, ok
@@ -89,3 +91,66 @@ class SessionSearch(SynchronousTestCase):
         self.assertLessEqual(len(cut), SNIPPET_MAX + 2)
         self.assertEqual(score("no match here", ["needle"]), 0.0)
         self.assertGreater(score("needle", ["needle"]), score(text, ["needle"]))
+
+
+class Counting:
+    """A connection that counts the transcript rows its statements hand back."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.read = 0
+
+    def execute(self, sql: str, args: Any = ()) -> list[Any] | Any:
+        rows = self.conn.execute(sql, args).fetchall()
+        if "FROM transcript" in sql:
+            self.read += len(rows)
+        return _Rows(rows)
+
+
+class _Rows(list[Any]):
+    def fetchall(self) -> list[Any]:
+        return list(self)
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+
+class SearchWindow(SynchronousTestCase):
+    """A search reads the newest ``SCAN_WINDOW`` entries and nothing older, whatever its terms
+    (one or two characters, or matching nothing): it cannot be made to read every entry."""
+
+    def setUp(self) -> None:
+        self.app, self.clock = make_app()
+        self.addCleanup(self.app.runtime.stopService)
+        self.patch(session_search, "SCAN_WINDOW", 40)
+        store = self.app.sessions
+        for i in range(30):  # 30 sessions of 6 entries: 180, oldest first
+            row = self.successResultOf(store.ensure(f"agent:main:s{i}"))
+            for j in range(6):
+                role = ("user", "assistant", "custom")[j % 3]
+                text = "zq old needle" if (i, j) == (0, 0) else f"turn {j} of {i}"
+                self.successResultOf(store.append(row, role, {"role": role, "content": text}))
+
+    def scan(self, terms: list[str], keys: list[str] | None = None) -> tuple[list[str], int]:
+        def run(conn: sqlite3.Connection) -> tuple[list[str], int]:
+            counting = Counting(conn)
+            hits = session_search._scan(counting, keys, terms, 25)  # type: ignore[arg-type]
+            return [h["snippet"] for _, _, h in hits], counting.read
+
+        out: tuple[list[str], int] = self.app.sessions_db.run_now(run)
+        return out
+
+    def test_terms_matching_nothing_read_the_window_only(self) -> None:
+        for terms in (["q"], ["xy"], ["nowhere at all"], ["zq"]):
+            self.assertEqual(self.scan(terms), ([], 40), terms)  # zq: older than the window
+        self.assertEqual(self.scan(["of", "29"])[0][:2], ["turn 4 of 29", "turn 3 of 29"])
+
+    def test_named_sessions_have_a_window_of_their_own(self) -> None:
+        # the old message is found among a few named sessions' newest entries
+        hits, read = self.scan(["zq"], ["agent:main:s0", "agent:main:s1"])
+        self.assertEqual((hits, read), (["zq old needle"], 12))
+        # however many sessions are named, at most twice the window is read
+        every = [f"agent:main:s{i}" for i in range(30)]
+        hits, read = self.scan(["zq"], every)
+        self.assertEqual(hits, [])
+        self.assertLessEqual(read, 2 * 40)
