@@ -11,13 +11,15 @@ filters the UI sends (agent, keys, cron / sub-agent / system sessions, archived,
 label).
 
 Bounds: the query is at most 4096 characters and 16 terms.  A search looks at the newest
-``SCAN_WINDOW`` transcript entries (of the named sessions when ``sessionKeys`` is given: a merge
-of their index walks) and nothing older, whatever the terms: a term that matches nothing, or one
-of one or two characters (a trigram index could not serve it), costs that window and no more,
-on the database thread.  Within it, entries of the sessions' current ids whose stored text
-holds every term are candidates; the newest ``SCAN_MAX`` of them are scored and only the best
+``SCAN_WINDOW`` transcript entries (of the named sessions when ``sessionKeys`` is given) and
+nothing older, whatever the terms: a term that matches nothing, or one of one or two
+characters (a trigram index could not serve it), costs that window and no more, on the
+database thread.  The window's floor is found first (an offset into the table, or the named
+sessions' index walks merged), then its entries are read from the floor up.  Within it, user
+and assistant entries of the sessions' current ids whose stored text holds every term (LIKE,
+in SQLite) are candidates; the newest ``SCAN_MAX`` of them are scored and only the best
 ``limit`` hits are kept.  (Without the window a term matching nothing read every transcript
-entry: 1.2–2.7 s at 100k sessions, 1M entries.)
+entry: 1.2–2.7 s at 100k sessions, 1M entries; now 15–25 ms.)
 """
 
 from __future__ import annotations
@@ -127,58 +129,72 @@ def in_scope(row: SessionRow, params: dict[str, Any]) -> bool:
     return not label or (row.label or "") == label
 
 
-_ENTRIES = "SELECT seq, session_key, session_id, entry_id, role, body, ts FROM transcript "
-BATCH_MAX = 256  # entries one session's walk reads at a time
+BATCH_MAX = 256  # seqs one session's walk reads at a time
 
 
-def _walk(conn: sqlite3.Connection, key: str, batch: int) -> Iterator[tuple[Any, ...]]:
-    """One session's entries, newest first, read ``batch`` at a time as they are consumed (no
-    statement stays open between batches)."""
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _seqs(conn: sqlite3.Connection, key: str, batch: int) -> Iterator[int]:
+    """One session's entry seqs, newest first, from its index alone, ``batch`` at a time as
+    they are consumed (no statement stays open between batches)."""
     before = SQL_INT
     while True:
-        rows = conn.execute(_ENTRIES + "WHERE session_key=? AND seq<? ORDER BY seq DESC LIMIT ?",
-                            (key, before, batch)).fetchall()
-        yield from rows
-        if len(rows) < batch:
+        seqs = [seq for (seq,) in conn.execute(
+            "SELECT seq FROM transcript WHERE session_key=? AND seq<? ORDER BY seq DESC "
+            "LIMIT ?", (key, before, batch))]
+        yield from seqs
+        if len(seqs) < batch:
             return
-        before = rows[-1][0]
+        before = seqs[-1]
 
 
-def _window(conn: sqlite3.Connection, keys: list[str] | None) -> Iterator[tuple[Any, ...]]:
-    """The newest ``SCAN_WINDOW`` entries (of those sessions), newest first: one walk of the
-    table, or the sessions' index walks merged.  Nothing older is read; the merge reads at
-    most one batch per session past the window (its batch shrinks as the sessions named grow),
-    so never more than twice the window."""
+def _floor(conn: sqlite3.Connection, keys: list[str] | None) -> int:
+    """The oldest seq of the window: of the newest ``SCAN_WINDOW`` entries, or of the named
+    sessions' newest (their index walks merged; each reads at most one batch past the window,
+    and batches shrink as the sessions named grow: never more than twice the window); 0 when
+    there are fewer."""
     if not keys:
-        return iter(conn.execute(_ENTRIES + "ORDER BY seq DESC LIMIT ?", (SCAN_WINDOW,)))
-    keys = list(dict.fromkeys(keys))
+        found = conn.execute("SELECT seq FROM transcript ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                             (SCAN_WINDOW - 1,)).fetchone()
+        return int(found[0]) if found else 0
     batch = max(1, min(BATCH_MAX, SCAN_WINDOW // len(keys)))
-    walks = [_walk(conn, key, batch) for key in keys]
-    return itertools.islice(heapq.merge(*walks, reverse=True), SCAN_WINDOW)
+    merged = heapq.merge(*(_seqs(conn, key, batch) for key in keys), reverse=True)
+    return next(itertools.islice(merged, SCAN_WINDOW - 1, None), 0)
+
+
+def statement(keys: int, terms: int) -> str:
+    """The candidates' SELECT: the window's entries (from its floor up: a range of the table,
+    or of each named session's index), user and assistant ones of the sessions' current ids
+    (not an earlier session of a key) whose stored text holds every term, newest first.
+    Parameters: the roles, the keys, the floor, the terms' patterns, SCAN_MAX."""
+    source = "transcript t INDEXED BY transcript_by_session" if keys else \
+        "transcript t NOT INDEXED"  # the rowid range still serves it
+    return (
+        "SELECT t.seq, t.session_key, t.session_id, t.entry_id, t.role, t.body, t.ts "
+        f"FROM {source} CROSS JOIN sessions s "
+        "ON s.key = t.session_key AND s.session_id = t.session_id WHERE t.role IN (?, ?)"
+        + (f" AND t.session_key IN ({','.join('?' * keys)})" if keys else "")
+        + " AND t.seq >= ?" + " AND lower(t.body) LIKE ? ESCAPE '\\'" * terms
+        + " ORDER BY t.seq DESC LIMIT ?")
+
+
+def _candidates(conn: sqlite3.Connection, keys: list[str] | None, terms: list[str]
+                ) -> list[tuple[Any, ...]]:
+    """The newest SCAN_MAX entries of the window whose stored text holds every term (LIKE, in
+    SQLite)."""
+    keys = list(dict.fromkeys(keys)) if keys else None
+    return conn.execute(statement(len(keys or ()), len(terms)),
+                        [*ROLES, *(keys or ()), _floor(conn, keys),
+                         *(_like(t) for t in terms), SCAN_MAX]).fetchall()
 
 
 def _scan(conn: sqlite3.Connection, keys: list[str] | None, terms: list[str],
           limit: int) -> list[tuple[float, int, dict[str, Any]]]:
-    """The best ``limit`` hits among the newest SCAN_MAX candidates of the window: user and
-    assistant entries of the sessions' current transcripts whose stored text holds every term
-    (the message text then decides)."""
-    current: dict[str, str | None] = {}  # key -> its session id now (not an earlier one's)
-    candidates = 0
+    """The best ``limit`` hits among the candidates (the message text decides)."""
     best: list[tuple[float, int, dict[str, Any]]] = []
-    for seq, key, session_id, entry_id, role, body, ts in _window(conn, keys):
-        if role not in ROLES:
-            continue
-        stored = body.lower()
-        if not all(t in stored for t in terms):
-            continue
-        if key not in current:
-            found = conn.execute("SELECT session_id FROM sessions WHERE key=?", (key,)).fetchone()
-            current[key] = found[0] if found else None
-        if current[key] != session_id:
-            continue
-        candidates += 1
-        if candidates > SCAN_MAX:
-            break
+    for seq, key, session_id, entry_id, role, body, ts in _candidates(conn, keys, terms):
         try:
             message = json.loads(body)
         except ValueError:
