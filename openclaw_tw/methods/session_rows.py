@@ -9,6 +9,7 @@ estimates, fast mode, ...) are left out rather than filled with constants.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from openclaw_tw.agent.models import DEFAULT_CONTEXT_TOKENS
@@ -30,8 +31,44 @@ STATUS = {"running": "running", "done": "done", "error": "failed", "aborted": "k
 CREATED_VIA = {"chat": "operator", "send": "operator", "create": "operator",
                "inject": "operator", "cron": "cron", **{c: "channel" for c in PROVIDERS}}
 # The thinking levels every model here supports: none (no provider gets a reasoning effort).
+_ModelOf = tuple[str, str, "int | None"]  # (provider, model, contextTokens)
 THINKING = {"thinkingLevels": [{"id": "off", "label": "off"}], "thinkingOptions": ["off"],
             "thinkingDefault": "off"}
+
+
+SAID = ("user", "assistant")  # the roles of the messages a preview shows
+LAST_WITHIN = 20  # the newest entries looked at for a row's lastMessagePreview
+PREVIEW_MAX = 500
+
+
+def body_text(body: dict[str, Any]) -> str:
+    """The text of a stored message: its string content, or its parts' texts joined."""
+    content = body.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def said(body: Any) -> str | None:
+    """``lastMessagePreview`` of a user or assistant message, None if it says nothing."""
+    text = body_text(body).strip() if isinstance(body, dict) else ""
+    return text[:PREVIEW_MAX] if text else None
+
+
+def enrich(previews: dict[str, str], result: dict[str, Any], params: dict[str, Any]
+           ) -> dict[str, Any]:
+    """``includeLastMessage``: ``lastMessagePreview``, the text of the newest user or assistant
+    message among a session's last ``LAST_WITHIN`` entries (``previews``, from the store's
+    ``newest``); ``includeDerivedTitles``: ``derivedTitle``, the session's label (the real
+    gateway derives a title from a label, display name or subject, never from the messages)."""
+    for out in result["sessions"]:
+        if params.get("includeLastMessage") and (text := previews.get(out["key"])):
+            out["lastMessagePreview"] = text
+        if params.get("includeDerivedTitles") and out.get("label"):
+            out["derivedTitle"] = out["label"]
+    return result
 
 
 def classification(row: SessionRow) -> str:
@@ -81,39 +118,79 @@ class RowPresenter:
     def row(self, row: SessionRow, active_runs: bool = True) -> dict[str, Any]:
         """One session row.  ``active_runs``: with hasActiveRun/activeRunIds (sessions.list,
         chat.history's sessionInfo; sessions.describe's row has neither)."""
-        override = row.overrides.get("model")
-        provider, model, context = self._model(override)
-        runtime_ms = (row.ended_at - row.started_at) if row.ended_at and row.started_at else None
+        return self._row(row, self.runtime.gw.now_ms(), {},
+                         self.runtime.active if active_runs else None)
+
+    def rows(self, rows: Iterable[SessionRow]) -> list[dict[str, Any]]:
+        """Many rows (a ``sessions.list`` page): the clock read and each model resolved once."""
+        now, models, active = self.runtime.gw.now_ms(), {}, self.runtime.active
+        return [self._row(r, now, models, active) for r in rows]
+
+    def _row(self, row: SessionRow, now: int, models: dict[str | None, _ModelOf],
+             active: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The row's fields in the real rows' order; a field without a value is left out
+        (except ``modelOverrideSource``, null when no override chose the model)."""
+        overrides = row.overrides
+        override = overrides.get("model") if overrides else None
+        resolved = models.get(override)
+        if resolved is None:
+            resolved = models[override] = self._model(override)
+        provider, model, context = resolved
+        key, agent, via = row.key, row.agent_id, row.created_via
+        kind = kind_of(key)
+        main = key == f"agent:{agent}:main"
         out: dict[str, Any] = {
-            "key": row.key, "visibility": "shared", "kind": kind_of(row.key),
-            "chatType": kind_of(row.key), "agentId": row.agent_id,
-            "isMain": row.key == f"agent:{row.agent_id}:main", "isBackground": False,
-            "sessionId": row.session_id, "createdAt": row.created_at, "updatedAt": row.updated_at,
-            "lastInteractionAt": row.last_interaction_at,
-            "createdVia": CREATED_VIA.get(row.created_via or ""),
-            "classification": classification(row),
-            # who made it: the real rows name the system for the sessions automations open
-            "createdActor": {"type": "system"} if row.created_via == "cron" else None,
-            "label": row.label, "displayName": row.label,
-            "category": row.overrides.get("category"), "archived": row.archived,
-            "pinned": row.pinned, "unread": row.unread, "status": STATUS.get(row.status or ""),
-            "startedAt": row.started_at, "endedAt": row.ended_at, "runtimeMs": runtime_ms,
-            "lastRunId": row.last_run_id, "lastRunError": row.last_run_error,
-            "abortedLastRun": row.status in ("aborted", "interrupted"),
-            **THINKING, "thinkingLevel": row.overrides.get("thinkingLevel"),
-            "inputTokens": row.input_tokens, "outputTokens": row.output_tokens,
-            "totalTokens": row.total_tokens if row.total_tokens_fresh else None,
-            "totalTokensFresh": row.total_tokens_fresh,
-            "estimatedCostUsd": row.estimated_cost_usd,
-            "modelProvider": provider, "model": model,
-            "modelOverrideSource": "user" if override else None,
-            "contextTokens": context, "snapshotAt": self.runtime.gw.now_ms(),
-        }
-        out = {k: v for k, v in out.items() if v is not None or k == "modelOverrideSource"}
-        if active_runs:
-            active = self.runtime.active.get(row.key)
-            out["hasActiveRun"] = active is not None
-            out["activeRunIds"] = [active.run_id] if active is not None else []
+            "key": key, "visibility": "shared", "kind": kind, "chatType": kind, "agentId": agent,
+            "isMain": main, "isBackground": False, "sessionId": row.session_id,
+            "createdAt": row.created_at, "updatedAt": row.updated_at}
+        if row.last_interaction_at is not None:
+            out["lastInteractionAt"] = row.last_interaction_at
+        if (shown := CREATED_VIA.get(via or "")) is not None:
+            out["createdVia"] = shown
+        out["classification"] = "main" if main else \
+            "cron" if via == "cron" or ":cron:" in key else kind
+        if via == "cron":  # who made it: the real rows name the system for automations' sessions
+            out["createdActor"] = {"type": "system"}
+        if row.label is not None:
+            out["label"] = out["displayName"] = row.label
+        if overrides and (category := overrides.get("category")) is not None:
+            out["category"] = category
+        out["archived"], out["pinned"], out["unread"] = row.archived, row.pinned, row.unread
+        if (status := STATUS.get(row.status or "")) is not None:
+            out["status"] = status
+        started, ended = row.started_at, row.ended_at
+        if started is not None:
+            out["startedAt"] = started
+        if ended is not None:
+            out["endedAt"] = ended
+        if ended and started:
+            out["runtimeMs"] = ended - started
+        if row.last_run_id is not None:
+            out["lastRunId"] = row.last_run_id
+        if row.last_run_error is not None:
+            out["lastRunError"] = row.last_run_error
+        out["abortedLastRun"] = row.status in ("aborted", "interrupted")
+        out.update(THINKING)
+        if overrides and (thinking := overrides.get("thinkingLevel")) is not None:
+            out["thinkingLevel"] = thinking
+        if row.input_tokens is not None:
+            out["inputTokens"] = row.input_tokens
+        if row.output_tokens is not None:
+            out["outputTokens"] = row.output_tokens
+        if row.total_tokens_fresh and row.total_tokens is not None:
+            out["totalTokens"] = row.total_tokens
+        out["totalTokensFresh"] = row.total_tokens_fresh
+        if row.estimated_cost_usd is not None:
+            out["estimatedCostUsd"] = row.estimated_cost_usd
+        out["modelProvider"], out["model"] = provider, model
+        out["modelOverrideSource"] = "user" if override else None
+        if context is not None:
+            out["contextTokens"] = context
+        out["snapshotAt"] = now
+        if active is not None:
+            run = active.get(key)
+            out["hasActiveRun"] = run is not None
+            out["activeRunIds"] = [run.run_id] if run is not None else []
         return out
 
     def missing(self, key: str) -> dict[str, Any]:

@@ -19,7 +19,14 @@ from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Run
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.methods.chat import history_message
 from openclaw_tw.methods.reused_keys import answer_reused
-from openclaw_tw.methods.session_rows import RowPresenter
+from openclaw_tw.methods.session_rows import (
+    LAST_WITHIN,
+    SAID,
+    RowPresenter,
+    body_text,
+    enrich,
+    said,
+)
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Nullable, OneOf, Str, closed
@@ -97,12 +104,7 @@ SUBSCRIBE = LIST
 
 
 def entry_text(entry: Entry) -> str:
-    content = entry.body.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
+    return body_text(entry.body)
 
 
 class SessionsMethods:
@@ -173,12 +175,8 @@ class SessionsMethods:
             "ts": self.now_ms(), "path": self.path, "count": len(page), "totalCount": total,
             "limitApplied": limit, "nextOffset": offset + limit if more else None,
             "hasMore": more, "owners": [], "defaults": self.rows.defaults(),
-            "sessions": [self.public(r) for r in page]}
-        if not (params.get("includeLastMessage") or params.get("includeDerivedTitles")) \
-                or not page:
-            return succeed(result)
-        return self.store.last_entries([r.key for r in page], 20).addCallback(
-            _enrich, result, params)
+            "sessions": self.rows.rows(page)}
+        return self._enriched([r.key for r in page], result, params)
 
     @rpc("sessions.subscribe", SUBSCRIBE)
     def subscribe(self, ctx: CallContext, params: dict[str, Any]) -> Any:
@@ -253,11 +251,13 @@ class SessionsMethods:
         if row is None:
             return succeed({"session": None})
         out = {"sessions": [self.rows.row(row, active_runs=False)]}
-        if params.get("includeLastMessage") or params.get("includeDerivedTitles"):
-            d = self.store.last_entries([row.key], 20).addCallback(_enrich, out, params)
-        else:
-            d = succeed(out)
-        return d.addCallback(_described)
+        return self._enriched([row.key], out, params).addCallback(_described)
+
+    def _enriched(self, keys: list[str], out: dict[str, Any], params: dict[str, Any]
+                  ) -> Deferred[dict[str, Any]]:
+        if not params.get("includeLastMessage") or not keys:
+            return succeed(enrich({}, out, params))
+        return self.store.newest(keys, LAST_WITHIN, SAID, said).addCallback(enrich, out, params)
 
     @rpc("sessions.get", GET)
     def get(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
@@ -462,23 +462,6 @@ def _key_of(params: dict[str, Any]) -> str:
 
 def _subscribed(conn: IConnection) -> bool:
     return "sessions" in conn.subscriptions
-
-
-def _enrich(last: dict[str, list[Entry]], result: dict[str, Any], params: dict[str, Any]
-            ) -> dict[str, Any]:
-    """``includeLastMessage``: ``lastMessagePreview``, the text of the newest user or assistant
-    message; ``includeDerivedTitles``: ``derivedTitle``, the session's label (the real gateway
-    derives a title from a label, display name or subject, never from the messages)."""
-    for out in result["sessions"]:
-        entries = last.get(out["key"]) or []
-        if params.get("includeLastMessage"):
-            said = next((e for e in reversed(entries) if e.role in ("user", "assistant")
-                         and entry_text(e).strip()), None)
-            if said is not None:
-                out["lastMessagePreview"] = entry_text(said).strip()[:500]
-        if params.get("includeDerivedTitles") and out.get("label"):
-            out["derivedTitle"] = out["label"]
-    return result
 
 
 def _described(out: dict[str, Any]) -> dict[str, Any]:

@@ -87,6 +87,8 @@ def kind_of(key: str) -> str:
     """``sessions.list`` row kind: direct, group, global, unknown."""
     if key in SENTINELS:
         return key
+    if "group" not in key and "channel" not in key:  # most keys: no split needed
+        return "direct"
     rest = rest_of(key)
     if ":group:" in f":{rest}:" or ":channel:" in f":{rest}:":
         return "group"

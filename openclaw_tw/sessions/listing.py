@@ -1,12 +1,13 @@
 """``sessions.list`` as SQL: one page of rows and the total, read where the rows live.
 
 The page walks the index of its order (pinned first, then ``updatedAt`` or
-``lastInteractionAt`` newest first, creation order on ties) and stops after ``offset + limit``
-rows, so its cost follows the page asked for, not the sessions stored; ``archived: "all"``
-merges the two archived states' walks.  The total comes from ``session_counts`` (kept by
-triggers) when only the agent and the archived state filter, from the label index for a label,
-a search from the trigram index (``sessions_search``; needles of three characters or more),
-and otherwise from counting the matching rows.  Runs on the database thread.
+``lastInteractionAt`` newest first, creation order on ties; under the agent id for an
+``agentId`` filter) and stops after ``offset + limit`` rows, so its cost follows the page
+asked for, not the sessions stored; ``archived: "all"`` merges the two archived states' walks.
+The total comes from ``session_counts`` (kept by triggers) when only the agent and the
+archived state filter, from the label index for a label, a search from the trigram index
+(``sessions_search``; needles of three characters or more), and otherwise from counting the
+matching rows.  Runs on the database thread.
 """
 
 from __future__ import annotations
@@ -92,20 +93,26 @@ def _states(q: ListQuery) -> list[int]:
     return [0, 1] if q.archived is None else [int(q.archived)]
 
 
+def statement(q: ListQuery) -> tuple[str, list[Any]]:
+    """The page's SELECT for one archived state: its parameters are the state, ``args`` and
+    the number of rows wanted."""
+    where, args = _filters(q)
+    column = "last_interaction_at" if q.by_interaction else "updated_at"
+    return (f"SELECT sessions.*, sessions.rowid FROM {_source(q)} "
+            f"WHERE sessions.archived=?{where} "
+            f"ORDER BY sessions.pinned DESC, sessions.{column} DESC, sessions.rowid LIMIT ?",
+            args)
+
+
 def page(conn: sqlite3.Connection, q: ListQuery) -> list[tuple[Any, ...]]:
     """The rows of the page (``sessions`` columns), in the listing's order."""
     if q.nothing:
         return []
-    where, args = _filters(q)
-    column = "last_interaction_at" if q.by_interaction else "updated_at"
+    sql, args = statement(q)
     want = min(q.offset + q.limit, SQL_INT)
     rows: list[tuple[Any, ...]] = []
     for archived in _states(q):
-        rows += conn.execute(
-            f"SELECT sessions.*, sessions.rowid FROM {_source(q)} "
-            f"WHERE sessions.archived=?{where} "
-            f"ORDER BY sessions.pinned DESC, sessions.{column} DESC, sessions.rowid LIMIT ?",
-            [archived, *args, want]).fetchall()
+        rows += conn.execute(sql, [archived, *args, want]).fetchall()
     if len(_states(q)) > 1:
         at = LAST_INTERACTION_AT if q.by_interaction else UPDATED_AT
         rows.sort(key=lambda r: (-r[PINNED], -r[at] if r[at] is not None else float("inf"),

@@ -6,6 +6,8 @@ triggers (``totalCount`` without counting rows), and ``open_runs``, the acknowle
 nothing answered yet, so start-up finds the interrupted ones without reading the transcript.
 Migration 6: ``sessions_search``, a trigram full-text index of keys and labels (external
 content: the sessions table), so ``sessions.list``'s ``search`` reads the matching rows only.
+Migration 7: the two orders again under the agent id, so a page filtered by ``agentId`` walks
+that agent's rows only (through the order's index it stepped over every other agent's rows).
 """
 
 from __future__ import annotations
@@ -119,4 +121,11 @@ MIGRATIONS.append([
         VALUES ('delete', old.rowid, old.key, old.label);
         INSERT INTO sessions_search (rowid, key, label) VALUES (new.rowid, new.key, new.label);
         END""",
+])
+
+MIGRATIONS.append([
+    "CREATE INDEX sessions_by_agent_update ON sessions "
+    "(agent_id, archived, pinned DESC, updated_at DESC)",
+    "CREATE INDEX sessions_by_agent_interaction ON sessions "
+    "(agent_id, archived, pinned DESC, last_interaction_at DESC)",
 ])

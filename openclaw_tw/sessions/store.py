@@ -16,7 +16,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from twisted.internet.defer import Deferred, succeed
@@ -32,6 +32,7 @@ from openclaw_tw.sessions.rowcache import RowCache
 from openclaw_tw.sessions.schema import MIGRATIONS  # noqa: F401 - app.py reads it here
 
 _log = Logger(namespace="sessions/store")
+T = TypeVar("T")
 RECENT = 5  # the newest rows the health snapshot and ``status`` show
 INTERRUPTED = "interrupted: the gateway stopped during this run"
 
@@ -108,12 +109,16 @@ ROW_UPSERT = ("INSERT INTO sessions VALUES (" + ",".join("?" * 22) + ") "
 
 
 def row_of(r: tuple[Any, ...]) -> SessionRow:
-    """A ``SessionRow`` from a ``SELECT *`` of ``sessions``."""
-    return SessionRow(*r[:14], archived=bool(r[14]), pinned=bool(r[15]), unread=bool(r[16]),
-                      overrides=_body(r[17]) if r[17] and r[17] != "{}" else {},
-                      created_via=r[18],
-                      total_tokens=r[19], total_tokens_fresh=bool(r[20]),
-                      estimated_cost_usd=r[21])
+    """A ``SessionRow`` from a ``SELECT *`` of ``sessions`` (positional: a ``sessions.list``
+    page makes a thousand of them)."""
+    (key, agent_id, session_id, created, updated, interacted, label, status, run_id, run_error,
+     started, ended, input_tokens, output_tokens, archived, pinned, unread, overrides, via,
+     total, fresh, cost) = r
+    return SessionRow(key, agent_id, session_id, created, updated, interacted, label, status,
+                      run_id, run_error, started, ended, input_tokens, output_tokens,
+                      bool(archived), bool(pinned), bool(unread),
+                      _body(overrides) if overrides and overrides != "{}" else {}, via, total,
+                      bool(fresh), cost)
 
 
 def _body(text: str) -> Any:
@@ -401,6 +406,25 @@ class SessionStore:
                 rows = conn.execute("SELECT * FROM transcript WHERE session_key=? ORDER BY seq "
                                     "DESC LIMIT ?", (key, per_key)).fetchall()
                 out[key] = [_entry_of(r) for r in reversed(rows)]
+            return out
+
+        return self.db.run(read)
+
+    def newest(self, keys: list[str], within: int, roles: tuple[str, ...],
+               pick: Callable[[dict[str, Any]], T | None]) -> Deferred[dict[str, T]]:
+        """Per key, the first ``pick(body)`` that is not None among the newest ``within``
+        entries, newest first, of those ``roles`` (a ``sessions.list`` page's last messages:
+        one transaction, and only the bodies looked at are decoded)."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, T]:
+            out: dict[str, T] = {}
+            for key in keys:
+                for role, body in conn.execute("SELECT role, body FROM transcript WHERE "
+                                               "session_key=? ORDER BY seq DESC LIMIT ?",
+                                               (key, within)).fetchall():
+                    if role in roles and (found := pick(_body(body))) is not None:
+                        out[key] = found
+                        break
             return out
 
         return self.db.run(read)

@@ -122,8 +122,8 @@ class OldStateDirectory(TestCase):
                               if k in row}, {"totalTokensFresh": False})
         self.assertEqual(self.rows("agents/main/agent/openclaw_tw-sessions.sqlite",
                                    "SELECT version FROM schema_versions WHERE owner='sessions'"),
-                         [(6,)])  # 4: the group catalog; 5: list indexes, counts, open runs;
-        # 6: the search index
+                         [(7,)])  # 4: the group catalog; 5: list indexes, counts, open runs;
+        # 6: the search index; 7: the list indexes under the agent id
         self.assertEqual(self.rows("agents/main/agent/openclaw_tw-sessions.sqlite",
                                    "SELECT SUM(n) FROM session_counts"), [(len(SESSIONS),)])
         send = {"sessionKey": "agent:main:fixture-b", "message": "after the upgrade",

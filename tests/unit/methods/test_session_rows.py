@@ -12,11 +12,22 @@ inputTokens 100, 50, 50, 400; outputTokens 6, 7, 7, 9; totalTokens 100, 250, (an
 
 from __future__ import annotations
 
+import random
 from typing import Any
+from unittest.mock import Mock
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.agent.models import ModelInfo, ProviderError, Usage
+from openclaw_tw.methods.session_rows import (
+    CREATED_VIA,
+    STATUS,
+    THINKING,
+    RowPresenter,
+    classification,
+)
+from openclaw_tw.sessions.keys import kind_of
+from openclaw_tw.sessions.store import SessionRow
 from tests.support.agent import ADMIN, MAIN, RW, drain, history, install_fake, send
 from tests.support.helpers import hello, make_app, ok
 
@@ -177,3 +188,82 @@ class OfflineRows(SynchronousTestCase):
         reply = history(w)["messages"][-1]
         self.assertEqual(reply["usage"], {"input": 0, "output": 0, "cacheRead": 0,
                                           "cacheWrite": 0, "totalTokens": 0})
+
+
+def spec_row(presenter: RowPresenter, row: SessionRow, now: int, active_runs: bool
+             ) -> dict[str, Any]:
+    """The row as it was built before the per-field version (every field, then the empty
+    ones dropped): the presenter must give the same fields in the same order."""
+    override = row.overrides.get("model")
+    provider, model, context = presenter._model(override)
+    runtime_ms = (row.ended_at - row.started_at) if row.ended_at and row.started_at else None
+    out: dict[str, Any] = {
+        "key": row.key, "visibility": "shared", "kind": kind_of(row.key),
+        "chatType": kind_of(row.key), "agentId": row.agent_id,
+        "isMain": row.key == f"agent:{row.agent_id}:main", "isBackground": False,
+        "sessionId": row.session_id, "createdAt": row.created_at, "updatedAt": row.updated_at,
+        "lastInteractionAt": row.last_interaction_at,
+        "createdVia": CREATED_VIA.get(row.created_via or ""),
+        "classification": classification(row),
+        "createdActor": {"type": "system"} if row.created_via == "cron" else None,
+        "label": row.label, "displayName": row.label,
+        "category": row.overrides.get("category"), "archived": row.archived,
+        "pinned": row.pinned, "unread": row.unread, "status": STATUS.get(row.status or ""),
+        "startedAt": row.started_at, "endedAt": row.ended_at, "runtimeMs": runtime_ms,
+        "lastRunId": row.last_run_id, "lastRunError": row.last_run_error,
+        "abortedLastRun": row.status in ("aborted", "interrupted"),
+        **THINKING, "thinkingLevel": row.overrides.get("thinkingLevel"),
+        "inputTokens": row.input_tokens, "outputTokens": row.output_tokens,
+        "totalTokens": row.total_tokens if row.total_tokens_fresh else None,
+        "totalTokensFresh": row.total_tokens_fresh,
+        "estimatedCostUsd": row.estimated_cost_usd,
+        "modelProvider": provider, "model": model,
+        "modelOverrideSource": "user" if override else None,
+        "contextTokens": context, "snapshotAt": now,
+    }
+    out = {k: v for k, v in out.items() if v is not None or k == "modelOverrideSource"}
+    if active_runs:
+        active = presenter.runtime.active.get(row.key)
+        out["hasActiveRun"] = active is not None
+        out["activeRunIds"] = [active.run_id] if active is not None else []
+    return out
+
+
+class RowShapes(SynchronousTestCase):
+    """``RowPresenter.row``/``rows`` give exactly the fields, values and order of the spec."""
+
+    def test_rows_match_the_spec_field_for_field(self) -> None:
+        app, _ = make_app()
+        self.addCleanup(app.runtime.stopService)
+        app.runtime.registry.models.append(
+            ModelInfo("fake", "fake-1", "Fake", context_tokens=128_000, cost=PRICES))
+        presenter = RowPresenter(app.runtime)
+        rng = random.Random(22)
+        pick = rng.choice
+        rows = []
+        for i in range(400):
+            agent = pick(["main", "ops"])
+            key = pick([f"agent:{agent}:main", f"agent:{agent}:s{i}", f"agent:{agent}:cron:c{i}",
+                        f"agent:{agent}:telegram:group:g{i}", "global", "unknown"])
+            started = pick([None, 0, 5, 100])
+            overrides = {k: v for k, v in (("model", pick([None, "", "fake/fake-1", "fake-1",
+                                                               "other/x", "bare"])),
+                                           ("category", pick([None, "work"])),
+                                           ("thinkingLevel", pick([None, "off"])))
+                         if v is not None}
+            rows.append(SessionRow(
+                key, agent, f"sid{i}", i, i + 1, pick([None, 0, i + 2]), pick([None, "", "L"]),
+                pick([None, "running", "done", "error", "aborted", "interrupted", "odd"]),
+                pick([None, f"r{i}"]), pick([None, "boom"]), started,
+                pick([None, 0, 7, 150]) if started is not None else pick([None, 9]),
+                pick([None, 0, 12]), pick([None, 3]), pick([False, True]), pick([False, True]),
+                pick([False, True]), overrides, pick([None, "chat", "cron", "telegram", "boot"]),
+                pick([None, 0, 99]), pick([False, True]), pick([None, 0.0, 0.5])))
+        app.runtime.active[rows[1].key] = Mock(run_id="run-1")  # type: ignore[assignment]
+        now = app.hub.now_ms()
+        listed = presenter.rows(rows)
+        for row, got in zip(rows, listed, strict=True):
+            self.assertEqual(list(got.items()), list(spec_row(presenter, row, now, True).items()))
+            for active_runs in (True, False):
+                self.assertEqual(list(presenter.row(row, active_runs).items()),
+                                 list(spec_row(presenter, row, now, active_runs).items()))

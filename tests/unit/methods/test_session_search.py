@@ -7,10 +7,12 @@ excludeSystem: true}}``."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from openclaw_tw.methods import session_search
 from openclaw_tw.methods.session_search import SNIPPET_MAX, score, snippet
 from tests.support.agent import RW, drain, history, install_fake, send
 from tests.support.helpers import call, hello, make_app, ok
@@ -89,3 +91,84 @@ class SessionSearch(SynchronousTestCase):
         self.assertLessEqual(len(cut), SNIPPET_MAX + 2)
         self.assertEqual(score("no match here", ["needle"]), 0.0)
         self.assertGreater(score("needle", ["needle"]), score(text, ["needle"]))
+
+
+class Counting:
+    """A connection that counts the seqs the named sessions' index walks hand back."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.seqs = 0
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        cursor = self.conn.execute(sql, args)
+        if sql.startswith("SELECT seq FROM transcript WHERE session_key"):
+            rows = cursor.fetchall()
+            self.seqs += len(rows)
+            return iter(rows)
+        return cursor
+
+
+class SearchWindow(SynchronousTestCase):
+    """A search looks at the newest ``SCAN_WINDOW`` entries and nothing older, whatever its
+    terms (one or two characters, or matching nothing): it cannot be made to read every entry.
+    The oldest entry holds the only "zq": outside the window it is not found."""
+
+    def setUp(self) -> None:
+        self.app, self.clock = make_app()
+        self.addCleanup(self.app.runtime.stopService)
+        self.patch(session_search, "SCAN_WINDOW", 40)
+        store = self.app.sessions
+        for i in range(30):  # 30 sessions of 6 entries: 180, oldest first
+            row = self.successResultOf(store.ensure(f"agent:main:s{i}"))
+            for j in range(6):
+                role = ("user", "assistant", "custom")[j % 3]
+                text = "zq old needle" if (i, j) == (0, 0) else f"turn {j} of {i}"
+                self.successResultOf(store.append(row, role, {"role": role, "content": text}))
+
+    def scan(self, terms: list[str], keys: list[str] | None = None) -> tuple[list[str], int]:
+        def run(conn: sqlite3.Connection) -> tuple[list[str], int]:
+            counting = Counting(conn)
+            hits = session_search._scan(counting, keys, terms, 25)  # type: ignore[arg-type]
+            return [h["snippet"] for _, _, h in hits], counting.seqs
+
+        out: tuple[list[str], int] = self.app.sessions_db.run_now(run)
+        return out
+
+    def test_a_match_older_than_the_window_is_not_looked_at(self) -> None:
+        for terms in (["zq"], ["q"], ["old", "needle"]):
+            self.assertEqual(self.scan(terms)[0], [], terms)
+        self.patch(session_search, "SCAN_WINDOW", 180)
+        self.assertEqual(self.scan(["zq"])[0], ["zq old needle"])
+        self.assertEqual(self.scan(["q"])[0], ["zq old needle"])
+
+    def test_the_window_holds_the_newest_entries(self) -> None:
+        # 40 entries: sessions 29..24 (36) and four of 23's; custom entries are never hits
+        hits = self.scan(["turn"])[0]
+        self.assertEqual(len(hits), 25)
+        self.assertEqual(hits[:2], ["turn 4 of 29", "turn 3 of 29"])
+        self.assertEqual(self.scan(["of", "23"])[0], ["turn 4 of 23", "turn 3 of 23"])
+
+    def test_named_sessions_have_a_window_of_their_own(self) -> None:
+        # the old message is found among a few named sessions' entries
+        self.assertEqual(self.scan(["zq"], ["agent:main:s0", "agent:main:s1"]),
+                         (["zq old needle"], 12))
+        # however many sessions are named, their walks read at most twice the window
+        every = [f"agent:main:s{i}" for i in range(30)]
+        hits, seqs = self.scan(["zq"], every)
+        self.assertEqual(hits, [])
+        self.assertLessEqual(seqs, 2 * 40)
+        self.assertEqual(self.scan(["of", "23"], every)[0], ["turn 4 of 23", "turn 3 of 23"])
+
+    def test_the_candidates_are_read_from_the_floor_up(self) -> None:
+        """The window's entries are read through a range from its floor (the table's rowid, or
+        each named session's index), the transcript first: nothing below the floor."""
+        for keys, walk in ((0, "SEARCH t USING INTEGER PRIMARY KEY (rowid>?)"),
+                           (3, "SEARCH t USING INDEX transcript_by_session "
+                               "(session_key=? AND seq>?)")):
+            sql = session_search.statement(keys, 2)
+            plan = self.app.sessions_db.run_now(lambda conn, sql=sql: conn.execute(
+                "EXPLAIN QUERY PLAN " + sql, ["x"] * sql.count("?")).fetchall())
+            details = [str(p[-1]) for p in plan]
+            self.assertEqual(details[0], walk, details)
+            self.assertTrue(details[1].startswith("SEARCH s USING INDEX"), details)

@@ -102,6 +102,16 @@ class PeerKeys(SynchronousTestCase):
         self.assertEqual(channel, "agent:main:slack:channel:c9")
         self.assertEqual((kind_of(group), kind_of(channel)), ("group", "group"))
 
+    def test_kind_is_the_rule_on_the_rest_of_the_key(self) -> None:
+        for key, kind in (("agent:main:groupie", "direct"), ("agent:group:main", "direct"),
+                          ("agent:main:group", "group"), ("agent:main:x:channel:y", "group"),
+                          ("channel:x", "group"), ("agent:main:channels:x", "direct"),
+                          ("agent:main:s1", "direct"), ("group", "group")):
+            rest = rest_of(key)
+            rule = "group" if ":group:" in f":{rest}:" or ":channel:" in f":{rest}:" \
+                else "direct"
+            self.assertEqual((kind_of(key), rule), (kind, kind), key)
+
     def test_group_scope_main(self) -> None:
         self.assertEqual(peer_key("main", "discord", "group", "g1", group_scope="main"),
                          "agent:main:main")

@@ -192,6 +192,25 @@ class StoreTests(SynchronousTestCase):
                           "agent:main:none": []})
         self.assertEqual(self.successResultOf(self.store.count_entries("agent:main:a")), 4)
 
+    def test_newest_picks_the_first_match_within_the_window(self) -> None:
+        """``newest``: per key, the newest entry of the roles whose body ``pick`` accepts,
+        looking at the newest ``within`` entries only (a list page's last messages)."""
+        for role, text in (("user", "old"), ("user", "hello"), ("assistant", "  "),
+                           ("custom", "marker"), ("toolResult", "out")):
+            self.append(self.store, role, text, key="agent:main:a")
+        self.append(self.store, "assistant", "only", key="agent:main:b")
+
+        def pick(body: Any) -> str | None:
+            return body["content"].strip() or None
+
+        keys = ["agent:main:a", "agent:main:b", "agent:main:none"]
+        roles = ("user", "assistant")
+        self.assertEqual(self.successResultOf(self.store.newest(keys, 20, roles, pick)),
+                         {"agent:main:a": "hello", "agent:main:b": "only"})
+        # the hello is the fourth newest entry of a: a window of three does not reach it
+        self.assertEqual(self.successResultOf(self.store.newest(keys, 3, roles, pick)),
+                         {"agent:main:b": "only"})
+
     # -- idempotency index -------------------------------------------------------------------
 
     def test_duplicate_idempotency_key_rejected(self) -> None:
@@ -324,6 +343,36 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(db.run_now(lambda conn: conn.execute(
             "SELECT run_id FROM transcript WHERE role='custom'").fetchall()), [("r2",)])
 
+    def test_migration_7_indexes_the_rows_already_stored(self) -> None:
+        """A file at migration 6: migration 7 adds the agent's indexes over the rows it holds,
+        and the pages by agent read the same rows as before."""
+        path = Path(self.mktemp()) / "old.sqlite"
+        old = Database(path, MIGRATIONS[:6], inline=True)
+        old.open()
+        store = SessionStore(old, self.clock)
+        for i in range(12):
+            agent = "ops" if i % 3 else "main"
+            self.successResultOf(store.save(SessionRow(
+                f"agent:{agent}:k{i}", agent, f"s{i}", i, 100 - i % 5, i % 4 or None,
+                archived=i % 5 == 1, pinned=i % 7 == 2)))
+        queries = [ListQuery(agent_id="ops"), ListQuery(agent_id="ops", archived=None),
+                   ListQuery(agent_id="main", by_interaction=True, archived=None)]
+        before = [[r.key for r in self.successResultOf(store.page(q))[0]] for q in queries]
+        old.close()
+        db = Database(path, MIGRATIONS, inline=True)
+        db.open()
+        self.addCleanup(db.close)
+        self.assertEqual(db.run_now(lambda conn: conn.execute(
+            "SELECT name FROM sqlite_master WHERE name LIKE 'sessions_by_agent_%' ORDER BY name"
+            ).fetchall()), [("sessions_by_agent_interaction",), ("sessions_by_agent_update",)])
+        self.assertEqual(db.run_now(lambda conn: conn.execute(
+            "PRAGMA integrity_check").fetchall()), [("ok",)])
+        store = SessionStore(db, self.clock)
+        store.load()
+        self.assertEqual([[r.key for r in self.successResultOf(store.page(q))[0]]
+                          for q in queries], before)
+        self.assertEqual(len(before[1]), 8)
+
 
 class ListingTests(SynchronousTestCase):
     """``sessions.list`` pages from SQLite match the listing rules applied to every row
@@ -383,20 +432,41 @@ class ListingTests(SynchronousTestCase):
                                                           include_unknown=True),
                    ListQuery(archived=None, include_global=True, offset=7, limit=11),
                    ListQuery(offset=30, limit=5, by_interaction=True),
-                   ListQuery(limit=1000), ListQuery(nothing=True)]
+                   ListQuery(limit=1000), ListQuery(nothing=True),
+                   ListQuery(agent_id="ops", by_interaction=True, archived=None, limit=1000),
+                   ListQuery(agent_id="main", updated_since=8, offset=2, limit=7),
+                   ListQuery(agent_id="main", pinned=True, by_interaction=True),
+                   ListQuery(agent_id="ops", search="k1", include_global=True)]
         for q in queries:
             rows, total = self.successResultOf(self.store.page(q))
             self.assertEqual(([r.key for r in rows], total), self.expected(q), q)
 
+    def plan(self, q: ListQuery) -> str:
+        """What SQLite does for the page's own statement."""
+        sql, args = listing.statement(q)
+        plan = self.db.run_now(lambda conn: conn.execute(
+            "EXPLAIN QUERY PLAN " + sql, [0, *args, 50]).fetchall())
+        return " ".join(str(p[-1]) for p in plan)
+
     def test_a_page_reads_only_its_rows(self) -> None:
         """The page's SQL walks an index in order (no sort of every row)."""
-        where, args = listing._filters(ListQuery())
-        plan = self.db.run_now(lambda conn: conn.execute(
-            f"EXPLAIN QUERY PLAN SELECT * FROM sessions WHERE archived=?{where} "
-            "ORDER BY pinned DESC, updated_at DESC, rowid LIMIT 50", [0, *args]).fetchall())
-        details = " ".join(str(p[-1]) for p in plan)
-        self.assertIn("sessions_by_update", details)
+        details = self.plan(ListQuery())
+        self.assertIn("USING INDEX sessions_by_update (archived=?)", details)
         self.assertNotIn("TEMP B-TREE", details)
+
+    def test_an_agents_page_walks_that_agents_rows_only(self) -> None:
+        """With ``agentId`` the page walks the agent's part of an index of its order
+        (migration 7), in order: no other agent's rows, no sort."""
+        for q, index in ((ListQuery(agent_id="ops"), "sessions_by_agent_update"),
+                         (ListQuery(agent_id="ops", by_interaction=True),
+                          "sessions_by_agent_interaction"),
+                         (ListQuery(agent_id="ops", include_global=True, pinned=False),
+                          "sessions_by_agent_update"),
+                         (ListQuery(agent_id="ops", updated_since=15),
+                          "sessions_by_agent_update")):
+            details = self.plan(q)
+            self.assertIn(f"USING INDEX {index} (agent_id=? AND archived=?", details, q)
+            self.assertNotIn("TEMP B-TREE", details, q)
 
     def test_a_search_reads_only_its_matches(self) -> None:
         q = ListQuery(search="k11")
