@@ -19,6 +19,24 @@ from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Run
 from openclaw_tw.errors import invalid_request
 from openclaw_tw.methods.chat import history_message
 from openclaw_tw.methods.reused_keys import answer_reused
+from openclaw_tw.methods.session_params import (
+    ABORT,
+    COMPACT,
+    CREATE,
+    DEFAULT_LIMIT,
+    DELETE,
+    DESCRIBE,
+    GET,
+    GET_DEFAULT_LIMIT,
+    LIST,
+    MAX_CANDIDATES,
+    PATCH,
+    PREVIEW,
+    RESET,
+    RESOLVE,
+    SEND,
+    SUBSCRIBE,
+)
 from openclaw_tw.methods.session_rows import (
     LAST_WITHIN,
     SAID,
@@ -29,8 +47,8 @@ from openclaw_tw.methods.session_rows import (
 )
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
-from openclaw_tw.protocol.schema import AnyValue, Arr, Bool, Int, Nullable, OneOf, Str, closed
 from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
+from openclaw_tw.sessions.labels import claim_label
 from openclaw_tw.sessions.listing import SQL_INT, ListQuery
 from openclaw_tw.sessions.store import OVERRIDE_FIELDS, Entry, SessionRow, SessionStore
 
@@ -40,67 +58,6 @@ if TYPE_CHECKING:
 
 RunBlocking = Callable[..., Deferred[Any]]
 
-_S1 = Str(min_len=1)
-DEFAULT_LIMIT = 100
-MAX_CANDIDATES = 100  # sessions.resolve: rows listed when a session id or label is ambiguous
-LIST = closed(optional={
-    "limit": Int(minimum=1), "offset": Int(minimum=0),
-    "activeMinutes": Int(minimum=1), "label": Str(max_len=512), "agentId": Str(),
-    "search": Str(),
-    "archived": OneOf(Bool(), Str(enum=["all"])), "includeGlobal": Bool(),
-    "includeUnknown": Bool(), "includeLastMessage": Bool(), "includeDerivedTitles": Bool(),
-    "sortBy": Str(enum=["updatedAt", "lastInteractionAt", "activity"]), "pinned": Bool()},
-    accepted="activeOnly requireLastInteraction excludeSubagents excludeCron excludeSystem "
-             "configuredAgentsOnly includeActivitySummary projectId workspaceDir group "
-             "boardFace hasBoard creatorId ownerId ownerFirst involvingMe profileRelation "
-             "involvingProfileId includePeople spawnedBy")
-DESCRIBE = closed({"key": _S1}, {"agentId": _S1, "includeDerivedTitles": Bool(),
-                                 "includeLastMessage": Bool()})
-# The real gateway does not validate sessions.get's params: key (or sessionKey), agentId, limit.
-GET = closed(optional={"key": Str(), "sessionKey": Str(), "agentId": Str(),
-                       "limit": Int(minimum=1)})
-GET_DEFAULT_LIMIT = 200
-PREVIEW = closed({"keys": Arr(Str())}, {"limit": Int(minimum=1, maximum=50),
-                                        "maxChars": Int(minimum=20)})
-RESOLVE = closed(optional={"key": Str(), "sessionId": Str(), "label": Str(),
-                           "agentId": Str(), "allowMissing": Bool()},
-                 accepted="reference shortId slugHint spawnedBy includeGlobal includeUnknown")
-_NS = Nullable(Str())
-PATCH = closed({"key": _S1}, {
-    "agentId": Str(), "label": Nullable(Str(max_len=512)), "archived": Nullable(Bool()), "pinned": Nullable(Bool()),
-    "unread": Nullable(Bool()), "model": _NS, "thinkingLevel": _NS,
-    "fastMode": Nullable(AnyValue()), "category": _NS, "expectedSessionId": Str()},
-    accepted="expectedLifecycleRevision expectedPermissionMode expectedSandboxMode "
-             "expectedNativeRuntimeConsent expectedToolOverrides expectedMarkedUnreadAt "
-             "autoLabel icon color boardFace boardPresentation statusNote attention ttlMinutes "
-             "contextWindow toolOverrides verboseLevel traceLevel reasoningLevel responseUsage "
-             "elevatedLevel execHost execSecurity execAsk execNode permissionMode sandboxMode "
-             "nativeRuntimeConsent agentRuntime completionOwnerSessionKey "
-             "inheritedToolPolicyVersion inheritedToolAllow inheritedToolDeny sendPolicy "
-             "groupActivation")
-RESET = closed({"key": _S1}, {"agentId": Str(), "reason": Str(enum=["new", "reset"]),
-                              "expectedSessionId": Str()})
-DELETE = closed({"key": _S1}, {"agentId": Str(), "deleteTranscript": Bool(),
-                               "expectedSessionId": Str(), "archivedOnly": Bool()},
-                "expectedLifecycleRevision expectedSessionUpdatedAt emitLifecycleHooks")
-COMPACT = closed({"key": _S1}, {"agentId": Str(), "maxLines": Int(minimum=1)})
-CREATE = closed(optional={"key": Str(), "agentId": Str(), "label": Str(max_len=512),
-                          "model": Str(),
-                          "message": Str(), "idempotencyKey": Str()},
-                accepted="displayName titleSource category agentRuntime contextWindow "
-                         "thinkingLevel fastMode permissionMode toolOverrides incognito "
-                         "visibility catalogId parentSessionKey spawnDepth fork forkFrom "
-                         "emitCommandHooks succeedsParent timeoutMs task mentions attachments "
-                         "projectId projectGitUrl repository worktree worktreeSource "
-                         "worktreeBaseRef worktreeName execNode cwd")
-SEND = closed({"key": _S1, "message": Str()}, {"agentId": Str(), "idempotencyKey": Str(),
-                                               "timeoutMs": Int(minimum=0)},
-              "mentions thinking attachments")
-ABORT = closed(optional={"key": Str(), "runId": Str(), "agentId": Str(),
-                         "clearQueued": Bool()})
-# sessions.subscribe with params is sessions.list plus the subscription: the same typed
-# schema (accepting them untyped let {"activeMinutes": "<20 KB>"} reach the arithmetic).
-SUBSCRIBE = LIST
 
 
 def entry_text(entry: Entry) -> str:
@@ -282,10 +239,17 @@ class SessionsMethods:
         return self._existing(params).addCallback(self._patch, params)
 
     def _patch(self, row: SessionRow, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        for field in ("label", "archived", "pinned", "unread"):
+        raw = params.get("label")
+        d = succeed(None) if raw is None else claim_label(self.store, row.key, raw)
+        return d.addCallback(self._patch_fields, row, params)
+
+    def _patch_fields(self, label: str | None, row: SessionRow, params: dict[str, Any]
+                      ) -> Deferred[dict[str, Any]]:
+        if "label" in params:
+            row.label = label  # null removes it
+        for field in ("archived", "pinned", "unread"):
             if field in params:
-                value = params[field]
-                setattr(row, field, value if field == "label" else bool(value))
+                setattr(row, field, bool(params[field]))
         for field in OVERRIDE_FIELDS:
             if field in params:
                 if params[field] is None:
@@ -382,12 +346,15 @@ class SessionsMethods:
         agent_id = normalize_agent_id(params.get("agentId"))
         raw = params.get("key") or f"session-{uuid.uuid4().hex[:8]}"
         key = resolve_key(raw, agent_id=agent_id)
-        return self.store.ensure(key, "create").addCallback(self._create, ctx, params, key)
+        raw = (params.get("label") or "").strip()  # blank: no label, as the reference
+        d = succeed(None) if not raw else claim_label(self.store, key, raw)
+        return d.addCallback(lambda label: self.store.ensure(key, "create").addCallback(
+            self._create, ctx, params, key, label))
 
-    def _create(self, row: SessionRow, ctx: CallContext, params: dict[str, Any], key: str
-                ) -> Deferred[Any]:
-        if params.get("label"):
-            row.label = params["label"]
+    def _create(self, row: SessionRow, ctx: CallContext, params: dict[str, Any], key: str,
+                label: str | None) -> Deferred[Any]:
+        if label is not None:
+            row.label = label
         if params.get("model"):
             row.overrides["model"] = params["model"]
         return self.store.save(row).addCallback(self._created, ctx, params, key, row)

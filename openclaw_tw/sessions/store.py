@@ -327,6 +327,15 @@ class SessionStore:
         return self.db.run(read).addCallback(
             lambda found: [self._loaded(r, r[0]) or row_of(r) for r in found])
 
+    def label_taken(self, agent_id: str, label: str, key: str) -> Deferred[bool]:
+        """Whether another session of ``agent_id`` than ``key`` has this label."""
+
+        def read(conn: sqlite3.Connection) -> bool:
+            return conn.execute("SELECT 1 FROM sessions WHERE label=? AND agent_id=? AND key<>? "
+                                "LIMIT 1", (label, agent_id, key)).fetchone() is not None
+
+        return self.db.run(read)
+
     def categorized(self) -> Deferred[list[SessionRow]]:
         """Every row with a category (the session groups' members), oldest first."""
 

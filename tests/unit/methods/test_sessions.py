@@ -228,6 +228,27 @@ class SessionsMethods(SynchronousTestCase):
         self.assertNotIn("label", listed)
         self.assertIs(listed["pinned"], False)
 
+    def test_labels_are_trimmed_and_unique_per_agent(self) -> None:
+        self.create("a", label="  Work  ")
+        self.assertEqual(stored_row(self.app, "agent:main:a").label, "Work")  # type: ignore[union-attr]
+        self.create("b")
+        taken = {"code": "INVALID_REQUEST", "message": "label already in use: Work"}
+        self.assertEqual(self.error(self.w, "sessions.patch", {"key": "b", "label": " Work"}),
+                         taken)
+        self.assertEqual(self.error(self.w, "sessions.create", {"key": "c", "label": "Work"}),
+                         taken)
+        self.assertIsNone(stored_row(self.app, "agent:main:c"))  # nothing was created
+        self.assertEqual(self.error(self.w, "sessions.patch", {"key": "b", "label": "  "}),
+                         {"code": "INVALID_REQUEST", "message": "invalid label: empty"})
+        ok(self.w, "sessions.patch", {"key": "a", "label": "Work"})  # its own label: fine
+        self.create("d", label="   ")  # a blank label at create is no label
+        self.assertIsNone(stored_row(self.app, "agent:main:d").label)  # type: ignore[union-attr]
+        # another agent's session may have it; a freed label can be taken
+        self.create("agent:ops:x", label="Work", agentId="ops")
+        ok(self.w, "sessions.patch", {"key": "a", "label": None})
+        ok(self.w, "sessions.patch", {"key": "b", "label": "Work"})
+        self.assertEqual(stored_row(self.app, "agent:main:b").label, "Work")  # type: ignore[union-attr]
+
     def test_patch_model_override_used_by_next_run(self) -> None:
         fake = install_fake(self.app, primary=False)
         self.turn()
