@@ -158,8 +158,12 @@ class RealTUIWithUsage(TUIHarness):
         await self.say("/model fake/small-model")
         await self.wait_for(r"model set to fake/small-model", "/model", 15)
         await self.say("second message")
+        # the footer names the new model as soon as /model lands, before the second turn
+        # runs: wait for the second reply itself, then for the footer and idle
+        await self.wait_for(r"^second message[\s\S]*^Plain reply\.", "the second reply")
         await self.wait_for(r"small-model \| deliver:off \| tokens 100/64k", "the new model")
         await self.idle("second message")
+        self.assertEqual(len(self.model.requests), 2)
         self.assertEqual(self.model.requests[-1].body["model"], "small-model")
         await self.tmux("kill-session", "-t", "tui")
         await self.tmux("new-session", "-d", "-s", "tui", "-x", "160", "-y", "45",
