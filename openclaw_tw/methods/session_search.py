@@ -132,8 +132,30 @@ def in_scope(row: SessionRow, params: dict[str, Any]) -> bool:
 BATCH_MAX = 256  # seqs one session's walk reads at a time
 
 
+def _literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _char_pattern(ch: str) -> str:
+    """A LIKE piece matching ``ch`` and its case variants as stored (lower(body) folds ASCII
+    only): the escapes of the variants, their differing hex digits as ``_``."""
+    if ord(ch) < 128:
+        return _literal(json.dumps(ch)[1:-1])
+    forms = {json.dumps(v)[1:-1] for v in {ch, ch.lower(), ch.upper(), ch.title()}
+             if len(v) == 1}
+    if len({len(f) for f in forms}) != 1:
+        forms = {json.dumps(ch)[1:-1]}
+        return "".join("_" if c not in "\\u" else _literal(c) for c in forms.pop())
+    first, *rest = sorted(forms)
+    return "".join(_literal(c) if all(f[i] == c for f in rest) else "_"
+                   for i, c in enumerate(first))
+
+
 def _like(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    """The LIKE pattern of a (lowercased) term against lower(body), the stored JSON: quotes,
+    backslashes and control characters escaped as JSON escapes them, non-ASCII characters as
+    their ``\\uXXXX`` escapes (any case of them). A superset: the decoded text decides."""
+    return "%" + "".join(_char_pattern(ch) for ch in term) + "%"
 
 
 def _seqs(conn: sqlite3.Connection, key: str, batch: int) -> Iterator[int]:

@@ -75,6 +75,25 @@ class SessionSearch(SynchronousTestCase):
         self.assertEqual(ok(self.c, "sessions.search", {"query": "%"})["results"][0]["snippet"],
                          "item 3 100% done_ok")  # ties: the newest first
 
+    def test_non_ascii_quotes_and_backslashes_match(self) -> None:
+        """The stored transcript is JSON text (non-ASCII as ``\\uXXXX``, quotes and
+        backslashes escaped): a term in any script, in any case, still finds its message."""
+        self.turn("main", "Grüße aus Köln, ÄRGER", "日本語の返事 😀")
+        self.turn("main", 'say "quoted" at C:\\temp\\x', "Ωmega sign")
+        self.turn("main", "plain ascii only", "nothing else")
+        for query, snippet_has in (("grüße", "Grüße"), ("ärger", "ÄRGER"), ("GRÜSSE", None),
+                                   ("köln ärger", "Köln"), ("日本語", "日本語"), ("😀", "😀"),
+                                   ('"quoted"', '"quoted"'), ("c:\\temp\\x", "C:\\temp"),
+                                   ("ωMEGA", "Ωmega")):
+            hits = self.search(query)["results"]
+            if snippet_has is None:
+                self.assertEqual(hits, [], query)  # no case folding beyond lower()
+                continue
+            self.assertEqual(len(hits), 1, query)
+            self.assertIn(snippet_has, hits[0]["snippet"])
+        self.assertEqual(self.search("日本人")["results"], [])
+        self.assertEqual(session_search._like("ä_"), "%\\\\u00_4\\_%")
+
     def test_fresh_and_bad_input(self) -> None:
         self.assertEqual(self.search("anything"), {"results": [], "sessions": []})
         for bad in ({}, {"query": ""}, {"query": "x", "limit": 26}, {"query": "x" * 4097},
