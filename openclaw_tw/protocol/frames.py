@@ -33,6 +33,33 @@ class FrameDecodeError(Exception):
     """The bytes were not one JSON value."""
 
 
+class FrameTooDeep(FrameDecodeError):
+    """JSON nested past the parser's depth limit; ``req_id`` is the request's id when the
+    frame names it before anything nested (as every client writes a request), else None."""
+
+    def __init__(self, message: str, req_id: str | None) -> None:
+        super().__init__(message)
+        self.req_id = req_id
+
+
+# "id" among the leading string members of the frame object (type, method, id, in any order)
+_LEADING_ID = re.compile(
+    rb'\s*\{\s*(?:"(?:type|method)"\s*:\s*"(?:[^"\\]|\\.){0,256}"\s*,\s*){0,2}'
+    rb'"id"\s*:\s*("(?:[^"\\]|\\.){1,256}")')
+
+
+def leading_id(payload: bytes) -> str | None:
+    """The request id of a frame too deep to parse, read from its first bytes alone."""
+    found = _LEADING_ID.match(payload, 0, 2048)
+    if found is None:
+        return None
+    try:
+        value = json.loads(found.group(1))
+    except ValueError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def decode(payload: bytes) -> Any:
     """One JSON value, as Node's ``JSON.parse`` reads it.
 
@@ -47,6 +74,8 @@ def decode(payload: bytes) -> Any:
         message = str(e)
         if "surrogate" in message or "infinity" in message:
             return _lenient(payload, message)
+        if "depth limit" in message:
+            raise FrameTooDeep(message, leading_id(payload)) from None
         raise FrameDecodeError(message) from None
 
 

@@ -36,6 +36,7 @@ SESSION_ROW_CACHE = 1024  # session rows kept in memory beyond those in use (LRU
 # Request params (checked before the method's schema, so before anything is stored). orjson
 # cannot encode past 255 levels, and a stored value is later nested inside responses.
 MAX_PARAMS_DEPTH = 64  # arrays and objects inside params
+MAX_FRAME_DEPTH = 1024  # nesting a frame can have at all (orjson's fixed parse limit)
 MAX_PARAMS_ITEMS = 10_000  # items of one array or keys of one object
 MAX_ERROR_NAME_CHARS = 64  # a key or property name quoted in an error message
 INT64_MAX = 2**63 - 1  # an integer param past this is this (SQLite's and orjson's range)

@@ -40,6 +40,7 @@ from openclaw_tw.protocol.handshake import ConnectDecision, PeerInfo
 from openclaw_tw.protocol.limits import (
     CLOSE_GRACE_S,
     MAX_CLOSE_REASON_BYTES,
+    MAX_FRAME_DEPTH,
     MAX_PAYLOAD,
     MAX_PENDING_HANDSHAKE_FRAMES,
     MAX_PREAUTH_PAYLOAD,
@@ -450,6 +451,12 @@ class GatewayProtocol(WebSocketServerProtocol):
             return  # the real gateway ignores non-JSON frames after hello
         try:
             frame = frames.decode(payload)
+        except frames.FrameTooDeep as e:  # JSON all the same: the request gets an answer
+            if e.req_id is not None:
+                self.respond_error(e.req_id, invalid_request(
+                    f"invalid request frame: must NOT be nested more than {MAX_FRAME_DEPTH}"
+                    " levels deep"))
+            return
         except frames.FrameDecodeError:
             _log.debug("ignored non-JSON frame conn={conn}", conn=self.conn_id)
             return

@@ -142,6 +142,17 @@ class Silence(Case):
         for bad in (b'[NaN, "\\udfff"]', b'{"a": Infinity, "b": "\\udfff"}', b'"\\udfff'):
             self.assertRaises(frames.FrameDecodeError, frames.decode, bad)
 
+    def test_a_frame_nested_past_the_parser_limit_gets_an_answer(self) -> None:
+        deep = "[" * 3000 + "]" * 3000
+        res = raw_request(self.admin, "deep", "cron.add", '{"payload":' + deep + "}")
+        self.assertRefused(res, "invalid request frame: must NOT be nested more than 1024 "
+                                "levels deep")
+        self.admin.send_raw(('{"params":' + deep + ',"type":"req","id":"late"}').encode())
+        self.assertIsNone(self.admin.response("late"))  # no id before the nesting: no answer
+        self.assertEqual(frames.leading_id(b' { "method" : "x", "type":"req", "id":"a\\"b"'),
+                         'a"b')
+        self.assertTrue(ok(self.admin, "health", {}))  # the connection still serves
+
     def test_an_unknown_provider_does_not_echo_a_megabyte(self) -> None:
         req_id = self.admin.request("agent", {"message": "hi", "model": "m" * 1_000_000,
                                               "idempotencyKey": "k1"})
