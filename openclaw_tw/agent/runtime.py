@@ -36,6 +36,7 @@ from openclaw_tw.agent.models import (
 )
 from openclaw_tw.agent.run import AlreadyRecorded, Outcome, Run
 from openclaw_tw.agent.tool_rounds import ToolRounds
+from openclaw_tw.automation.heartbeat import hidden_chat_event
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.sessions.store import SessionRow, SessionStore
 
@@ -510,6 +511,9 @@ class AgentRuntime(ToolRounds, Service):
         return payload
 
     def _chat(self, run: Run, state: str, drop: bool = False, **fields: Any) -> None:
+        message = fields.get("message")
+        if hidden_chat_event(run.run_id, state, message["content"][0]["text"] if message else ""):
+            return  # a heartbeat's stream and acknowledgment are not chat
         payload = {"runId": run.run_id, "sessionKey": run.session_key,
                    "agentId": run.row.agent_id, "seq": run.seq, "state": state, **fields}
         self._broadcast("chat", payload, drop)

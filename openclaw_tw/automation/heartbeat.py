@@ -76,6 +76,25 @@ def heartbeat_config(raw: dict[str, Any], agent_id: str) -> dict[str, Any]:
             "timeoutSeconds": merged.get("timeoutSeconds")}
 
 
+RUN_PREFIX = "heartbeat-"  # a heartbeat turn's run id: its transcript entries carry it
+
+
+def hidden_in_chat(role: str, run_id: str | None, text: str) -> bool:
+    """What chat history (the Control UI, the TUI) leaves out, as the real gateway does: a
+    heartbeat's prompt, and its reply when that is only an acknowledgment.  The transcript
+    keeps both (sessions.get, exports)."""
+    if not run_id or not run_id.startswith(RUN_PREFIX):
+        return False
+    return role == "user" or (role == "assistant" and classify(text)[1] is None)
+
+
+def hidden_chat_event(run_id: str, state: str, text: str) -> bool:
+    """A heartbeat turn's ``chat`` events: no deltas; the final only for an alert."""
+    if not run_id.startswith(RUN_PREFIX):
+        return False
+    return state == "delta" or (state == "final" and classify(text)[1] is None)
+
+
 def classify(text: str) -> tuple[str, str | None]:
     """(status, preview) for a reply: an acknowledgment token is ``ok-token``."""
     body = text.strip()
@@ -187,7 +206,7 @@ class Heartbeat:
             timeout = cfg.get("timeoutSeconds")
             if not isinstance(timeout, int | float) or isinstance(timeout, bool):
                 timeout = min(cfg["everyMs"] / 1000, 600) if cfg["everyMs"] else 600
-            run = await self.runtime.accept(row, message, f"heartbeat-{uuid.uuid4()}", "agent",
+            run = await self.runtime.accept(row, message, f"{RUN_PREFIX}{uuid.uuid4()}", "agent",
                                           None, timeout_s=timeout)
             outcome = await run.finished()
         except Exception as e:  # noqa: BLE001 - a failed heartbeat is reported, not raised

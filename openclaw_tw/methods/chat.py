@@ -11,9 +11,11 @@ from twisted.python.failure import Failure
 from openclaw_tw.agent import attachments
 from openclaw_tw.agent.dedupe import DedupeCache
 from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome, Run
+from openclaw_tw.automation.heartbeat import hidden_in_chat
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.methods.reused_keys import answer_reused, fingerprint, key_conflict
 from openclaw_tw.methods.session_rows import RowPresenter
+from openclaw_tw.methods.session_search import message_text
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Int, Str, closed
 from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
@@ -277,13 +279,18 @@ def _key_of(params: dict[str, Any]) -> str:
     return resolve_key(params.get("sessionKey"), agent_id=params.get("agentId"))
 
 
+def in_chat(entry: Entry) -> bool:
+    """False for a heartbeat's prompt and acknowledgment (automation/heartbeat.py)."""
+    return not hidden_in_chat(entry.role, entry.run_id, message_text(entry.body))
+
+
 def _history_page(entries: list[Entry], key: str, row: SessionRow | None, limit: int,
                   max_chars: int | None) -> dict[str, Any]:
     more = len(entries) > limit
     entries = entries[-limit:]
     out: dict[str, Any] = {
         "sessionKey": key, "sessionId": row.session_id if row else None,
-        "messages": [history_message(e, max_chars) for e in entries],
+        "messages": [history_message(e, max_chars) for e in entries if in_chat(e)],
         "hasMore": more}
     if more and entries:
         out["cursor"] = str(entries[0].seq)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
-from openclaw_tw.methods.chat import history_message
+from openclaw_tw.methods.chat import history_message, in_chat
 from openclaw_tw.methods.session_rows import RowPresenter
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
@@ -62,7 +62,10 @@ class SessionMessagesMethods:
     # -- the event -----------------------------------------------------------------------------
 
     def appended(self, row: SessionRow, entry: Entry) -> None:
-        """A transcript entry was committed (``SessionStore.appended``)."""
+        """A transcript entry was committed (``SessionStore.appended``); a heartbeat's prompt
+        and acknowledgment are not chat (``in_chat``)."""
+        if not in_chat(entry):
+            return
         session = self.rows.row(row)
         run = self.runtime.runs.get(entry.run_id) if entry.run_id else None
         if run is not None and run.outcome is None:  # accepted, not settled: in flight

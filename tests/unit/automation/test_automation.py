@@ -12,8 +12,14 @@ from typing import Any
 from twisted.trial import unittest
 
 from openclaw_tw.automation import schedule as sched
-from openclaw_tw.automation.heartbeat import DEFAULT_PROMPT, classify, parse_duration_ms
+from openclaw_tw.automation.heartbeat import (
+    DEFAULT_PROMPT,
+    classify,
+    hidden_in_chat,
+    parse_duration_ms,
+)
 from openclaw_tw.automation.store import INTERRUPTED
+from tests.support.agent import install_fake
 from tests.support.cron import ADMIN
 from tests.support.cron import CronCase as Base
 from tests.support.helpers import hello, stored_keys
@@ -350,6 +356,43 @@ class HeartbeatAndWake(Base):
         self.assertEqual(self.ok(c, "last-heartbeat", {}), beats[0])
         entries = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
         self.assertEqual(entries[0].body["content"], DEFAULT_PROMPT)
+
+    def test_chat_history_hides_the_prompt_and_acknowledgments(self) -> None:
+        """As the real gateway's Control UI and TUI history: no heartbeat prompts and no
+        acknowledgment-only replies; an alert shows; the transcript keeps all of them."""
+        app = self.start(config={"agents": {"defaults": {"heartbeat": {
+            "every": "5m", "prompt": "Custom beat"}}}})
+        c = hello(app.hub, scopes=ADMIN)
+        self.ok(c, "sessions.messages.subscribe", {"key": "main"})
+        fake = install_fake(app)
+        self.clock.advance(300)
+        self.spin(2)
+        fake.calls[-1].say("HEARTBEAT")
+        self.spin(2)
+        fake.calls[-1].finish("_OK")
+        self.spin(10)
+        self.assertEqual(self.ok(c, "last-heartbeat", {})["status"], "ok-token")
+        self.clock.advance(300)
+        self.spin(2)
+        fake.calls[-1].say("The disk ")
+        self.spin(2)
+        fake.calls[-1].finish("is 95% full.")
+        self.spin(10)
+        shown = self.ok(c, "chat.history", {"sessionKey": "main"})["messages"]
+        self.assertEqual([(m["role"], m["content"][0]["text"]) for m in shown],
+                         [("assistant", "The disk is 95% full.")])
+        events = c.pop()
+        live = [e["payload"]["message"]["role"] for e in events
+                if e.get("event") == "session.message"]
+        self.assertEqual(live, ["assistant"])
+        chat = [(e["payload"]["state"], e["payload"].get("message", {}).get("content"))
+                for e in events if e.get("event") == "chat"
+                and e["payload"]["state"] in ("delta", "final")]
+        self.assertEqual(chat, [("final", [{"type": "text", "text": "The disk is 95% full."}])])
+        kept = self.successResultOf(app.sessions.history("agent:main:main", 10, None))
+        self.assertEqual([e.role for e in kept], ["user", "assistant", "user", "assistant"])
+        self.assertTrue(hidden_in_chat("user", "heartbeat-1", "anything"))
+        self.assertFalse(hidden_in_chat("user", "run-1", "Custom beat"))
 
     def test_heartbeat_config_and_set_heartbeats(self) -> None:
         app = self.start(config={"agents": {"defaults": {"heartbeat": {
