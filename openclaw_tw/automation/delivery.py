@@ -124,35 +124,35 @@ class Announcer:
         self.clock = clock
 
     async def deliver(self, delivery: Any, text: str) -> dict[str, Any]:
-        """The job state's delivery facts for this run."""
-        if not isinstance(delivery, dict) or delivery.get("mode", "announce") == "none":
-            return {"lastDeliveryStatus": "not-requested"}
+        """The job state's delivery facts for this run, and (``_trace``) where its output was
+        meant to go and where it went, as the run log records it."""
+        plan = delivery if isinstance(delivery, dict) else {"mode": "none"}
+        facts, resolved = await self._deliver(plan, text)
+        facts["_trace"] = delivery_trace(plan, resolved, facts.get("lastDelivered") is True)
+        return facts
+
+    async def _deliver(self, plan: dict[str, Any], text: str
+                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        mode = plan.get("mode", "announce")
+        to = plan.get("to")
+        if mode == "none" or (mode == "announce" and (not isinstance(to, str) or
+                                                      not to.strip())):
+            return {"lastDelivered": False, "lastDeliveryStatus": "not-requested"}, None
+        channel, account_id, why = self._resolve(plan)
+        resolved = _resolved(plan, channel, account_id, why)
         body = text.strip()
         if not body or body.upper() in ACK_TOKENS:
             return {"lastDelivered": False, "lastDeliveryStatus": "not-delivered",
-                    "deliverySuppressionReason": "empty" if not body else "silent"}
-        if delivery.get("mode", "announce") != "announce":
-            return self._failed(f"delivery mode {delivery.get('mode')!r} is not supported")
-        to = delivery.get("to")
-        if not isinstance(to, str) or not to.strip():
-            return {"lastDeliveryStatus": "not-requested"}
-        accounts = self.accounts()
-        channel = delivery.get("channel")
-        if channel in (None, "last"):
-            if len(accounts) != 1:
-                return self._failed("delivery.channel is required when the gateway has "
-                                    f"{len(accounts) or 'no'} channels")
-            channel = next(iter(accounts))
-        if channel not in accounts:
-            return self._failed(f"unknown channel: {channel}")
-        account_id = delivery.get("accountId") or next(iter(accounts[channel]))
-        thread = delivery.get("threadId")
+                    "deliverySuppressionReason": "empty" if not body else "silent"}, resolved
+        if why is not None or channel is None or account_id is None:
+            return self._failed(why or "no delivery target"), resolved
+        thread = plan.get("threadId")
         for wait_s in (*SEND_RETRY_S, None):
             svc = self.channels.account(channel, account_id) if self.channels else None
             if svc is not None and svc.connected:
                 break
             if wait_s is None:
-                return self._failed(f"{channel}:{account_id} is not connected")
+                return self._failed(f"{channel}:{account_id} is not connected"), resolved
             await deferLater(self.clock, wait_s, lambda: None)
         try:
             await _as_deferred(svc.deliver(to.strip(), text, None,
@@ -160,14 +160,67 @@ class Announcer:
         except Exception as e:  # noqa: BLE001 - recorded on the job, never raised
             _log.warn("cron delivery to {channel}:{account} failed: {error}",
                       channel=channel, account=account_id, error=str(e))
-            return self._failed(str(e) or type(e).__name__)
-        return {"lastDelivered": True, "lastDeliveryStatus": "delivered"}
+            return self._failed(str(e) or type(e).__name__), resolved
+        return {"lastDelivered": True, "lastDeliveryStatus": "delivered"}, resolved
+
+    def _resolve(self, plan: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+        """The channel and account an announce goes through, or why there is none."""
+        if plan.get("mode", "announce") != "announce":
+            return None, None, f"delivery mode {plan.get('mode')!r} is not supported"
+        accounts = self.accounts()
+        channel = plan.get("channel")
+        if channel in (None, "last"):
+            if len(accounts) != 1:
+                return None, None, ("delivery.channel is required when the gateway has "
+                                    f"{len(accounts) or 'no'} channels")
+            channel = next(iter(accounts))
+        if channel not in accounts:
+            return None, None, f"unknown channel: {channel}"
+        return channel, plan.get("accountId") or next(iter(accounts[channel])), None
 
     @staticmethod
     def _failed(why: str) -> dict[str, Any]:
         _log.warn("cron delivery not made: {why}", why=why)
         return {"lastDelivered": False, "lastDeliveryStatus": "not-delivered",
                 "lastDeliveryError": DELIVERY_FAILED}
+
+
+def _target(channel: Any, to: Any, account_id: Any, thread: Any, source: str
+            ) -> dict[str, Any]:
+    out: dict[str, Any] = {"channel": channel} if channel else {}
+    out["to"] = to
+    if account_id:
+        out["accountId"] = account_id
+    if thread is not None:
+        out["threadId"] = thread
+    out["source"] = source
+    return out
+
+
+def _source(plan: dict[str, Any]) -> str:
+    return "last" if plan.get("channel") in (None, "last") else "explicit"
+
+
+def _resolved(plan: dict[str, Any], channel: str | None, account_id: str | None,
+              why: str | None) -> dict[str, Any]:
+    to = plan.get("to")
+    target = _target(channel, to.strip() if isinstance(to, str) else None,
+                     account_id, plan.get("threadId"), _source(plan))
+    return {"ok": True, **target} if why is None else {"ok": False, **target, "error": why}
+
+
+def delivery_trace(plan: dict[str, Any], resolved: dict[str, Any] | None,
+                   delivered: bool) -> dict[str, Any]:
+    """The run log's ``delivery``: the target the job names (``intended``), the one it
+    resolved to (``resolved``, when a delivery was attempted), and whether it went out."""
+    out: dict[str, Any] = {"intended": _target(
+        plan.get("channel") or "last", plan.get("to"), plan.get("accountId"),
+        plan.get("threadId"), _source(plan))}
+    if resolved is not None:
+        out["resolved"] = resolved
+    out["fallbackUsed"] = False
+    out["delivered"] = delivered
+    return out
 
 
 def _as_deferred(value: Any) -> Deferred[Any]:

@@ -28,6 +28,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.logger import Logger
 
+from openclaw_tw.automation import runlog
 from openclaw_tw.automation import schedule as sched
 from openclaw_tw.automation.delivery import (
     AT_RETRY_MS,
@@ -285,8 +286,10 @@ class Scheduler(Service):
         self._event({"jobId": job["id"], "action": "started", "runId": run["run_id"],
                      "runAtMs": run["started_at"]})
         facts: dict[str, Any] = {}
+        detail: dict[str, Any] = {}
         try:
-            status, error, summary, key = await self._execute(job, run["run_id"], facts)
+            status, error, summary, key = await self._execute(job, run["run_id"], facts,
+                                                              detail)
         except Exception as e:  # noqa: BLE001 - a failing job is recorded, never raised
             _log.failure("cron job {id} failed", id=job["id"])
             status, error, summary, key = "error", str(e) or type(e).__name__, None, None
@@ -294,8 +297,10 @@ class Scheduler(Service):
             return None
         self.gw.metrics.cron_run(status)
         now = self.gw.now_ms()
+        detail.setdefault("deliveryStatus", "not-requested")
+        detail["completionStatus"] = runlog.completion_status(job, status, detail)
         run.update(status=status, error=error, summary=summary, session_key=key,
-                   ended_at=now, duration_ms=now - run["started_at"])
+                   ended_at=now, duration_ms=now - run["started_at"], detail=detail)
         state = job["state"]
         state.pop("runningAtMs", None)
         state.update(lastRunAtMs=run["started_at"], lastStatus=status, lastRunStatus=status,
@@ -319,21 +324,16 @@ class Scheduler(Service):
             job["enabled"] = False
         if delete:
             self.jobs.pop(job["id"], None)
+        if not delete and state.get("nextRunAtMs") is not None:
+            detail["nextRunAtMs"] = state["nextRunAtMs"]
         await self.store.finish(run, job, delete_job=delete)
         if retry_at is not None:
             self._push(job)
             self._arm()
-        out = {"jobId": job["id"], "action": "finished", "runId": run["run_id"],
-               "status": status, "durationMs": run["duration_ms"],
-               "nextRunAtMs": state.get("nextRunAtMs")}
-        if error:
-            out["error"] = error
-        if summary:
-            out["summary"] = summary
-        self._event(out)
+        self._event(runlog.finished_event(run))
         if delete:
             self._event({"jobId": job["id"], "action": "removed"})
-        return run_row(run)
+        return runlog.entry(run)
 
     def _retry_slot(self, job: dict[str, Any], status: str, facts: dict[str, Any],
                     now: int) -> int | None:
@@ -354,8 +354,10 @@ class Scheduler(Service):
             return None
         return earliest
 
-    async def _execute(self, job: dict[str, Any], run_id: str, facts: dict[str, Any]
-                       ) -> tuple[str, str | None, str | None, str | None]:
+    async def _execute(self, job: dict[str, Any], run_id: str, facts: dict[str, Any],
+                       detail: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
+        """Runs the payload; ``facts`` gathers the job-state facts of the run, ``detail``
+        what its run-log entry reports (``runlog.py``)."""
         payload = job["payload"]
         agent = effective_agent(job)
         kind = payload["kind"]
@@ -373,20 +375,31 @@ class Scheduler(Service):
         row = await self.sessions.ensure(key, "cron")
         if row.label is None:  # the real gateway names an automation's session after the job
             row.label = f"Automation: {job['name']}"
+        isolated = job.get("sessionTarget") == "isolated"
+        if isolated:  # a fresh session (a new transcript) for every run, the key kept
+            row.renew(self.gw.now_ms())
+        session_id = row.session_id
         timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
         run = await self.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent",
                                            None, timeout_s=float(timeout),
                                            model_ref=payload.get("model"))
         outcome = await run.finished()
+        detail.update(runlog.agent_detail(outcome))
+        detail.update(sessionId=session_id,
+                      sessionKey=f"{key}:run:{session_id}" if isolated else key)
         if outcome.status != "ok":
             facts["lastErrorReason"] = error_reason(outcome.error_kind, outcome.error_detail)
             facts["_detail"] = outcome.error_detail
+            detail["errorReason"] = facts["lastErrorReason"]
+            detail["deliveryStatus"] = "unknown" if runlog.delivery_requested(
+                job.get("delivery")) else "not-requested"
             return "error", outcome.error or f"run {outcome.status} ({outcome.stop_reason})", \
                 outcome.text[:PREVIEW_CHARS] or None, key
         if self.announcer is not None and not self._closed:
             facts.update(await self.announcer.deliver(job.get("delivery"), outcome.text))
         elif job.get("delivery"):
             facts["lastDeliveryStatus"] = "unknown"
+        detail.update(runlog.delivery_detail(facts))
         return "ok", None, outcome.text[:PREVIEW_CHARS] or None, key
 
     # -- changes --------------------------------------------------------------------------------
@@ -425,26 +438,6 @@ def session_key(job: dict[str, Any]) -> str:
     if target.startswith("session:"):
         return resolve_key(target[len("session:"):], agent_id=agent)
     return main_key(agent)
-
-
-def run_row(run: dict[str, Any]) -> dict[str, Any]:
-    """A run history entry as ``cron.runs`` shows it."""
-    out: dict[str, Any] = {"runId": run["run_id"], "jobId": run["job_id"],
-                           "trigger": run["trigger"], "status": run["status"],
-                           "runAtMs": run["started_at"], "startedAtMs": run["started_at"],
-                           "ts": run.get("ended_at") or run["started_at"]}
-    if run.get("ended_at") is not None:
-        out["endedAtMs"] = run["ended_at"]
-        out["durationMs"] = run["duration_ms"]
-    if run.get("error"):
-        out["error"] = run["error"]
-    if run.get("summary"):
-        out["summary"] = run["summary"]
-    if run.get("session_key"):
-        out["sessionKey"] = run["session_key"]
-    if run["slot"].startswith("s:"):
-        out["slotMs"] = int(run["slot"][2:])
-    return out
 
 
 def _dumps(job: dict[str, Any]) -> str:

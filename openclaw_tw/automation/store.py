@@ -17,6 +17,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from openclaw_tw.automation.runlog import INTERRUPTED_DETAIL
 from openclaw_tw.db import Database
 from openclaw_tw.protocol.limits import MAX_PARAMS_DEPTH
 from openclaw_tw.protocol.schema import bounds_problem
@@ -30,11 +31,15 @@ MIGRATIONS = [
         " UNIQUE (job_id, slot))",
         "CREATE INDEX runs_job ON runs (job_id, started_at)",
     ],
+    # what a finished run found out beyond its status (automation/runlog.py), as JSON
+    ["ALTER TABLE runs ADD COLUMN detail TEXT"],
 ]
 
 _RUN_COLS = ("run_id", "job_id", "slot", "trigger", "status", "started_at", "ended_at",
-             "duration_ms", "error", "summary", "session_key")
+             "duration_ms", "error", "summary", "session_key", "detail")
 INTERRUPTED = "interrupted: the gateway stopped during this run"
+_INTERRUPT = ("UPDATE runs SET status='error', error=?, ended_at=?, duration_ms=? - started_at,"
+              " detail=? WHERE status='running'")
 
 
 def cron_db_path(state_dir: Path) -> Path:
@@ -64,17 +69,14 @@ class CronStore:
                     continue
                 jobs.append(job)
             stale = [r for (r,) in conn.execute("SELECT run_id FROM runs WHERE status='running'")]
-            conn.execute("UPDATE runs SET status='error', error=?, ended_at=?,"
-                         " duration_ms=? - started_at WHERE status='running'",
-                         (INTERRUPTED, now_ms, now_ms))
+            conn.execute(_INTERRUPT, (INTERRUPTED, now_ms, now_ms, _INTERRUPTED_DETAIL))
             return jobs, stale
 
         return self.db.run_now(read)
 
     def interrupt_running(self, now_ms: int) -> Deferred[None]:
         return self.db.run(lambda conn: _none(conn.execute(
-            "UPDATE runs SET status='error', error=?, ended_at=?, duration_ms=? - started_at"
-            " WHERE status='running'", (INTERRUPTED, now_ms, now_ms))))
+            _INTERRUPT, (INTERRUPTED, now_ms, now_ms, _INTERRUPTED_DETAIL))))
 
     def save_job(self, job: dict[str, Any]) -> Deferred[None]:
         body = json.dumps(job)
@@ -89,7 +91,7 @@ class CronStore:
         """Record the run for its slot (and the advanced job) in one transaction; ``False``
         when the slot was already claimed.  ``job`` ``None`` deletes the job row."""
         body = json.dumps(job) if job is not None else None
-        values = tuple(run.get(c) for c in _RUN_COLS)
+        values = tuple(_column(run, c) for c in _RUN_COLS)
 
         def write(conn: sqlite3.Connection) -> bool:
             try:
@@ -109,9 +111,10 @@ class CronStore:
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE runs SET status=?, ended_at=?, duration_ms=?, error=?, summary=?,"
-                         " session_key=? WHERE run_id=?",
+                         " session_key=?, detail=? WHERE run_id=?",
                          (run["status"], run["ended_at"], run["duration_ms"], run.get("error"),
-                          run.get("summary"), run.get("session_key"), run["run_id"]))
+                          run.get("summary"), run.get("session_key"), _column(run, "detail"),
+                          run["run_id"]))
             if delete_job:
                 conn.execute("DELETE FROM jobs WHERE id = ?", (run["job_id"],))
             elif body is not None:
@@ -121,7 +124,8 @@ class CronStore:
 
     def runs(self, job_id: str | None, run_id: str | None, limit: int,
              offset: int) -> Deferred[tuple[int, list[dict[str, Any]]]]:
-        where, args = [], []
+        """The finished runs, newest first (a run still going is not in the history yet)."""
+        where, args = ["status != 'running'"], []
         if job_id:
             where.append("job_id = ?")
             args.append(job_id)
@@ -133,11 +137,29 @@ class CronStore:
         def read(conn: sqlite3.Connection) -> tuple[int, list[dict[str, Any]]]:
             total = conn.execute(f"SELECT COUNT(*) FROM runs{clause}", args).fetchone()[0]
             rows = conn.execute(f"SELECT {','.join(_RUN_COLS)} FROM runs{clause} ORDER BY"
-                                f" started_at DESC, rowid DESC LIMIT ? OFFSET ?",
+                                f" ended_at DESC, rowid DESC LIMIT ? OFFSET ?",
                                 (*args, limit, offset)).fetchall()
-            return total, [dict(zip(_RUN_COLS, r, strict=True)) for r in rows]
+            return total, [_run_of(r) for r in rows]
 
         return self.db.run(read)
+
+
+_INTERRUPTED_DETAIL = json.dumps(INTERRUPTED_DETAIL)
+
+
+def _column(run: dict[str, Any], name: str) -> Any:
+    value = run.get(name)
+    return json.dumps(value) if name == "detail" and value is not None else value
+
+
+def _run_of(row: tuple[Any, ...]) -> dict[str, Any]:
+    run = dict(zip(_RUN_COLS, row, strict=True))
+    try:
+        detail = json.loads(run["detail"]) if run["detail"] else None
+    except ValueError:
+        detail = None
+    run["detail"] = detail if isinstance(detail, dict) else None
+    return run
 
 
 def _readable(body: str) -> dict[str, Any] | None:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from openclaw_tw.automation import schedule as sched
-from openclaw_tw.automation.scheduler import Scheduler, effective_agent, run_row
+from openclaw_tw.automation.runlog import entry as run_entry
+from openclaw_tw.automation.scheduler import Scheduler, effective_agent
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import (
@@ -177,7 +178,7 @@ class CronMethods:
         limit, offset = params.get("limit", 50), params.get("offset", 0)
         total, rows = await self._scheduler.store.runs(job_id, params.get("runId"), limit,
                                                        offset)
-        entries = [run_row(r) for r in rows]
+        entries = [run_entry(r) for r in rows]
         for e in entries:
             job = self._scheduler.jobs.get(e["jobId"])
             if job is not None:

@@ -272,13 +272,7 @@ class SessionsMethods:
 
     def _reset(self, row: SessionRow) -> Deferred[dict[str, Any]]:
         self.runtime.abort(row.key, None, "rpc")
-        now = self.now_ms()
-        row.session_id, row.created_at, row.updated_at = str(uuid.uuid4()), now, now
-        row.status = row.last_run_id = row.last_run_error = None
-        row.started_at = row.ended_at = None
-        # a new session has used nothing yet (the real row: 0 tokens, current; no cost)
-        row.input_tokens = row.output_tokens = row.total_tokens = 0
-        row.total_tokens_fresh, row.estimated_cost_usd = True, None
+        row.renew(self.now_ms())
         return self.store.save(row).addCallback(self._was_reset, row)
 
     def _was_reset(self, _: Any, row: SessionRow) -> dict[str, Any]:

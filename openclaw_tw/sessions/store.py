@@ -70,6 +70,15 @@ class SessionRow:
     # What the last run that reported usage cost at the model's configured prices.
     estimated_cost_usd: float | None = None
 
+    def renew(self, now: int) -> None:
+        """A new session under this key (``sessions.reset``, an isolated cron run): a new id
+        and transcript, no run, nothing used yet (the real row: 0 tokens, current; no cost)."""
+        self.session_id, self.created_at, self.updated_at = str(uuid.uuid4()), now, now
+        self.status = self.last_run_id = self.last_run_error = None
+        self.started_at = self.ended_at = None
+        self.input_tokens = self.output_tokens = self.total_tokens = 0
+        self.total_tokens_fresh, self.estimated_cost_usd = True, None
+
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.key, self.agent_id, self.session_id, self.created_at, self.updated_at,
                 self.last_interaction_at, self.label, self.status, self.last_run_id,

@@ -1,10 +1,16 @@
-"""Interop: the real ``openclaw cron list|add|runs`` against our gateway on a loopback port."""
+"""Interop: the real ``openclaw cron list|add|run|runs`` against our gateway on a loopback port;
+an agent turn's run-log entry (model, provider, usage) as the real CLI reads it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.support.reference_cli import TOKEN, RealCLICase
+from twisted.internet import defer, reactor, task
+from twisted.trial import unittest
+
+from tests.support.fakes.openai_server import FakeOpenAI
+from tests.support.loopback import start_gateway
+from tests.support.reference_cli import TOKEN, RealCLICase, reference_launcher
 
 
 class RealCronCLI(RealCLICase):
@@ -36,6 +42,9 @@ class RealCronCLI(RealCLICase):
         runs = (await self.cron("runs", "--id", job["id"])).json()
         self.assertEqual([e["status"] for e in runs["entries"]], ["ok"])
         self.assertEqual(runs["entries"][0]["summary"], "Tea time")
+        self.assertEqual((runs["entries"][0]["action"], runs["entries"][0]["completionStatus"],
+                          runs["entries"][0]["deliveryStatus"]),
+                         ("finished", "succeeded", "not-requested"))
         self.assertNotIn(job["id"], self.app.cron.jobs)
 
     async def test_cron_add_with_delivery_and_stagger(self) -> None:
@@ -55,3 +64,64 @@ class RealCronCLI(RealCLICase):
                                  "--system-event", "tick", "--session", "main")).json()
         self.assertEqual(self.app.cron.jobs[exact.get("job", exact)["id"]]["schedule"].get(
             "staggerMs"), 0)
+
+
+class RealCronRunLog(RealCLICase):
+    """An agent turn on a fake OpenAI model (provider ``fake``), run by the real CLI: its
+    ``cron runs`` entry says the model, the provider and the tokens the run used."""
+
+    timeout = 120
+
+    def setUp(self) -> None:
+        launcher, why = reference_launcher()
+        if launcher is None:
+            raise unittest.SkipTest(why)
+        self.launcher = launcher
+        start_gateway(self, TOKEN, self.config)
+        self.app.runtime.startService()
+
+    def config(self) -> dict[str, Any]:
+        self.model = FakeOpenAI(reactor, api_key="sk-fake").start()
+        self.addCleanup(self.model.stop)
+        self.model.behave(text="Cron says hello.", usage=(1234, 56))
+        return {"models": {"providers": {"fake": {
+            "baseUrl": self.model.base_url, "apiKey": "sk-fake", "api": "openai-completions",
+            "models": [{"id": "fake-model", "name": "Fake model", "input": ["text"],
+                        "contextWindow": 128000}]}}},
+            "agents": {"defaults": {"model": {"primary": "fake/fake-model"}}}}
+
+    async def tearDown(self) -> None:
+        await self.app.runtime.stopService()
+        await defer.gatherResults([defer.maybeDeferred(p.close) for p in
+                                   self.app.runtime.registry.providers.values()
+                                   if hasattr(p, "close")])
+        await super().tearDown()
+
+    async def cron(self, *args: str) -> Any:
+        r = await self.openclaw("cron", *args, "--url", self.url, "--token", TOKEN, "--json")
+        self.assertEqual(r.code, 0, r)
+        return r.json()
+
+    async def test_runs_show_model_provider_and_usage(self) -> None:
+        added = await self.cron("add", "--name", "tea", "--every", "1h", "--message", "Say hi",
+                                "--session", "isolated", "--no-deliver")
+        job_id = added.get("job", added)["id"]
+        await self.cron("run", job_id)
+        for _ in range(200):  # the run is enqueued: wait (20 s at most) for it to finish
+            if job_id not in self.app.cron.in_flight:
+                break
+            await task.deferLater(reactor, 0.1, lambda: None)
+        self.assertNotIn(job_id, self.app.cron.in_flight)
+        [entry] = (await self.cron("runs", "--id", job_id))["entries"]
+        self.assertEqual((entry["status"], entry["completionStatus"], entry["summary"],
+                          entry["model"], entry["provider"], entry["usage"]),
+                         ("ok", "succeeded", "Cron says hello.", "fake-model", "fake",
+                          {"input_tokens": 1234, "output_tokens": 56, "total_tokens": 1290}))
+        self.assertEqual((entry["delivered"], entry["deliveryStatus"]), (False, "not-requested"))
+        self.assertEqual(entry["sessionKey"],
+                         f"agent:main:cron:{job_id}:run:{entry['sessionId']}")
+        self.assertEqual(entry["jobName"], "tea")
+        # the CLI dates what it reads as the real gateway's ts, runAtMs and nextRunAtMs
+        self.assertEqual({k for k in entry if k.endswith("Iso")},
+                         {"tsIso", "runAtIso", "nextRunAtIso"})
+        self.assertEqual(entry["ts"], entry["runAtMs"] + entry["durationMs"])

@@ -173,8 +173,8 @@ class CronMethods(Base):
         self.assertEqual(entry["status"], "ok")
         self.assertEqual(entry["summary"], "check the oven")
         self.assertEqual(entry["durationMs"], 0)
-        self.assertEqual(entry["sessionKey"], "agent:main:main")
-        self.assertEqual(entry["slotMs"], job["nextRunAtMs"])
+        self.assertEqual(entry["runAtMs"], job["nextRunAtMs"])  # the slot it ran for
+        self.assertNotIn("sessionKey", entry)  # a system event: the real entry names none
         self.assertEqual([e["text"] for e in app.heartbeat.pending_for("main")],
                          ["check the oven"])
         events = [e["payload"] for e in c.pop() if e.get("event") == "cron"]
@@ -206,8 +206,8 @@ class CronMethods(Base):
         self.ok(c, "cron.update", {"id": job["id"], "patch": {"enabled": False}})
         res = self.ok(c, "cron.run", {"id": job["id"], "mode": "if-enabled"})
         self.assertEqual(res["reason"], "disabled")
-        runs = self.ok(c, "cron.runs", {})
-        self.assertEqual([e["trigger"] for e in runs["entries"]], ["manual"])
+        runs = self.successResultOf(app.cron.store.runs(None, None, 10, 0))[1]
+        self.assertEqual([r["trigger"] for r in runs], ["manual"])
 
     def test_agent_turn_isolated_session(self) -> None:
         app = self.start()
@@ -220,7 +220,8 @@ class CronMethods(Base):
         self.spin(5)
         entry = self.ok(c, "cron.runs", {"id": job["id"]})["entries"][0]
         self.assertEqual(entry["status"], "ok", entry)
-        self.assertEqual(entry["sessionKey"], f"agent:main:cron:{job['id']}")
+        self.assertEqual(entry["sessionKey"],
+                         f"agent:main:cron:{job['id']}:run:{entry['sessionId']}")
         self.assertIn("summarise", entry["summary"])
         self.assertIn(f"agent:main:cron:{job['id']}", stored_keys(app))
         # the row as the real gateway shows an automation's session (captured 2026.9.6)
@@ -315,7 +316,8 @@ class Persistence(Base):
         self.clock.advance(0)
         runs = self.ok(c2, "cron.runs", {"id": job["id"]})["entries"]
         self.assertEqual(len(runs), 1)
-        self.assertEqual(runs[0]["slotMs"], job["nextRunAtMs"])
+        stored = self.successResultOf(app2.cron.store.runs(job["id"], None, 10, 0))[1]
+        self.assertEqual(stored[0]["slot"], f"s:{job['nextRunAtMs']}")
         state = app2.cron.jobs[job["id"]]["state"]
         self.assertGreater(state["nextRunAtMs"], app2.hub.now_ms())
         self.assertEqual((state["nextRunAtMs"] - job["schedule"]["anchorMs"]) % 60_000, 0)

@@ -62,6 +62,30 @@ class Delivery(Base):
         self.assertEqual((state["lastDelivered"], state["lastDeliveryStatus"]),
                          (True, "delivered"))
 
+    def last_entry(self) -> dict[str, Any]:
+        return self.ok(self.client, "cron.runs", {})["entries"][0]
+
+    def test_the_run_log_entry_says_where_the_output_went(self) -> None:
+        self.run_job(mode="announce", channel="telegram", to="42", threadId=7)
+        entry = self.last_entry()
+        self.assertEqual((entry["completionStatus"], entry["delivered"],
+                          entry["deliveryStatus"]), ("succeeded", True, "delivered"))
+        self.assertEqual(entry["delivery"], {
+            "intended": {"channel": "telegram", "to": "42", "threadId": 7,
+                         "source": "explicit"},
+            "resolved": {"ok": True, "channel": "telegram", "to": "42",
+                         "accountId": "default", "threadId": 7, "source": "explicit"},
+            "fallbackUsed": False, "delivered": True})
+
+    def test_the_run_log_entry_of_a_delivery_that_failed(self) -> None:
+        self.run_job(mode="announce", channel="irc", to="#x")
+        entry = self.last_entry()
+        self.assertEqual((entry["status"], entry["completionStatus"], entry["delivered"],
+                          entry["deliveryStatus"], entry["deliveryError"]),
+                         ("ok", "failed", False, "not-delivered", "delivery-failed"))
+        self.assertEqual(entry["delivery"]["resolved"], {
+            "ok": False, "to": "#x", "source": "explicit", "error": "unknown channel: irc"})
+
     def test_channel_last_picks_the_only_channel(self) -> None:
         self.run_job(mode="announce", channel="last", to="42")
         self.assertEqual([s[0] for s in self.tg.sent], ["42"])

@@ -175,8 +175,8 @@ class OldStateDirectory(TestCase):
                          ("fixture reminder", 3_600_000,
                           {"kind": "systemEvent", "text": "fixture ping"}))
         runs = ok(self.admin, "cron.runs", {"id": CRON_JOB})["entries"]
-        self.assertEqual([(r["runId"], r["trigger"], r["status"]) for r in runs],
-                         [(CRON_RUN, "manual", "ok")])
+        self.assertEqual([(r["runId"], r["action"], r["status"]) for r in runs],
+                         [(CRON_RUN, "finished", "ok")])
 
     # -- state/nodes.sqlite ------------------------------------------------------------------
 

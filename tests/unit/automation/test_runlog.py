@@ -1,0 +1,207 @@
+"""The cron run log: ``cron.runs`` entries and the ``finished`` event carry what the real
+gateway's do (2026.9.6, captured against a loopback fake model): the model and provider the
+run used, its token usage, its session, duration, next run and delivery, all computed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from treq.testing import StubTreq
+from twisted.internet.defer import Deferred, fail
+from twisted.trial import unittest
+
+from openclaw_tw.agent.models import ProviderError
+from openclaw_tw.agent.openai import OpenAIProvider
+from openclaw_tw.agent.run import Outcome
+from openclaw_tw.automation import runlog
+from openclaw_tw.automation.store import INTERRUPTED
+from tests.support.cron import ADMIN
+from tests.support.cron import CronCase as Base
+from tests.support.fakes.openai_server import FakeOpenAI
+from tests.support.helpers import hello
+
+HOURLY = {"kind": "every", "everyMs": 3_600_000}
+
+
+def outcome(**counts: int) -> Outcome:
+    return Outcome("ok", "hi", "stop", 0, 1, "fake", "fake-model", **counts)
+
+
+class Usage(unittest.TestCase):
+    def test_counts_as_the_real_entry_reports_them(self) -> None:
+        self.assertEqual(runlog.usage_of(outcome(input_tokens=1234, output_tokens=56)),
+                         {"input_tokens": 1234, "output_tokens": 56, "total_tokens": 1290})
+        self.assertEqual(runlog.usage_of(outcome(input_tokens=10, output_tokens=5,
+                                                 cache_read_tokens=100,
+                                                 cache_write_tokens=7)),
+                         {"input_tokens": 10, "output_tokens": 5, "total_tokens": 122,
+                          "cache_read_tokens": 100, "cache_write_tokens": 7})
+        self.assertIsNone(runlog.usage_of(outcome()))  # the provider reported none
+
+    def test_completion_status(self) -> None:
+        best_effort = {"delivery": {"mode": "announce", "bestEffort": True}}
+        cases = [({}, "error", {"deliveryStatus": "not-requested"}, "failed"),
+                 ({}, "skipped", {"deliveryStatus": "not-requested"}, "failed"),
+                 ({}, "ok", {"deliveryStatus": "not-requested"}, "succeeded"),
+                 ({}, "ok", {"deliveryStatus": "delivered"}, "succeeded"),
+                 ({}, "ok", {"deliveryStatus": "not-delivered"}, "failed"),
+                 ({}, "ok", {"deliveryStatus": "not-delivered",
+                             "deliverySuppressionReason": "silent"}, "succeeded"),
+                 (best_effort, "ok", {"deliveryStatus": "not-delivered"}, "succeeded"),
+                 ({}, "ok", {"deliveryStatus": "unknown"}, "unknown")]
+        for job, status, detail, expected in cases:
+            self.assertEqual(runlog.completion_status(job, status, detail), expected,
+                             (job, status, detail))
+
+
+class RunLog(Base):
+    maxDiff = None
+
+    def setUp(self) -> None:
+        self.start()
+        self.model = FakeOpenAI(self.clock, api_key="sk-fake")
+        self.model.behave(text="Cron says hello.", usage=(1234, 56))
+        self.upstream = StubTreq(self.model.resource)
+        registry = self.app.runtime.registry
+        registry.providers["fake"] = OpenAIProvider(
+            "fake", {"baseUrl": "http://upstream.invalid/v1", "apiKey": "sk-fake"},
+            self.clock, http=self.upstream, environ={})
+        registry.primary = "fake/fake-model"
+        self.client = hello(self.gw, scopes=ADMIN)
+
+    def settle(self, seconds: float = 5) -> None:
+        for _ in range(int(seconds / 0.05)):
+            self.upstream.flush()
+            self.clock.advance(0.05)
+
+    def add(self, **job: Any) -> dict[str, Any]:
+        return self.ok(self.client, "cron.add", {"name": "tea", "schedule": HOURLY,
+                                                 "wakeMode": "now", **job})
+
+    def run_once(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Runs the job once; its newest run-log entry."""
+        self.ok(self.client, "cron.run", {"id": job["id"]})
+        self.settle()
+        return self.ok(self.client, "cron.runs", {"id": job["id"]})["entries"][0]
+
+    def finished_events(self) -> list[dict[str, Any]]:
+        return [e["payload"] for e in self.client.pop()
+                if e.get("event") == "cron" and e["payload"]["action"] == "finished"]
+
+    def session_row(self, key: str) -> dict[str, Any]:
+        rows = self.ok(self.client, "sessions.list", {})["sessions"]
+        return next(r for r in rows if r["key"] == key)
+
+    def test_an_isolated_agent_turn(self) -> None:
+        job = self.add(sessionTarget="isolated",
+                       payload={"kind": "agentTurn", "message": "Say hi"})
+        self.client.pop()
+        started = self.gw.now_ms()
+        entry = self.run_once(job)
+        base = f"agent:main:cron:{job['id']}"
+        session_id = self.session_row(base)["sessionId"]
+        state = self.app.cron.jobs[job["id"]]["state"]
+        self.assertEqual(entry, {
+            "ts": entry["runAtMs"] + entry["durationMs"], "jobId": job["id"],
+            "action": "finished", "status": "ok", "completionStatus": "succeeded",
+            "summary": "Cron says hello.", "runId": entry["runId"], "runAtMs": started,
+            "durationMs": entry["durationMs"], "nextRunAtMs": state["nextRunAtMs"],
+            "model": "fake-model", "provider": "fake",
+            "usage": {"input_tokens": 1234, "output_tokens": 56, "total_tokens": 1290},
+            "delivered": False, "deliveryStatus": "not-requested",
+            "delivery": {"intended": {"channel": "last", "to": None, "source": "last"},
+                         "fallbackUsed": False, "delivered": False},
+            "sessionId": session_id,
+            "sessionKey": f"{base}:run:{session_id}", "jobName": "tea"})
+        self.assertGreater(entry["durationMs"], 0)
+        self.assertEqual(state["lastDurationMs"], entry["durationMs"])
+        # the event of the finished run says the same (the event has no ts of the entry)
+        [event] = self.finished_events()
+        expected = {k: v for k, v in entry.items() if k not in ("ts", "jobName")}
+        self.assertEqual({k: v for k, v in event.items() if k != "ts"}, expected)
+
+    def test_each_isolated_run_gets_a_fresh_session(self) -> None:
+        job = self.add(sessionTarget="isolated",
+                       payload={"kind": "agentTurn", "message": "Say hi"})
+        first = self.run_once(job)
+        second = self.run_once(job)
+        self.assertNotEqual(first["sessionId"], second["sessionId"])
+        self.assertEqual(self.session_row(f"agent:main:cron:{job['id']}")["sessionId"],
+                         second["sessionId"])
+        # the second run's model input holds nothing of the first run
+        said = [m.get("content") for m in self.model.requests[-1].body["messages"]]
+        self.assertNotIn("Cron says hello.", said)
+        self.assertEqual(said.count("Say hi"), 1, said)
+
+    def test_a_named_session_keeps_its_key_and_id(self) -> None:
+        job = self.add(sessionTarget="session:standup",
+                       payload={"kind": "agentTurn", "message": "Say hi"})
+        first, second = self.run_once(job), self.run_once(job)
+        self.assertEqual(first["sessionKey"], "agent:main:standup")
+        self.assertEqual(first["sessionId"], second["sessionId"])
+        self.assertEqual(first["sessionId"],
+                         self.session_row("agent:main:standup")["sessionId"])
+
+    def test_a_failed_turn(self) -> None:
+        job = self.add(sessionTarget="isolated",
+                       payload={"kind": "agentTurn", "message": "Say hi"},
+                       delivery={"mode": "announce", "channel": "telegram", "to": "42"})
+        registry = self.app.runtime.registry
+
+        class Failing:
+            id, api = "fake", "openai-completions"
+
+            def stream(self, *a: Any) -> Deferred[Any]:
+                return fail(ProviderError("slow down", "rate_limit", http_status=429))
+
+        registry.providers["fake"] = Failing()
+        entry = self.run_once(job)
+        self.assertEqual((entry["status"], entry["completionStatus"], entry["errorReason"],
+                          entry["model"], entry["provider"], entry["deliveryStatus"]),
+                         ("error", "failed", "rate_limit", "fake-model", "fake", "unknown"))
+        self.assertNotIn("usage", entry)  # nothing was used
+        self.assertIn("slow down", entry["error"])
+
+    def test_a_system_event_has_no_model_or_session(self) -> None:
+        job = self.add(sessionTarget="main", payload={"kind": "systemEvent", "text": "Tick"})
+        entry = self.run_once(job)
+        self.assertEqual({k: v for k, v in entry.items() if k not in ("runId", "ts")}, {
+            "jobId": job["id"], "action": "finished", "status": "ok",
+            "completionStatus": "succeeded", "summary": "Tick",
+            "runAtMs": entry["runAtMs"], "durationMs": 0,
+            "nextRunAtMs": self.app.cron.jobs[job["id"]]["state"]["nextRunAtMs"],
+            "deliveryStatus": "not-requested", "jobName": "tea"})
+
+    def test_a_one_shot_deleted_after_its_run_has_no_next_run(self) -> None:
+        job = self.add(schedule={"kind": "at", "at": "2030-01-01T00:00:00Z"},
+                       sessionTarget="main", payload={"kind": "systemEvent", "text": "Tick"})
+        entry = self.run_once(job)
+        self.assertNotIn(job["id"], self.app.cron.jobs)
+        self.assertNotIn("nextRunAtMs", entry)
+
+    def test_a_run_in_progress_is_not_in_the_history_yet(self) -> None:
+        self.model.behave(text="slowly", delay=1.0, chunks=["a", "b", "c"])
+        job = self.add(sessionTarget="isolated",
+                       payload={"kind": "agentTurn", "message": "Say hi"})
+        self.ok(self.client, "cron.run", {"id": job["id"]})
+        self.upstream.flush()
+        self.clock.advance(0.5)
+        self.assertIn(job["id"], self.app.cron.in_flight)
+        self.assertEqual(self.ok(self.client, "cron.runs", {"id": job["id"]})["total"], 0)
+        self.settle(10)
+        self.assertEqual(self.ok(self.client, "cron.runs", {"id": job["id"]})["total"], 1)
+
+    def test_an_interrupted_run(self) -> None:
+        self.model.behave(text="slowly", delay=1.0, chunks=["a", "b", "c"])
+        job = self.add(sessionTarget="isolated",
+                       payload={"kind": "agentTurn", "message": "Say hi"})
+        self.ok(self.client, "cron.run", {"id": job["id"]})
+        self.upstream.flush()
+        self.clock.advance(0.5)
+        self.successResultOf(self.app.cron.stopService())
+        app2 = self.start(self.state)
+        c2 = hello(app2.hub, scopes=ADMIN)
+        [entry] = self.ok(c2, "cron.runs", {"id": job["id"]})["entries"]
+        self.assertEqual((entry["status"], entry["error"], entry["completionStatus"],
+                          entry["delivered"], entry["deliveryStatus"]),
+                         ("error", INTERRUPTED, "failed", False, "unknown"))
