@@ -82,6 +82,7 @@ class Scheduler(Service):
         self._heap: list[tuple[int, int, str]] = []
         self._timer: Any = None
         self._closed = False
+        self._manual_runs = 0  # the sequence number in manual run ids
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -251,11 +252,23 @@ class Scheduler(Service):
 
     # -- running --------------------------------------------------------------------------------
 
-    def start_run(self, job: dict[str, Any], trigger: str) -> Deferred[dict[str, Any] | None]:
-        """Claim a slot and run the payload; ``trigger`` ``manual`` runs outside the schedule."""
+    def new_run_id(self, job: dict[str, Any], trigger: str) -> str:
+        """A run's id as the real gateway spells it: ``manual:<jobId>:<ms>:<n>`` for a run
+        asked for by ``cron.run`` (``n`` counts this process's manual runs), and
+        ``cron:<jobId>:<ms>:<uuid>`` for a scheduled one (which the run log does not show)."""
+        now = self.gw.now_ms()
+        if trigger == "scheduled":
+            return f"cron:{job['id']}:{now}:{uuid.uuid4()}"
+        self._manual_runs += 1
+        return f"manual:{job['id']}:{now}:{self._manual_runs}"
+
+    def start_run(self, job: dict[str, Any], trigger: str,
+                  run_id: str | None = None) -> Deferred[dict[str, Any] | None]:
+        """Claim a slot and run the payload; ``trigger`` ``manual`` runs outside the schedule,
+        ``due`` (``cron.run`` mode due) and ``scheduled`` take the job's next slot."""
         now = self.gw.now_ms()
         state = job["state"]
-        run_id = str(uuid.uuid4())
+        run_id = run_id or self.new_run_id(job, trigger)
         if trigger == "manual":
             slot_key = f"m:{run_id}"
         else:
@@ -283,8 +296,10 @@ class Scheduler(Service):
         if self._closed or not await self.store.claim(job, run):
             job["state"].pop("runningAtMs", None)
             return None
-        self._event({"jobId": job["id"], "action": "started", "runId": run["run_id"],
-                     "runAtMs": run["started_at"]})
+        started = {"jobId": job["id"], "action": "started", "runAtMs": run["started_at"]}
+        if runlog.public_run_id(run):
+            started["runId"] = run["run_id"]
+        self._event(started)
         facts: dict[str, Any] = {}
         detail: dict[str, Any] = {}
         try:

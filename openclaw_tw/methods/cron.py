@@ -38,7 +38,8 @@ LIST_PARAMS = closed(optional={
              "compact includeDeliveryPreviews")
 ID_PARAMS = Obj(optional=_ID)
 STATUS_PARAMS = EMPTY
-RUN_PARAMS = Obj(optional={**_ID, "mode": Str(), "expectedProcessInstanceId": _S1})
+RUN_PARAMS = Obj(optional={**_ID, "mode": Str(enum=["due", "force", "if-enabled"]),
+                           "expectedProcessInstanceId": _S1})
 RUNS_PARAMS = closed(optional={**_ID, "runId": _S1, "limit": Int(1, 200), "offset": Int(0)},
                      accepted="agentId scope statuses status deliveryStatuses deliveryStatus "
                               "query sortDir")
@@ -121,10 +122,11 @@ class CronMethods:
     """cron.list/status/get/runs/add/update/remove/run over the scheduler's jobs and runs."""
 
     def __init__(self, scheduler: Scheduler, now_ms: Callable[[], int],
-                 display_path: Callable[[Path], str]) -> None:
+                 display_path: Callable[[Path], str], process_id: str) -> None:
         self._scheduler = scheduler
         self._now_ms = now_ms
         self._display_path = display_path
+        self._process_id = process_id  # this gateway process (system.info's too)
 
     def _find(self, params: dict[str, Any]) -> dict[str, Any]:
         job_id = params.get("id") or params.get("jobId")
@@ -255,20 +257,31 @@ class CronMethods:
 
     @rpc("cron.run", RUN_PARAMS)
     def cron_run(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        """Enqueue a run, as the real gateway: ``{ok, enqueued, runId, processInstanceId}``
+        (the run log's entry and the ``cron`` events carry that ``runId``), or ``{ok, ran:
+        false, reason, processInstanceId}`` when it does not run.  A client that read
+        ``processInstanceId`` before (``expectedProcessInstanceId``) is refused once this
+        gateway is another process."""
         scheduler = self._scheduler
         job = self._find(params)
+        expected = params.get("expectedProcessInstanceId")
+        if expected and expected != self._process_id:
+            raise invalid_request("invalid cron.run params: Gateway process changed after "
+                                  "preflight")
         mode = params.get("mode", "force")
-        if mode not in ("due", "force", "if-enabled"):
-            raise invalid_request('mode must be "due", "force" or "if-enabled"')
-        if job["id"] in scheduler.in_flight:
-            return {"ok": True, "ran": False, "enqueued": False, "reason": "already-running"}
         nxt = job["state"].get("nextRunAtMs")
+        reason = None
         if mode == "if-enabled" and not job.get("enabled"):
-            return {"ok": True, "ran": False, "enqueued": False, "reason": "disabled"}
-        if mode == "due":
-            if not job.get("enabled") or nxt is None or nxt > self._now_ms():
-                return {"ok": True, "ran": False, "enqueued": False, "reason": "not-due"}
-            scheduler.start_run(job, "due")
-        else:
-            scheduler.start_run(job, "manual")
-        return {"ok": True, "ran": True, "enqueued": True}
+            reason = "disabled"
+        elif job["id"] in scheduler.in_flight:
+            reason = "already-running"
+        elif mode == "due" and (not job.get("enabled") or nxt is None or nxt > self._now_ms()):
+            reason = "not-due"
+        if reason is not None:
+            return {"ok": True, "ran": False, "reason": reason,
+                    "processInstanceId": self._process_id}
+        trigger = "due" if mode == "due" else "manual"
+        run_id = scheduler.new_run_id(job, trigger)
+        scheduler.start_run(job, trigger, run_id)
+        return {"ok": True, "enqueued": True, "runId": run_id,
+                "processInstanceId": self._process_id}

@@ -199,8 +199,7 @@ class CronMethods(Base):
         c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", system_job())
         self.assertEqual(self.ok(c, "cron.run", {"id": job["id"], "mode": "due"})["ran"], False)
-        self.assertEqual(self.ok(c, "cron.run", {"id": job["id"]}),
-                         {"ok": True, "ran": True, "enqueued": True})
+        self.assertTrue(self.ok(c, "cron.run", {"id": job["id"]})["enqueued"])
         # a forced run does not consume the scheduled slot
         self.assertEqual(app.cron.jobs[job["id"]]["state"]["nextRunAtMs"], job["nextRunAtMs"])
         self.ok(c, "cron.update", {"id": job["id"], "patch": {"enabled": False}})
