@@ -278,7 +278,7 @@ class Scheduler(Service):
                 if job["schedule"]["kind"] != "at" else None
         state["runningAtMs"] = now
         run = {"run_id": run_id, "job_id": job["id"], "slot": slot_key, "trigger": trigger,
-               "status": "running", "started_at": now}
+               "status": "running", "started_at": now, "agent_id": effective_agent(job)}
         d = ensureDeferred(self._claim_and_run(job, run))
         self.in_flight[job["id"]] = d
 
