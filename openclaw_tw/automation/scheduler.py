@@ -34,15 +34,14 @@ from openclaw_tw.automation.delivery import (
     AT_RETRY_MS,
     Announcer,
     error_backoff_ms,
-    error_reason,
     stagger_ms,
     staggered,
     transient,
 )
+from openclaw_tw.automation.execute import effective_agent, execute
 from openclaw_tw.automation.heartbeat import DEFAULT_EVERY_MS, Heartbeat
 from openclaw_tw.automation.store import CronStore
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.sessions.keys import main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import AgentRuntime
@@ -52,8 +51,6 @@ if TYPE_CHECKING:
 _log = Logger(namespace="cron")
 
 CATCHUP_DELAY_MS = 60_000
-DEFAULT_TIMEOUT_S = 3600.0  # the scheduler's own watchdog for agent turns
-PREVIEW_CHARS = 200
 
 
 def heartbeat_job_key(agent: str) -> str:
@@ -83,6 +80,11 @@ class Scheduler(Service):
         self._timer: Any = None
         self._closed = False
         self._manual_runs = 0  # the sequence number in manual run ids
+
+    @property
+    def closed(self) -> bool:
+        """Stopped: a run still going is recorded as interrupted, its output not sent."""
+        return self._closed
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -371,51 +373,7 @@ class Scheduler(Service):
 
     async def _execute(self, job: dict[str, Any], run_id: str, facts: dict[str, Any],
                        detail: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
-        """Runs the payload; ``facts`` gathers the job-state facts of the run, ``detail``
-        what its run-log entry reports (``runlog.py``)."""
-        payload = job["payload"]
-        agent = effective_agent(job)
-        kind = payload["kind"]
-        if kind == "heartbeat":
-            result = await self.heartbeat.run(agent, "interval")
-            error = result.get("preview") if result["status"] == "failed" else None
-            status = "error" if error else ("skipped" if result["status"] == "skipped" else "ok")
-            return status, error, result.get("preview"), main_key(agent)
-        key = session_key(job)
-        if kind == "systemEvent":
-            self.heartbeat.enqueue(key, payload["text"], f"cron:{job['id']}")
-            if job.get("wakeMode") == "now":
-                self.heartbeat.request_wake(agent, f"cron:{job['id']}")
-            return "ok", None, payload["text"][:PREVIEW_CHARS], key
-        row = await self.sessions.ensure(key, "cron")
-        if row.label is None:  # the real gateway names an automation's session after the job
-            row.label = f"Automation: {job['name']}"
-        isolated = job.get("sessionTarget") == "isolated"
-        if isolated:  # a fresh session (a new transcript) for every run, the key kept
-            row.renew(self.gw.now_ms())
-        session_id = row.session_id
-        timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
-        run = await self.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent",
-                                           None, timeout_s=float(timeout),
-                                           model_ref=payload.get("model"))
-        outcome = await run.finished()
-        detail.update(runlog.agent_detail(outcome))
-        detail.update(sessionId=session_id,
-                      sessionKey=f"{key}:run:{session_id}" if isolated else key)
-        if outcome.status != "ok":
-            facts["lastErrorReason"] = error_reason(outcome.error_kind, outcome.error_detail)
-            facts["_detail"] = outcome.error_detail
-            detail["errorReason"] = facts["lastErrorReason"]
-            detail["deliveryStatus"] = "unknown" if runlog.delivery_requested(
-                job.get("delivery")) else "not-requested"
-            return "error", outcome.error or f"run {outcome.status} ({outcome.stop_reason})", \
-                outcome.text[:PREVIEW_CHARS] or None, key
-        if self.announcer is not None and not self._closed:
-            facts.update(await self.announcer.deliver(job.get("delivery"), outcome.text))
-        elif job.get("delivery"):
-            facts["lastDeliveryStatus"] = "unknown"
-        detail.update(runlog.delivery_detail(facts))
-        return "ok", None, outcome.text[:PREVIEW_CHARS] or None, key
+        return await execute(self, job, run_id, facts, detail)
 
     # -- changes --------------------------------------------------------------------------------
 
@@ -439,20 +397,6 @@ class Scheduler(Service):
 
     def _event(self, payload: dict[str, Any]) -> None:
         self.gw.broadcast("cron", {**payload, "ts": self.gw.now_ms()}, scope=S.READ)
-
-
-def effective_agent(job: dict[str, Any]) -> str:
-    return normalize_agent_id(job.get("agentId"))
-
-
-def session_key(job: dict[str, Any]) -> str:
-    agent = effective_agent(job)
-    target = job.get("sessionTarget") or "main"
-    if target == "isolated":
-        return f"agent:{agent}:cron:{job['id']}"
-    if target.startswith("session:"):
-        return resolve_key(target[len("session:"):], agent_id=agent)
-    return main_key(agent)
 
 
 def _dumps(job: dict[str, Any]) -> str:
