@@ -24,11 +24,14 @@ async def execute(sched: Scheduler, job: dict[str, Any], run_id: str, facts: dic
     payload = job["payload"]
     agent = effective_agent(job)
     kind = payload["kind"]
-    if kind == "heartbeat":
+    if kind == "heartbeat":  # the real gateway's words for the three outcomes
         result = await sched.heartbeat.run(agent, "interval")
-        error = result.get("preview") if result["status"] == "failed" else None
-        status = "error" if error else ("skipped" if result["status"] == "skipped" else "ok")
-        return status, error, result.get("preview"), main_key(agent)
+        if result["status"] == "skipped":
+            return "skipped", f"heartbeat skipped: {result.get('reason')}", None, main_key(agent)
+        if result["status"] == "failed":
+            why = result.get("preview") or result.get("reason")
+            return "error", f"heartbeat failed: {why}", None, main_key(agent)
+        return "ok", None, "heartbeat completed", main_key(agent)
     key = session_key(job)
     if kind == "systemEvent":
         sched.heartbeat.enqueue(key, payload["text"], f"cron:{job['id']}")
