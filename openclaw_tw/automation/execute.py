@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from openclaw_tw.automation import runlog
-from openclaw_tw.automation.delivery import error_reason
+from openclaw_tw.automation.delivery import TARGET_ERROR, effective_delivery, error_reason
 from openclaw_tw.sessions.keys import main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ async def execute(sched: Scheduler, job: dict[str, Any], run_id: str, facts: dic
     job-state facts of the run, ``detail`` what its run-log entry reports (``runlog.py``)."""
     payload = job["payload"]
     agent = effective_agent(job)
+    delivery = effective_delivery(job)
     kind = payload["kind"]
     if kind == "heartbeat":  # the real gateway's words for the three outcomes
         result = await sched.heartbeat.run(agent, "interval")
@@ -57,15 +58,20 @@ async def execute(sched: Scheduler, job: dict[str, Any], run_id: str, facts: dic
         facts["_detail"] = outcome.error_detail
         detail["errorReason"] = facts["lastErrorReason"]
         detail["deliveryStatus"] = "unknown" if runlog.delivery_requested(
-            job.get("delivery")) else "not-requested"
+            delivery) else "not-requested"
         return "error", outcome.error or f"run {outcome.status} ({outcome.stop_reason})", \
             outcome.text[:PREVIEW_CHARS] or None, key
     if sched.announcer is not None and not sched.closed:
-        facts.update(await sched.announcer.deliver(job.get("delivery"), outcome.text))
-    elif job.get("delivery"):
+        facts.update(await sched.announcer.deliver(delivery, outcome.text))
+    elif delivery:
         facts["lastDeliveryStatus"] = "unknown"
     detail.update(runlog.delivery_detail(facts))
-    return "ok", None, outcome.text[:PREVIEW_CHARS] or None, key
+    summary = outcome.text[:PREVIEW_CHARS] or None
+    target_error = facts.pop(TARGET_ERROR, None)
+    if target_error and (delivery or {}).get("bestEffort") is not True:
+        facts["_permanent"] = True  # not worth trying a one-shot job again
+        return "error", target_error, summary, key
+    return "ok", None, summary, key
 
 
 def effective_agent(job: dict[str, Any]) -> str:

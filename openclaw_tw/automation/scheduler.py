@@ -361,6 +361,8 @@ class Scheduler(Service):
             return None
         errors = state.get("consecutiveErrors", 0)
         if job["schedule"]["kind"] == "at":
+            if facts.get("_permanent"):
+                return None
             reason = facts.get("lastErrorReason", "unknown")
             if errors > len(AT_RETRY_MS) or not transient(reason, facts.get("_detail")):
                 return None

@@ -213,7 +213,7 @@ class CronMethods(Base):
         c = hello(app.hub, scopes=ADMIN)
         job = self.ok(c, "cron.add", {
             "name": "digest", "schedule": {"kind": "every", "everyMs": 3_600_000},
-            "sessionTarget": "isolated", "wakeMode": "now",
+            "sessionTarget": "isolated", "wakeMode": "now", "delivery": {"mode": "none"},
             "payload": {"kind": "agentTurn", "message": "summarise"}})
         self.ok(c, "cron.run", {"id": job["id"], "mode": "force"})
         self.spin(5)

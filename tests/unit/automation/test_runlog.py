@@ -93,7 +93,7 @@ class RunLog(Base):
         return next(r for r in rows if r["key"] == key)
 
     def test_an_isolated_agent_turn(self) -> None:
-        job = self.add(sessionTarget="isolated",
+        job = self.add(sessionTarget="isolated", delivery={"mode": "none"},
                        payload={"kind": "agentTurn", "message": "Say hi"})
         self.client.pop()
         started = self.gw.now_ms()
