@@ -13,6 +13,7 @@ from typing import Any
 
 from openclaw_tw.automation import history
 from openclaw_tw.automation import schedule as sched
+from openclaw_tw.automation.delivery import announces_by_default
 from openclaw_tw.automation.runlog import entry as run_entry
 from openclaw_tw.automation.scheduler import Scheduler, effective_agent
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request
@@ -121,7 +122,8 @@ def job_not_found(job_id: str, wire: bool = False) -> GatewayError:
         {"code": "CRON_JOB_NOT_FOUND", "jobId": quoted})
 
 
-def validate_job(job: dict[str, Any], now: int) -> None:
+def validate_job(job: dict[str, Any], now: int, method: str = "cron.add") -> None:
+    """The real gateway's checks of a job's definition (its messages, its codes)."""
     try:
         job["schedule"] = sched.normalize(job.get("schedule"), now)
     except sched.ScheduleError as e:
@@ -137,12 +139,20 @@ def validate_job(job: dict[str, Any], now: int) -> None:
                                            (target.startswith("session:") and len(target) > 8)):
         raise invalid_request('sessionTarget must be "main", "isolated", "current" or '
                               '"session:<key>"')
-    if target == "isolated" and payload["kind"] == "systemEvent":
+    if target == "main" and payload["kind"] != "systemEvent":
+        raise invalid_request(f'invalid {method} params: main cron jobs require '
+                              'payload.kind="systemEvent" or "script"')
+    if target != "main" and payload["kind"] == "systemEvent":  # isolated, current, session:
         raise GatewayError(UNAVAILABLE, 'Error: isolated cron jobs require payload.kind='
                            '"agentTurn", "command", or "script"; script payloads do not '
                            'support current/session targets')
     if job.get("wakeMode") not in WAKE_MODES:
         raise invalid_request('wakeMode must be "now" or "next-heartbeat"')
+    delivery = job.get("delivery")
+    if target == "main" and isinstance(delivery, dict) and \
+            delivery.get("mode", "announce") == "announce":
+        raise invalid_request(f"invalid {method} params: cron channel delivery config is only "
+                              'supported for sessionTarget="isolated"')
 
 
 class CronMethods:
@@ -253,6 +263,8 @@ class CronMethods:
         if job.get("agentId") is None:
             job.pop("agentId", None)
         validate_job(job, now)
+        if "delivery" not in job and announces_by_default(job):
+            job["delivery"] = {"mode": "announce"}  # to the last route, as the real gateway
         job.update(id=str(uuid.uuid4()), enabled=params.get("enabled", True),
                    createdAtMs=now, updatedAtMs=now)
         if job["schedule"]["kind"] == "at" and "deleteAfterRun" not in job:
@@ -290,7 +302,7 @@ class CronMethods:
             elif key in _ADD_FIELDS:
                 updated[key] = copy.deepcopy(value)
         if not updated.get("declarationKey"):
-            validate_job(updated, now)
+            validate_job(updated, now, "cron.update")
         updated["updatedAtMs"] = now
         state = updated["state"]
         if "schedule" in patch or ("enabled" in patch and patch["enabled"]):
