@@ -330,7 +330,7 @@ def add_method_families(app: Components) -> None:
         settings, app.channels, app.dm_pairing, app.dedupe, hub.now_ms, hub.clock,
         hub.health.lag.snapshot))
     table.add_family(ApprovalsMethods(app.approvals, app.exec_policy))
-    table.add_family(CronMethods(app.cron, hub.now_ms, hub.display_path))
+    table.add_family(CronMethods(app.cron, hub.now_ms, hub.display_path, hub.boot_id))
     add_shell_families(app)
 
 

@@ -5,13 +5,18 @@ features:
 
 * **Delivery** ``delivery: {mode: "announce", channel, to, accountId?, threadId?,
   bestEffort?}``: an agent turn's final text is sent to that chat through the channel
-  account (``channel`` ``"last"`` or omitted picks the only configured channel).  An empty
-  reply or a silent one (``NO_REPLY``/``HEARTBEAT_OK``) is not sent
-  (``deliverySuppressionReason`` ``empty``/``silent``).  An account that is not connected is
-  tried again (1 s, 5 s, 15 s: nothing can have reached the recipient); a send that failed
-  after it started is not replayed.  Mode ``webhook`` is not supported here and is recorded
-  as not delivered; ``none`` (or no ``delivery``) delivers nothing (``not-requested``).
-  The job's state carries ``lastDelivered``, ``lastDeliveryStatus``, ``lastDeliveryError``.
+  account (``channel`` ``"last"`` or omitted picks the only configured channel).  An agent
+  turn in an isolated, current or named session without a ``delivery`` announces to the
+  last route (``effective_delivery``).  An empty reply or a silent one
+  (``NO_REPLY``/``HEARTBEAT_OK``) is not sent (``deliverySuppressionReason``
+  ``empty``/``silent``).  A target that cannot be resolved (no or an unknown channel, no
+  recipient: this gateway keeps no previous route) fails the run with that error, unless the
+  delivery is ``bestEffort``.  An account that is not connected is tried again (1 s, 5 s,
+  15 s: nothing can have reached the recipient); a send that failed after it started is not
+  replayed; either leaves the run ok and its delivery not delivered, with the error.  Mode
+  ``webhook`` is not supported here and is recorded as not delivered; ``none`` delivers
+  nothing (``not-requested``).  The job's state carries ``lastDelivered``,
+  ``lastDeliveryStatus``, ``lastDeliveryError``.
 * **Error backoff**: a recurring job's consecutive execution errors push its next run to at
   least 30 s, 60 s, 5 min, 15 min, then 60 min after the failure; a success resets it.  A
   one-shot (``at``) job whose run failed for a transient reason (rate limit, timeout, a 5xx or
@@ -40,7 +45,11 @@ BACKOFF_MS = (30_000, 60_000, 300_000, 900_000, 3_600_000)
 AT_RETRY_MS = (30_000, 60_000, 300_000)
 SEND_RETRY_S = (1.0, 5.0, 15.0)
 DEFAULT_STAGGER_MS = 300_000
-DELIVERY_FAILED = "delivery-failed"
+# The fact (delivery facts, below) of a delivery whose target could not be resolved: an
+# announce that cannot reach anyone fails its run, unless the job's delivery is best-effort.
+TARGET_ERROR = "_targetError"
+NO_RECIPIENT = ("Target is required: delivery.to is not set and no previous recipient is "
+                "known. Set delivery.to explicitly.")
 
 
 # -- backoff -----------------------------------------------------------------------------------
@@ -114,6 +123,22 @@ def staggered(next_run: Callable[[dict[str, Any], int], int | None], job: dict[s
 # -- delivery ----------------------------------------------------------------------------------
 
 
+def announces_by_default(job: dict[str, Any]) -> bool:
+    """An agent turn in an isolated, current or named session: the real gateway announces
+    its output (to the last route) when the job names no delivery."""
+    target = job.get("sessionTarget")
+    return (job.get("payload") or {}).get("kind") == "agentTurn" and isinstance(target, str) \
+        and (target in ("isolated", "current") or target.startswith("session:"))
+
+
+def effective_delivery(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The delivery a run of the job makes: its own, else the default one."""
+    delivery = job.get("delivery")
+    if isinstance(delivery, dict):
+        return delivery
+    return {"mode": "announce"} if announces_by_default(job) else None
+
+
 class Announcer:
     """Sends a finished run's text to the chat its ``delivery`` names."""
 
@@ -134,18 +159,22 @@ class Announcer:
     async def _deliver(self, plan: dict[str, Any], text: str
                        ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         mode = plan.get("mode", "announce")
-        to = plan.get("to")
-        if mode == "none" or (mode == "announce" and (not isinstance(to, str) or
-                                                      not to.strip())):
+        if mode == "none":
             return {"lastDelivered": False, "lastDeliveryStatus": "not-requested"}, None
+        to = plan.get("to") if isinstance(plan.get("to"), str) else ""
         channel, account_id, why = self._resolve(plan)
+        if why is None and not to.strip():  # no route to a previous recipient is kept
+            why = NO_RECIPIENT
         resolved = _resolved(plan, channel, account_id, why)
         body = text.strip()
         if not body or body.upper() in ACK_TOKENS:
             return {"lastDelivered": False, "lastDeliveryStatus": "not-delivered",
                     "deliverySuppressionReason": "empty" if not body else "silent"}, resolved
         if why is not None or channel is None or account_id is None:
-            return self._failed(why or "no delivery target"), resolved
+            facts = self._failed(why or "no delivery target")
+            if mode == "announce":  # the target itself is wrong: the run failed
+                facts[TARGET_ERROR] = facts["lastDeliveryError"]
+            return facts, resolved
         thread = plan.get("threadId")
         for wait_s in (*SEND_RETRY_S, None):
             svc = self.channels.account(channel, account_id) if self.channels else None
@@ -171,8 +200,8 @@ class Announcer:
         channel = plan.get("channel")
         if channel in (None, "last"):
             if len(accounts) != 1:
-                return None, None, ("delivery.channel is required when the gateway has "
-                                    f"{len(accounts) or 'no'} channels")
+                return None, None, (f"Channel is required: {len(accounts) or 'no'} channels "
+                                    "are configured. Set delivery.channel explicitly.")
             channel = next(iter(accounts))
         if channel not in accounts:
             return None, None, f"unknown channel: {channel}"
@@ -182,7 +211,7 @@ class Announcer:
     def _failed(why: str) -> dict[str, Any]:
         _log.warn("cron delivery not made: {why}", why=why)
         return {"lastDelivered": False, "lastDeliveryStatus": "not-delivered",
-                "lastDeliveryError": DELIVERY_FAILED}
+                "lastDeliveryError": why}
 
 
 def _target(channel: Any, to: Any, account_id: Any, thread: Any, source: str

@@ -89,6 +89,12 @@ def delivery_detail(facts: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def public_run_id(run: dict[str, Any]) -> bool:
+    """Whether the run's id is shown: the real gateway names a run ``cron.run`` asked for
+    (the id it answered), not one the schedule started."""
+    return run.get("trigger") != "scheduled"
+
+
 def entry(run: dict[str, Any]) -> dict[str, Any]:
     """A finished run (a history row, ``store.py``) as ``cron.runs`` lists it."""
     detail = run.get("detail") or {}
@@ -103,7 +109,8 @@ def entry(run: dict[str, Any]) -> dict[str, Any]:
         out["errorReason"] = detail["errorReason"]
     if run.get("summary"):
         out["summary"] = run["summary"]
-    out["runId"] = run["run_id"]
+    if public_run_id(run):
+        out["runId"] = run["run_id"]
     out["runAtMs"] = run["started_at"]
     if run.get("duration_ms") is not None:
         out["durationMs"] = run["duration_ms"]

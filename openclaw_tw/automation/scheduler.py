@@ -34,15 +34,14 @@ from openclaw_tw.automation.delivery import (
     AT_RETRY_MS,
     Announcer,
     error_backoff_ms,
-    error_reason,
     stagger_ms,
     staggered,
     transient,
 )
+from openclaw_tw.automation.execute import effective_agent, execute
 from openclaw_tw.automation.heartbeat import DEFAULT_EVERY_MS, Heartbeat
 from openclaw_tw.automation.store import CronStore
 from openclaw_tw.protocol import scopes as S
-from openclaw_tw.sessions.keys import main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import AgentRuntime
@@ -52,8 +51,6 @@ if TYPE_CHECKING:
 _log = Logger(namespace="cron")
 
 CATCHUP_DELAY_MS = 60_000
-DEFAULT_TIMEOUT_S = 3600.0  # the scheduler's own watchdog for agent turns
-PREVIEW_CHARS = 200
 
 
 def heartbeat_job_key(agent: str) -> str:
@@ -82,6 +79,12 @@ class Scheduler(Service):
         self._heap: list[tuple[int, int, str]] = []
         self._timer: Any = None
         self._closed = False
+        self._manual_runs = 0  # the sequence number in manual run ids
+
+    @property
+    def closed(self) -> bool:
+        """Stopped: a run still going is recorded as interrupted, its output not sent."""
+        return self._closed
 
     # -- start-up -------------------------------------------------------------------------------
 
@@ -251,11 +254,23 @@ class Scheduler(Service):
 
     # -- running --------------------------------------------------------------------------------
 
-    def start_run(self, job: dict[str, Any], trigger: str) -> Deferred[dict[str, Any] | None]:
-        """Claim a slot and run the payload; ``trigger`` ``manual`` runs outside the schedule."""
+    def new_run_id(self, job: dict[str, Any], trigger: str) -> str:
+        """A run's id as the real gateway spells it: ``manual:<jobId>:<ms>:<n>`` for a run
+        asked for by ``cron.run`` (``n`` counts this process's manual runs), and
+        ``cron:<jobId>:<ms>:<uuid>`` for a scheduled one (which the run log does not show)."""
+        now = self.gw.now_ms()
+        if trigger == "scheduled":
+            return f"cron:{job['id']}:{now}:{uuid.uuid4()}"
+        self._manual_runs += 1
+        return f"manual:{job['id']}:{now}:{self._manual_runs}"
+
+    def start_run(self, job: dict[str, Any], trigger: str,
+                  run_id: str | None = None) -> Deferred[dict[str, Any] | None]:
+        """Claim a slot and run the payload; ``trigger`` ``manual`` runs outside the schedule,
+        ``due`` (``cron.run`` mode due) and ``scheduled`` take the job's next slot."""
         now = self.gw.now_ms()
         state = job["state"]
-        run_id = str(uuid.uuid4())
+        run_id = run_id or self.new_run_id(job, trigger)
         if trigger == "manual":
             slot_key = f"m:{run_id}"
         else:
@@ -265,7 +280,7 @@ class Scheduler(Service):
                 if job["schedule"]["kind"] != "at" else None
         state["runningAtMs"] = now
         run = {"run_id": run_id, "job_id": job["id"], "slot": slot_key, "trigger": trigger,
-               "status": "running", "started_at": now}
+               "status": "running", "started_at": now, "agent_id": effective_agent(job)}
         d = ensureDeferred(self._claim_and_run(job, run))
         self.in_flight[job["id"]] = d
 
@@ -283,8 +298,10 @@ class Scheduler(Service):
         if self._closed or not await self.store.claim(job, run):
             job["state"].pop("runningAtMs", None)
             return None
-        self._event({"jobId": job["id"], "action": "started", "runId": run["run_id"],
-                     "runAtMs": run["started_at"]})
+        started = {"jobId": job["id"], "action": "started", "runAtMs": run["started_at"]}
+        if runlog.public_run_id(run):
+            started["runId"] = run["run_id"]
+        self._event(started)
         facts: dict[str, Any] = {}
         detail: dict[str, Any] = {}
         try:
@@ -344,6 +361,8 @@ class Scheduler(Service):
             return None
         errors = state.get("consecutiveErrors", 0)
         if job["schedule"]["kind"] == "at":
+            if facts.get("_permanent"):
+                return None
             reason = facts.get("lastErrorReason", "unknown")
             if errors > len(AT_RETRY_MS) or not transient(reason, facts.get("_detail")):
                 return None
@@ -356,51 +375,7 @@ class Scheduler(Service):
 
     async def _execute(self, job: dict[str, Any], run_id: str, facts: dict[str, Any],
                        detail: dict[str, Any]) -> tuple[str, str | None, str | None, str | None]:
-        """Runs the payload; ``facts`` gathers the job-state facts of the run, ``detail``
-        what its run-log entry reports (``runlog.py``)."""
-        payload = job["payload"]
-        agent = effective_agent(job)
-        kind = payload["kind"]
-        if kind == "heartbeat":
-            result = await self.heartbeat.run(agent, "interval")
-            error = result.get("preview") if result["status"] == "failed" else None
-            status = "error" if error else ("skipped" if result["status"] == "skipped" else "ok")
-            return status, error, result.get("preview"), main_key(agent)
-        key = session_key(job)
-        if kind == "systemEvent":
-            self.heartbeat.enqueue(key, payload["text"], f"cron:{job['id']}")
-            if job.get("wakeMode") == "now":
-                self.heartbeat.request_wake(agent, f"cron:{job['id']}")
-            return "ok", None, payload["text"][:PREVIEW_CHARS], key
-        row = await self.sessions.ensure(key, "cron")
-        if row.label is None:  # the real gateway names an automation's session after the job
-            row.label = f"Automation: {job['name']}"
-        isolated = job.get("sessionTarget") == "isolated"
-        if isolated:  # a fresh session (a new transcript) for every run, the key kept
-            row.renew(self.gw.now_ms())
-        session_id = row.session_id
-        timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
-        run = await self.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent",
-                                           None, timeout_s=float(timeout),
-                                           model_ref=payload.get("model"))
-        outcome = await run.finished()
-        detail.update(runlog.agent_detail(outcome))
-        detail.update(sessionId=session_id,
-                      sessionKey=f"{key}:run:{session_id}" if isolated else key)
-        if outcome.status != "ok":
-            facts["lastErrorReason"] = error_reason(outcome.error_kind, outcome.error_detail)
-            facts["_detail"] = outcome.error_detail
-            detail["errorReason"] = facts["lastErrorReason"]
-            detail["deliveryStatus"] = "unknown" if runlog.delivery_requested(
-                job.get("delivery")) else "not-requested"
-            return "error", outcome.error or f"run {outcome.status} ({outcome.stop_reason})", \
-                outcome.text[:PREVIEW_CHARS] or None, key
-        if self.announcer is not None and not self._closed:
-            facts.update(await self.announcer.deliver(job.get("delivery"), outcome.text))
-        elif job.get("delivery"):
-            facts["lastDeliveryStatus"] = "unknown"
-        detail.update(runlog.delivery_detail(facts))
-        return "ok", None, outcome.text[:PREVIEW_CHARS] or None, key
+        return await execute(self, job, run_id, facts, detail)
 
     # -- changes --------------------------------------------------------------------------------
 
@@ -424,20 +399,6 @@ class Scheduler(Service):
 
     def _event(self, payload: dict[str, Any]) -> None:
         self.gw.broadcast("cron", {**payload, "ts": self.gw.now_ms()}, scope=S.READ)
-
-
-def effective_agent(job: dict[str, Any]) -> str:
-    return normalize_agent_id(job.get("agentId"))
-
-
-def session_key(job: dict[str, Any]) -> str:
-    agent = effective_agent(job)
-    target = job.get("sessionTarget") or "main"
-    if target == "isolated":
-        return f"agent:{agent}:cron:{job['id']}"
-    if target.startswith("session:"):
-        return resolve_key(target[len("session:"):], agent_id=agent)
-    return main_key(agent)
 
 
 def _dumps(job: dict[str, Any]) -> str:

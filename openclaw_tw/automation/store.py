@@ -17,6 +17,8 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from openclaw_tw.automation import history
+from openclaw_tw.automation.history import RunQuery
 from openclaw_tw.automation.runlog import INTERRUPTED_DETAIL
 from openclaw_tw.db import Database
 from openclaw_tw.protocol.limits import MAX_PARAMS_DEPTH
@@ -33,10 +35,22 @@ MIGRATIONS = [
     ],
     # what a finished run found out beyond its status (automation/runlog.py), as JSON
     ["ALTER TABLE runs ADD COLUMN detail TEXT"],
+    # cron.runs pages (history.py): the runs of a job, of an agent, or all, by end time; the
+    # agent of older runs read from their session key, else from their job
+    ["ALTER TABLE runs ADD COLUMN agent_id TEXT",
+     "UPDATE runs SET agent_id = substr(session_key, 7, instr(substr(session_key, 7), ':') - 1)"
+     " WHERE session_key LIKE 'agent:%:%'",
+     "UPDATE runs SET agent_id = (SELECT COALESCE(NULLIF(lower(trim(CASE WHEN json_valid(body)"
+     " THEN json_extract(body, '$.agentId') END)), ''), 'main') FROM jobs"
+     " WHERE jobs.id = runs.job_id) WHERE agent_id IS NULL",
+     "DROP INDEX runs_job",
+     "CREATE INDEX runs_job_ended ON runs (job_id, ended_at)",
+     "CREATE INDEX runs_agent_ended ON runs (agent_id, ended_at)",
+     "CREATE INDEX runs_ended ON runs (ended_at)"],
 ]
 
 _RUN_COLS = ("run_id", "job_id", "slot", "trigger", "status", "started_at", "ended_at",
-             "duration_ms", "error", "summary", "session_key", "detail")
+             "duration_ms", "error", "summary", "session_key", "detail", "agent_id")
 INTERRUPTED = "interrupted: the gateway stopped during this run"
 _INTERRUPT = ("UPDATE runs SET status='error', error=?, ended_at=?, duration_ms=? - started_at,"
               " detail=? WHERE status='running'")
@@ -122,26 +136,26 @@ class CronStore:
 
         return self.db.run(write)
 
+    def page(self, q: RunQuery, known_job: bool = True
+             ) -> Deferred[tuple[int, list[dict[str, Any]], bool]]:
+        """A page of the finished runs (``history.py``): (how many match, the page, whether
+        the job of ``q.job_id`` has any finished run, asked only when ``known_job`` is
+        false and nothing matched)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list[dict[str, Any]], bool]:
+            total, rows = history.read_page(conn, q, _RUN_COLS)
+            exists = total > 0 or known_job or q.job_id is None or \
+                history.has_runs(conn, q.job_id)
+            return total, [_run_of(r) for r in rows], exists
+
+        return self.db.run(read)
+
     def runs(self, job_id: str | None, run_id: str | None, limit: int,
              offset: int) -> Deferred[tuple[int, list[dict[str, Any]]]]:
         """The finished runs, newest first (a run still going is not in the history yet)."""
-        where, args = ["status != 'running'"], []
-        if job_id:
-            where.append("job_id = ?")
-            args.append(job_id)
-        if run_id:
-            where.append("run_id = ?")
-            args.append(run_id)
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
-
-        def read(conn: sqlite3.Connection) -> tuple[int, list[dict[str, Any]]]:
-            total = conn.execute(f"SELECT COUNT(*) FROM runs{clause}", args).fetchone()[0]
-            rows = conn.execute(f"SELECT {','.join(_RUN_COLS)} FROM runs{clause} ORDER BY"
-                                f" ended_at DESC, rowid DESC LIMIT ? OFFSET ?",
-                                (*args, limit, offset)).fetchall()
-            return total, [_run_of(r) for r in rows]
-
-        return self.db.run(read)
+        d = self.page(history.RunQuery(job_id=job_id, run_id=run_id, limit=limit,
+                                       offset=offset))
+        return d.addCallback(lambda page: (page[0], page[1]))
 
 
 _INTERRUPTED_DETAIL = json.dumps(INTERRUPTED_DETAIL)

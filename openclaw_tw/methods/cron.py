@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from openclaw_tw.automation import history
 from openclaw_tw.automation import schedule as sched
+from openclaw_tw.automation.delivery import announces_by_default
 from openclaw_tw.automation.runlog import entry as run_entry
 from openclaw_tw.automation.scheduler import Scheduler, effective_agent
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request
@@ -19,6 +21,7 @@ from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import (
     EMPTY,
     AnyValue,
+    Arr,
     Bool,
     Int,
     Nullable,
@@ -27,6 +30,7 @@ from openclaw_tw.protocol.schema import (
     Str,
     closed,
 )
+from openclaw_tw.sessions.keys import normalize_agent_id
 
 _S1 = Str(min_len=1)
 _ID = {"id": _S1, "jobId": _S1}
@@ -38,10 +42,17 @@ LIST_PARAMS = closed(optional={
              "compact includeDeliveryPreviews")
 ID_PARAMS = Obj(optional=_ID)
 STATUS_PARAMS = EMPTY
-RUN_PARAMS = Obj(optional={**_ID, "mode": Str(), "expectedProcessInstanceId": _S1})
-RUNS_PARAMS = closed(optional={**_ID, "runId": _S1, "limit": Int(1, 200), "offset": Int(0)},
-                     accepted="agentId scope statuses status deliveryStatuses deliveryStatus "
-                              "query sortDir")
+RUN_PARAMS = Obj(optional={**_ID, "mode": Str(enum=["due", "force", "if-enabled"]),
+                           "expectedProcessInstanceId": _S1})
+_RUN_LOG_ID = Str(min_len=1, pattern=r"^[^/\\]+$")
+RUNS_PARAMS = closed(optional={
+    "agentId": _S1, "scope": Str(enum=["job", "all"]), "id": _RUN_LOG_ID, "jobId": _RUN_LOG_ID,
+    "runId": _S1, "limit": Int(1, history.MAX_LIMIT), "offset": Int(0),
+    "statuses": Arr(Str(enum=history.RUN_STATUSES), max_items=3, min_items=1),
+    "status": Str(enum=["all", *history.RUN_STATUSES]),
+    "deliveryStatuses": Arr(Str(enum=history.DELIVERY_STATUSES), max_items=4, min_items=1),
+    "deliveryStatus": Str(enum=history.DELIVERY_STATUSES), "query": Str(),
+    "sortDir": Str(enum=["asc", "desc"])})
 # schedule, payload and sessionTarget are checked by ``validate_job`` (its messages); every
 # value is inside the params bounds (depth, items) before it is stored.
 ADD_PARAMS = closed(
@@ -93,7 +104,26 @@ def snapshot_revision(jobs: list[dict[str, Any]]) -> str:
     return "sha256:" + h.hexdigest()[:32]
 
 
-def validate_job(job: dict[str, Any], now: int) -> None:
+def _job_id(params: dict[str, Any]) -> str | None:
+    """The job a call names (``id``, else the older ``jobId``), trimmed; ``""`` when blank."""
+    value = params.get("id") if params.get("id") is not None else params.get("jobId")
+    return value.strip() if isinstance(value, str) else None
+
+
+def job_not_found(job_id: str, wire: bool = False) -> GatewayError:
+    """The real gateway's answer for a job id it does not have (``cron.get`` keeps the older
+    wording of its message)."""
+    quoted = clip(job_id)
+    head = "cron job not found" if wire else "Automation not found"
+    return invalid_request(
+        f"{head}: {quoted}. List automations and retry with a current job id. For "
+        "cross-session management, use a fresh authenticated configured channel owner or "
+        "Control UI administrator turn or the Automations page.",
+        {"code": "CRON_JOB_NOT_FOUND", "jobId": quoted})
+
+
+def validate_job(job: dict[str, Any], now: int, method: str = "cron.add") -> None:
+    """The real gateway's checks of a job's definition (its messages, its codes)."""
     try:
         job["schedule"] = sched.normalize(job.get("schedule"), now)
     except sched.ScheduleError as e:
@@ -109,31 +139,40 @@ def validate_job(job: dict[str, Any], now: int) -> None:
                                            (target.startswith("session:") and len(target) > 8)):
         raise invalid_request('sessionTarget must be "main", "isolated", "current" or '
                               '"session:<key>"')
-    if target == "isolated" and payload["kind"] == "systemEvent":
+    if target == "main" and payload["kind"] != "systemEvent":
+        raise invalid_request(f'invalid {method} params: main cron jobs require '
+                              'payload.kind="systemEvent" or "script"')
+    if target != "main" and payload["kind"] == "systemEvent":  # isolated, current, session:
         raise GatewayError(UNAVAILABLE, 'Error: isolated cron jobs require payload.kind='
                            '"agentTurn", "command", or "script"; script payloads do not '
                            'support current/session targets')
     if job.get("wakeMode") not in WAKE_MODES:
         raise invalid_request('wakeMode must be "now" or "next-heartbeat"')
+    delivery = job.get("delivery")
+    if target == "main" and isinstance(delivery, dict) and \
+            delivery.get("mode", "announce") == "announce":
+        raise invalid_request(f"invalid {method} params: cron channel delivery config is only "
+                              'supported for sessionTarget="isolated"')
 
 
 class CronMethods:
     """cron.list/status/get/runs/add/update/remove/run over the scheduler's jobs and runs."""
 
     def __init__(self, scheduler: Scheduler, now_ms: Callable[[], int],
-                 display_path: Callable[[Path], str]) -> None:
+                 display_path: Callable[[Path], str], process_id: str) -> None:
         self._scheduler = scheduler
         self._now_ms = now_ms
         self._display_path = display_path
+        self._process_id = process_id  # this gateway process (system.info's too)
 
-    def _find(self, params: dict[str, Any]) -> dict[str, Any]:
-        job_id = params.get("id") or params.get("jobId")
+    def _find(self, params: dict[str, Any], method: str, wire: bool = False
+              ) -> dict[str, Any]:
+        job_id = _job_id(params)
         if not job_id:
-            raise invalid_request("id required")
+            raise invalid_request(f"invalid {method} params: missing id")
         job = self._scheduler.jobs.get(job_id)
         if job is None:
-            raise invalid_request(f"cron job not found: {clip(job_id)}",
-                                  {"code": "CRON_JOB_NOT_FOUND", "jobId": clip(job_id)})
+            raise job_not_found(job_id, wire)
         return job
 
     @rpc("cron.list", LIST_PARAMS)
@@ -170,22 +209,52 @@ class CronMethods:
 
     @rpc("cron.get", ID_PARAMS)
     def cron_get(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return public(self._find(params))
+        return public(self._find(params, "cron.get", wire=True))
 
     @rpc("cron.runs", RUNS_PARAMS)
     async def cron_runs(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        job_id = params.get("id") or params.get("jobId")
-        limit, offset = params.get("limit", 50), params.get("offset", 0)
-        total, rows = await self._scheduler.store.runs(job_id, params.get("runId"), limit,
-                                                       offset)
+        """One page of the run history (``automation/history.py``): the runs of one job
+        (``scope: "job"``, the default with an id) or of every job (``scope: "all"``, where an
+        id is not read), ``{entries, total, offset, limit, hasMore, nextOffset}``."""
+        jobs = self._scheduler.jobs
+        agent = normalize_agent_id(params["agentId"]) if params.get("agentId") else None
+        selected = "id" in params or "jobId" in params
+        job_id = _job_id(params) if params.get("scope", "job" if selected else "all") == \
+            "job" else None
+        if job_id is None and params.get("scope") == "job" or job_id == "":
+            raise invalid_request("invalid cron.runs params: missing id")
+        if job_id is None:
+            names = {j["id"]: j["name"] for j in jobs.values()
+                     if agent is None or effective_agent(j) == agent}
+        else:
+            job = jobs.get(job_id)
+            if job is not None and agent is not None and effective_agent(job) != agent:
+                raise job_not_found(job_id)
+            names = {job_id: job["name"]} if job is not None else {}
+        limit = params.get("limit", history.DEFAULT_LIMIT)
+        q = history.RunQuery(
+            job_id=job_id, agent_id=agent if job_id is None else None,
+            run_id=(params.get("runId") or "").strip() or None,
+            statuses=history.status_filter(params.get("statuses"), params.get("status"),
+                                           history.RUN_STATUSES),
+            delivery_statuses=history.status_filter(
+                params.get("deliveryStatuses"), params.get("deliveryStatus"),
+                history.DELIVERY_STATUSES),
+            query=(params.get("query") or "").strip().lower(), job_names=names,
+            ascending=params.get("sortDir") == "asc", limit=limit,
+            offset=params.get("offset", 0))
+        total, rows, exists = await self._scheduler.store.page(
+            q, known_job=job_id is None or job_id in jobs)
+        if not exists:
+            raise job_not_found(job_id or "")
         entries = [run_entry(r) for r in rows]
         for e in entries:
-            job = self._scheduler.jobs.get(e["jobId"])
-            if job is not None:
-                e["jobName"] = job["name"]
+            if e["jobId"] in names:
+                e["jobName"] = names[e["jobId"]]
+        offset = min(total, q.offset)
+        after = offset + len(entries)
         return {"entries": entries, "total": total, "offset": offset, "limit": limit,
-                "hasMore": offset + len(entries) < total,
-                "nextOffset": offset + len(entries) if offset + len(entries) < total else None}
+                "hasMore": after < total, "nextOffset": after if after < total else None}
 
     @rpc("cron.add", ADD_PARAMS)
     async def cron_add(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +263,8 @@ class CronMethods:
         if job.get("agentId") is None:
             job.pop("agentId", None)
         validate_job(job, now)
+        if "delivery" not in job and announces_by_default(job):
+            job["delivery"] = {"mode": "announce"}  # to the last route, as the real gateway
         job.update(id=str(uuid.uuid4()), enabled=params.get("enabled", True),
                    createdAtMs=now, updatedAtMs=now)
         if job["schedule"]["kind"] == "at" and "deleteAfterRun" not in job:
@@ -205,7 +276,7 @@ class CronMethods:
 
     @rpc("cron.update", UPDATE_PARAMS)
     async def cron_update(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        job = self._find(params)
+        job = self._find(params, "cron.update")
         patch = params["patch"]
         if not isinstance(patch, dict):
             raise invalid_request("patch must be an object")
@@ -231,7 +302,7 @@ class CronMethods:
             elif key in _ADD_FIELDS:
                 updated[key] = copy.deepcopy(value)
         if not updated.get("declarationKey"):
-            validate_job(updated, now)
+            validate_job(updated, now, "cron.update")
         updated["updatedAtMs"] = now
         state = updated["state"]
         if "schedule" in patch or ("enabled" in patch and patch["enabled"]):
@@ -244,10 +315,7 @@ class CronMethods:
 
     @rpc("cron.remove", ID_PARAMS)
     async def cron_remove(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        job_id = params.get("id") or params.get("jobId")
-        job = self._scheduler.jobs.get(job_id or "")
-        if job is None:
-            return {"ok": True, "removed": False}
+        job = self._find(params, "cron.remove")
         if job.get("declarationKey"):
             raise invalid_request("gateway-managed jobs cannot be removed; disable them")
         await self._scheduler.remove(job["id"])
@@ -255,20 +323,31 @@ class CronMethods:
 
     @rpc("cron.run", RUN_PARAMS)
     def cron_run(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        """Enqueue a run, as the real gateway: ``{ok, enqueued, runId, processInstanceId}``
+        (the run log's entry and the ``cron`` events carry that ``runId``), or ``{ok, ran:
+        false, reason, processInstanceId}`` when it does not run.  A client that read
+        ``processInstanceId`` before (``expectedProcessInstanceId``) is refused once this
+        gateway is another process."""
         scheduler = self._scheduler
-        job = self._find(params)
+        job = self._find(params, "cron.run")
+        expected = params.get("expectedProcessInstanceId")
+        if expected and expected != self._process_id:
+            raise invalid_request("invalid cron.run params: Gateway process changed after "
+                                  "preflight")
         mode = params.get("mode", "force")
-        if mode not in ("due", "force", "if-enabled"):
-            raise invalid_request('mode must be "due", "force" or "if-enabled"')
-        if job["id"] in scheduler.in_flight:
-            return {"ok": True, "ran": False, "enqueued": False, "reason": "already-running"}
         nxt = job["state"].get("nextRunAtMs")
+        reason = None
         if mode == "if-enabled" and not job.get("enabled"):
-            return {"ok": True, "ran": False, "enqueued": False, "reason": "disabled"}
-        if mode == "due":
-            if not job.get("enabled") or nxt is None or nxt > self._now_ms():
-                return {"ok": True, "ran": False, "enqueued": False, "reason": "not-due"}
-            scheduler.start_run(job, "due")
-        else:
-            scheduler.start_run(job, "manual")
-        return {"ok": True, "ran": True, "enqueued": True}
+            reason = "disabled"
+        elif job["id"] in scheduler.in_flight:
+            reason = "already-running"
+        elif mode == "due" and (not job.get("enabled") or nxt is None or nxt > self._now_ms()):
+            reason = "not-due"
+        if reason is not None:
+            return {"ok": True, "ran": False, "reason": reason,
+                    "processInstanceId": self._process_id}
+        trigger = "due" if mode == "due" else "manual"
+        run_id = scheduler.new_run_id(job, trigger)
+        scheduler.start_run(job, trigger, run_id)
+        return {"ok": True, "enqueued": True, "runId": run_id,
+                "processInstanceId": self._process_id}

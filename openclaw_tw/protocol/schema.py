@@ -14,6 +14,7 @@ copied only when something inside them changed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,10 +69,13 @@ class Str(Schema):
         min_len: int | None = None,
         max_len: int | None = None,
         enum: Sequence[str] | None = None,
+        pattern: str | None = None,
     ) -> None:
         self.min_len = min_len
         self.max_len = max_len
         self.enum = frozenset(enum) if enum is not None else None
+        self.pattern = pattern
+        self._pattern = re.compile(pattern) if pattern is not None else None
 
     def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, str):
@@ -82,6 +86,8 @@ class Str(Schema):
             raise SchemaError(path, f"must NOT have fewer than {self.min_len} characters")
         if self.max_len is not None and len(value) > self.max_len:
             raise SchemaError(path, f"must NOT have more than {self.max_len} characters")
+        if self._pattern is not None and self._pattern.search(value) is None:
+            raise SchemaError(path, f'must match pattern "{self.pattern}"')
         return value
 
 
@@ -121,13 +127,17 @@ class Bool(Schema):
 
 
 class Arr(Schema):
-    def __init__(self, items: Schema, max_items: int | None = None) -> None:
+    def __init__(self, items: Schema, max_items: int | None = None,
+                 min_items: int | None = None) -> None:
         self.items = items
         self.max_items = max_items
+        self.min_items = min_items
 
     def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise SchemaError(path, "must be array")
+        if self.min_items is not None and len(value) < self.min_items:
+            raise SchemaError(path, f"must NOT have fewer than {self.min_items} items")
         if self.max_items is not None and len(value) > self.max_items:
             raise SchemaError(path, f"must NOT have more than {self.max_items} items")
         out: list[Any] | None = None

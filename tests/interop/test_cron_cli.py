@@ -3,6 +3,7 @@ an agent turn's run-log entry (model, provider, usage) as the real CLI reads it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from twisted.internet import defer, reactor, task
@@ -64,6 +65,52 @@ class RealCronCLI(RealCLICase):
                                  "--system-event", "tick", "--session", "main")).json()
         self.assertEqual(self.app.cron.jobs[exact.get("job", exact)["id"]]["schedule"].get(
             "staggerMs"), 0)
+
+
+    async def test_cli_job_rules_run_ids_and_run_filters(self) -> None:
+        """What the real CLI sends and reads of the real gateway's rules: an isolated agent
+        turn added without delivery flags announces (to the last route), an agent turn on the
+        main session is refused with the real message, ``cron run`` answers the run id that
+        ``cron runs`` shows, and an unknown job is the real not-found error."""
+        added = (await self.cron("add", "--name", "digest", "--every", "1h", "--message",
+                                 "Summarise", "--session", "isolated")).json()
+        job = self.app.cron.jobs[added.get("job", added)["id"]]
+        self.assertEqual(job["delivery"].get("mode"), "announce", job)
+
+        # (``cron add`` refuses this itself: the call goes through ``gateway call``)
+        refused = await self.openclaw("gateway", "call", "cron.add", "--params", json.dumps({
+            "name": "bad", "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "sessionTarget": "main", "wakeMode": "now",
+            "payload": {"kind": "agentTurn", "message": "hi"}}), "--url", self.url,
+            "--token", TOKEN, "--json")
+        self.assertNotEqual(refused.code, 0, refused)
+        self.assertEqual(json.loads(refused.out)["error"]["message"],
+                         'invalid cron.add params: main cron jobs require '
+                         'payload.kind="systemEvent" or "script"')
+
+        tea = (await self.cron("add", "--name", "tea", "--every", "1h", "--system-event",
+                               "Tea time", "--session", "main")).json()
+        tea_id = tea.get("job", tea)["id"]
+        ran = (await self.cron("run", tea_id)).json()
+        self.assertTrue(ran["runId"].startswith(f"manual:{tea_id}:"), ran)
+        self.assertEqual(ran["processInstanceId"], self.app.hub.boot_id)
+        runs = (await self.cron("runs", "--id", tea_id)).json()
+        self.assertEqual([e["runId"] for e in runs["entries"]], [ran["runId"]])
+        # the CLI's filters, each applied by our gateway
+        for flags, count in ((("--run-id", ran["runId"]), 1), (("--status", "error"), 0),
+                             (("--query", "TEA TIME", "--sort", "asc"), 1),
+                             (("--query", "coffee"), 0),
+                             (("--delivery-status", "not-requested"), 1),
+                             (("--delivery-status", "delivered"), 0),
+                             (("--offset", "1"), 0)):
+            page = (await self.cron("runs", "--id", tea_id, *flags)).json()
+            self.assertEqual((len(page["entries"]), page["total"]), (count, count) if
+                             flags[0] != "--offset" else (0, 1), (flags, page))
+
+        unknown = await self.openclaw("cron", "runs", "--id", "nope", "--url", self.url,
+                                      "--token", TOKEN, "--json")
+        self.assertNotEqual(unknown.code, 0, unknown)
+        self.assertIn("Automation not found: nope", unknown.out + unknown.err)
 
 
 class RealCronRunLog(RealCLICase):

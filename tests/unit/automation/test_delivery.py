@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, ensureDeferred, fail, succeed
 from twisted.trial import unittest
 
 from openclaw_tw.agent.models import ProviderError
@@ -77,31 +77,69 @@ class Delivery(Base):
                          "accountId": "default", "threadId": 7, "source": "explicit"},
             "fallbackUsed": False, "delivered": True})
 
-    def test_the_run_log_entry_of_a_delivery_that_failed(self) -> None:
-        self.run_job(mode="announce", channel="irc", to="#x")
+    def test_an_unresolvable_target_fails_the_run(self) -> None:
+        """As the real gateway (2026.9.6, captured): a delivery target that cannot be
+        resolved makes the run an error with that text; its output stays the summary."""
+        state = self.run_job(mode="announce", channel="irc", to="#x")
         entry = self.last_entry()
-        self.assertEqual((entry["status"], entry["completionStatus"], entry["delivered"],
-                          entry["deliveryStatus"], entry["deliveryError"]),
-                         ("ok", "failed", False, "not-delivered", "delivery-failed"))
+        self.assertEqual((entry["status"], entry["error"], entry["completionStatus"],
+                          entry["delivered"], entry["deliveryStatus"], entry["deliveryError"],
+                          entry["summary"]),
+                         ("error", "unknown channel: irc", "failed", False, "not-delivered",
+                          "unknown channel: irc", "1, 2, 3."))
         self.assertEqual(entry["delivery"]["resolved"], {
             "ok": False, "to": "#x", "source": "explicit", "error": "unknown channel: irc"})
+        self.assertEqual((state["lastRunStatus"], state["lastError"],
+                          state["consecutiveErrors"]), ("error", "unknown channel: irc", 1))
+
+    def test_a_best_effort_delivery_to_an_unresolvable_target(self) -> None:
+        self.run_job(mode="announce", channel="irc", to="#x", bestEffort=True)
+        entry = self.last_entry()
+        self.assertEqual((entry["status"], entry["completionStatus"], entry["deliveryStatus"],
+                          entry["deliveryError"]),
+                         ("ok", "succeeded", "not-delivered", "unknown channel: irc"))
+        self.assertNotIn("error", entry)
+
+    def test_an_announce_without_a_recipient_fails_the_run(self) -> None:
+        self.run_job(mode="announce", channel="telegram")
+        entry = self.last_entry()
+        self.assertEqual((entry["status"], entry["error"]), ("error", dv.NO_RECIPIENT))
+        self.assertEqual(self.tg.sent, [])
+
+    def test_a_silent_reply_is_not_a_failure_even_without_a_target(self) -> None:
+        announcer = self.app.cron.announcer
+        facts = self.successResultOf(ensureDeferred(announcer.deliver(
+            {"mode": "announce", "channel": "irc", "to": "#x"}, "NO_REPLY")))
+        self.assertEqual((facts["lastDeliveryStatus"], facts["deliverySuppressionReason"]),
+                         ("not-delivered", "silent"))
+        self.assertNotIn(dv.TARGET_ERROR, facts)
 
     def test_channel_last_picks_the_only_channel(self) -> None:
         self.run_job(mode="announce", channel="last", to="42")
         self.assertEqual([s[0] for s in self.tg.sent], ["42"])
 
-    def test_no_delivery_is_not_requested(self) -> None:
-        self.assertEqual(self.run_job()["lastDeliveryStatus"], "not-requested")
+    def test_mode_none_is_not_requested(self) -> None:
         self.assertEqual(self.run_job(mode="none", to="42")["lastDeliveryStatus"],
                          "not-requested")
         self.assertEqual(self.tg.sent, [])
+
+    def test_no_delivery_announces_to_the_last_route(self) -> None:
+        """An isolated agent turn without a delivery announces to the last route, as the
+        real gateway's: this gateway keeps no previous recipient, so the run fails."""
+        state = self.run_job()
+        self.assertEqual((state["lastRunStatus"], state["lastError"],
+                          state["lastDeliveryStatus"]),
+                         ("error", dv.NO_RECIPIENT, "not-delivered"))
+        self.assertEqual(self.last_entry()["delivery"]["intended"],
+                         {"channel": "last", "to": None, "source": "last"})
 
     def test_a_disconnected_account_is_retried_then_recorded(self) -> None:
         self.tg.connected = False
         state = self.run_job(mode="announce", channel="telegram", to="42")
         self.assertEqual(self.tg.sent, [])
-        self.assertEqual((state["lastDeliveryStatus"], state["lastDeliveryError"]),
-                         ("not-delivered", "delivery-failed"))
+        self.assertEqual((state["lastRunStatus"], state["lastDeliveryStatus"],
+                          state["lastDeliveryError"]),
+                         ("ok", "not-delivered", "telegram:default is not connected"))
 
     def test_reconnecting_in_time_delivers(self) -> None:
         self.tg.connected = False
@@ -112,7 +150,10 @@ class Delivery(Base):
     def test_a_failed_send_is_recorded_not_replayed(self) -> None:
         self.tg.error = ConnectionError("reset by peer")
         state = self.run_job(mode="announce", channel="telegram", to="42")
-        self.assertEqual(state["lastDeliveryError"], "delivery-failed")
+        # the send failed, not the target: the run stays ok, its delivery says why
+        self.assertEqual((state["lastRunStatus"], state["lastDeliveryError"]),
+                         ("ok", "reset by peer"))
+        self.assertEqual(self.last_entry()["completionStatus"], "failed")
         self.assertEqual(self.tg.sent, [])
 
     def test_unknown_channel_and_webhook_mode_are_not_delivered(self) -> None:

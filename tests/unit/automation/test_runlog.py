@@ -93,7 +93,7 @@ class RunLog(Base):
         return next(r for r in rows if r["key"] == key)
 
     def test_an_isolated_agent_turn(self) -> None:
-        job = self.add(sessionTarget="isolated",
+        job = self.add(sessionTarget="isolated", delivery={"mode": "none"},
                        payload={"kind": "agentTurn", "message": "Say hi"})
         self.client.pop()
         started = self.gw.now_ms()
@@ -205,3 +205,50 @@ class RunLog(Base):
         self.assertEqual((entry["status"], entry["error"], entry["completionStatus"],
                           entry["delivered"], entry["deliveryStatus"]),
                          ("error", INTERRUPTED, "failed", False, "unknown"))
+
+
+class HeartbeatRuns(Base):
+    """The heartbeat job's runs say what the real gateway's do: ``heartbeat completed``,
+    ``heartbeat skipped: <reason>`` (status skipped), ``heartbeat failed: <error>``."""
+
+    def setUp(self) -> None:
+        self.start()
+        self.client = hello(self.gw, scopes=ADMIN)
+        self.job = next(j for j in self.app.cron.jobs.values()
+                        if j.get("declarationKey") == "heartbeat:main")
+
+    def beat(self) -> dict[str, Any]:
+        self.ok(self.client, "cron.run", {"id": self.job["id"]})
+        for _ in range(200):
+            self.clock.advance(0.05)
+        return self.ok(self.client, "cron.runs", {"id": self.job["id"]})["entries"][0]
+
+    def test_a_heartbeat_that_ran(self) -> None:
+        entry = self.beat()
+        self.assertEqual((entry["status"], entry.get("error"), entry["summary"]),
+                         ("ok", None, "heartbeat completed"))
+
+    def test_a_skipped_heartbeat(self) -> None:
+        self.ok(self.client, "set-heartbeats", {"enabled": False})
+        entry = self.beat()
+        self.assertEqual((entry["status"], entry["error"], entry["completionStatus"]),
+                         ("skipped", "heartbeat skipped: disabled", "failed"))
+        self.assertNotIn("summary", entry)
+        state = self.app.cron.jobs[self.job["id"]]["state"]
+        self.assertEqual((state["lastRunStatus"], state["lastError"]),
+                         ("skipped", "heartbeat skipped: disabled"))
+
+    def test_a_failed_heartbeat(self) -> None:
+        registry = self.app.runtime.registry
+
+        class Failing:
+            id, api = "offline", "offline"
+
+            def stream(self, *a: Any) -> Deferred[Any]:
+                return fail(ProviderError("the model is down", "unknown", http_status=503))
+
+        registry.providers["offline"] = Failing()
+        entry = self.beat()
+        self.assertEqual(entry["status"], "error")
+        self.assertTrue(entry["error"].startswith("heartbeat failed: "), entry)
+        self.assertIn("the model is down", entry["error"])

@@ -286,7 +286,7 @@ class CronRuns(Scrape):
         client = hello(self.gw, scopes=["operator.admin"])
         job = call(client, "cron.add", {
             "name": "digest", "schedule": {"kind": "every", "everyMs": 3_600_000},
-            "sessionTarget": "isolated", "wakeMode": "now",
+            "sessionTarget": "isolated", "wakeMode": "now", "delivery": {"mode": "none"},
             "payload": {"kind": "agentTurn", "message": "summarise"}})["payload"]
         self.assertTrue(call(client, "cron.run", {"id": job["id"], "mode": "force"})["ok"])
         for _ in range(500):
