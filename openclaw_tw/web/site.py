@@ -37,6 +37,9 @@ _TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
 _TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
              b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 29\r\n\r\n"
              b"Too many pending HTTP requests")
+_TOO_LONG = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 31\r\n\r\n"
+             b"Request Header Fields Too Large")
 
 
 def is_websocket_upgrade(data: bytes) -> bool:
@@ -90,6 +93,13 @@ class GuardedChannel(HTTPChannel):
         if self._header_timer is not None:
             self._bytes_waiting = True
         super().dataReceived(data)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """A request line or header line over twisted.web's 16 KiB: answered 431, as Node
+        answers a head over its limit, then closed (twisted.web closed without a word)."""
+        self._refused = True
+        self.transport.write(_TOO_LONG)
+        self.loseConnection()
 
     def allHeadersReceived(self) -> None:
         self._headers_done()
