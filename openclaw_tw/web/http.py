@@ -135,10 +135,11 @@ def write_error(request: Request, failure: Failure, internal: InternalError) -> 
 # -- request bodies ----------------------------------------------------------------------------
 
 MAX_REQUEST_BODY = 20 * 1024 * 1024  # the largest API limit (/v1/chat/completions)
-_TOO_LARGE = (b"HTTP/1.1 413 Payload Too Large\r\n"
-              + b"".join(n + b": " + v + b"\r\n" for n, v in SECURITY_HEADERS)
-              + b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\n"
-              b"Connection: close\r\n\r\nPayload Too Large")
+_TOO_LARGE_HEAD = (b"HTTP/1.1 413 Payload Too Large\r\n"
+                   + b"".join(n + b": " + v + b"\r\n" for n, v in SECURITY_HEADERS)
+                   + b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\n"
+                   b"Connection: close\r\n\r\n")
+_TOO_LARGE = _TOO_LARGE_HEAD + b"Payload Too Large"
 
 
 class CappedRequest(Request):
@@ -169,7 +170,9 @@ class CappedRequest(Request):
 
     def _refuse(self) -> None:
         self._refused = True
-        self.channel.transport.write(_TOO_LARGE)
+        # the method is the channel's until the body is in (a HEAD answer has no body)
+        head = getattr(self.channel, "_command", None) == b"HEAD"
+        self.channel.transport.write(_TOO_LARGE_HEAD if head else _TOO_LARGE)
         self.channel.loseConnection()
 
 

@@ -30,3 +30,12 @@ class Wire(SynchronousTestCase):
             self.assertTrue(sock.transport.value().endswith(
                 b"\r\n\r\nRequest Header Fields Too Large"))
             self.assertEqual(self.site.pending, {})
+
+    def test_a_head_refused_413_gets_no_body(self) -> None:
+        for method, body in ((b"HEAD", b""), (b"POST", b"Payload Too Large")):
+            sock = self.send(method + b" /health HTTP/1.1\r\nContent-Length: 20971521\r\n\r\n{")
+            self.assertTrue(sock.closing())
+            self.assertEqual(sock.status(), "HTTP/1.1 413 Payload Too Large")
+            raw = sock.transport.value()
+            self.assertIn(b"\r\nContent-Length: 17\r\n", raw)
+            self.assertEqual(raw[raw.index(b"\r\n\r\n") + 4:], body, method)
