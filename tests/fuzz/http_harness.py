@@ -147,7 +147,8 @@ class HttpFuzzGateway:
         """Send ``inp`` on a fresh socket; (the responses, whether the server closed)."""
         addr = (IPv6Address("TCP", inp.peer, 40000) if ":" in inp.peer
                 else IPv4Address("TCP", inp.peer, 40000))
-        transport = StringTransport(peerAddress=addr,
+        # lenient: a real socket does not mind being paused after loseConnection
+        transport = StringTransport(peerAddress=addr, lenient=True,
                                     hostAddress=IPv4Address("TCP", "127.0.0.1", 18789))
         proto = self.site.buildProtocol(addr)
         transport.protocol = proto  # type: ignore[attr-defined]  # an upgrade replaces it
