@@ -12,6 +12,7 @@ nesting, huge strings and escaped lone surrogates.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hypothesis import strategies as st
@@ -23,85 +24,116 @@ from tests.support.helpers import TOKEN
 from tests.support.ui_build import BUILD_ID
 
 
-def field(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """A field's value: mostly one it accepts, else type confusion."""
-    return st.one_of(valid, valid, fs.CONFUSED)
-
-
-def obj(required: dict[str, Any], optional: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """An object of those fields (each confused now and then), sometimes a stray key, and
-    sometimes not an object at all."""
-    shaped = st.fixed_dictionaries({k: field(v) for k, v in required.items()},
-                                   optional={k: field(v) for k, v in optional.items()})
-    extra = st.tuples(shaped, st.text(max_size=10), fs.CONFUSED).map(
-        lambda t: {**t[0], t[1]: t[2]})
-    return st.one_of(shaped, shaped, shaped, extra, fs.CONFUSED)
+def shaped(required: dict[str, Any], optional: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Objects an endpoint accepts (``confused`` breaks them)."""
+    return st.fixed_dictionaries(required, optional=optional)
 
 
 SHORT = st.one_of(st.text(max_size=20), fs.EDGE_TEXT)
-MESSAGE_TEXT = st.one_of(st.sampled_from(["hi", "count to 3", "/help", "count to 100"]),
-                         SHORT, fs.LONE_SURROGATES, fs.HUGE_TEXT)
+TEXT = st.one_of(st.sampled_from(["hi", "count to 3", "/help", "count to 100"]),
+                 st.text(min_size=1, max_size=20))
+MESSAGE_TEXT = st.one_of(TEXT, TEXT, TEXT, SHORT, fs.LONE_SURROGATES, fs.HUGE_TEXT)
 MODELS = st.sampled_from(["openclaw", "openclaw/default", "openclaw/main", "openclaw:ops",
                           "agent:ops", "openclaw/nope", "gpt-4o", "OPENCLAW", " openclaw "])
-ROLES = st.sampled_from(["user", "system", "developer", "assistant", "tool", "function",
-                         " user ", "USER", ""])
-PART = obj({"type": st.sampled_from(["text", "input_text", "image_url", "input_image",
-                                     "output_text", "file"])},
-           {"text": MESSAGE_TEXT, "image_url": st.one_of(
-               st.sampled_from(["https://x/y.png", "data:image/png;base64,AAAA", "file:///etc"]),
-               st.fixed_dictionaries({"url": st.just("http://x/i.png")},
-                                     optional={"detail": st.sampled_from(["low", "x"])}))})
-CONTENT = st.one_of(MESSAGE_TEXT, st.lists(PART, max_size=3))
-TOOL = obj({"type": st.sampled_from(["function", "web_search"])},
-           {"function": obj({"name": st.sampled_from(["get_time", "bad name", "x" * 65])},
-                            {"description": SHORT, "parameters": st.just({"type": "object"})}),
-            "name": st.sampled_from(["get_time", "a-b_c", ""]),
-            "parameters": st.just({"type": "object"})})
-CHAT_MESSAGE = obj({"role": ROLES}, {
-    "content": CONTENT, "name": SHORT, "tool_call_id": SHORT,
-    "tool_calls": st.lists(obj({"id": SHORT}, {"type": st.just("function"), "function": obj(
-        {"name": SHORT}, {"arguments": st.one_of(SHORT, st.just({"a": 1}))})}), max_size=2)})
-CHAT = obj({"messages": st.lists(CHAT_MESSAGE, min_size=1, max_size=4)}, {
+ROLES = st.sampled_from(["user", "system", "developer", "assistant", "tool", "function"])
+PART = st.one_of(
+    shaped({"type": st.sampled_from(["text", "input_text", "output_text"]), "text": TEXT}, {}),
+    shaped({"type": st.just("image_url"), "image_url": st.one_of(
+        st.sampled_from(["https://x/y.png", "data:image/png;base64,AAAA", "file:///etc"]),
+        shaped({"url": st.just("http://x/i.png")},
+               {"detail": st.sampled_from(["low", "x"])}))}, {}),
+    shaped({"type": st.just("input_image"), "image_url": st.just("https://x/y.png")}, {}))
+CONTENT = st.one_of(MESSAGE_TEXT, st.lists(PART, min_size=1, max_size=3))
+TOOL_NAMES = st.sampled_from(["get_time", "a-b_c", "bad name", "x" * 65])
+PARAMETERS = st.just({"type": "object", "properties": {"q": {"type": "string"}}})
+CHAT_TOOL = shaped({"type": st.just("function"), "function": shaped(
+    {"name": TOOL_NAMES}, {"description": SHORT, "parameters": PARAMETERS})}, {})
+RESPONSES_TOOL = shaped({"type": st.just("function"), "name": TOOL_NAMES},
+                        {"description": SHORT, "parameters": PARAMETERS})
+TOOL_CALL = shaped({"id": SHORT, "type": st.just("function"), "function": shaped(
+    {"name": SHORT}, {"arguments": st.one_of(SHORT, st.just({"a": 1}))})}, {})
+CHAT_MESSAGE = shaped({"role": ROLES, "content": CONTENT}, {
+    "name": SHORT, "tool_call_id": SHORT, "tool_calls": st.lists(TOOL_CALL, max_size=2)})
+USER_MESSAGE = shaped({"role": st.just("user"), "content": CONTENT}, {})
+CHAT = shaped({"messages": st.tuples(st.lists(CHAT_MESSAGE, max_size=3), USER_MESSAGE).map(
+    lambda t: [*t[0], t[1]])}, {
     "model": MODELS, "stream": st.booleans(),
-    "stream_options": st.fixed_dictionaries({}, optional={"include_usage": st.booleans()}),
-    "temperature": st.floats(-1, 3), "top_p": st.floats(-1, 2), "max_tokens": st.integers(-1, 9),
-    "seed": st.integers(), "stop": st.one_of(SHORT, st.lists(SHORT, max_size=5)),
-    "user": SHORT, "tools": st.lists(TOOL, max_size=2), "tool_choice": SHORT,
-    "frequency_penalty": st.floats(-3, 3), "n": st.integers(0, 3)})
-RESPONSE_ITEM = obj({"type": st.sampled_from(["message", "function_call",
-                                              "function_call_output", "reasoning",
-                                              "item_reference"])},
-                    {"role": ROLES, "content": CONTENT, "call_id": SHORT, "name": SHORT,
-                     "arguments": SHORT, "output": st.one_of(SHORT, st.just({"ok": 1}))})
-RESPONSES = obj({"input": st.one_of(MESSAGE_TEXT, st.lists(RESPONSE_ITEM, min_size=1,
-                                                           max_size=4))}, {
+    "stream_options": shaped({}, {"include_usage": st.booleans()}),
+    "temperature": st.floats(0, 2), "top_p": st.floats(0, 1), "max_tokens": st.integers(1, 9),
+    "seed": st.integers(-(2**63), 2**63), "stop": st.one_of(SHORT, st.lists(SHORT, max_size=4)),
+    "user": SHORT, "tools": st.lists(CHAT_TOOL, max_size=2), "tool_choice": SHORT,
+    "frequency_penalty": st.floats(-2, 2), "n": st.integers(0, 3)})
+RESPONSE_ITEM = st.one_of(
+    shaped({"type": st.just("message"), "role": ROLES, "content": CONTENT}, {}),
+    shaped({"role": ROLES, "content": CONTENT}, {}),
+    shaped({"type": st.just("function_call"), "call_id": SHORT, "name": SHORT},
+           {"arguments": SHORT}),
+    shaped({"type": st.just("function_call_output"), "call_id": SHORT},
+           {"output": st.one_of(SHORT, st.just({"ok": 1}))}),
+    shaped({"type": st.sampled_from(["reasoning", "item_reference", "input_file"])}, {}))
+RESPONSES = shaped({"input": st.one_of(MESSAGE_TEXT, st.tuples(
+    st.lists(RESPONSE_ITEM, max_size=3), USER_MESSAGE).map(lambda t: [*t[0], t[1]]))}, {
     "model": MODELS, "stream": st.booleans(), "instructions": SHORT, "user": SHORT,
-    "previous_response_id": st.one_of(SHORT, st.just("resp_missing")),
-    "tools": st.lists(TOOL, max_size=2), "max_output_tokens": st.integers(-1, 9),
-    "temperature": st.floats(-1, 3)})
+    "previous_response_id": st.sampled_from(["resp_missing", ""]),
+    "tools": st.lists(RESPONSES_TOOL, max_size=2), "max_output_tokens": st.integers(1, 9),
+    "temperature": st.floats(0, 2)})
 SESSION_KEYS = st.sampled_from(["hook:x", "agent:main:hook:y", "main", "agent:ops:hook:z",
                                 "cron:x", "subagent:x", "agent:main:cron:x", "hook:", ""])
-HOOK_AGENT = obj({"message": MESSAGE_TEXT}, {
+HOOK_AGENT = shaped({"message": MESSAGE_TEXT}, {
     "name": SHORT, "agentId": st.sampled_from(["main", "ops", "OPS", " main ", "nope"]),
-    "sessionKey": SESSION_KEYS, "sessionMode": st.sampled_from(["isolated", "persistent", "x"]),
-    "waitForCompletion": st.booleans(), "model": st.sampled_from(["offline/offline", "x/y", ""]),
-    "timeoutSeconds": st.one_of(st.integers(-1, 600), st.floats(0, 1e9)),
+    "sessionKey": SESSION_KEYS, "sessionMode": st.sampled_from(["isolated", "persistent"]),
+    "waitForCompletion": st.booleans(), "model": st.sampled_from(["offline/offline", "x/y"]),
+    "timeoutSeconds": st.one_of(st.integers(1, 600), st.floats(0.001, 1e9)),
     "idempotencyKey": st.sampled_from(["k1", "k2", ""]), "deliver": st.booleans(),
     "channel": SHORT, "thinking": SHORT})
-HOOK_WAKE = obj({"text": MESSAGE_TEXT}, {
-    "mode": st.sampled_from(["now", "next-heartbeat", "later"]),
+HOOK_WAKE = shaped({"text": MESSAGE_TEXT}, {
+    "mode": st.sampled_from(["now", "next-heartbeat"]),
     "agentId": st.sampled_from(["main", "ops", "nope"]), "sessionKey": SESSION_KEYS})
-HOOK_MAPPED = obj({}, {
+HOOK_MAPPED = shaped({}, {
     "source": st.sampled_from(["github", "gitlab"]), "action": SHORT, "repo": SHORT,
-    "pull_request": obj({}, {"number": st.integers(), "title": MESSAGE_TEXT}),
+    "pull_request": shaped({}, {"number": st.integers(), "title": MESSAGE_TEXT}),
     "from": SHORT, "events": st.lists(st.one_of(
-        st.fixed_dictionaries({"id": st.integers(0, 9)}), fs.SCALARS), max_size=5),
+        shaped({"id": st.integers(0, 9)}, {}), fs.SCALARS), max_size=5),
     "model": st.sampled_from(["offline/offline", "x/y", "{{model}}"])})
-TOOLS = obj({"tool": st.sampled_from(["cron", "exec", "sessions_list", "web_search", " cron ",
-                                      ""])}, {
+TOOLS = shaped({"tool": st.sampled_from(["cron", "exec", "sessions_list", "web_search",
+                                         " cron ", ""])}, {
     "name": SHORT, "args": st.dictionaries(st.text(max_size=5), fs.SCALARS, max_size=3),
     "action": SHORT, "sessionKey": SESSION_KEYS, "agentId": SHORT, "dryRun": st.booleans(),
     "idempotencyKey": SHORT})
+EMBEDDINGS = shaped({"input": st.one_of(TEXT, st.lists(TEXT, max_size=3))}, {"model": MODELS})
+
+
+def _places(value: Any, depth: int = 0) -> list[tuple[Any, Any]]:
+    """(container, key) of every value inside ``value``, down to 4 levels."""
+    out: list[tuple[Any, Any]] = []
+    if depth > 4:
+        return out
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, inner in items:
+        out.append((value, key))
+        out += _places(inner, depth + 1)
+    return out
+
+
+@st.composite
+def confused(draw: st.DrawFn, shape: st.SearchStrategy[Any]) -> Any:
+    """An accepted value with one thing wrong anywhere in it: a value confused, a key
+    dropped, a stray key added; or the whole of it confused."""
+    value = copy.deepcopy(draw(shape))  # st.just values are shared between draws
+    places = _places(value)
+    how = draw(st.sampled_from(["confuse", "confuse", "confuse", "drop", "extra", "whole"]))
+    if how == "whole" or not places:
+        return draw(fs.CONFUSED)
+    container, key = draw(st.sampled_from(places))
+    if how == "drop":
+        del container[key]
+    elif how == "extra" and isinstance(container, dict):
+        container[draw(st.one_of(st.text(max_size=10), fs.EDGE_TEXT))] = draw(fs.CONFUSED)
+    else:
+        container[key] = draw(fs.CONFUSED)
+    return value
+
 
 # -- raw bodies ------------------------------------------------------------------------------
 
@@ -129,8 +161,10 @@ def truncated(body: bytes) -> st.SearchStrategy[bytes]:
 
 
 def json_body(shape: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
-    encoded = shape.map(lambda v: fs.encode(v).encode())
-    return st.one_of(encoded, encoded, encoded, encoded.flatmap(truncated), JUNK_BODIES)
+    """Accepted values (a third), values with one thing wrong (a third), broken JSON."""
+    valid = shape.map(lambda v: fs.encode(v).encode())
+    wrong = confused(shape).map(lambda v: fs.encode(v).encode())
+    return st.one_of(valid, valid, wrong, wrong, valid.flatmap(truncated), JUNK_BODIES)
 
 
 # -- the request line and headers --------------------------------------------------------------
@@ -222,8 +256,7 @@ ODD_HEADERS = st.sampled_from([
     (b"X-OpenClaw-Model", b"/"), (b"X-Sender", b"ann"), (b"X-Long", b"v" * 12_000),
     (b"X-Empty", b""), (b"X-Space", b"  padded  "), (b"Cookie", b"a=b; c"),
 ])
-PEERS = st.sampled_from(["127.0.0.1", "127.0.0.1", "127.0.0.1", "::1", "10.0.0.7",
-                         "192.168.1.20"])
+PEERS = st.sampled_from(["::1", "10.0.0.7", "192.168.1.20"])
 
 # -- framing -------------------------------------------------------------------------------
 
@@ -293,28 +326,46 @@ def _broken_chunks(draw: st.DrawFn, body: bytes) -> bytes:
     ]))
 
 
+DIMENSIONS = ("method", "target", "auth", "headers", "framing", "version", "reads", "peer")
+
+
 @st.composite
 def request(draw: st.DrawFn, route: str, paths: list[str], usual: bytes = b"POST",
             body: st.SearchStrategy[bytes] | None = None) -> HttpInput:
-    verb = draw(method(usual))
-    tgt = draw(target(paths))
+    """A request the route serves (the usual method, its path, the right token, a framed
+    body from ``body``), with none, one, a few or all of ``DIMENSIONS`` fuzzed."""
+    count = draw(st.sampled_from([0, 0, 1, 1, 1, 2, 3, len(DIMENSIONS)]))
+    odd = set(draw(st.permutations(DIMENSIONS))[:count])
+    verb = draw(method(usual)) if "method" in odd else usual
+    tgt = draw(target(paths)) if "target" in odd else \
+        draw(st.sampled_from(paths)).encode("utf-8")
     headers: list[tuple[bytes, bytes]] = []
-    if draw(st.integers(0, 9)):
+    if "headers" not in odd or draw(st.integers(0, 9)):
         headers.append((b"Host", b"127.0.0.1:18789"))
-    headers += draw(_auth(route))
-    data = draw(body) if body is not None else draw(st.one_of(st.just(b""), JUNK_BODIES))
-    if data and draw(st.integers(0, 5)):
+    right = HOOK_TOKEN if route == "hooks" else TOKEN
+    headers += draw(_auth(route)) if "auth" in odd else \
+        [(b"Authorization", f"Bearer {right}".encode())]
+    data = draw(body) if body is not None else \
+        draw(st.one_of(st.just(b""), st.just(b""), JUNK_BODIES))
+    if data and ("headers" not in odd or draw(st.integers(0, 5))):
         headers.append((b"Content-Type", b"application/json"))
-    headers += draw(st.lists(ODD_HEADERS, max_size=3))
-    framing_headers, sent, promise = draw(framed(data))
-    if verb in (b"GET", b"HEAD") and not data and draw(st.booleans()):
+    if "headers" in odd:
+        headers += draw(st.lists(ODD_HEADERS, min_size=1, max_size=3))
+    if "framing" in odd:
+        framing_headers, sent, promise = draw(framed(data))
+    elif data or verb not in (b"GET", b"HEAD"):
+        framing_headers, sent, promise = [(b"Content-Length", str(len(data)).encode())], \
+            data, "complete"
+    else:
         framing_headers, sent, promise = [], b"", "complete"
     headers += framing_headers
-    headers = draw(st.permutations(headers))
-    version = draw(st.sampled_from([b"HTTP/1.1"] * 8 + [b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.1x",
-                                                        b""]))
+    if "headers" in odd:
+        headers = draw(st.permutations(headers))
+    version = draw(st.sampled_from([b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.1x", b"HTTP/0.9",
+                                    b""])) if "version" in odd else b"HTTP/1.1"
     line = verb + b" " + tgt + (b" " + version if version else b"")
     head = line + b"\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in headers) + b"\r\n"
-    split = draw(st.sampled_from([(), (), (), (1,), (len(line) // 2,), (len(head) - 1,),
-                                  (len(head) + 1,), (3, 5)]))
-    return HttpInput(route, verb, tgt, head, sent, promise, draw(PEERS), split)
+    reads = draw(st.sampled_from([(1,), (len(line) // 2,), (len(head) - 1,), (len(head) + 1,),
+                                  (3, 5)])) if "reads" in odd else ()
+    peer = draw(PEERS) if "peer" in odd else "127.0.0.1"
+    return HttpInput(route, verb, tgt, head, sent, promise, peer, reads)

@@ -65,8 +65,7 @@ CASES: dict[str, tuple[st.SearchStrategy[HttpInput], int]] = {
     "models_embeddings": (hs.request("openai", [
         "/v1/models", "/v1/models/openclaw", "/v1/models/openclaw%2Fops",
         "/v1/models/openclaw/default", "/v1/models/nope", "/v1/models/", "/v1/embeddings"],
-        usual=b"GET", body=hs.json_body(st.fixed_dictionaries(
-            {"input": hs.MESSAGE_TEXT}, optional={"model": hs.MODELS}))), 2),
+        usual=b"GET", body=hs.json_body(hs.EMBEDDINGS)), 2),
     "session_history": (hs.request("history", [
         "/sessions/main/history", "/sessions/agent%3Amain%3Amain/history",
         "/sessions/%FF/history", "/sessions/a/b/history", "/sessions//history",
