@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from twisted.web.server import Request
 
+from openclaw_tw.errors import clip
 from openclaw_tw.web import openai_compat as oc
 from openclaw_tw.web.auth import require_bearer
 from openclaw_tw.web.http import json_body, method_not_allowed, parse_json_object, read_body
@@ -48,7 +49,7 @@ class OpenAIModels:
                                             "data": [model_object(i) for i in ids]})
         wanted = unquote(request.path[len(MODELS_PATH) + 1:].decode("utf-8", "replace"))
         if wanted not in ids:
-            raise oc.openai_error(404, f"The model '{wanted}' does not exist", param="model",
+            raise oc.openai_error(404, f"The model '{clip(wanted)}' does not exist", param="model",
                                   code="model_not_found")
         return json_body(request, 200, model_object(wanted))
 

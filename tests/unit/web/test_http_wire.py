@@ -7,6 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.tap import build_site
 from tests.support.helpers import make_app
+from tests.support.http_harness import AUTH, BEARER, ENABLED, HOOKS, HttpCase, merge
 from tests.unit.web.test_slowloris import Sock
 
 
@@ -39,3 +40,26 @@ class Wire(SynchronousTestCase):
             raw = sock.transport.value()
             self.assertIn(b"\r\nContent-Length: 17\r\n", raw)
             self.assertEqual(raw[raw.index(b"\r\n\r\n") + 4:], body, method)
+
+
+class ClippedEcho(HttpCase):
+    config = merge(ENABLED, HOOKS)
+
+    def test_error_messages_do_not_echo_a_huge_client_string(self) -> None:
+        big = "x" * 70_000
+        shown = "x" * 64 + "…(70000 chars)"
+        tool = self.post("/tools/invoke", {"tool": big})
+        self.assertEqual((tool.code, tool.json()["error"]["message"]),
+                         (404, f"Tool not available: {shown}"))
+        hook = self.post("/hooks/agent", {"message": "m", "agentId": big}, headers=BEARER)
+        self.assertEqual((hook.code, hook.json()["error"]), (400, f"unknown agentId: {shown}"))
+        previous = self.post("/v1/responses", {"input": "hi", "previous_response_id": big})
+        self.assert_openai_error(previous, 404,
+                                 f"Previous response with id '{shown}' not found.")
+        agent = "a" * 9000
+        unknown = self.post("/v1/chat/completions", {"messages": [
+            {"role": "user", "content": "hi"}]}, headers={**AUTH, "x-openclaw-agent-id": agent})
+        self.assert_openai_error(unknown, 400, f"Unknown agent '{'a' * 64}…(9000 chars)'.")
+        model = self.fetch("GET", "/v1/models/" + "m" * 9000)
+        self.assert_openai_error(model, 404, f"The model '{'m' * 64}…(9000 chars)' does not "
+                                 "exist")
