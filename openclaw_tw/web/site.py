@@ -1,11 +1,12 @@
 """The HTTP site of the one port, guarded against sockets that never finish a request.
 
-Twisted's idle timeout restarts on every byte, so a client trickling a header line every few
-seconds (slowloris) held its socket forever.  ``GuardedChannel`` gives each request a header
-deadline (``HTTP_HEADER_TIMEOUT_S``, from the connection or from the previous response on a
-keep-alive socket) that bytes do not extend, and ``GatewaySite`` counts, per IP, the sockets
-still waiting for complete headers: past ``MAX_PENDING_HTTP_PER_IP`` a new socket is answered
-503 and closed before anything is parsed.  Trusted proxies are exempt from the per-IP count
+Twisted's idle timeout restarts on every byte, so a client trickling a header line (or a body
+byte) every few seconds (slowloris) held its socket forever.  ``GuardedChannel`` gives each
+request a header deadline (``HTTP_HEADER_TIMEOUT_S``, from the connection or from the previous
+response on a keep-alive socket) and then a body deadline (``HTTP_BODY_TIMEOUT_S``, the
+reference's request body timeout: 408 "Request body timeout") that bytes do not extend, and
+``GatewaySite`` counts, per IP, the sockets still waiting for complete headers: past
+``MAX_PENDING_HTTP_PER_IP`` a new socket is answered 503 and closed before anything is parsed.  Trusted proxies are exempt from the per-IP count
 (every client behind them shares their address).  A WebSocket upgrade leaves the count when
 its headers are complete, before Autobahn takes the transport over.
 
@@ -27,7 +28,11 @@ from twisted.protocols.policies import ProtocolWrapper
 from twisted.web.http import HTTPChannel, _GenericHTTPChannelProtocol
 from twisted.web.server import Site
 
-from openclaw_tw.protocol.limits import HTTP_HEADER_TIMEOUT_S, MAX_PENDING_HTTP_PER_IP
+from openclaw_tw.protocol.limits import (
+    HTTP_BODY_TIMEOUT_S,
+    HTTP_HEADER_TIMEOUT_S,
+    MAX_PENDING_HTTP_PER_IP,
+)
 
 _log = Logger(namespace="gateway/http")
 
@@ -37,6 +42,9 @@ _TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
 _TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
              b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 29\r\n\r\n"
              b"Too many pending HTTP requests")
+_BODY_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                 b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\n\r\n"
+                 b"Request body timeout")
 _TOO_LONG = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
              b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 31\r\n\r\n"
              b"Request Header Fields Too Large")
@@ -64,6 +72,7 @@ class GuardedChannel(HTTPChannel):
     site: GatewaySite
     _ip: str | None = None  # set while counted as pending
     _header_timer: IDelayedCall | None = None
+    _body_timer: IDelayedCall | None = None
     _bytes_waiting = False  # bytes of the next request arrived before its deadline
     _refused = False
     _first_read = False  # nothing read yet: a one-read WebSocket upgrade skips twisted.web
@@ -104,6 +113,12 @@ class GuardedChannel(HTTPChannel):
     def allHeadersReceived(self) -> None:
         self._headers_done()
         super().allHeadersReceived()
+        if self.length != 0 and not self._refused:  # a body follows (None: chunked)
+            self._body_timer = self.callLater(self.site.body_timeout_s, self._body_timeout)
+
+    def allContentReceived(self) -> None:
+        self._body_done()
+        super().allContentReceived()
 
     def requestDone(self, request: Any) -> None:
         # Before the base class parses any pipelined bytes (which may complete the next
@@ -114,6 +129,7 @@ class GuardedChannel(HTTPChannel):
 
     def connectionLost(self, reason: Any) -> None:
         self._headers_done()
+        self._body_done()
         self._leave_pending()
         super().connectionLost(reason)
 
@@ -172,6 +188,24 @@ class GuardedChannel(HTTPChannel):
         self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
 
 
+    def _body_done(self) -> None:
+        if self._body_timer is not None:
+            if self._body_timer.active():
+                self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timeout(self) -> None:
+        self._body_timer = None
+        if self.transport is None or self.transport.disconnecting:
+            return
+        _log.debug("HTTP body timeout ip={ip}", ip=getattr(self.transport.getPeer(), "host", "?"))
+        self._refused = True
+        self.transport.write(_BODY_TIMEOUT)
+        self.setTimeout(None)
+        self.loseConnection()
+        self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+
+
 class GatewaySite(Site):
     """``Site`` whose channels are ``GuardedChannel`` and which keeps the per-IP count;
     ``upgrades`` builds the protocol a one-read WebSocket upgrade is handed to."""
@@ -179,12 +213,14 @@ class GatewaySite(Site):
     def __init__(self, resource: Any, reactor: Any,
                  exempt: Callable[[str], bool] = lambda ip: False,
                  header_timeout_s: float = HTTP_HEADER_TIMEOUT_S,
+                 body_timeout_s: float = HTTP_BODY_TIMEOUT_S,
                  max_pending_per_ip: int = MAX_PENDING_HTTP_PER_IP,
                  upgrades: ServerFactory | None = None) -> None:
         super().__init__(resource, reactor=reactor)
         self.upgrades = upgrades
         self.exempt = exempt
         self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
         self.max_pending_per_ip = max_pending_per_ip
         self.pending: dict[str, int] = {}
 
