@@ -20,6 +20,8 @@ from twisted.web.server import NOT_DONE_YET, Request
 from openclaw_tw import _json
 from openclaw_tw.auth.peer import UntrustedProxy, client_address, web_header
 from openclaw_tw.httpwire import JSON_TYPE, PROXY_ATTRIBUTION, SECURITY_HEADERS, TEXT_TYPE
+from openclaw_tw.protocol.frames import FrameDecodeError
+from openclaw_tw.protocol.frames import decode as decode_json
 
 if TYPE_CHECKING:
     from openclaw_tw.hub.gateway import Gateway
@@ -196,13 +198,42 @@ def read_body(request: Request, limit: int, too_large: HttpError) -> bytes:
     return data
 
 
-def parse_json_object(raw: bytes, invalid: Callable[[str], HttpError]) -> dict[str, Any]:
-    """The body as a JSON object; ``invalid(message)`` (a 400) otherwise."""
-    if not raw.strip():
-        raise invalid("Request body is empty; expected a JSON object.")
+#: What JavaScript's ``String.prototype.trim`` strips (the reference trims a body first).
+JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+            "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff")
+
+
+class EmptyBody(ValueError):
+    """Nothing but JavaScript space in the body."""
+
+
+def read_json(raw: bytes) -> Any:
+    """A request body as the reference reads one (``Buffer.toString("utf8")``, ``trim()``,
+    ``JSON.parse``): invalid UTF-8 is U+FFFD, a leading BOM or other JavaScript space is
+    trimmed, an escaped lone surrogate is U+FFFD and a number past a double ``null``
+    (``frames.decode``).  ``EmptyBody`` or ``ValueError`` when there is no JSON value."""
     try:
-        value = _json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return decode_json(raw)  # orjson on the bytes as they came: the common case
+    except FrameDecodeError:
+        text = raw.decode("utf-8", "replace").strip(JS_SPACE)
+    if not text:
+        raise EmptyBody("empty")
+    again = text.encode("utf-8")
+    if again == raw:
+        raise ValueError("not JSON")
+    try:
+        return decode_json(again)
+    except FrameDecodeError:
+        raise ValueError("not JSON") from None
+
+
+def parse_json_object(raw: bytes, invalid: Callable[[str], HttpError]) -> dict[str, Any]:
+    """The body as a JSON object (``read_json``); ``invalid(message)`` (a 400) otherwise."""
+    try:
+        value = read_json(raw)
+    except EmptyBody:
+        raise invalid("Request body is empty; expected a JSON object.") from None
+    except ValueError:
         raise invalid("Invalid JSON in request body.") from None
     if not isinstance(value, dict):
         raise invalid("Request body must be a JSON object.")

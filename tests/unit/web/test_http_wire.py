@@ -42,7 +42,7 @@ class Wire(SynchronousTestCase):
             self.assertEqual(raw[raw.index(b"\r\n\r\n") + 4:], body, method)
 
 
-class ClippedEcho(HttpCase):
+class Endpoints(HttpCase):
     config = merge(ENABLED, HOOKS)
 
     def test_error_messages_do_not_echo_a_huge_client_string(self) -> None:
@@ -63,3 +63,25 @@ class ClippedEcho(HttpCase):
         model = self.fetch("GET", "/v1/models/" + "m" * 9000)
         self.assert_openai_error(model, 404, f"The model '{'m' * 64}…(9000 chars)' does not "
                                  "exist")
+
+    def test_a_body_javascript_reads_is_not_refused_as_invalid_json(self) -> None:
+        """The reference reads a body with ``Buffer.toString("utf8")``, ``trim()`` and
+        ``JSON.parse``: a lone surrogate, invalid UTF-8, a BOM or a number past a double
+        are read, not answered 400 "Invalid JSON"."""
+        for raw in (b'{"text":"wake \\ud83d"}', b'\xef\xbb\xbf{"text":"wake"}\xc2\xa0',
+                    b'{"text":"wake \xff\xfe"}', b'{"text":"wake","n":1e999}'):
+            reply = self.post("/hooks/wake", headers={**BEARER, "Content-Type":
+                                                      "application/json"}, raw=raw)
+            self.assertEqual((reply.code, reply.json()["ok"]), (200, True), raw)
+        chat = self.post("/v1/chat/completions", raw=b'{"messages":[{"role":"user",'
+                         b'"content":"hi \\udfff"}]}', headers={**AUTH, "Content-Type":
+                                                              "application/json"})
+        self.assertEqual(chat.code, 200, chat)
+        self.assertIn("hi \ufffd", chat.json()["choices"][0]["message"]["content"])
+        for raw in (b"{", b'{"text":NaN}', b"\xef\xbb\xbf", b'{"a":' * 1100 + b"1" + b"}" * 1100,
+                    b'{"text":"x"} {}'):
+            reply = self.post("/hooks/wake", headers=BEARER, raw=raw)
+            self.assertEqual(reply.code, 400, raw[:20])
+            self.assertIn(reply.json()["error"], ("Invalid JSON in request body.",
+                                                  "Request body is empty; expected a JSON "
+                                                  "object."))
