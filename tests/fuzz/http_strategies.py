@@ -368,4 +368,4 @@ def request(draw: st.DrawFn, route: str, paths: list[str], usual: bytes = b"POST
     reads = draw(st.sampled_from([(1,), (len(line) // 2,), (len(head) - 1,), (len(head) + 1,),
                                   (3, 5)])) if "reads" in odd else ()
     peer = draw(PEERS) if "peer" in odd else "127.0.0.1"
-    return HttpInput(route, verb, tgt, head, sent, promise, peer, reads)
+    return HttpInput(route, verb, tgt, head, sent, promise, peer, reads, data)

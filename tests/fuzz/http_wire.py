@@ -28,6 +28,7 @@ class HttpInput:
     framing: str    # "complete" | "short" | "extra" | "broken"
     peer: str = "127.0.0.1"
     reads: tuple[int, ...] = ()
+    payload: bytes = b""  # the body before its framing
 
     @property
     def data(self) -> bytes:
