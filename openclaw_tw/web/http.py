@@ -9,6 +9,7 @@ A handler that returns ``None`` has answered (or is streaming) on its own.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from openclaw_tw.auth.peer import UntrustedProxy, client_address, web_header
 from openclaw_tw.httpwire import JSON_TYPE, PROXY_ATTRIBUTION, SECURITY_HEADERS, TEXT_TYPE
 from openclaw_tw.protocol.frames import FrameDecodeError
 from openclaw_tw.protocol.frames import decode as decode_json
+from openclaw_tw.protocol.limits import MAX_PARAMS_DEPTH
+from openclaw_tw.protocol.schema import bounds_problem
 
 if TYPE_CHECKING:
     from openclaw_tw.hub.gateway import Gateway
@@ -228,7 +231,8 @@ def read_json(raw: bytes) -> Any:
 
 
 def parse_json_object(raw: bytes, invalid: Callable[[str], HttpError]) -> dict[str, Any]:
-    """The body as a JSON object (``read_json``); ``invalid(message)`` (a 400) otherwise."""
+    """The body as a JSON object (``read_json``) nested at most ``MAX_PARAMS_DEPTH`` deep;
+    ``invalid(message)`` (a 400) otherwise."""
     try:
         value = read_json(raw)
     except EmptyBody:
@@ -237,6 +241,10 @@ def parse_json_object(raw: bytes, invalid: Callable[[str], HttpError]) -> dict[s
         raise invalid("Invalid JSON in request body.") from None
     if not isinstance(value, dict):
         raise invalid("Request body must be a JSON object.")
+    # as WebSocket params are: nothing deeper than orjson writes back (255) is ever kept
+    problem = bounds_problem(value, MAX_PARAMS_DEPTH, max_items=sys.maxsize)
+    if problem is not None:
+        raise invalid(f"Request body {problem}.")
     return value
 
 

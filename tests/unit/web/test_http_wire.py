@@ -43,7 +43,8 @@ class Wire(SynchronousTestCase):
 
 
 class Endpoints(HttpCase):
-    config = merge(ENABLED, HOOKS)
+    config = merge(merge(ENABLED, HOOKS), {"hooks": {"mappings": [
+        {"match": {"path": "mail"}, "action": "wake", "textTemplate": "Mail from {{from}}"}]}})
 
     def test_error_messages_do_not_echo_a_huge_client_string(self) -> None:
         big = "x" * 70_000
@@ -85,3 +86,30 @@ class Endpoints(HttpCase):
             self.assertIn(reply.json()["error"], ("Invalid JSON in request body.",
                                                   "Request body is empty; expected a JSON "
                                                   "object."))
+
+    def test_a_body_nested_too_deep_to_write_back_is_refused_not_a_500(self) -> None:
+        """orjson reads 1,024 levels but writes 255: a body between the two was read, then
+        a 500 where a handler wrote part of it again (a function_call_output, tool call
+        arguments, a hook template).  Bodies are bounded at the door, as params are."""
+        deep, fine = b"[" * 300 + b"]" * 300, b"[" * 50 + b"]" * 50
+        def responses(nested: bytes) -> bytes:
+            return (b'{"input":[{"type":"function_call_output","call_id":"c","output":'
+                    + nested + b'},{"role":"user","content":"hi"}]}')
+        def chat(nested: bytes) -> bytes:
+            return (b'{"messages":[{"role":"assistant","content":"x","tool_calls":[{"id":"a",'
+                    b'"function":{"name":"f","arguments":' + nested + b'}}]},'
+                    b'{"role":"user","content":"hi"}]}')
+        json_type = {"Content-Type": "application/json"}
+        for path, body in (("/v1/responses", responses), ("/v1/chat/completions", chat)):
+            reply = self.post(path, headers={**AUTH, **json_type}, raw=body(deep))
+            self.assert_openai_error(reply, 400)
+            self.assertIn("must NOT be nested more than 64 levels deep",
+                          reply.json()["error"]["message"])
+            self.assertEqual(self.post(path, headers={**AUTH, **json_type},
+                                       raw=body(fine)).code, 200, path)
+        hook = self.post("/hooks/mail", headers={**BEARER, **json_type},
+                         raw=b'{"from":' + deep + b"}")
+        self.assertEqual((hook.code, hook.json()["ok"]), (400, False))
+        self.assertEqual(self.post("/hooks/mail", headers={**BEARER, **json_type},
+                                   raw=b'{"from":' + fine + b"}").code, 200)
+        self.flushLoggedErrors()
