@@ -30,11 +30,14 @@ def shaped(required: dict[str, Any], optional: dict[str, Any]) -> st.SearchStrat
 
 
 SHORT = st.one_of(st.text(max_size=20), fs.EDGE_TEXT)
+# JSON a parser reads (orjson: 1024 levels) but an encoder may not write again (orjson: 255)
+NESTED = st.sampled_from([fs.deep(60), fs.deep(300), fs.deep(300, "object"),
+                          fs.deep(255, leaf="{}")])
 TEXT = st.one_of(st.sampled_from(["hi", "count to 3", "/help", "count to 100"]),
                  st.text(min_size=1, max_size=20))
 MESSAGE_TEXT = st.one_of(TEXT, TEXT, TEXT, SHORT, fs.LONE_SURROGATES, fs.HUGE_TEXT)
 MODELS = st.sampled_from(["openclaw", "openclaw/default", "openclaw/main", "openclaw:ops",
-                          "agent:ops", "openclaw/nope", "gpt-4o", "OPENCLAW", " openclaw "])
+                          "agent:ops", "OPENCLAW", " openclaw ", "openclaw/nope", "gpt-4o"])
 ROLES = st.sampled_from(["user", "system", "developer", "assistant", "tool", "function"])
 PART = st.one_of(
     shaped({"type": st.sampled_from(["text", "input_text", "output_text"]), "text": TEXT}, {}),
@@ -51,11 +54,11 @@ CHAT_TOOL = shaped({"type": st.just("function"), "function": shaped(
 RESPONSES_TOOL = shaped({"type": st.just("function"), "name": TOOL_NAMES},
                         {"description": SHORT, "parameters": PARAMETERS})
 TOOL_CALL = shaped({"id": SHORT, "type": st.just("function"), "function": shaped(
-    {"name": SHORT}, {"arguments": st.one_of(SHORT, st.just({"a": 1}))})}, {})
+    {"name": SHORT}, {"arguments": st.one_of(NESTED, SHORT, st.just({"a": 1}))})}, {})
 CHAT_MESSAGE = shaped({"role": ROLES, "content": CONTENT}, {
     "name": SHORT, "tool_call_id": SHORT, "tool_calls": st.lists(TOOL_CALL, max_size=2)})
 USER_MESSAGE = shaped({"role": st.just("user"), "content": CONTENT}, {})
-CHAT = shaped({"messages": st.tuples(st.lists(CHAT_MESSAGE, max_size=3), USER_MESSAGE).map(
+CHAT = shaped({"messages": st.tuples(st.lists(CHAT_MESSAGE, min_size=1, max_size=3), USER_MESSAGE).map(
     lambda t: [*t[0], t[1]])}, {
     "model": MODELS, "stream": st.booleans(),
     "stream_options": shaped({}, {"include_usage": st.booleans()}),
@@ -64,17 +67,18 @@ CHAT = shaped({"messages": st.tuples(st.lists(CHAT_MESSAGE, max_size=3), USER_ME
     "user": SHORT, "tools": st.lists(CHAT_TOOL, max_size=2), "tool_choice": SHORT,
     "frequency_penalty": st.floats(-2, 2), "n": st.integers(0, 3)})
 RESPONSE_ITEM = st.one_of(
-    shaped({"type": st.just("message"), "role": ROLES, "content": CONTENT}, {}),
-    shaped({"role": ROLES, "content": CONTENT}, {}),
+    shaped({"type": st.just("function_call_output"), "call_id": SHORT},
+           {"output": st.one_of(NESTED, SHORT, st.just({"ok": 1}))}),
     shaped({"type": st.just("function_call"), "call_id": SHORT, "name": SHORT},
            {"arguments": SHORT}),
-    shaped({"type": st.just("function_call_output"), "call_id": SHORT},
-           {"output": st.one_of(SHORT, st.just({"ok": 1}))}),
+    shaped({"type": st.just("message"), "role": ROLES, "content": CONTENT}, {}),
+    shaped({"role": ROLES, "content": CONTENT}, {}),
     shaped({"type": st.sampled_from(["reasoning", "item_reference", "input_file"])}, {}))
-RESPONSES = shaped({"input": st.one_of(MESSAGE_TEXT, st.tuples(
-    st.lists(RESPONSE_ITEM, max_size=3), USER_MESSAGE).map(lambda t: [*t[0], t[1]]))}, {
+RESPONSES = shaped({"input": st.one_of(st.tuples(
+    st.lists(RESPONSE_ITEM, min_size=1, max_size=3), USER_MESSAGE).map(lambda t: [*t[0], t[1]]),
+    MESSAGE_TEXT)}, {
     "model": MODELS, "stream": st.booleans(), "instructions": SHORT, "user": SHORT,
-    "previous_response_id": st.sampled_from(["resp_missing", ""]),
+    "previous_response_id": st.sampled_from(["", "", "", "resp_missing"]),
     "tools": st.lists(RESPONSES_TOOL, max_size=2), "max_output_tokens": st.integers(1, 9),
     "temperature": st.floats(0, 2)})
 SESSION_KEYS = st.sampled_from(["hook:x", "agent:main:hook:y", "main", "agent:ops:hook:z",
@@ -91,8 +95,9 @@ HOOK_WAKE = shaped({"text": MESSAGE_TEXT}, {
     "agentId": st.sampled_from(["main", "ops", "nope"]), "sessionKey": SESSION_KEYS})
 HOOK_MAPPED = shaped({}, {
     "source": st.sampled_from(["github", "gitlab"]), "action": SHORT, "repo": SHORT,
-    "pull_request": shaped({}, {"number": st.integers(), "title": MESSAGE_TEXT}),
-    "from": SHORT, "events": st.lists(st.one_of(
+    "pull_request": shaped({}, {"number": st.integers(), "title": st.one_of(
+        NESTED, MESSAGE_TEXT)}),
+    "from": st.one_of(NESTED, SHORT), "events": st.lists(st.one_of(
         shaped({"id": st.integers(0, 9)}, {}), fs.SCALARS), max_size=5),
     "model": st.sampled_from(["offline/offline", "x/y", "{{model}}"])})
 TOOLS = shaped({"tool": st.sampled_from(["cron", "exec", "sessions_list", "web_search",
@@ -118,16 +123,20 @@ def _places(value: Any, depth: int = 0) -> list[tuple[Any, Any]]:
 
 @st.composite
 def confused(draw: st.DrawFn, shape: st.SearchStrategy[Any]) -> Any:
-    """An accepted value with one thing wrong anywhere in it: a value confused, a key
-    dropped, a stray key added; or the whole of it confused."""
+    """An accepted value with one thing wrong anywhere in it: a value confused or nested
+    deep, a key dropped, a stray key added; or the whole of it confused."""
     value = copy.deepcopy(draw(shape))  # st.just values are shared between draws
     places = _places(value)
-    how = draw(st.sampled_from(["confuse", "confuse", "confuse", "drop", "extra", "whole"]))
+    how = draw(st.sampled_from(["confuse", "confuse", "confuse", "deep", "drop", "extra",
+                                "whole"]))
     if how == "whole" or not places:
         return draw(fs.CONFUSED)
     container, key = draw(st.sampled_from(places))
     if how == "drop":
         del container[key]
+    elif how == "deep":  # parsed, then too deep for what encodes it again (orjson: 255)
+        container[key] = draw(st.sampled_from([fs.deep(300), fs.deep(300, "object"),
+                                               fs.deep(1000), fs.deep(255, leaf="{}")]))
     elif how == "extra" and isinstance(container, dict):
         container[draw(st.one_of(st.text(max_size=10), fs.EDGE_TEXT))] = draw(fs.CONFUSED)
     else:
@@ -161,10 +170,11 @@ def truncated(body: bytes) -> st.SearchStrategy[bytes]:
 
 
 def json_body(shape: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
-    """Accepted values (a third), values with one thing wrong (a third), broken JSON."""
+    """Accepted values, values with one thing wrong, broken JSON (3:2:2)."""
     valid = shape.map(lambda v: fs.encode(v).encode())
     wrong = confused(shape).map(lambda v: fs.encode(v).encode())
-    return st.one_of(valid, valid, wrong, wrong, valid.flatmap(truncated), JUNK_BODIES)
+    return st.one_of(valid, valid, valid, wrong, wrong, valid.flatmap(truncated),
+                     JUNK_BODIES)
 
 
 # -- the request line and headers --------------------------------------------------------------
@@ -297,6 +307,9 @@ def framed(draw: st.DrawFn, body: bytes) -> tuple[list[tuple[bytes, bytes]], byt
         value = draw(st.sampled_from([b"gzip", b"chunked, gzip", b"gzip, chunked", b"identity",
                                       b"CHUNKED", b" chunked", b"chunked\x00"]))
         return [(b"Transfer-Encoding", value)], _chunked(draw, body), "broken"
+    if draw(st.integers(0, 9)) == 0:  # a whole chunked body, then junk: the next request
+        return [(b"Transfer-Encoding", b"chunked")], _chunked(draw, body) + \
+            b"trailer-junk\r\n\r\n", "extra"
     return [(b"Transfer-Encoding", b"chunked")], _broken_chunks(draw, body), "broken"
 
 
@@ -322,7 +335,6 @@ def _broken_chunks(draw: st.DrawFn, body: bytes) -> bytes:
         good[:-5],                                                # no last chunk
         b"%x;" % len(body) + b"e" * 5000 + b"\r\n" + body + b"\r\n0\r\n\r\n",
         b"%x\n" % len(body) + body + b"\n0\n\n",                  # bare LF
-        good + b"trailer-junk\r\n\r\n",
     ]))
 
 
@@ -334,7 +346,7 @@ def request(draw: st.DrawFn, route: str, paths: list[str], usual: bytes = b"POST
             body: st.SearchStrategy[bytes] | None = None) -> HttpInput:
     """A request the route serves (the usual method, its path, the right token, a framed
     body from ``body``), with none, one, a few or all of ``DIMENSIONS`` fuzzed."""
-    count = draw(st.sampled_from([0, 0, 1, 1, 1, 2, 3, len(DIMENSIONS)]))
+    count = draw(st.sampled_from([0, 0, 0, 0, 1, 1, 1, 2, 3, len(DIMENSIONS)]))
     odd = set(draw(st.permutations(DIMENSIONS))[:count])
     verb = draw(method(usual)) if "method" in odd else usual
     tgt = draw(target(paths)) if "target" in odd else \
