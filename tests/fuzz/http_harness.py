@@ -161,24 +161,25 @@ class HttpFuzzGateway:
             if transport.disconnecting:
                 break
             transport.protocol.dataReceived(piece)  # type: ignore[attr-defined]
-        head_first = inp.method == b"HEAD"
-        responses, rest = self._wait(transport, inp, head_first)
+        heads = (2 if inp.framing == "twice" else 1) if inp.method == b"HEAD" else 0
+        responses, rest = self._wait(transport, inp, heads)
         closed = bool(transport.disconnecting)
         transport.protocol.connectionLost(Failure(ConnectionDone()))  # type: ignore[attr-defined]
         if closed:
-            responses, rest = parse_responses(transport.value(), True, head_first)
+            responses, rest = parse_responses(transport.value(), True, heads)
         assert not rest, f"an unfinished response left on an open socket: {rest[:300]!r}"
         return responses, closed
 
-    def _wait(self, transport: StringTransport, inp: HttpInput, head_first: bool
+    def _wait(self, transport: StringTransport, inp: HttpInput, heads: int
               ) -> tuple[list[Parsed], bytes]:
         start = self.clock.seconds()
+        expected = {"complete": 1, "twice": 2}.get(inp.framing)
         for _ in range(MAX_JUMPS):
-            responses, rest = parse_responses(transport.value(), False, head_first)
+            responses, rest = parse_responses(transport.value(), False, heads)
             if transport.disconnecting:
                 return responses, rest
-            if responses and not rest and (inp.framing == "complete" or
-                                          _upgraded(responses)):
+            final = [r for r in responses if not 100 <= r.status <= 199]
+            if (expected and len(final) >= expected and not rest) or _upgraded(responses):
                 return responses, rest
             self._pong()
             waited = self.clock.seconds() - start
@@ -217,9 +218,12 @@ class HttpFuzzGateway:
             self.statuses[r.status] += 1
         responses = [r for r in responses if not 100 <= r.status <= 199 or r.status == 101]
         shown = [(r.status, r.body[:200]) for r in responses]
-        if inp.framing == "complete":
+        if inp.framing == "complete" or _upgraded(responses):
             assert len(responses) == 1, \
                 f"{len(responses)} responses to one request: {shown}"
+        elif inp.framing == "twice":  # the second is answered unless the first closed
+            assert len(responses) == 2 or (len(responses) == 1 and closed), \
+                f"{len(responses)} responses to two requests: {shown}"
         elif inp.framing == "extra":  # bytes past the request: at most one more answer
             assert 1 <= len(responses) <= 2, f"{len(responses)} responses: {shown}"
         else:  # short or broken: one answer (408 for a body that never ends), then the close
@@ -241,6 +245,13 @@ class HttpFuzzGateway:
                 f"; logged:\n{self.failures[0][-1500:]}" if self.failures else "")
         assert SECRET not in body and DASHBOARD_SECRET not in body, \
             f"a file from outside the UI root was served ({r.status})"
+        policy = r.header("content-security-policy")
+        if policy is not None:  # the Host header names the portal: never a directive
+            directives = [d.split() for d in policy.split(";") if d.strip()]
+            names = [d[0] for d in directives]
+            script = next((d[1:] for d in directives if d[0] == "script-src"), [])
+            assert len(names) == len(set(names)) and "*" not in script and \
+                "'unsafe-inline'" not in script, f"a policy smuggled into the CSP: {policy}"
         ctype = (r.header("content-type") or "").lower()
         if "json" in ctype and inp.method != b"HEAD" and r.status != 304 and body:
             try:
@@ -248,7 +259,7 @@ class HttpFuzzGateway:
             except ValueError:
                 raise AssertionError(f"{r.status} says JSON but is not: {body[:300]!r}") \
                     from None
-            if r.status == 400 and inp.framing == "complete" and \
+            if r.status == 400 and inp.framing in ("complete", "twice") and \
                     _error_message(value) in INVALID_JSON and js_parses(inp.payload):
                 raise AssertionError(f"JSON that JavaScript reads refused: {body[:300]!r}")
             if r.status >= 400:

@@ -245,7 +245,8 @@ def _auth(route: str) -> st.SearchStrategy[list[tuple[bytes, bytes]]]:
 
 ODD_HEADERS = st.sampled_from([
     (b"Host", b""), (b"Host", b"evil.example"), (b"Host", b"[::1]:99999"),
-    (b"Host", b"h" * 5000), (b"Host", "h\u00e9".encode()), (b"Origin", b"null"),
+    (b"Host", b"h" * 5000), (b"Host", "h\u00e9".encode()), (b"Host", b"x; script-src *"),
+    (b"Host", b"x:1 'unsafe-inline'"), (b"Origin", b"null"),
     (b"Origin", b"http://evil.example"), (b"Origin", b"\xff"),
     (b"X-Forwarded-For", b"1.2.3.4"), (b"X-Forwarded-For", b"127.0.0.1, 10.0.0.1"),
     (b"X-Forwarded-For", b"garbage, , ::1"), (b"X-Real-IP", b"8.8.8.8"),
@@ -266,6 +267,8 @@ ODD_HEADERS = st.sampled_from([
     (b"X-OpenClaw-Model", b"/"), (b"X-Sender", b"ann"), (b"X-Long", b"v" * 12_000),
     (b"X-Empty", b""), (b"X-Space", b"  padded  "), (b"Cookie", b"a=b; c"),
 ])
+UPGRADE = [(b"Upgrade", b"websocket"), (b"Connection", b"Upgrade"),
+           (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="), (b"Sec-WebSocket-Version", b"13")]
 PEERS = st.sampled_from(["::1", "10.0.0.7", "192.168.1.20"])
 
 # -- framing -------------------------------------------------------------------------------
@@ -363,6 +366,8 @@ def request(draw: st.DrawFn, route: str, paths: list[str], usual: bytes = b"POST
         headers.append((b"Content-Type", b"application/json"))
     if "headers" in odd:
         headers += draw(st.lists(ODD_HEADERS, min_size=1, max_size=3))
+        if draw(st.integers(0, 5)) == 0:
+            headers += UPGRADE
     if "framing" in odd:
         framing_headers, sent, promise = draw(framed(data))
     elif data or verb not in (b"GET", b"HEAD"):
@@ -377,6 +382,8 @@ def request(draw: st.DrawFn, route: str, paths: list[str], usual: bytes = b"POST
                                     b""])) if "version" in odd else b"HTTP/1.1"
     line = verb + b" " + tgt + (b" " + version if version else b"")
     head = line + b"\r\n" + b"".join(k + b": " + v + b"\r\n" for k, v in headers) + b"\r\n"
+    if "framing" in odd and promise == "complete" and draw(st.integers(0, 4)) == 0:
+        sent, promise = sent + head + sent, "twice"  # pipelined: the same request again
     reads = draw(st.sampled_from([(1,), (len(line) // 2,), (len(head) - 1,), (len(head) + 1,),
                                   (3, 5)])) if "reads" in odd else ()
     peer = draw(PEERS) if "peer" in odd else "127.0.0.1"

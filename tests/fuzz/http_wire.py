@@ -25,7 +25,7 @@ class HttpInput:
     target: bytes
     head: bytes
     body: bytes
-    framing: str    # "complete" | "short" | "extra" | "broken"
+    framing: str    # "complete" | "twice" (the request again) | "short" | "extra" | "broken"
     peer: str = "127.0.0.1"
     reads: tuple[int, ...] = ()
     payload: bytes = b""  # the body before its framing
@@ -66,11 +66,12 @@ class Malformed(AssertionError):
     """The gateway wrote bytes that are not a well-formed HTTP response."""
 
 
-def parse_responses(data: bytes, closed: bool, head_first: bool
+def parse_responses(data: bytes, closed: bool, heads: int = 0
                     ) -> tuple[list[Parsed], bytes]:
     """The complete responses in ``data`` and the bytes of an unfinished one (``b""`` when
     none).  ``closed``: the server closed, so a body without framing ends here.
-    ``head_first``: the first response answers a HEAD (no body whatever its headers say)."""
+    ``heads``: how many final responses answer a HEAD (no body whatever their headers say).
+    After a 101 the socket speaks another protocol: parsing stops there."""
     out: list[Parsed] = []
     while data:
         end = data.find(b"\r\n\r\n")
@@ -89,11 +90,13 @@ def parse_responses(data: bytes, closed: bool, head_first: bool
                 raise Malformed(f"not a header line: {line[:200]!r}")
             headers.setdefault(name.decode().lower(), []).append(value.strip().decode("latin-1"))
         status, rest = int(m.group(1)), data[end + 4:]
-        head_only = head_first and not out
+        head_only = sum(not 100 <= r.status <= 199 for r in out) < heads
         body, rest, done = _body(status, headers, rest, closed, head_only)
         if not done:
             return out, data
         out.append(Parsed(status, m.group(2).decode("latin-1"), headers, body))
+        if status == 101:
+            return out, b""
         data = rest
     return out, b""
 
