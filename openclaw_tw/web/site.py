@@ -103,6 +103,16 @@ class GuardedChannel(HTTPChannel):
             self._bytes_waiting = True
         super().dataReceived(data)
 
+    def headerReceived(self, line: bytes) -> bool:
+        """A ``Transfer-Encoding`` other than ``chunked`` is refused (400), as Node refuses
+        one: twisted.web ignored ``identity``, so the bytes the client sent as a body were
+        read as a next request (a smuggling shape behind a proxy)."""
+        name, _, value = line.partition(b":")
+        if name.lower() == b"transfer-encoding" and value.strip(b" \t").lower() != b"chunked":
+            self._respondToBadRequestAndDisconnect()
+            return False
+        return bool(super().headerReceived(line))
+
     def lineLengthExceeded(self, line: bytes) -> None:
         """A request line or header line over twisted.web's 16 KiB: answered 431, as Node
         answers a head over its limit, then closed (twisted.web closed without a word)."""

@@ -41,6 +41,18 @@ class Wire(SynchronousTestCase):
             self.assertIn(b"\r\nContent-Length: 17\r\n", raw)
             self.assertEqual(raw[raw.index(b"\r\n\r\n") + 4:], body, method)
 
+    def test_a_transfer_encoding_other_than_chunked_is_refused_not_ignored(self) -> None:
+        for value in (b"identity", b"gzip", b"chunked, gzip", b"x"):
+            sock = self.send(b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + value
+                             + b"\r\n\r\n0\r\n\r\n")
+            self.assertEqual(sock.status(), "HTTP/1.1 400 Bad Request", value)
+            self.assertEqual(sock.transport.value().count(b"HTTP/1.1"), 1, value)
+            self.assertTrue(sock.closing())
+        for value in (b"chunked", b"Chunked", b" chunked "):
+            sock = self.send(b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                             + value + b"\r\n\r\n1\r\n{\r\n0\r\n\r\n")
+            self.assertEqual(sock.status(), "HTTP/1.1 405 Method Not Allowed", value)
+
 
 class Endpoints(HttpCase):
     config = merge(merge(ENABLED, HOOKS), {"hooks": {"mappings": [
