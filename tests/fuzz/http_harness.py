@@ -191,6 +191,14 @@ class HttpFuzzGateway:
                                    start + BUDGET_S - self.clock.seconds()))
         return responses, rest
 
+    def _sleep(self, seconds: float) -> None:
+        """Let ``seconds`` of fake time pass, timer by timer, the bystander answering pings."""
+        until = self.clock.seconds() + seconds
+        while self.clock.seconds() < until:
+            self._pong()
+            step = min((c.getTime() for c in self.clock.getDelayedCalls()), default=until)
+            self.clock.advance(max(min(step, until) - self.clock.seconds(), 0.0))
+
     def _pong(self) -> None:
         """Answer the gateway's keepalive pings: the bystander lives through long waits."""
         b = self.bystander
@@ -232,6 +240,9 @@ class HttpFuzzGateway:
         for r in responses:
             self._check_response(inp, route, r)
         assert not self.failures, f"logged failure:\n{self.failures[0]}"
+        retry = max((_retry_after(r) for r in responses), default=0)
+        if retry:  # a throttled client waits, as it is told to (the next input is not 429)
+            self._sleep(retry)
         assert not self.site.pending, f"sockets still counted as pending: {self.site.pending}"
         if bystander and self.inputs % BYSTANDER_EVERY == 0:
             self.bystander_answers()
@@ -285,6 +296,11 @@ class HttpFuzzGateway:
         responses, _ = self.exchange(health)
         assert [(r.status, json.loads(r.body)) for r in responses] == \
             [(200, {"ok": True, "status": "live"})], f"/health answered {responses}"
+
+
+def _retry_after(r: Parsed) -> float:
+    value = r.header("retry-after") if r.status in (429, 503) else None
+    return float(value) if value is not None and value.isdigit() else 0.0
 
 
 def _upgraded(responses: list[Parsed]) -> bool:
