@@ -327,13 +327,29 @@ def route_of(target: bytes) -> str:
 
 
 def _deliberate_500(inp: HttpInput, r: Parsed) -> bool:
-    """``/v1/embeddings`` has no provider (the reference's 500); a ``transform`` mapping
-    cannot run here (500 "hook mapping failed", said in the log)."""
+    """``/v1/embeddings`` has no provider: a request the reference would pass on to one is
+    answered its 500; a ``transform`` mapping cannot run here (500 "hook mapping failed",
+    said in the log)."""
     target = inp.target.split(b"?", 1)[0]
     if target == b"/v1/embeddings":
-        return json.loads(r.body)["error"]["type"] == "api_error"
+        return json.loads(r.body)["error"]["type"] == "api_error" and \
+            _embeddable(inp.payload)
     return target == b"/hooks/js" and json.loads(r.body) == {
         "ok": False, "error": "hook mapping failed"}
+
+
+def _embeddable(payload: bytes) -> bool:
+    """A body ``/v1/embeddings`` takes as far as its provider: an agent model, one to 128
+    non-empty strings."""
+    try:
+        body = json.loads(payload.decode("utf-8", "replace").strip(JS_SPACE))
+    except ValueError:
+        return False
+    model, texts = body.get("model"), body.get("input") if isinstance(body, dict) else None
+    texts = [texts] if isinstance(texts, str) else texts
+    return isinstance(model, str) and model.strip().lower().startswith(("openclaw", "agent:")) \
+        and isinstance(texts, list) and 0 < len(texts) <= 128 and all(
+            isinstance(t, str) and 0 < len(t) <= 8192 for t in texts)
 
 
 def _error_message(value: Any) -> Any:

@@ -105,7 +105,9 @@ TOOLS = shaped({"tool": st.sampled_from(["cron", "exec", "sessions_list", "web_s
     "name": SHORT, "args": st.dictionaries(st.text(max_size=5), fs.SCALARS, max_size=3),
     "action": SHORT, "sessionKey": SESSION_KEYS, "agentId": SHORT, "dryRun": st.booleans(),
     "idempotencyKey": SHORT})
-EMBEDDINGS = shaped({"input": st.one_of(TEXT, st.lists(TEXT, max_size=3))}, {"model": MODELS})
+EMBEDDINGS = shaped({"model": MODELS, "input": st.one_of(TEXT, st.lists(TEXT, max_size=3))}, {
+    "encoding_format": st.sampled_from(["float", "base64"]), "dimensions": st.integers(1, 9),
+    "user": SHORT})
 
 
 def _places(value: Any, depth: int = 0) -> list[tuple[Any, Any]]:

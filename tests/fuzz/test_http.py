@@ -62,10 +62,11 @@ CASES: dict[str, tuple[st.SearchStrategy[HttpInput], int]] = {
                                           "/hooks", "/hooks/", "/hooks/github/x"],
                                 body=hs.json_body(hs.HOOK_MAPPED)), 3),
     "tools_invoke": (hs.request("tools", ["/tools/invoke"], body=hs.json_body(hs.TOOLS)), 2),
-    "models_embeddings": (hs.request("openai", [
+    "models": (hs.request("openai", [
         "/v1/models", "/v1/models/openclaw", "/v1/models/openclaw%2Fops",
-        "/v1/models/openclaw/default", "/v1/models/nope", "/v1/models/", "/v1/embeddings"],
-        usual=b"GET", body=hs.json_body(hs.EMBEDDINGS)), 2),
+        "/v1/models/openclaw/default", "/v1/models/nope", "/v1/models/"], usual=b"GET"), 1),
+    "embeddings": (hs.request("openai", ["/v1/embeddings"],
+                              body=hs.json_body(hs.EMBEDDINGS)), 1),
     "session_history": (hs.request("history", [
         "/sessions/main/history", "/sessions/agent%3Amain%3Amain/history",
         "/sessions/%FF/history", "/sessions/a/b/history", "/sessions//history",
