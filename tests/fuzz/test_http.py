@@ -3,7 +3,8 @@
 One test per route family, so a failure names its route; inputs come from
 ``tests/fuzz/http_strategies.py`` (methods, targets, headers, framing, bodies shaped like
 what each JSON endpoint accepts, confused) and the checks are ``HttpFuzzGateway.check``'s.
-``FUZZ_EXAMPLES`` scales them as it does the WebSocket tests (twice as many per test here).
+``FUZZ_EXAMPLES`` scales them as it does the WebSocket tests (2 to 8 times as many per test
+here, by how much each route has to explore).
 """
 
 from __future__ import annotations
@@ -53,29 +54,29 @@ DASHBOARD_PATHS = ["/", "/index.html", "/assets/app.js", "/assets/dashboard.css"
 
 CASES: dict[str, tuple[st.SearchStrategy[HttpInput], int]] = {
     "chat_completions": (hs.request("openai", ["/v1/chat/completions"],
-                                    body=hs.json_body(hs.CHAT)), 3),
-    "responses": (hs.request("openai", ["/v1/responses"], body=hs.json_body(hs.RESPONSES)), 3),
-    "hooks_agent": (hs.request("hooks", ["/hooks/agent"], body=hs.json_body(hs.HOOK_AGENT)), 3),
-    "hooks_wake": (hs.request("hooks", ["/hooks/wake"], body=hs.json_body(hs.HOOK_WAKE)), 2),
+                                    body=hs.json_body(hs.CHAT)), 6),
+    "responses": (hs.request("openai", ["/v1/responses"], body=hs.json_body(hs.RESPONSES)), 6),
+    "hooks_agent": (hs.request("hooks", ["/hooks/agent"], body=hs.json_body(hs.HOOK_AGENT)), 6),
+    "hooks_wake": (hs.request("hooks", ["/hooks/wake"], body=hs.json_body(hs.HOOK_WAKE)), 4),
     "hooks_mapped": (hs.request("hooks", ["/hooks/github", "/hooks/mail", "/hooks/batch",
                                           "/hooks/empty", "/hooks/js", "/hooks/none",
                                           "/hooks", "/hooks/", "/hooks/github/x"],
-                                body=hs.json_body(hs.HOOK_MAPPED)), 3),
-    "tools_invoke": (hs.request("tools", ["/tools/invoke"], body=hs.json_body(hs.TOOLS)), 2),
+                                body=hs.json_body(hs.HOOK_MAPPED)), 6),
+    "tools_invoke": (hs.request("tools", ["/tools/invoke"], body=hs.json_body(hs.TOOLS)), 4),
     "models": (hs.request("openai", [
         "/v1/models", "/v1/models/openclaw", "/v1/models/openclaw%2Fops",
-        "/v1/models/openclaw/default", "/v1/models/nope", "/v1/models/"], usual=b"GET"), 1),
+        "/v1/models/openclaw/default", "/v1/models/nope", "/v1/models/"], usual=b"GET"), 2),
     "embeddings": (hs.request("openai", ["/v1/embeddings"],
-                              body=hs.json_body(hs.EMBEDDINGS)), 1),
+                              body=hs.json_body(hs.EMBEDDINGS)), 2),
     "session_history": (hs.request("history", [
         "/sessions/main/history", "/sessions/agent%3Amain%3Amain/history",
         "/sessions/%FF/history", "/sessions/a/b/history", "/sessions//history",
-        "/sessions/agent:ops:hook:x/history"], usual=b"GET"), 2),
+        "/sessions/agent:ops:hook:x/history"], usual=b"GET"), 4),
     "probes_metrics": (hs.request("probe", [
         "/health", "/healthz", "/ready", "/readyz", "/startup", "/startupz", "/metrics",
-        "/api/diagnostics/prometheus", "/nope"], usual=b"GET"), 2),
-    "control_ui": (hs.request("ui", UI_PATHS, usual=b"GET"), 4),
-    "dashboard": (hs.request("ui", DASHBOARD_PATHS, usual=b"GET"), 2),
+        "/api/diagnostics/prometheus", "/nope"], usual=b"GET"), 4),
+    "control_ui": (hs.request("ui", UI_PATHS, usual=b"GET"), 8),
+    "dashboard": (hs.request("ui", DASHBOARD_PATHS, usual=b"GET"), 4),
 }
 
 
