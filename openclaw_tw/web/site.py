@@ -36,18 +36,19 @@ from openclaw_tw.protocol.limits import (
 
 _log = Logger(namespace="gateway/http")
 
-_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
-            b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 15\r\n\r\n"
-            b"Request Timeout")
-_TOO_MANY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
-             b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 29\r\n\r\n"
-             b"Too many pending HTTP requests")
-_BODY_TIMEOUT = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
-                 b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\n\r\n"
-                 b"Request body timeout")
-_TOO_LONG = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
-             b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 31\r\n\r\n"
-             b"Request Header Fields Too Large")
+
+def _plain(status: bytes, text: bytes, extra: bytes = b"") -> tuple[bytes, bytes]:
+    """(head, body) of a plain-text answer written before twisted.web has a request."""
+    return (b"HTTP/1.1 " + status + b"\r\nConnection: close\r\n" + extra
+            + b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
+            + str(len(text)).encode() + b"\r\n\r\n", text)
+
+
+_TIMEOUT = _plain(b"408 Request Timeout", b"Request Timeout")
+_BODY_TIMEOUT = _plain(b"408 Request Timeout", b"Request body timeout")
+_TOO_MANY = _plain(b"503 Service Unavailable", b"Too many pending HTTP requests",
+                   b"Retry-After: 1\r\n")
+_TOO_LONG = _plain(b"431 Request Header Fields Too Large", b"Request Header Fields Too Large")
 
 
 def is_websocket_upgrade(data: bytes) -> bool:
@@ -83,7 +84,7 @@ class GuardedChannel(HTTPChannel):
         if not self.site.admit_pending(ip):
             self._refused = True
             self.setTimeout(None)
-            self.transport.write(_TOO_MANY)
+            self.transport.write(b"".join(_TOO_MANY))
             self.loseConnection()
             return
         self._ip = ip
@@ -116,8 +117,9 @@ class GuardedChannel(HTTPChannel):
     def lineLengthExceeded(self, line: bytes) -> None:
         """A request line or header line over twisted.web's 16 KiB: answered 431, as Node
         answers a head over its limit, then closed (twisted.web closed without a word)."""
+        self._headers_done()  # answered: no header deadline's 408 after it
         self._refused = True
-        self.transport.write(_TOO_LONG)
+        self._answer(_TOO_LONG, line)
         self.loseConnection()
 
     def allHeadersReceived(self) -> None:
@@ -142,6 +144,12 @@ class GuardedChannel(HTTPChannel):
         self._body_done()
         self._leave_pending()
         super().connectionLost(reason)
+
+    def _answer(self, answer: tuple[bytes, bytes], unparsed: bytes = b"") -> None:
+        """Write ``answer``; its head alone to a HEAD (the method parsed already, or the
+        start of the request line still unparsed in ``unparsed``)."""
+        head = getattr(self, "_command", None) == b"HEAD" or unparsed.startswith(b"HEAD ")
+        self.transport.write(answer[0] if head else b"".join(answer))
 
     def _hand_over(self, upgrades: ServerFactory, data: bytes) -> None:
         """Give the socket to the WebSocket protocol, which parses the upgrade itself (the
@@ -191,12 +199,11 @@ class GuardedChannel(HTTPChannel):
                    ip=getattr(self.transport.getPeer(), "host", "?"), partial=self._bytes_waiting)
         self._refused = True
         if self._bytes_waiting:  # a request had started: say why (an idle socket just closes)
-            self.transport.write(_TIMEOUT)
+            self._answer(_TIMEOUT, getattr(self, "_buffer", b""))
         self.setTimeout(None)
         self.loseConnection()
         # A peer that does not read lets the 408 sit in our buffer: abort after a grace.
         self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
-
 
     def _body_done(self) -> None:
         if self._body_timer is not None:
@@ -210,7 +217,7 @@ class GuardedChannel(HTTPChannel):
             return
         _log.debug("HTTP body timeout ip={ip}", ip=getattr(self.transport.getPeer(), "host", "?"))
         self._refused = True
-        self.transport.write(_BODY_TIMEOUT)
+        self._answer(_BODY_TIMEOUT)
         self.setTimeout(None)
         self.loseConnection()
         self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)

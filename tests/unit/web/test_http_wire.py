@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from openclaw_tw.protocol.limits import HTTP_BODY_TIMEOUT_S
 from openclaw_tw.tap import build_site
 from tests.support.helpers import make_app
 from tests.support.http_harness import AUTH, BEARER, ENABLED, HOOKS, HttpCase, merge
@@ -31,6 +32,27 @@ class Wire(SynchronousTestCase):
             self.assertTrue(sock.transport.value().endswith(
                 b"\r\n\r\nRequest Header Fields Too Large"))
             self.assertEqual(self.site.pending, {})
+
+    def test_a_head_refused_by_the_channel_gets_no_body(self) -> None:
+        """The channel's own answers (431, the header and body deadlines' 408s) carry their
+        Content-Length but no body when they answer a HEAD."""
+        for data, status, length in (
+                (b"HEAD /" + b"a" * 17_000 + b" HTTP/1.1\r\n\r\n", "431", b"31"),
+                (b"HEAD /health HTTP/1.1\r\nX-Big: " + b"b" * 17_000 + b"\r\n\r\n", "431",
+                 b"31"),
+                (b"HEAD /hea", "408", b"15"),                                 # headers late
+                (b"HEAD /health HTTP/1.1\r\nHost: x\r\n", "408", b"15"),
+                (b"HEAD /health HTTP/1.1\r\nContent-Length: 9\r\n\r\n{", "408", b"20")):
+            sock = self.send(data, ip="10.0.0.9")
+            if not sock.closing():
+                self.clock.advance(HTTP_BODY_TIMEOUT_S)
+            self.assertTrue(sock.closing())
+            self.assertTrue(sock.status().startswith("HTTP/1.1 " + status), data[:30])
+            self.assertTrue(sock.transport.value().endswith(
+                b"Content-Length: " + length + b"\r\n\r\n"), sock.transport.value())
+        get = self.send(b"GET /hea", ip="10.0.0.9")
+        self.clock.advance(HTTP_BODY_TIMEOUT_S)
+        self.assertTrue(get.transport.value().endswith(b"\r\n\r\nRequest Timeout"))
 
     def test_a_head_refused_413_gets_no_body(self) -> None:
         for method, body in ((b"HEAD", b""), (b"POST", b"Payload Too Large")):
