@@ -158,6 +158,8 @@ class CappedRequest(Request):
     def gotLength(self, length: int | None) -> None:
         super().gotLength(length if length is None or length <= MAX_REQUEST_BODY else 0)
         if length is not None and length > MAX_REQUEST_BODY:
+            # answered already: twisted.web's "100 Continue" must not follow the 413
+            self.requestHeaders.removeHeader(b"expect")
             self._refuse()
 
     def handleContentChunk(self, data: bytes) -> None:

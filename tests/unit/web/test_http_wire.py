@@ -54,6 +54,16 @@ class Wire(SynchronousTestCase):
         self.clock.advance(HTTP_BODY_TIMEOUT_S)
         self.assertTrue(get.transport.value().endswith(b"\r\n\r\nRequest Timeout"))
 
+    def test_no_100_continue_after_a_413(self) -> None:
+        sock = self.send(b"POST /health HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                         b"Content-Length: 20971521\r\n\r\n")
+        self.assertTrue(sock.closing())
+        self.assertEqual(sock.status(), "HTTP/1.1 413 Payload Too Large")
+        self.assertTrue(sock.transport.value().endswith(b"\r\n\r\nPayload Too Large"))
+        fine = self.send(b"POST /health HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                         b"Content-Length: 2\r\n\r\n")
+        self.assertEqual(fine.transport.value(), b"HTTP/1.1 100 Continue\r\n\r\n")
+
     def test_a_head_refused_413_gets_no_body(self) -> None:
         for method, body in ((b"HEAD", b""), (b"POST", b"Payload Too Large")):
             sock = self.send(method + b" /health HTTP/1.1\r\nContent-Length: 20971521\r\n\r\n{")
