@@ -224,6 +224,9 @@ class HttpFuzzGateway:
         route = route_of(inp.target)
         for r in responses:
             self.statuses[r.status] += 1
+        assert not (responses and 100 <= responses[-1].status <= 199 and responses[-1].status
+                    != 101 and closed), f"an interim {responses[-1].status} with no final " \
+            f"answer after it: {[r.status for r in responses]}"
         responses = [r for r in responses if not 100 <= r.status <= 199 or r.status == 101]
         shown = [(r.status, r.body[:200]) for r in responses]
         if inp.framing == "complete" or _upgraded(responses):
