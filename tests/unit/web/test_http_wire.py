@@ -157,3 +157,14 @@ class Endpoints(HttpCase):
         self.assertEqual(self.post("/hooks/mail", headers={**BEARER, **json_type},
                                    raw=b'{"from":' + fine + b"}").code, 200)
         self.flushLoggedErrors()
+
+    def test_an_integer_past_64_bits_read_leniently_is_a_double_not_a_500(self) -> None:
+        """A body with a lone surrogate is read by the lenient parser, which kept a 20-digit
+        integer past 64 bits as an int that orjson cannot write: a hook template rendering
+        it was an internal error.  It is a double, as orjson itself reads it."""
+        for number in (b"99999999999999999999", b"-9223372036854775809"):
+            reply = self.post("/hooks/mail", headers={**BEARER, "Content-Type":
+                                                      "application/json"},
+                              raw=b'{"from":[' + number + b'],"x":"\\ud800"}')
+            self.assertEqual((reply.code, reply.json()["ok"]), (200, True), number)
+        self.flushLoggedErrors()
