@@ -1,7 +1,8 @@
 # Two commands on a fresh machine: `make run` (the gateway) and `make test` (the suite).
 # `make test-fast`: the in-memory unit tier alone (tests/unit, about half a minute).
-# `make fuzz [FUZZ_EXAMPLES=400]`: the fuzz tier's long run (>100k inputs; `make test` runs it
-# at its CI budget) and its summary: inputs, findings, RSS.
+# `make fuzz [FUZZ_EXAMPLES=400]`: the fuzz tier's long run (>100k inputs: WebSocket methods
+# and frames, HTTP requests; `make test` runs it at its CI budget) and its summary: inputs,
+# findings, HTTP statuses, RSS.
 # `make bench [ARGS=--quick]`: ours vs the real gateway, side by side (bench/README.md).
 PYTHON ?= python3.11
 # trial workers for `make test`: most of the real-client tiers wait on child processes, so two

@@ -94,7 +94,13 @@ def _finite(text: str) -> float | None:
 
 
 def _int(text: str) -> int | float | None:
-    return int(text) if len(text) <= 20 else _finite(text)
+    """An integer as orjson reads one: past 64 bits (either sign) a double, which orjson can
+    write again (it cannot write such an int)."""
+    if len(text) <= 20:
+        value = int(text)
+        if -(2**63) <= value < 2**64:
+            return value
+    return _finite(text)
 
 
 def _refuse_constant(text: str) -> Any:

@@ -54,4 +54,7 @@ MAX_PRESENCE_EVENT_BYTES = 256 * 1024  # their encoded total (oldest dropped)
 # partial request (slowloris) is answered 408 and closed after the header timeout; an IP
 # past its budget of sockets still sending headers is answered 503 at once.
 HTTP_HEADER_TIMEOUT_S = 15.0  # from the connection (or the previous response) to headers
+# From complete headers to the whole body (the reference's request body timeout, 30 s):
+# a body that never completes, however it trickles, is answered 408 and closed.
+HTTP_BODY_TIMEOUT_S = 30.0
 MAX_PENDING_HTTP_PER_IP = 64  # sockets of one IP whose request headers are incomplete

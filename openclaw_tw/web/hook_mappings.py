@@ -4,8 +4,9 @@ The first mapping whose ``match.path`` (sub-path after ``hooks.path``) and ``mat
 (the payload's ``source``) both fit owns the request.  Templates fill ``{{payload.field}}`` /
 ``{{field}}`` (with ``[i]`` indexing), ``{{headers.x-name}}``, ``{{query.k}}``, ``{{path}}``
 and ``{{now}}``; missing values render empty, objects as JSON.  ``forEach`` fans out over a
-top-level payload array (at most 200 items).  JavaScript ``transform`` modules cannot run in
-this gateway; such a mapping answers 500 "hook mapping failed" and says why in the log.
+top-level payload array (at most 200 items; a missing, empty or non-array value makes no
+actions, answered 204 as the reference documents).  JavaScript ``transform`` modules cannot
+run in this gateway; such a mapping answers 500 "hook mapping failed" and says why in the log.
 """
 
 from __future__ import annotations
@@ -96,10 +97,10 @@ def actions(index: int, mapping: dict[str, Any], sub_path: str, payload: dict[st
     items: list[Any] = [payload]
     each = mapping.get("forEach")
     if each:
-        value = payload.get(each) if isinstance(each, str) and "." not in each else None
-        if not isinstance(value, list):
-            raise MappingError(f"forEach key {each!r} is not a top-level array")
-        items = value[:MAX_FAN_OUT]
+        if not isinstance(each, str) or "." in each:
+            raise MappingError(f"forEach {each!r} is not a top-level payload key")
+        value = payload.get(each)  # missing, empty or not an array: no actions (204)
+        items = value[:MAX_FAN_OUT] if isinstance(value, list) else []
     out = []
     for item in items:
         scope = item if isinstance(item, dict) else {"item": item}

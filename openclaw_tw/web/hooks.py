@@ -34,6 +34,7 @@ from twisted.web.server import Request
 
 from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.automation.heartbeat import ACK_TOKENS
+from openclaw_tw.errors import clip
 from openclaw_tw.sessions.keys import is_reserved, main_key, resolve_key, rest_of
 from openclaw_tw.web import hook_mappings
 from openclaw_tw.web.http import (
@@ -196,7 +197,7 @@ class Hooks:
             return "main"
         agent = raw.strip().lower() if isinstance(raw, str) else ""
         if agent not in agent_ids(self.gw):
-            raise hook_error(400, f"unknown agentId: {raw}")
+            raise hook_error(400, f"unknown agentId: {clip(str(raw))}")
         return agent
 
     # -- wake ----------------------------------------------------------------------------------

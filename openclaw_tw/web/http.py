@@ -9,6 +9,7 @@ A handler that returns ``None`` has answered (or is streaming) on its own.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,10 @@ from twisted.web.server import NOT_DONE_YET, Request
 from openclaw_tw import _json
 from openclaw_tw.auth.peer import UntrustedProxy, client_address, web_header
 from openclaw_tw.httpwire import JSON_TYPE, PROXY_ATTRIBUTION, SECURITY_HEADERS, TEXT_TYPE
+from openclaw_tw.protocol.frames import FrameDecodeError
+from openclaw_tw.protocol.frames import decode as decode_json
+from openclaw_tw.protocol.limits import MAX_PARAMS_DEPTH
+from openclaw_tw.protocol.schema import bounds_problem
 
 if TYPE_CHECKING:
     from openclaw_tw.hub.gateway import Gateway
@@ -135,10 +140,11 @@ def write_error(request: Request, failure: Failure, internal: InternalError) -> 
 # -- request bodies ----------------------------------------------------------------------------
 
 MAX_REQUEST_BODY = 20 * 1024 * 1024  # the largest API limit (/v1/chat/completions)
-_TOO_LARGE = (b"HTTP/1.1 413 Payload Too Large\r\n"
-              + b"".join(n + b": " + v + b"\r\n" for n, v in SECURITY_HEADERS)
-              + b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\n"
-              b"Connection: close\r\n\r\nPayload Too Large")
+_TOO_LARGE_HEAD = (b"HTTP/1.1 413 Payload Too Large\r\n"
+                   + b"".join(n + b": " + v + b"\r\n" for n, v in SECURITY_HEADERS)
+                   + b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\n"
+                   b"Connection: close\r\n\r\n")
+_TOO_LARGE = _TOO_LARGE_HEAD + b"Payload Too Large"
 
 
 class CappedRequest(Request):
@@ -152,6 +158,8 @@ class CappedRequest(Request):
     def gotLength(self, length: int | None) -> None:
         super().gotLength(length if length is None or length <= MAX_REQUEST_BODY else 0)
         if length is not None and length > MAX_REQUEST_BODY:
+            # answered already: twisted.web's "100 Continue" must not follow the 413
+            self.requestHeaders.removeHeader(b"expect")
             self._refuse()
 
     def handleContentChunk(self, data: bytes) -> None:
@@ -169,7 +177,9 @@ class CappedRequest(Request):
 
     def _refuse(self) -> None:
         self._refused = True
-        self.channel.transport.write(_TOO_LARGE)
+        # the method is the channel's until the body is in (a HEAD answer has no body)
+        head = getattr(self.channel, "_command", None) == b"HEAD"
+        self.channel.transport.write(_TOO_LARGE_HEAD if head else _TOO_LARGE)
         self.channel.loseConnection()
 
 
@@ -193,16 +203,50 @@ def read_body(request: Request, limit: int, too_large: HttpError) -> bytes:
     return data
 
 
-def parse_json_object(raw: bytes, invalid: Callable[[str], HttpError]) -> dict[str, Any]:
-    """The body as a JSON object; ``invalid(message)`` (a 400) otherwise."""
-    if not raw.strip():
-        raise invalid("Request body is empty; expected a JSON object.")
+#: What JavaScript's ``String.prototype.trim`` strips (the reference trims a body first).
+JS_SPACE = ("\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+            "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff")
+
+
+class EmptyBody(ValueError):
+    """Nothing but JavaScript space in the body."""
+
+
+def read_json(raw: bytes) -> Any:
+    """A request body as the reference reads one (``Buffer.toString("utf8")``, ``trim()``,
+    ``JSON.parse``): invalid UTF-8 is U+FFFD, a leading BOM or other JavaScript space is
+    trimmed, an escaped lone surrogate is U+FFFD and a number past a double ``null``
+    (``frames.decode``).  ``EmptyBody`` or ``ValueError`` when there is no JSON value."""
     try:
-        value = _json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        return decode_json(raw)  # orjson on the bytes as they came: the common case
+    except FrameDecodeError:
+        text = raw.decode("utf-8", "replace").strip(JS_SPACE)
+    if not text:
+        raise EmptyBody("empty")
+    again = text.encode("utf-8")
+    if again == raw:
+        raise ValueError("not JSON")
+    try:
+        return decode_json(again)
+    except FrameDecodeError:
+        raise ValueError("not JSON") from None
+
+
+def parse_json_object(raw: bytes, invalid: Callable[[str], HttpError]) -> dict[str, Any]:
+    """The body as a JSON object (``read_json``) nested at most ``MAX_PARAMS_DEPTH`` deep;
+    ``invalid(message)`` (a 400) otherwise."""
+    try:
+        value = read_json(raw)
+    except EmptyBody:
+        raise invalid("Request body is empty; expected a JSON object.") from None
+    except ValueError:
         raise invalid("Invalid JSON in request body.") from None
     if not isinstance(value, dict):
         raise invalid("Request body must be a JSON object.")
+    # as WebSocket params are: nothing deeper than orjson writes back (255) is ever kept
+    problem = bounds_problem(value, MAX_PARAMS_DEPTH, max_items=sys.maxsize)
+    if problem is not None:
+        raise invalid(f"Request body {problem}.")
     return value
 
 

@@ -15,6 +15,7 @@ import attrs
 from twisted.web.server import Request
 
 from openclaw_tw.agent.models import ProviderError
+from openclaw_tw.errors import clip
 from openclaw_tw.methods.agents import configured_agents
 from openclaw_tw.sessions.keys import is_reserved, normalize_agent_id, resolve_key, rest_of
 from openclaw_tw.web.auth import require_bearer
@@ -86,7 +87,7 @@ def resolve_agent(request: Request, gw: Gateway, model: str) -> str:
         raise invalid(INVALID_MODEL)
     raw = header(request, "x-openclaw-agent-id") or header(request, "x-openclaw-agent")
     if raw is not None and not _AGENT_ID_RE.match(raw):
-        raise invalid(f"Unknown agent '{raw}'.")
+        raise invalid(f"Unknown agent '{clip(raw)}'.")
     agent = normalize_agent_id(raw) if raw is not None else from_model
     if agent not in agent_ids(gw):
         raise invalid(f"Unknown agent '{agent}'.")

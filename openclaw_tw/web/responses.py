@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.server import Request
 
 from openclaw_tw import _json
+from openclaw_tw.errors import clip
 from openclaw_tw.web import openai_compat as oc
 from openclaw_tw.web import openai_tools
 from openclaw_tw.web.http import (
@@ -103,7 +104,7 @@ class Responses:
                 and previous:
             key = self.sessions.get(previous)
             if key is None:
-                raise oc.openai_error(404, f"Previous response with id '{previous}' not found.",
+                raise oc.openai_error(404, f"Previous response with id '{clip(previous)}' not found.",
                                       param="previous_response_id",
                                       code="previous_response_not_found")
             return key

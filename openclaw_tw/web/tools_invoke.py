@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.web.server import Request
 
 from openclaw_tw import _json
+from openclaw_tw.errors import clip
 from openclaw_tw.sessions.keys import resolve_key
 from openclaw_tw.web.auth import require_bearer
 from openclaw_tw.web.http import (
@@ -98,7 +99,7 @@ class ToolsInvoke:
         settings = self.gw.settings
         tool = self.tools.get(name) or self.builtin(name)
         if tool is None or not allowed(name, settings.tools_allow, settings.tools_deny):
-            raise tool_error(404, "not_found", f"Tool not available: {name}")
+            raise tool_error(404, "not_found", f"Tool not available: {clip(name)}")
         context = {"sessionKey": body.get("sessionKey") or "main",
                    "agentId": body.get("agentId"), "action": body.get("action"),
                    "dryRun": body.get("dryRun") is True,

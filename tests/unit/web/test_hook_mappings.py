@@ -59,6 +59,13 @@ class HookMappings(HttpCase):
         self.assertEqual(reply.json()["count"], 3)
         self.assertEqual(sorted(m for _, m in self.runs()), ["event 1", "event 2", "event 3"])
 
+    def test_a_for_each_value_that_is_not_an_array_is_no_action_not_a_500(self) -> None:
+        for body in ({}, {"events": None}, {"events": "x"}, {"events": {"id": 1}},
+                     {"events": []}):
+            reply = self.post("/hooks/batch", body, headers=BEARER)
+            self.assertEqual((reply.code, reply.body), (204, b""), body)
+        self.assertEqual(self.runs(), [])
+
     def test_no_action_is_204_and_no_mapping_is_404(self) -> None:
         self.assertEqual(self.post("/hooks/empty", {}, headers=BEARER).code, 204)
         self.assertEqual(self.runs(), [])

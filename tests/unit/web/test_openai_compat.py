@@ -129,6 +129,42 @@ class Models(HttpCase):
         self.assertEqual(reply.body, b'{"error":{"message":"internal error","type":"api_error"}}')
         self.assertEqual(reply.code, 500)
 
+    def test_an_invalid_embeddings_request_is_a_400_not_an_internal_error(self) -> None:
+        """What the reference answers (its zod schema, then its checks, in its order; the
+        messages measured with its zod 4), where every request was a 500 "internal
+        error" (found by the HTTP fuzz tier)."""
+        for body, message in (
+                ({}, "Missing `model`."),
+                ({"tool": "x"}, "Missing `model`."),
+                ({"model": 5, "input": 5}, "model: Invalid input: expected string, received "
+                                           "number"),
+                ({"model": "openclaw", "input": [1]}, "input: Invalid input"),
+                ({"model": "openclaw", "encoding_format": "x"},
+                 'encoding_format: Invalid option: expected one of "float"|"base64"'),
+                ({"model": "openclaw", "dimensions": 1.5},
+                 "dimensions: Invalid input: expected int, received number"),
+                ({"model": "openclaw", "dimensions": 0},
+                 "dimensions: Too small: expected number to be >0"),
+                ({"model": "openclaw", "dimensions": True},
+                 "dimensions: Invalid input: expected number, received boolean"),
+                ({"model": "openclaw", "user": None},
+                 "user: Invalid input: expected string, received null"),
+                ({"model": "gpt-4", "input": "x"},
+                 "Invalid `model`. Use `openclaw` or `openclaw/<agentId>`."),
+                ({"model": "openclaw"}, "`input` must be a string or an array of strings."),
+                ({"model": "openclaw", "input": ["a", ""]},
+                 "`input` must contain at least one non-empty string."),
+                ({"model": "openclaw", "input": ["a"] * 129}, "Too many inputs (max 128)."),
+                ({"model": "openclaw", "input": "x" * 8193}, "Input too long (max 8192 chars)."),
+                ({"model": "openclaw", "input": ["x" * 8000] * 9},
+                 "Total input too large (max 65536 chars)."),
+                ({"model": "openclaw/nope", "input": "x"}, "Unknown agent 'nope'.")):
+            self.assert_openai_error(self.post("/v1/embeddings", body), 400, message)
+        reply = self.post("/v1/embeddings", {"model": "openclaw", "input": "x"},
+                          headers={**AUTH, "x-openclaw-model": "voyage/v3"})
+        self.assert_openai_error(reply, 400, "This agent does not allow that embedding "
+                                 "provider on `/v1/embeddings`.")
+
 
 class ChatCompletions(HttpCase):
     config = merge(ENABLED, {"agents": {"list": [{"id": "main"}, {"id": "beta"}]}})

@@ -13,7 +13,11 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from openclaw_tw.protocol.limits import HTTP_HEADER_TIMEOUT_S, MAX_PENDING_HTTP_PER_IP
+from openclaw_tw.protocol.limits import (
+    HTTP_BODY_TIMEOUT_S,
+    HTTP_HEADER_TIMEOUT_S,
+    MAX_PENDING_HTTP_PER_IP,
+)
 from openclaw_tw.tap import build_site
 from openclaw_tw.web.site import GatewaySite
 from tests.support.helpers import make_app
@@ -148,3 +152,36 @@ class PendingBudget(SynchronousTestCase):
                                              trusted_proxies=("10.0.0.9",))
         socks = [Sock(self.site, ip="10.0.0.9") for _ in range(MAX_PENDING_HTTP_PER_IP + 5)]
         self.assertFalse(any(s.closing() for s in socks))
+
+
+class BodyTimeout(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.app, self.clock = make_app()
+        self.site = build_site(self.app)
+
+    def test_a_body_that_never_completes_is_answered_408_after_the_body_deadline(self) -> None:
+        for framing, first, trickle in (
+                (b"Content-Length: 100\r\n", b"{", b" "),
+                (b"Transfer-Encoding: chunked\r\n", b"1\r\n{\r\n", b"1\r\n \r\n")):
+            sock = Sock(self.site)
+            sock.send(b"POST /tools/invoke HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + first)
+            self.assertEqual(self.site.pending, {})  # headers are complete
+            elapsed = 0.0
+            while elapsed < HTTP_BODY_TIMEOUT_S - 5:  # a byte every 5 s never completes it
+                self.clock.advance(5)
+                elapsed += 5
+                sock.send(trickle)
+                self.assertFalse(sock.closing(), elapsed)
+            self.clock.advance(HTTP_BODY_TIMEOUT_S - elapsed)
+            self.assertTrue(sock.closing(), framing)
+            self.assertEqual(sock.status(), "HTTP/1.1 408 Request Timeout")
+            self.assertTrue(sock.transport.value().endswith(b"\r\n\r\nRequest body timeout"))
+
+    def test_a_body_in_time_is_served_and_the_deadline_is_gone(self) -> None:
+        sock = Sock(self.site)
+        sock.send(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{")
+        self.clock.advance(HTTP_BODY_TIMEOUT_S - 1)
+        sock.send(b"}")
+        self.assertEqual(sock.status(), "HTTP/1.1 405 Method Not Allowed")
+        self.clock.advance(HTTP_BODY_TIMEOUT_S)  # only the keep-alive header deadline left
+        self.assertNotIn(b"Request body timeout", sock.transport.value())
