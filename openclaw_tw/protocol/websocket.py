@@ -20,6 +20,7 @@ import uuid
 from collections import deque
 from typing import Any
 
+import autobahn.twisted.websocket as _autobahn_twisted
 import autobahn.websocket.protocol as _autobahn_protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
@@ -61,8 +62,20 @@ def _skip_pformat(obj: Any, *args: Any, **kwargs: Any) -> str:
     return ""
 
 
+def _skip_highlight(obj: Any, *args: Any, **kwargs: Any) -> str:
+    """Autobahn's ``hltype``/``hlval`` (qualified names, ANSI colours) are evaluated as the
+    arguments of its debug log calls, before the logger drops them: on every connect, read and
+    close.  ``hlval(reason)`` on a closed socket even renders the whole ``Failure`` (its brief
+    traceback).  About 5 % of a handshake for text nobody reads; only log-call arguments use
+    them (tests/unit/test_library_internals.py checks that they are still module globals)."""
+    return ""
+
+
 if not os.environ.get("OPENCLAW_TW_AUTOBAHN_DEBUG"):
     _autobahn_protocol.pformat = _skip_pformat
+    for _module in (_autobahn_protocol, _autobahn_twisted):
+        _module.hltype = _skip_highlight  # type: ignore[attr-defined]
+        _module.hlval = _skip_highlight  # type: ignore[attr-defined]
 
 
 _H16 = struct.Struct("!BBH")

@@ -23,6 +23,24 @@ class AutobahnInternals(unittest.TestCase):
     def test_pformat_is_the_module_global_the_protocol_calls(self) -> None:
         self.assertTrue(callable(getattr(autobahn_protocol, "pformat", None)))
 
+    def test_highlighters_are_module_globals_used_only_for_log_arguments(self) -> None:
+        import inspect
+        import re
+
+        import autobahn.twisted.websocket as autobahn_twisted
+
+        import openclaw_tw.protocol.websocket  # noqa: F401  (installs the cheap versions)
+
+        for module in (autobahn_protocol, autobahn_twisted):
+            for name in ("hltype", "hlval"):
+                self.assertTrue(callable(getattr(module, name, None)), name)
+            # every use is a keyword argument (of a log call): ``x=hltype(...)``
+            source = inspect.getsource(module)
+            uses = re.findall(r"(\S*)\s*(?:hltype|hlval)\(", source)
+            self.assertTrue(uses)
+            for before in uses:
+                self.assertTrue(before.endswith("="), f"{module.__name__}: {before!r}")
+
     def test_protocol_methods_and_states(self) -> None:
         for name in ("_dataReceived", "_fail_connection", "STATE_OPEN", "sendCloseFrame"):
             self.assertTrue(hasattr(WebSocketServerProtocol, name),
