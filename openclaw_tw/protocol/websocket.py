@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import struct
-import uuid
 from collections import deque
 from typing import Any
 
@@ -32,6 +31,7 @@ from zope.interface import implementer
 
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.httpwire import Refused
+from openclaw_tw.ids import uuid4_text
 from openclaw_tw.interfaces import IConnection, IHub
 from openclaw_tw.protocol import frames
 from openclaw_tw.protocol import scopes as S
@@ -155,9 +155,9 @@ class GatewayProtocol(WebSocketServerProtocol):
 
     def __init__(self) -> None:
         super().__init__()
-        self.conn_id = str(uuid.uuid4())
+        self.conn_id = uuid4_text()
         self.phase = AWAIT_CONNECT
-        self.nonce = str(uuid.uuid4())
+        self.nonce = uuid4_text()
         self.peer_info = PeerInfo(ip="unknown")
         self.role = S.ROLE_OPERATOR
         self.scopes: frozenset[str] = frozenset()
