@@ -82,6 +82,15 @@ _H16 = struct.Struct("!BBH")
 _H64 = struct.Struct("!BBQ")
 
 
+def _frame_head(n: int) -> bytes:
+    """The header of an unmasked, unfragmented text frame of ``n`` payload bytes."""
+    if n < 126:
+        return bytes((0x81, n))
+    if n < 65536:
+        return _H16.pack(0x81, 126, n)
+    return _H64.pack(0x81, 127, n)
+
+
 def truncate_reason(reason: str) -> str:
     data = reason.encode("utf-8")
     if len(data) <= MAX_CLOSE_REASON_BYTES:
@@ -152,6 +161,8 @@ def shed_backlog(transport: Any) -> int:
 class GatewayProtocol(WebSocketServerProtocol):
     factory: GatewayFactory
     _refusal: bytes | None = None  # the HTTP answer to an upgrade the hub refused
+    _hold_upgrade = False  # inside succeedHandshake: hold the 101 for onOpen
+    _held_upgrade: bytes | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -213,13 +224,44 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.sendData(self._refusal)
         self.dropConnection(abort=False)
 
+    def succeedHandshake(self, res: Any) -> None:
+        """Autobahn writes the 101 and then calls ``onOpen``, which writes the challenge: two
+        writes, so the 101 waits in Twisted's buffer for a writability round trip (two
+        ``epoll_ctl`` calls and a reactor iteration) and the challenge queues behind it.  The
+        101 is held here instead and ``onOpen`` sends both with one ``send()``.  Whatever
+        goes wrong on the way, the held 101 is written the normal way (``_release_upgrade``),
+        before anything else can be."""
+        self._hold_upgrade = True
+        try:
+            super().succeedHandshake(res)
+        finally:
+            self._hold_upgrade = False
+            self._release_upgrade()
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        if self._hold_upgrade and self._held_upgrade is None and data[:13] == b"HTTP/1.1 101 ":
+            self._held_upgrade = data
+            return
+        if self._held_upgrade is not None:  # never write anything ahead of the 101
+            self._release_upgrade()
+        super().sendData(data, sync, chopsize)
+
+    def _release_upgrade(self) -> None:
+        held, self._held_upgrade = self._held_upgrade, None
+        if held is not None:
+            _autobahn_protocol.WebSocketProtocol.sendData(self, held)
+
     def onOpen(self) -> None:
         hub = self.hub
-        self.write_text(
-            frames.encode_plain_event(
-                "connect.challenge", {"nonce": self.nonce, "ts": hub.now_ms()}
-            )
-        )
+        challenge = frames.encode_plain_event(
+            "connect.challenge", {"nonce": self.nonce, "ts": hub.now_ms()})
+        held, self._held_upgrade = self._held_upgrade, None
+        if held is None:
+            self.write_text(challenge)
+        else:  # the 101 and the challenge frame in one write (see succeedHandshake)
+            data = held + _frame_head(len(challenge)) + challenge
+            if not send_now(self.transport, data):
+                self.transport.write(data)
         self._handshake_timer = hub.clock.callLater(hub.handshake_timeout_s,
                                                     self._handshake_timeout)
 
