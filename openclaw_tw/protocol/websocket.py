@@ -15,7 +15,6 @@ timeout, close grace and keepalive run on the gateway's injected clock instead.
 from __future__ import annotations
 
 import os
-import struct
 from collections import deque
 from typing import Any
 
@@ -23,7 +22,6 @@ import autobahn.twisted.websocket as _autobahn_twisted
 import autobahn.websocket.protocol as _autobahn_protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -40,13 +38,20 @@ from openclaw_tw.protocol.frames import EncodedEvent
 from openclaw_tw.protocol.handshake import ConnectDecision, PeerInfo
 from openclaw_tw.protocol.limits import (
     CLOSE_GRACE_S,
-    MAX_CLOSE_REASON_BYTES,
     MAX_PAYLOAD,
     MAX_PENDING_HANDSHAKE_FRAMES,
     MAX_PREAUTH_PAYLOAD,
     MAX_UNAUTHORIZED_ROLE_STREAK,
 )
 from openclaw_tw.protocol.outbound import SLOW_CONSUMER
+from openclaw_tw.protocol.tcpio import (
+    H64,
+    frame_head,
+    outbound_buffered,
+    send_now,
+    shed_backlog,
+    truncate_reason,
+)
 
 AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
 
@@ -76,85 +81,6 @@ if not os.environ.get("OPENCLAW_TW_AUTOBAHN_DEBUG"):
     for _module in (_autobahn_protocol, _autobahn_twisted):
         _module.hltype = _skip_highlight  # type: ignore[attr-defined]
         _module.hlval = _skip_highlight  # type: ignore[attr-defined]
-
-
-_H16 = struct.Struct("!BBH")
-_H64 = struct.Struct("!BBQ")
-
-
-def _frame_head(n: int) -> bytes:
-    """The header of an unmasked, unfragmented text frame of ``n`` payload bytes."""
-    if n < 126:
-        return bytes((0x81, n))
-    if n < 65536:
-        return _H16.pack(0x81, 126, n)
-    return _H64.pack(0x81, 127, n)
-
-
-def truncate_reason(reason: str) -> str:
-    data = reason.encode("utf-8")
-    if len(data) <= MAX_CLOSE_REASON_BYTES:
-        return reason
-    return data[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
-
-
-def send_now(transport: Any, frame: bytes) -> bool:
-    """Send a small frame with one ``send()`` when nothing is queued on a plain TCP socket.
-
-    Twisted's ``write`` always defers to the next reactor iteration: register for
-    writability, send, unregister — three system calls per message, which dominated the cost
-    of a broadcast delivery.  When the transport's buffers are empty the bytes can go out now
-    without reordering anything; whatever the kernel does not take is handed to ``write``.
-    Returns False (the caller writes normally) for TLS, a closing socket, queued data, or any
-    socket error, so Twisted keeps owning every unusual case.
-    """
-    # Exactly a plain TCP server connection: a TLS wrapper (TLSMemoryBIOProtocol) forwards
-    # attribute lookups to the TCP transport underneath, so duck-typing would see a socket.
-    if type(transport) is not tcp.Server or transport.TLS:
-        return False
-    sock = transport.socket
-    if not transport.connected or \
-            transport.disconnecting or transport._writeDisconnected or \
-            transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
-        return False
-    try:
-        sent = sock.send(frame)
-    except OSError:
-        return False
-    if sent < len(frame):
-        transport.write(frame[sent:])
-    return True
-
-
-def outbound_buffered(transport: Any) -> int:
-    """Bytes written to the socket but not yet accepted by the kernel (TCP and TLS)."""
-    total = 0
-    app = getattr(transport, "_appSendBuffer", None)
-    if app is not None:  # TLSMemoryBIOProtocol: app data waiting for the handshake
-        total += sum(len(x) for x in app)
-        transport = getattr(transport, "transport", transport)
-    data = getattr(transport, "dataBuffer", None)
-    if data is not None:
-        total += len(data) - getattr(transport, "offset", 0)
-        total += getattr(transport, "_tempDataLen", 0)
-    return total
-
-
-def shed_backlog(transport: Any) -> int:
-    """Drop the frames queued on a plain TCP socket that Twisted has not yet joined into its
-    send buffer; returns the bytes dropped.
-
-    Every ``write`` appends one whole frame (or a frame's header and its data as two entries)
-    to ``_tempDataBuffer``, so dropping all of it never cuts a frame: what the kernel has not
-    taken of ``dataBuffer`` (which may end mid-frame) stays, and a close frame written next
-    arrives intact after it.  A stalled reader's backlog sits almost entirely here.  TLS
-    records may span entries, so a TLS socket keeps its backlog (0)."""
-    if type(transport) is not tcp.Server or transport.TLS:
-        return 0
-    dropped = int(transport._tempDataLen)
-    transport._tempDataBuffer = []
-    transport._tempDataLen = 0
-    return dropped
 
 
 @implementer(IConnection)
@@ -187,6 +113,15 @@ class GatewayProtocol(WebSocketServerProtocol):
         self._unauthorized_streak = 0
         self._counted_preauth = False
         self._outbound_noted = 0  # backlog last reported to the hub's outbound budget
+
+    # Autobahn's _connectionMade copies each of ~30 options from the factory (hasattr,
+    # getattr, setattr and a log tuple per option) on every connection; the factory
+    # snapshots them once (GatewayFactory.config) and _connectionMade applies the snapshot.
+    CONFIG_ATTRS: tuple[str, ...] = ()
+
+    def _connectionMade(self) -> None:
+        self.__dict__.update(self.factory.config)
+        super()._connectionMade()
 
     @property
     def hub(self) -> IHub:
@@ -259,7 +194,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         if held is None:
             self.write_text(challenge)
         else:  # the 101 and the challenge frame in one write (see succeedHandshake)
-            data = held + _frame_head(len(challenge)) + challenge
+            data = held + frame_head(len(challenge)) + challenge
             if not send_now(self.transport, data):
                 self.transport.write(data)
         self._handshake_timer = hub.clock.callLater(hub.handshake_timeout_s,
@@ -379,13 +314,10 @@ class GatewayProtocol(WebSocketServerProtocol):
         transport.  Server frames need no masking and we negotiate no extensions, so this is
         exactly what Autobahn's sendMessage would write, at a tenth of its cost."""
         n = len(data)
-        if n < 126:
-            frame = bytes((0x81, n)) + data
-        elif n < 65536:
-            frame = _H16.pack(0x81, 126, n) + data
-        else:
-            self.transport.writeSequence([_H64.pack(0x81, 127, n), data])
+        if n >= 65536:
+            self.transport.writeSequence([H64.pack(0x81, 127, n), data])
             return
+        frame = frame_head(n) + data
         if not send_now(self.transport, frame):
             self.transport.write(frame)
 
@@ -574,3 +506,15 @@ class GatewayFactory(WebSocketServerFactory):
         )
         # Not a setProtocolOptions key; the close grace on our own clock replaces it.
         self.serverConnectionDropTimeout = 0
+        self.config = self.protocol_config()
+
+    def protocol_config(self) -> dict[str, Any]:
+        """What Autobahn's per-connection copy would give a new protocol: the factory's value
+        of every server option the protocol class does not define itself."""
+        return {name: getattr(self, name) for name in WebSocketServerProtocol.CONFIG_ATTRS
+                if not hasattr(GatewayProtocol, name)}
+
+    def setProtocolOptions(self, *args: Any, **kwargs: Any) -> None:
+        super().setProtocolOptions(*args, **kwargs)
+        if hasattr(self, "config"):
+            self.config = self.protocol_config()

@@ -1,7 +1,7 @@
 """The private Twisted and Autobahn attributes the gateway relies on still exist.
 
 ``twisted`` and ``autobahn`` are not pinned, and a few hot paths read their internals: the
-direct-send fast path and the outbound-buffer accounting (``protocol/websocket.py``), the
+direct-send fast path and the outbound-buffer accounting (``protocol/tcpio.py``), the
 per-read shortcut past Autobahn's Twisted adapter, the switched-off ``pformat`` of Autobahn's
 per-connection debug line, the early-abort checks of HTTP handlers (``Request._disconnected``)
 and the quiet connection pool of the channel pollers. When an upgrade renames one of them the
