@@ -52,6 +52,7 @@ from openclaw_tw.protocol.tcpio import (
     shed_backlog,
     truncate_reason,
 )
+from openclaw_tw.protocol.xormask import masker_factory
 
 AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
 
@@ -59,28 +60,23 @@ _log = Logger(namespace="gateway/ws")
 DEBUG = bool(os.environ.get("OPENCLAW_TW_DEBUG"))
 
 
-def _skip_pformat(obj: Any, *args: Any, **kwargs: Any) -> str:
-    """Autobahn pretty-prints its whole protocol configuration for a debug log line on every
-    new connection, whether or not anything logs at debug level; that alone was ~40 % of a
-    handshake.  The text only matters when debugging Autobahn itself
-    (OPENCLAW_TW_AUTOBAHN_DEBUG=1 restores it)."""
-    return ""
-
-
-def _skip_highlight(obj: Any, *args: Any, **kwargs: Any) -> str:
-    """Autobahn's ``hltype``/``hlval`` (qualified names, ANSI colours) are evaluated as the
-    arguments of its debug log calls, before the logger drops them: on every connect, read and
-    close.  ``hlval(reason)`` on a closed socket even renders the whole ``Failure`` (its brief
-    traceback).  About 5 % of a handshake for text nobody reads; only log-call arguments use
-    them (tests/unit/test_library_internals.py checks that they are still module globals)."""
+def _skip_text(obj: Any, *args: Any, **kwargs: Any) -> str:
+    """Stands in for Autobahn's ``pformat`` (its whole configuration, pretty-printed for a
+    debug line on every connection: once ~40 % of a handshake) and ``hltype``/``hlval``
+    (qualified names and colours for debug lines on every connect, read and close;
+    ``hlval(reason)`` renders a whole ``Failure``).  They are only ever log-call arguments,
+    evaluated before the logger drops them (tests/unit/test_library_internals.py);
+    OPENCLAW_TW_AUTOBAHN_DEBUG=1 keeps Autobahn's own."""
     return ""
 
 
 if not os.environ.get("OPENCLAW_TW_AUTOBAHN_DEBUG"):
-    _autobahn_protocol.pformat = _skip_pformat
+    _autobahn_protocol.pformat = _skip_text
     for _module in (_autobahn_protocol, _autobahn_twisted):
-        _module.hltype = _skip_highlight  # type: ignore[attr-defined]
-        _module.hlval = _skip_highlight  # type: ignore[attr-defined]
+        _module.hltype = _skip_text  # type: ignore[attr-defined]
+        _module.hlval = _skip_text  # type: ignore[attr-defined]
+# Small frames are unmasked by protocol/xormask.py, larger ones by Autobahn's native masker.
+_autobahn_protocol.create_xor_masker = masker_factory(_autobahn_protocol.create_xor_masker)
 
 
 @implementer(IConnection)

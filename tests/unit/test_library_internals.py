@@ -23,6 +23,14 @@ class AutobahnInternals(unittest.TestCase):
     def test_pformat_is_the_module_global_the_protocol_calls(self) -> None:
         self.assertTrue(callable(getattr(autobahn_protocol, "pformat", None)))
 
+    def test_the_frame_masker_is_a_module_global_with_the_expected_interface(self) -> None:
+        from autobahn.websocket.xormasker import create_xor_masker
+
+        masker = create_xor_masker(b"abcd", 2000)  # Autobahn's own, for large frames
+        for name in ("process", "pointer", "reset"):
+            self.assertTrue(callable(getattr(masker, name, None)), name)
+        self.assertTrue(callable(getattr(autobahn_protocol, "create_xor_masker", None)))
+
     def test_highlighters_are_module_globals_used_only_for_log_arguments(self) -> None:
         import inspect
         import re
