@@ -45,6 +45,7 @@ from openclaw_tw.protocol.limits import (
 )
 from openclaw_tw.protocol.outbound import SLOW_CONSUMER
 from openclaw_tw.protocol.tcpio import (
+    H16,
     H64,
     frame_head,
     outbound_buffered,
@@ -310,10 +311,13 @@ class GatewayProtocol(WebSocketServerProtocol):
         transport.  Server frames need no masking and we negotiate no extensions, so this is
         exactly what Autobahn's sendMessage would write, at a tenth of its cost."""
         n = len(data)
-        if n >= 65536:
+        if n < 126:  # inline: this runs once per delivery of every broadcast
+            frame = bytes((0x81, n)) + data
+        elif n < 65536:
+            frame = H16.pack(0x81, 126, n) + data
+        else:
             self.transport.writeSequence([H64.pack(0x81, 127, n), data])
             return
-        frame = frame_head(n) + data
         if not send_now(self.transport, frame):
             self.transport.write(frame)
 
