@@ -67,11 +67,60 @@ def _json_safe(value: Any) -> Any:
     return repr(value)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # kept as they are (no redaction)
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
+def _timestamp(when: float) -> str:
+    """``2026-01-02T03:04:05.678Z``; the seconds part is formatted once per second."""
+    global _second
+    whole = int(when // 1)
+    cached, text = _second
+    if whole != cached:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
+        _second = (whole, text)
+    return text + f".{int((when % 1) * 1000):03d}Z"
+
+
+def _plain_record(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The record of a common event -- a ``{name}``-only format, fields that are strings,
+    numbers or None, no secret-named field, no failure -- built without the generic path's
+    redacted copies and ``string.Formatter``; ``None`` for anything else (the same record
+    comes out either way, tests/unit/daemon/test_logfile_records.py)."""
+    fmt = event.get("log_format")
+    if type(fmt) is not str or "()" in fmt or "log_failure" in event \
+            or "log_flattened" in event:
+        return None
+    fields = {}
+    for key, value in event.items():
+        if key.startswith("log_"):
+            continue
+        if key in SECRET_KEYS or type(value) not in _PLAIN:
+            return None
+        if key not in _RESERVED:
+            fields[key] = value
+    try:
+        message = fmt.format_map(event)
+    except Exception:
+        return None  # formatEvent says why, on the generic path
+    level = event.get("log_level")
+    record: dict[str, Any] = {
+        "time": _timestamp(event.get("log_time", time.time())),
+        "level": getattr(level, "name", "info"),
+        "subsystem": event.get("log_namespace", ""),
+        "message": message,
+    }
+    record.update(fields)
+    return record
+
+
 def event_to_record(event: dict[str, Any]) -> dict[str, Any]:
+    fast = _plain_record(event)
+    if fast is not None:
+        return fast
     when = event.get("log_time", time.time())
     record: dict[str, Any] = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
-        + f".{int((when % 1) * 1000):03d}Z",
+        "time": _timestamp(when),
         "level": getattr(event.get("log_level"), "name", "info"),
         "subsystem": event.get("log_namespace", ""),
         # Format from a redacted copy, so a secret passed as a field never reaches the text.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -61,6 +62,26 @@ def decode_public_key(text: str) -> bytes:
     return raw
 
 
+def _load_key(public_key: str) -> tuple[bytes, str, Ed25519PublicKey]:
+    raw = decode_public_key(public_key)
+    return raw, device_id_for(raw), Ed25519PublicKey.from_public_bytes(raw)
+
+
+_cached_key = functools.lru_cache(maxsize=1024)(_load_key)
+MAX_CACHED_KEY_TEXT = 256  # a base64url key is 43 characters, a PEM one about 113
+
+
+def _verifier(public_key: str) -> tuple[bytes, str, Ed25519PublicKey]:
+    """A device's public key as sent (raw bytes, device id, key object), decoded once: the
+    text determines all three, so an entry is never stale -- removing or re-pairing a device
+    changes what the authority decides, not what its key is.  A key that does not decode
+    raises ValueError (not cached) every time; a long text (padding around a valid key) is
+    decoded every time, so the cache stays small."""
+    if len(public_key) > MAX_CACHED_KEY_TEXT:
+        return _load_key(public_key)
+    return _cached_key(public_key)
+
+
 def device_id_for(raw_key: bytes) -> str:
     return hashlib.sha256(raw_key).hexdigest()
 
@@ -96,11 +117,10 @@ def verify(params: Mapping[str, Any], nonce: str, now_ms: int) -> VerifiedDevice
     """Check ``params["device"]`` against the challenge ``nonce``; raise the exact error."""
     device = params["device"]
     try:
-        raw = decode_public_key(device["publicKey"])
+        raw, device_id, key = _verifier(device["publicKey"])
     except ValueError:
         raise device_error("device public key invalid", "DEVICE_AUTH_PUBLIC_KEY_INVALID",
                            "device-public-key") from None
-    device_id = device_id_for(raw)
     if device["id"].strip().lower() != device_id:
         raise device_error("device identity mismatch", "DEVICE_AUTH_DEVICE_ID_MISMATCH",
                            "device-id-mismatch")
@@ -119,7 +139,6 @@ def verify(params: Mapping[str, Any], nonce: str, now_ms: int) -> VerifiedDevice
         signature = decode_b64(device["signature"])
     except (binascii.Error, ValueError):
         raise invalid from None
-    key = Ed25519PublicKey.from_public_bytes(raw)
     for version, payload in payloads(params, device).items():
         try:
             key.verify(signature, payload)

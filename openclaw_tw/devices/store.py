@@ -64,8 +64,14 @@ class TokenKey:
 
     FILE = "identity/device-token.key"
 
+    CACHE_MAX = 4096  # derived values kept; a device connect re-derives its token otherwise
+
     def __init__(self, key: bytes) -> None:
         self._key = key
+        # (device, role, salt) -> value: hello-ok hands a paired device its token on every
+        # connect.  A rotation is a new salt, so an old entry can never be handed out again;
+        # the store still forgets a device's entries whenever its tokens change or it goes.
+        self._values: dict[tuple[str, str, str], str] = {}
 
     @classmethod
     def load_or_create(cls, state_dir: Path) -> TokenKey:
@@ -78,8 +84,20 @@ class TokenKey:
         return cls(key)
 
     def value(self, device_id: str, role: str, salt: str) -> str:
+        cached = self._values.get((device_id, role, salt))
+        if cached is not None:
+            return cached
         digest = hmac.new(self._key, f"v1|{device_id}|{role}|{salt}".encode(), hashlib.sha256)
-        return b64url(digest.digest())
+        value = b64url(digest.digest())
+        if len(self._values) >= self.CACHE_MAX:
+            self._values.clear()
+        self._values[(device_id, role, salt)] = value
+        return value
+
+    def forget(self, device_id: str) -> None:
+        """Drop the cached values of a device (its tokens were rotated, revoked or removed)."""
+        for entry in [k for k in self._values if k[0] == device_id]:
+            del self._values[entry]
 
     def issue(self, device_id: str, role: str, scopes: list[str], now: int
               ) -> tuple[DeviceToken, str]:
@@ -242,6 +260,7 @@ class DeviceStore:
         """Upsert a paired device (and optionally one token) in one transaction."""
         self.devices[dev.device_id] = dev
         if token is not None:
+            self.key.forget(dev.device_id)
             dev.tokens[token.role] = token
         removed = [rid for rid, p in self.pending.items() if p.device_id == drop_pending_for]
         for rid in removed:
@@ -326,6 +345,7 @@ class DeviceStore:
 
     def remove_device(self, device_id: str) -> Deferred[None]:
         self.devices.pop(device_id, None)
+        self.key.forget(device_id)
         for rid in [r for r, p in self.pending.items() if p.device_id == device_id]:
             del self.pending[rid]
 
@@ -337,10 +357,12 @@ class DeviceStore:
         return self.db.run(write)
 
     def put_token(self, dev: PairedDevice, token: DeviceToken) -> Deferred[None]:
+        self.key.forget(dev.device_id)
         dev.tokens[token.role] = token
         return self.db.run(_exec(_TOKEN_UPSERT, _token_row(dev.device_id, token)))
 
     def revoke_token(self, dev: PairedDevice, role: str) -> Deferred[None]:
+        self.key.forget(dev.device_id)
         dev.tokens.pop(role, None)
         return self.db.run(_exec("DELETE FROM tokens WHERE device_id=? AND role=?",
                                  (dev.device_id, role)))

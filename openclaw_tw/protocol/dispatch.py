@@ -95,6 +95,7 @@ class CallContext:
 class MethodTable:
     def __init__(self) -> None:
         self._methods: dict[str, Method] = {}
+        self._advertised: list[str] | None = None
 
     def add(
         self,
@@ -108,6 +109,7 @@ class MethodTable:
         if advertise is None:
             advertise = S.advertised(name)
         self._methods[name] = Method(name, handler, params, advertise)
+        self._advertised = None
 
     def add_family(self, family: object) -> None:
         """Register every ``@rpc``-marked handler of ``family``, in definition order."""
@@ -122,7 +124,11 @@ class MethodTable:
         return name in self._methods
 
     def advertised(self) -> list[str]:
-        return [m.name for m in self._methods.values() if m.advertise]
+        """The names hello-ok lists (~480 of them, on every connect): built once after the
+        last registration and shared, so callers must not modify the list."""
+        if self._advertised is None:
+            self._advertised = [m.name for m in self._methods.values() if m.advertise]
+        return self._advertised
 
     def names(self) -> Iterable[str]:
         return self._methods.keys()

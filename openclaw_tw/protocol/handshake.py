@@ -8,6 +8,7 @@ receives the ``DeviceConnect`` this module returns for connects that carry ``dev
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import re
@@ -175,11 +176,23 @@ def _host_only(hostport: str) -> str:
     return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
 
 
-def _local_host_header(host: str | None) -> bool:
-    if not host:
-        return True
+def _host_is_local(host: str) -> bool:
     name = _host_only(host)
     return name == "localhost" or name.endswith(".localhost") or is_loopback_ip(name)
+
+
+_cached_host_is_local = functools.lru_cache(maxsize=1024)(_host_is_local)
+MAX_CACHED_HOST = 256  # longer Host headers (any length a client sends) are not kept
+
+
+def _local_host_header(host: str | None) -> bool:
+    """Whether a Host header names this machine (asked on every connect): a pure function of
+    the text, so a bounded cache of short values answers the few hosts clients really use."""
+    if not host:
+        return True
+    if len(host) > MAX_CACHED_HOST:
+        return _host_is_local(host)
+    return _cached_host_is_local(host)
 
 
 # A browser's Origin: scheme://host[:port] with an optional trailing slash, nothing else.

@@ -28,6 +28,10 @@ from openclaw_tw.protocol.limits import (
 
 
 class SchemaError(Exception):
+    """``path`` is relative to the schema that raised it until the error reaches the top:
+    each container prepends its own segment as the error passes through it, so a value that
+    validates never builds a path string."""
+
     def __init__(self, path: str, message: str, root_prefix: bool = False) -> None:
         super().__init__(message)
         self.path = path
@@ -141,8 +145,13 @@ class Arr(Schema):
         if self.max_items is not None and len(value) > self.max_items:
             raise SchemaError(path, f"must NOT have more than {self.max_items} items")
         out: list[Any] | None = None
+        items = self.items
         for i, item in enumerate(value):
-            new = self.items.validate(item, f"{path}/{i}")
+            try:
+                new = items.validate(item, "")
+            except SchemaError as e:
+                e.path = f"{path}/{i}{e.path}"
+                raise
             if new is not item:
                 out = out if out is not None else list(value)
                 out[i] = new
@@ -156,7 +165,14 @@ class Record(Schema):
     def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise SchemaError(path, "must be object")
-        return _rebuild(value, ((k, self.values, v) for k, v in value.items()), path)
+        out: dict[str, Any] | None = None
+        schema = self.values
+        for key, item in value.items():
+            new = _field(schema, key, item, path)
+            if new is not item:
+                out = out if out is not None else dict(value)
+                out[key] = new
+        return value if out is None else out
 
 
 class Obj(Schema):
@@ -172,21 +188,32 @@ class Obj(Schema):
         self.optional = dict(optional or {})
         self.closed = closed
         self.fields = {**self.required, **self.optional}
+        self._required_keys = self.required.keys()
 
     def validate(self, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise SchemaError(path, "must be object")
-        for name in self.required:
-            if name not in value:
-                raise SchemaError(path, f"must have required property '{name}'")
-        if self.closed:
+        keys = value.keys()
+        if not self._required_keys <= keys:  # set operations first, the first miss in order
+            for name in self.required:
+                if name not in value:
+                    raise SchemaError(path, f"must have required property '{name}'")
+        fields = self.fields
+        if self.closed and not keys <= fields.keys():
             for name in value:
-                if name not in self.fields:
+                if name not in fields:
                     raise SchemaError(path, f"unexpected property '{short(name)}'",
                                       root_prefix=True)
-        fields = self.fields
-        return _rebuild(value, ((k, fields[k], v) for k, v in value.items() if k in fields),
-                        path)
+        out: dict[str, Any] | None = None
+        for key, item in value.items():
+            schema = fields.get(key)
+            if schema is None:
+                continue
+            new = _field(schema, key, item, path)
+            if new is not item:
+                out = out if out is not None else dict(value)
+                out[key] = new
+        return value if out is None else out
 
 
 class OneOf(Schema):
@@ -210,15 +237,13 @@ class Nullable(Schema):
         return None if value is None else self.inner.validate(value, path)
 
 
-def _rebuild(value: dict[str, Any], items: Any, path: str) -> dict[str, Any]:
-    """Validate (key, schema, item) triples of a dict; a copy only if an item changed."""
-    out: dict[str, Any] | None = None
-    for key, schema, item in items:
-        new = schema.validate(item, f"{path}/{_escape(key)}")
-        if new is not item:
-            out = out if out is not None else dict(value)
-            out[key] = new
-    return value if out is None else out
+def _field(schema: Schema, key: str, item: Any, path: str) -> Any:
+    """One member of an object, its segment added to the path of an error only."""
+    try:
+        return schema.validate(item, "")
+    except SchemaError as e:
+        e.path = f"{path}/{_escape(key)}{e.path}"
+        raise
 
 
 def _escape(key: str) -> str:

@@ -15,15 +15,13 @@ timeout, close grace and keepalive run on the gateway's injected clock instead.
 from __future__ import annotations
 
 import os
-import struct
-import uuid
 from collections import deque
 from typing import Any
 
+import autobahn.twisted.websocket as _autobahn_twisted
 import autobahn.websocket.protocol as _autobahn_protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet import tcp
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -31,6 +29,7 @@ from zope.interface import implementer
 
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.httpwire import Refused
+from openclaw_tw.ids import uuid4_text
 from openclaw_tw.interfaces import IConnection, IHub
 from openclaw_tw.protocol import frames
 from openclaw_tw.protocol import scopes as S
@@ -39,7 +38,6 @@ from openclaw_tw.protocol.frames import EncodedEvent
 from openclaw_tw.protocol.handshake import ConnectDecision, PeerInfo
 from openclaw_tw.protocol.limits import (
     CLOSE_GRACE_S,
-    MAX_CLOSE_REASON_BYTES,
     MAX_FRAME_DEPTH,
     MAX_PAYLOAD,
     MAX_PENDING_HANDSHAKE_FRAMES,
@@ -47,105 +45,56 @@ from openclaw_tw.protocol.limits import (
     MAX_UNAUTHORIZED_ROLE_STREAK,
 )
 from openclaw_tw.protocol.outbound import SLOW_CONSUMER
+from openclaw_tw.protocol.tcpio import (
+    H16,
+    H64,
+    frame_head,
+    outbound_buffered,
+    send_now,
+    shed_backlog,
+    truncate_reason,
+)
+from openclaw_tw.protocol.xormask import masker_factory
 
 AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
 
 _log = Logger(namespace="gateway/ws")
+_CONNECTED = ("client connected conn={conn} client={client} mode={mode} role={role} ip={ip} "
+              "auth={auth_method} device={device}")
 DEBUG = bool(os.environ.get("OPENCLAW_TW_DEBUG"))
 
 
-def _skip_pformat(obj: Any, *args: Any, **kwargs: Any) -> str:
-    """Autobahn pretty-prints its whole protocol configuration for a debug log line on every
-    new connection, whether or not anything logs at debug level; that alone was ~40 % of a
-    handshake.  The text only matters when debugging Autobahn itself
-    (OPENCLAW_TW_AUTOBAHN_DEBUG=1 restores it)."""
+def _skip_text(obj: Any, *args: Any, **kwargs: Any) -> str:
+    """Stands in for Autobahn's ``pformat`` (its whole configuration, pretty-printed for a
+    debug line on every connection: once ~40 % of a handshake) and ``hltype``/``hlval``
+    (qualified names and colours for debug lines on every connect, read and close;
+    ``hlval(reason)`` renders a whole ``Failure``).  They are only ever log-call arguments,
+    evaluated before the logger drops them (tests/unit/test_library_internals.py);
+    OPENCLAW_TW_AUTOBAHN_DEBUG=1 keeps Autobahn's own."""
     return ""
 
 
 if not os.environ.get("OPENCLAW_TW_AUTOBAHN_DEBUG"):
-    _autobahn_protocol.pformat = _skip_pformat
-
-
-_H16 = struct.Struct("!BBH")
-_H64 = struct.Struct("!BBQ")
-
-
-def truncate_reason(reason: str) -> str:
-    data = reason.encode("utf-8")
-    if len(data) <= MAX_CLOSE_REASON_BYTES:
-        return reason
-    return data[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
-
-
-def send_now(transport: Any, frame: bytes) -> bool:
-    """Send a small frame with one ``send()`` when nothing is queued on a plain TCP socket.
-
-    Twisted's ``write`` always defers to the next reactor iteration: register for
-    writability, send, unregister — three system calls per message, which dominated the cost
-    of a broadcast delivery.  When the transport's buffers are empty the bytes can go out now
-    without reordering anything; whatever the kernel does not take is handed to ``write``.
-    Returns False (the caller writes normally) for TLS, a closing socket, queued data, or any
-    socket error, so Twisted keeps owning every unusual case.
-    """
-    # Exactly a plain TCP server connection: a TLS wrapper (TLSMemoryBIOProtocol) forwards
-    # attribute lookups to the TCP transport underneath, so duck-typing would see a socket.
-    if type(transport) is not tcp.Server or transport.TLS:
-        return False
-    sock = transport.socket
-    if not transport.connected or \
-            transport.disconnecting or transport._writeDisconnected or \
-            transport._tempDataLen or len(transport.dataBuffer) > transport.offset:
-        return False
-    try:
-        sent = sock.send(frame)
-    except OSError:
-        return False
-    if sent < len(frame):
-        transport.write(frame[sent:])
-    return True
-
-
-def outbound_buffered(transport: Any) -> int:
-    """Bytes written to the socket but not yet accepted by the kernel (TCP and TLS)."""
-    total = 0
-    app = getattr(transport, "_appSendBuffer", None)
-    if app is not None:  # TLSMemoryBIOProtocol: app data waiting for the handshake
-        total += sum(len(x) for x in app)
-        transport = getattr(transport, "transport", transport)
-    data = getattr(transport, "dataBuffer", None)
-    if data is not None:
-        total += len(data) - getattr(transport, "offset", 0)
-        total += getattr(transport, "_tempDataLen", 0)
-    return total
-
-
-def shed_backlog(transport: Any) -> int:
-    """Drop the frames queued on a plain TCP socket that Twisted has not yet joined into its
-    send buffer; returns the bytes dropped.
-
-    Every ``write`` appends one whole frame (or a frame's header and its data as two entries)
-    to ``_tempDataBuffer``, so dropping all of it never cuts a frame: what the kernel has not
-    taken of ``dataBuffer`` (which may end mid-frame) stays, and a close frame written next
-    arrives intact after it.  A stalled reader's backlog sits almost entirely here.  TLS
-    records may span entries, so a TLS socket keeps its backlog (0)."""
-    if type(transport) is not tcp.Server or transport.TLS:
-        return 0
-    dropped = int(transport._tempDataLen)
-    transport._tempDataBuffer = []
-    transport._tempDataLen = 0
-    return dropped
+    _autobahn_protocol.pformat = _skip_text
+    for _module in (_autobahn_protocol, _autobahn_twisted):
+        _module.hltype = _skip_text  # type: ignore[attr-defined]
+        _module.hlval = _skip_text  # type: ignore[attr-defined]
+# Small frames are unmasked by protocol/xormask.py, larger ones by Autobahn's native masker.
+_autobahn_protocol.create_xor_masker = masker_factory(_autobahn_protocol.create_xor_masker)
 
 
 @implementer(IConnection)
 class GatewayProtocol(WebSocketServerProtocol):
     factory: GatewayFactory
     _refusal: bytes | None = None  # the HTTP answer to an upgrade the hub refused
+    _hold_upgrade = False  # inside succeedHandshake: hold the 101 for onOpen
+    _held_upgrade: bytes | None = None
 
     def __init__(self) -> None:
         super().__init__()
-        self.conn_id = str(uuid.uuid4())
+        self.conn_id = uuid4_text()
         self.phase = AWAIT_CONNECT
-        self.nonce = str(uuid.uuid4())
+        self.nonce = uuid4_text()
         self.peer_info = PeerInfo(ip="unknown")
         self.role = S.ROLE_OPERATOR
         self.scopes: frozenset[str] = frozenset()
@@ -164,6 +113,15 @@ class GatewayProtocol(WebSocketServerProtocol):
         self._unauthorized_streak = 0
         self._counted_preauth = False
         self._outbound_noted = 0  # backlog last reported to the hub's outbound budget
+
+    # Autobahn's _connectionMade copies each of ~30 options from the factory (hasattr,
+    # getattr, setattr and a log tuple per option) on every connection; the factory
+    # snapshots them once (GatewayFactory.config) and _connectionMade applies the snapshot.
+    CONFIG_ATTRS: tuple[str, ...] = ()
+
+    def _connectionMade(self) -> None:
+        self.__dict__.update(self.factory.config)
+        super()._connectionMade()
 
     @property
     def hub(self) -> IHub:
@@ -201,13 +159,44 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.sendData(self._refusal)
         self.dropConnection(abort=False)
 
+    def succeedHandshake(self, res: Any) -> None:
+        """Autobahn writes the 101 and then calls ``onOpen``, which writes the challenge: two
+        writes, so the 101 waits in Twisted's buffer for a writability round trip (two
+        ``epoll_ctl`` calls and a reactor iteration) and the challenge queues behind it.  The
+        101 is held here instead and ``onOpen`` sends both with one ``send()``.  Whatever
+        goes wrong on the way, the held 101 is written the normal way (``_release_upgrade``),
+        before anything else can be."""
+        self._hold_upgrade = True
+        try:
+            super().succeedHandshake(res)
+        finally:
+            self._hold_upgrade = False
+            self._release_upgrade()
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        if self._hold_upgrade and self._held_upgrade is None and data[:13] == b"HTTP/1.1 101 ":
+            self._held_upgrade = data
+            return
+        if self._held_upgrade is not None:  # never write anything ahead of the 101
+            self._release_upgrade()
+        super().sendData(data, sync, chopsize)
+
+    def _release_upgrade(self) -> None:
+        held, self._held_upgrade = self._held_upgrade, None
+        if held is not None:
+            _autobahn_protocol.WebSocketProtocol.sendData(self, held)
+
     def onOpen(self) -> None:
         hub = self.hub
-        self.write_text(
-            frames.encode_plain_event(
-                "connect.challenge", {"nonce": self.nonce, "ts": hub.now_ms()}
-            )
-        )
+        challenge = frames.encode_plain_event(
+            "connect.challenge", {"nonce": self.nonce, "ts": hub.now_ms()})
+        held, self._held_upgrade = self._held_upgrade, None
+        if held is None:
+            self.write_text(challenge)
+        else:  # the 101 and the challenge frame in one write (see succeedHandshake)
+            data = held + frame_head(len(challenge)) + challenge
+            if not send_now(self.transport, data):
+                self.transport.write(data)
         self._handshake_timer = hub.clock.callLater(hub.handshake_timeout_s,
                                                     self._handshake_timeout)
 
@@ -325,12 +314,12 @@ class GatewayProtocol(WebSocketServerProtocol):
         transport.  Server frames need no masking and we negotiate no extensions, so this is
         exactly what Autobahn's sendMessage would write, at a tenth of its cost."""
         n = len(data)
-        if n < 126:
+        if n < 126:  # inline: this runs once per delivery of every broadcast
             frame = bytes((0x81, n)) + data
         elif n < 65536:
-            frame = _H16.pack(0x81, 126, n) + data
+            frame = H16.pack(0x81, 126, n) + data
         else:
-            self.transport.writeSequence([_H64.pack(0x81, 127, n), data])
+            self.transport.writeSequence([H64.pack(0x81, 127, n), data])
             return
         if not send_now(self.transport, frame):
             self.transport.write(frame)
@@ -434,13 +423,15 @@ class GatewayProtocol(WebSocketServerProtocol):
         # are not logged (OPENCLAW_TW_DEBUG=1 logs them); devices, nodes and long-lived
         # clients are.  Refusals are always logged.
         if DEBUG or not decision.ephemeral or decision.device_id is not None:
-            _log.info(
-                "client connected conn={conn} client={client} mode={mode} role={role} ip={ip} "
-                "auth={auth_method} device={device}",
-                conn=self.conn_id, client=decision.client.get("id"),
-                mode=decision.client.get("mode"), role=decision.role, ip=self.peer_info.ip,
-                auth_method=decision.auth_method, device=(decision.device_id or "-")[:12],
-            )
+            fields = dict(conn=self.conn_id, client=decision.client.get("id"),
+                          mode=decision.client.get("mode"), role=decision.role,
+                          ip=self.peer_info.ip, auth_method=decision.auth_method,
+                          device=(decision.device_id or "-")[:12])
+            # Formatted once here, passed on as a literal (braces escaped) with the fields:
+            # twistd's text observer would run string.Formatter over them again (41 -> 16 us
+            # a line); the JSON log still gets every field.
+            text = _CONNECTED.format_map(fields)
+            _log.info(text.replace("{", "{{").replace("}", "}}"), **fields)
         while self._pending and self.phase == OPEN:
             self._on_request_frame(self._pending.popleft(), False)
 
@@ -526,3 +517,15 @@ class GatewayFactory(WebSocketServerFactory):
         )
         # Not a setProtocolOptions key; the close grace on our own clock replaces it.
         self.serverConnectionDropTimeout = 0
+        self.config = self.protocol_config()
+
+    def protocol_config(self) -> dict[str, Any]:
+        """What Autobahn's per-connection copy would give a new protocol: the factory's value
+        of every server option the protocol class does not define itself."""
+        return {name: getattr(self, name) for name in WebSocketServerProtocol.CONFIG_ATTRS
+                if not hasattr(GatewayProtocol, name)}
+
+    def setProtocolOptions(self, *args: Any, **kwargs: Any) -> None:
+        super().setProtocolOptions(*args, **kwargs)
+        if hasattr(self, "config"):
+            self.config = self.protocol_config()

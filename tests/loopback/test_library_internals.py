@@ -2,7 +2,7 @@
 tests/unit/test_library_internals.py).
 
 ``twisted`` and ``autobahn`` are not pinned, and a few hot paths read their internals: the
-direct-send fast path and the outbound-buffer accounting (``protocol/websocket.py``), the
+direct-send fast path and the outbound-buffer accounting (``protocol/tcpio.py``), the
 per-read shortcut past Autobahn's Twisted adapter, the switched-off ``pformat`` of Autobahn's
 per-connection debug line, the early-abort checks of HTTP handlers (``Request._disconnected``),
 the quiet connection pool of the channel pollers and the descriptors systemd passed (read

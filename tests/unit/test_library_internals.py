@@ -1,7 +1,7 @@
 """The private Twisted and Autobahn attributes the gateway relies on still exist.
 
 ``twisted`` and ``autobahn`` are not pinned, and a few hot paths read their internals: the
-direct-send fast path and the outbound-buffer accounting (``protocol/websocket.py``), the
+direct-send fast path and the outbound-buffer accounting (``protocol/tcpio.py``), the
 per-read shortcut past Autobahn's Twisted adapter, the switched-off ``pformat`` of Autobahn's
 per-connection debug line, the early-abort checks of HTTP handlers (``Request._disconnected``)
 and the quiet connection pool of the channel pollers. When an upgrade renames one of them the
@@ -22,6 +22,32 @@ from twisted.trial import unittest
 class AutobahnInternals(unittest.TestCase):
     def test_pformat_is_the_module_global_the_protocol_calls(self) -> None:
         self.assertTrue(callable(getattr(autobahn_protocol, "pformat", None)))
+
+    def test_the_frame_masker_is_a_module_global_with_the_expected_interface(self) -> None:
+        from autobahn.websocket.xormasker import create_xor_masker
+
+        masker = create_xor_masker(b"abcd", 2000)  # Autobahn's own, for large frames
+        for name in ("process", "pointer", "reset"):
+            self.assertTrue(callable(getattr(masker, name, None)), name)
+        self.assertTrue(callable(getattr(autobahn_protocol, "create_xor_masker", None)))
+
+    def test_highlighters_are_module_globals_used_only_for_log_arguments(self) -> None:
+        import inspect
+        import re
+
+        import autobahn.twisted.websocket as autobahn_twisted
+
+        import openclaw_tw.protocol.websocket  # noqa: F401  (installs the cheap versions)
+
+        for module in (autobahn_protocol, autobahn_twisted):
+            for name in ("hltype", "hlval"):
+                self.assertTrue(callable(getattr(module, name, None)), name)
+            # every use is a keyword argument (of a log call): ``x=hltype(...)``
+            source = inspect.getsource(module)
+            uses = re.findall(r"(\S*)\s*(?:hltype|hlval)\(", source)
+            self.assertTrue(uses)
+            for before in uses:
+                self.assertTrue(before.endswith("="), f"{module.__name__}: {before!r}")
 
     def test_protocol_methods_and_states(self) -> None:
         for name in ("_dataReceived", "_fail_connection", "STATE_OPEN", "sendCloseFrame"):

@@ -10,7 +10,7 @@ import hmac
 import json
 from typing import Any
 
-from twisted.logger import globalLogPublisher
+from twisted.logger import formatEvent, formatEventAsClassicLogText, globalLogPublisher
 
 from openclaw_tw.daemon.logfile import event_to_record
 from openclaw_tw.devices import store as store_module
@@ -95,6 +95,15 @@ class SecurityRegressions(DeviceCase):
         connected = [r for r in records if "client connected" in r["message"]]
         self.assertGreaterEqual(len(connected), 3, "the connect log events were not captured")
         self.assertTrue(any(self.dev.id[:12] in r["message"] for r in connected))
+        first = connected[0]
+        self.assertEqual(first["message"],
+                         f"client connected conn={first['conn']} client=cli mode=cli "
+                         f"role=operator ip=127.0.0.1 auth=token device={self.dev.id[:12]}")
+        self.assertEqual((first["client"], first["auth_method"], first["device"]),
+                         ("cli", "token", self.dev.id[:12]))
+        twistd_text = formatEventAsClassicLogText(
+            next(e for e in events if "client connected" in formatEvent(e)))
+        self.assertIn(" [gateway/ws#info] " + first["message"], twistd_text or "")
         logged = json.dumps(records, default=str)
         for value in (token, wrong, rotated):
             self.assertNotIn(value, listing)

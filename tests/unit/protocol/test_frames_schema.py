@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from openclaw_tw import _json
 from openclaw_tw.protocol import frames
 from openclaw_tw.protocol.handshake import CONNECT_PARAMS
-from openclaw_tw.protocol.schema import Arr, Bool, Int, Nullable, Obj, Record, Str
+from openclaw_tw.protocol.schema import Arr, Bool, Int, Nullable, Obj, OneOf, Record, Str
 
 HYPO = settings(max_examples=150, deadline=None, database=None)
 
@@ -174,6 +174,27 @@ class SchemaWording(SynchronousTestCase):
     def test_first_problem_wins_required_before_unexpected(self) -> None:
         schema = Obj(required={"text": Str()})
         self.assertEqual(schema.check({"bogus": 1}), "must have required property 'text'")
+
+    def test_deep_paths_and_the_order_of_problems(self) -> None:
+        """Paths are assembled on the way out of a failure (nothing is built for a value
+        that validates); the first problem in document order still wins."""
+        inner = Obj(required={"id": Str()}, optional={"n": Int()})
+        schema = Obj(required={"a": Arr(Record(OneOf(inner, Bool())))},
+                     optional={"z": Str(), "b/c": Obj(optional={"d": Nullable(inner)})})
+        ok = {"a": [{"k": {"id": "x", "n": 2.0}}, {"k": True}]}
+        self.assertEqual(schema.normalize(ok), ({"a": [{"k": {"id": "x", "n": 2}},
+                                                       {"k": True}]}, None))
+        self.assertEqual(schema.check({"a": [{}, {"x~y": 3}]}),
+                         "at /a/1/x~0y: must match a schema in anyOf")
+        self.assertEqual(schema.check({"a": [], "b/c": {"d": {"n": 1}}}),
+                         "at /b~1c/d: must have required property 'id'")
+        self.assertEqual(schema.check({"a": [], "b/c": {"d": {"id": "x", "q": 1}}}),
+                         "at /b~1c/d: unexpected property 'q'")
+        self.assertEqual(schema.check({"z": 1, "a": [], "bogus": 1, "other": 2}),
+                         "at root: unexpected property 'bogus'")
+        self.assertEqual(schema.check({"z": 1, "a": "x"}), "at /z: must be string")
+        self.assertEqual(schema.check({"a": [{"k": {"id": 1}}]}),
+                         "at /a/0/k: must match a schema in anyOf")
 
 
 class IntSchema(SynchronousTestCase):

@@ -308,3 +308,29 @@ class HandshakeTimeoutTests(SynchronousTestCase):
         c.pop()
         self.clock.advance(5.0)
         self.assertIsNone(c.closed())
+
+
+class HostLocalityCache(SynchronousTestCase):
+    """Whether a Host header is local is cached (bounded, short values only) and answers as
+    the uncached rule does."""
+
+    def test_cached_answers_match_the_rule(self) -> None:
+        from openclaw_tw.protocol import handshake as H
+
+        H._cached_host_is_local.cache_clear()
+        cases = {"127.0.0.1:18789": True, "localhost": True, "LOCALHOST:1": True,
+                 "a.localhost": True, "[::1]:18789": True, "::1": True,
+                 "evil.example:18789": False, "10.0.0.7": False, "127.0.0.1.nip.io": False,
+                 "localhost.evil.example": False}
+        for _ in range(2):
+            for host, local in cases.items():
+                self.assertEqual(H._local_host_header(host), local, host)
+                self.assertEqual(H._host_is_local(host), local, host)
+        info = H._cached_host_is_local.cache_info()
+        self.assertEqual((info.misses, info.hits), (len(cases), len(cases)))
+        self.assertTrue(H._local_host_header(None))
+        self.assertTrue(H._local_host_header(""))
+        long_host = "localhost" + " " * 300
+        self.assertEqual(H._local_host_header(long_host), H._host_is_local(long_host))
+        self.assertEqual(H._cached_host_is_local.cache_info().currsize, len(cases))
+        self.assertEqual(H._cached_host_is_local.cache_info().maxsize, 1024)

@@ -274,3 +274,17 @@ class Authorize(SynchronousTestCase):
         self.assertEqual(refused(self, "talk.config", {"includeSecrets": True},
                                  S.ROLE_OPERATOR, {S.READ}).message,
                          "missing scope: operator.talk.secrets")
+
+
+class AdvertisedList(SynchronousTestCase):
+    def test_built_once_and_rebuilt_after_a_registration(self) -> None:
+        from openclaw_tw.protocol.dispatch import MethodTable
+
+        table = MethodTable()
+        table.add("health", lambda ctx, params: None)
+        table.add("secret.internal", lambda ctx, params: None, advertise=False)
+        first = table.advertised()
+        self.assertEqual(first, ["health"])
+        self.assertIs(table.advertised(), first)  # hello-ok reuses it
+        table.add("status", lambda ctx, params: None)
+        self.assertEqual(table.advertised(), ["health", "status"])

@@ -5,6 +5,7 @@ status, headers and body."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -139,3 +140,73 @@ def _without_date(raw: bytes) -> bytes:
     head, sep, body = raw.partition(b"\r\n\r\n")
     keep = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith((b"date:", b"server:"))]
     return b"\r\n".join(keep) + sep + body
+
+
+class HeldUpgrade(SynchronousTestCase):
+    """The 101 waits for ``onOpen`` and leaves with the challenge in one write; when anything
+    on the way fails, the 101 is still written the normal way, ahead of everything else."""
+
+    def setUp(self) -> None:
+        self.app, self.clock = make_app()
+        self.site = build_site(self.app)
+
+    def open(self, *reads: bytes) -> tuple[Sock, list[bytes]]:
+        log: list[bytes] = []
+        sock = Sock(self.site, ip="127.0.0.1")
+        real = sock.transport.write
+
+        def write(data: bytes) -> None:
+            log.append(data)
+            real(data)
+
+        sock.transport.write = write  # type: ignore[method-assign]
+        for data in reads:
+            sock.send(data)
+        return sock, log
+
+    def test_one_write_carries_the_101_and_the_challenge(self) -> None:
+        for reads in ((UPGRADE,), (UPGRADE[:30], UPGRADE[30:])):  # one read, and twisted.web
+            sock, log = self.open(*reads)
+            self.assertEqual(len(log), 1, log)
+            head, _, rest = log[0].partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 101 Switching Protocols"))
+            self.assertIn(b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", head)
+            self.assertEqual(rest[:2], bytes((0x81, len(rest) - 2)))  # one whole text frame
+            self.assertIn(b'"event":"connect.challenge"', rest)
+            self.assertEqual(sock.transport.value(), log[0])
+
+    def test_a_failing_on_open_still_writes_the_101(self) -> None:
+        from openclaw_tw.protocol import websocket
+
+        def broken(*args: Any) -> bytes:
+            raise RuntimeError("boom")
+
+        self.patch(websocket.frames, "encode_plain_event", broken)
+        sock, log = self.open(UPGRADE)
+        self.assertEqual(sock.status(), "HTTP/1.1 101 Switching Protocols")
+        self.assertEqual(len(log), 1)
+        self.assertTrue(log[0].endswith(b"\r\n\r\n"))  # the 101 alone
+        gc.collect()  # the error surfaces from Autobahn's Deferred, as it did before
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_nothing_overtakes_a_held_101(self) -> None:
+        """Anything Autobahn writes while the 101 is held (here: a close, from a handler that
+        fails the socket) goes after it."""
+        from openclaw_tw.protocol.websocket import GatewayProtocol
+
+        def open_then_close(proto: GatewayProtocol) -> None:
+            proto.close(1008, "no")
+
+        self.patch(GatewayProtocol, "onOpen", open_then_close)
+        sock, log = self.open(UPGRADE)
+        raw = sock.transport.value()
+        self.assertEqual(sock.status(), "HTTP/1.1 101 Switching Protocols")
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        self.assertEqual(rest[:1], b"\x88")  # the close frame, after the 101
+        self.assertEqual(rest[4:], b"no")
+
+    def test_refusals_are_not_held(self) -> None:
+        self.app.hub.shutting_down = True
+        sock, log = self.open(UPGRADE)
+        self.assertEqual(sock.status(), "HTTP/1.1 503 Service Unavailable")
+        self.assertEqual(len(log), 1)
