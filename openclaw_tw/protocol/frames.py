@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from twisted.logger import Logger
 
 from openclaw_tw import _json
+from openclaw_tw.protocol.limits import MAX_FRAME_DEPTH
 from openclaw_tw.protocol.schema import AnyValue, Obj, Str
 
 REQUEST_FRAME = Obj(
@@ -140,6 +141,34 @@ def _replace_surrogates(value: Any) -> Any:
 
 
 _REQUEST_KEYS = frozenset({"type", "id", "method", "params", "traceparent", "expectedProfileId"})
+
+
+class BadRequest(NamedTuple):
+    """A request frame to answer with an error: its id (or "invalid") and the message."""
+
+    req_id: str
+    message: str
+
+
+def read_request(payload: bytes) -> dict[str, Any] | BadRequest | None:
+    """A text frame after hello: the valid request, a ``BadRequest`` to answer, or None for
+    what is not JSON (ignored, as the real gateway does)."""
+    try:
+        frame = decode(payload)
+    except FrameTooDeep as e:  # JSON all the same: a request with an id gets an answer
+        if e.req_id is None:
+            return None
+        return BadRequest(e.req_id, "invalid request frame: must NOT be nested more than "
+                                    f"{MAX_FRAME_DEPTH} levels deep")
+    except FrameDecodeError:
+        return None
+    problem = request_problem(frame)
+    if problem is not None:
+        req_id = frame.get("id") if isinstance(frame, dict) else None
+        if not isinstance(req_id, str) or not req_id:
+            req_id = "invalid"
+        return BadRequest(req_id, f"invalid request frame: {problem}")
+    return frame  # type: ignore[no-any-return]
 
 
 def request_problem(frame: Any) -> str | None:

@@ -18,7 +18,6 @@ import os
 from collections import deque
 from typing import Any
 
-import autobahn.twisted.websocket as _autobahn_twisted
 import autobahn.websocket.protocol as _autobahn_protocol
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
@@ -31,14 +30,13 @@ from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.httpwire import Refused
 from openclaw_tw.ids import uuid4_text
 from openclaw_tw.interfaces import IConnection, IHub
-from openclaw_tw.protocol import frames
+from openclaw_tw.protocol import autobahn_tuning, frames
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import is_async
 from openclaw_tw.protocol.frames import EncodedEvent
 from openclaw_tw.protocol.handshake import ConnectDecision, PeerInfo
 from openclaw_tw.protocol.limits import (
     CLOSE_GRACE_S,
-    MAX_FRAME_DEPTH,
     MAX_PAYLOAD,
     MAX_PENDING_HANDSHAKE_FRAMES,
     MAX_PREAUTH_PAYLOAD,
@@ -54,7 +52,6 @@ from openclaw_tw.protocol.tcpio import (
     shed_backlog,
     truncate_reason,
 )
-from openclaw_tw.protocol.xormask import masker_factory
 
 AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = "await-connect", "connecting", "open", "closed"
 
@@ -62,25 +59,7 @@ _log = Logger(namespace="gateway/ws")
 _CONNECTED = ("client connected conn={conn} client={client} mode={mode} role={role} ip={ip} "
               "auth={auth_method} device={device}")
 DEBUG = bool(os.environ.get("OPENCLAW_TW_DEBUG"))
-
-
-def _skip_text(obj: Any, *args: Any, **kwargs: Any) -> str:
-    """Stands in for Autobahn's ``pformat`` (its whole configuration, pretty-printed for a
-    debug line on every connection: once ~40 % of a handshake) and ``hltype``/``hlval``
-    (qualified names and colours for debug lines on every connect, read and close;
-    ``hlval(reason)`` renders a whole ``Failure``).  They are only ever log-call arguments,
-    evaluated before the logger drops them (tests/unit/test_library_internals.py);
-    OPENCLAW_TW_AUTOBAHN_DEBUG=1 keeps Autobahn's own."""
-    return ""
-
-
-if not os.environ.get("OPENCLAW_TW_AUTOBAHN_DEBUG"):
-    _autobahn_protocol.pformat = _skip_text
-    for _module in (_autobahn_protocol, _autobahn_twisted):
-        _module.hltype = _skip_text  # type: ignore[attr-defined]
-        _module.hlval = _skip_text  # type: ignore[attr-defined]
-# Small frames are unmasked by protocol/xormask.py, larger ones by Autobahn's native masker.
-_autobahn_protocol.create_xor_masker = masker_factory(_autobahn_protocol.create_xor_masker)
+autobahn_tuning.apply()
 
 
 @implementer(IConnection)
@@ -440,25 +419,13 @@ class GatewayProtocol(WebSocketServerProtocol):
     def _on_request_frame(self, payload: bytes, is_binary: bool) -> None:
         if is_binary or not payload:
             return  # the real gateway ignores non-JSON frames after hello
-        try:
-            frame = frames.decode(payload)
-        except frames.FrameTooDeep as e:  # JSON all the same: the request gets an answer
-            if e.req_id is not None:
-                self.respond_error(e.req_id, invalid_request(
-                    f"invalid request frame: must NOT be nested more than {MAX_FRAME_DEPTH}"
-                    " levels deep"))
-            return
-        except frames.FrameDecodeError:
+        frame = frames.read_request(payload)
+        if frame is None:
             _log.debug("ignored non-JSON frame conn={conn}", conn=self.conn_id)
-            return
-        problem = frames.request_problem(frame)
-        if problem is not None:
-            req_id = frame.get("id") if isinstance(frame, dict) else None
-            if not isinstance(req_id, str) or not req_id:
-                req_id = "invalid"
-            self.respond_error(req_id, invalid_request(f"invalid request frame: {problem}"))
-            return
-        self.handle_request(frame["id"], frame["method"], frame.get("params"))
+        elif isinstance(frame, frames.BadRequest):
+            self.respond_error(frame.req_id, invalid_request(frame.message))
+        else:
+            self.handle_request(frame["id"], frame["method"], frame.get("params"))
 
     def handle_request(self, req_id: str, method: str, params: Any) -> None:
         try:

@@ -1,0 +1,36 @@
+"""What the gateway turns off or replaces in Autobahn: ``apply()``, called once by
+``protocol/websocket.py`` (the shim; with this module, the only ones importing Autobahn)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import autobahn.twisted.websocket as _autobahn_twisted
+import autobahn.websocket.protocol as _autobahn_protocol
+
+from openclaw_tw.protocol.xormask import masker_factory
+
+
+def _skip_text(obj: Any, *args: Any, **kwargs: Any) -> str:
+    """Stands in for Autobahn's ``pformat`` (its whole configuration, pretty-printed for a
+    debug line on every connection: once ~40 % of a handshake) and ``hltype``/``hlval``
+    (qualified names and colours for debug lines on every connect, read and close;
+    ``hlval(reason)`` renders a whole ``Failure``).  They are only ever log-call arguments,
+    evaluated before the logger drops them (tests/unit/test_library_internals.py);
+    OPENCLAW_TW_AUTOBAHN_DEBUG=1 keeps Autobahn's own."""
+    return ""
+
+
+def apply() -> None:
+    """Switch off the debug-text builders and put in the small-frame unmasker (idempotent)."""
+    if not os.environ.get("OPENCLAW_TW_AUTOBAHN_DEBUG"):
+        _autobahn_protocol.pformat = _skip_text
+        for module in (_autobahn_protocol, _autobahn_twisted):
+            module.hltype = _skip_text  # type: ignore[attr-defined]
+            module.hlval = _skip_text  # type: ignore[attr-defined]
+    # Small frames are unmasked by protocol/xormask.py, larger ones by Autobahn's native one.
+    native = _autobahn_protocol.create_xor_masker
+    if not getattr(native, "_openclaw_tuned", False):
+        _autobahn_protocol.create_xor_masker = masker_factory(native)
+        _autobahn_protocol.create_xor_masker._openclaw_tuned = True  # type: ignore[attr-defined]
