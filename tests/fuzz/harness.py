@@ -39,6 +39,22 @@ def rss_bytes() -> int:
         return 0
 
 
+def failure_observer(failures: list[str]) -> Any:
+    """A log observer noting every logged failure's traceback in ``failures``."""
+    @provider(ILogObserver)
+    def observer(event: dict[str, Any]) -> None:
+        failure = event.get("log_failure")
+        if failure is not None:
+            failures.append(failure.getTraceback())
+    return observer
+
+
+def close_gateway(app: Components, observer: Any) -> None:
+    globalLogPublisher.removeObserver(observer)
+    app.runtime.stopService()
+    app.hub.stopService()
+
+
 class FuzzGateway:
     def __init__(self) -> None:
         self.app: Components
@@ -55,17 +71,10 @@ class FuzzGateway:
         globalLogPublisher.addObserver(self._observer)
 
     def _observe(self) -> Any:
-        @provider(ILogObserver)
-        def observer(event: dict[str, Any]) -> None:
-            failure = event.get("log_failure")
-            if failure is not None:
-                self.failures.append(failure.getTraceback())
-        return observer
+        return failure_observer(self.failures)
 
     def close(self) -> None:
-        globalLogPublisher.removeObserver(self._observer)
-        self.app.runtime.stopService()
-        self.app.hub.stopService()
+        close_gateway(self.app, self._observer)
 
     def write_report(self, name: str, failed: bool) -> None:
         """One JSON line per test for ``make fuzz``'s summary (``tests/fuzz/report.py``);

@@ -31,9 +31,8 @@ from typing import Any
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
-from twisted.logger import ILogObserver, globalLogPublisher
+from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
-from zope.interface import provider
 
 from openclaw_tw import tap
 from openclaw_tw.app import Components
@@ -42,7 +41,13 @@ from openclaw_tw.web.metrics import PATHS as METRICS_PATHS
 from openclaw_tw.web.root import PROBE_PATHS
 from openclaw_tw.web.sessions_http import is_history_path
 from openclaw_tw.web.ui_build import Discovery
-from tests.fuzz.harness import REPORT, RSS_GROWTH_LIMIT, rss_bytes
+from tests.fuzz.harness import (
+    REPORT,
+    RSS_GROWTH_LIMIT,
+    close_gateway,
+    failure_observer,
+    rss_bytes,
+)
 from tests.fuzz.http_wire import HttpInput, Malformed, Parsed, parse_responses
 from tests.support.helpers import WSClient, make_app
 from tests.support.tmp import scratch_dir
@@ -120,17 +125,10 @@ class HttpFuzzGateway:
         self.ui.state = self.dashboard if on else self.fake_build
 
     def _observe(self) -> Any:
-        @provider(ILogObserver)
-        def observer(event: dict[str, Any]) -> None:
-            failure = event.get("log_failure")
-            if failure is not None:
-                self.failures.append(failure.getTraceback())
-        return observer
+        return failure_observer(self.failures)
 
     def close(self) -> None:
-        globalLogPublisher.removeObserver(self._observer)
-        self.app.runtime.stopService()
-        self.app.hub.stopService()
+        close_gateway(self.app, self._observer)
 
     def write_report(self, name: str, failed: bool) -> None:
         """The fuzz tier's JSON line (``tests/fuzz/report.py``), with the statuses seen."""
