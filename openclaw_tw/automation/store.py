@@ -129,6 +129,7 @@ class CronStore:
                          (run["status"], run["ended_at"], run["duration_ms"], run.get("error"),
                           run.get("summary"), run.get("session_key"), _column(run, "detail"),
                           run["run_id"]))
+            _prune(conn, run["job_id"], run["ended_at"])
             if delete_job:
                 conn.execute("DELETE FROM jobs WHERE id = ?", (run["job_id"],))
             elif body is not None:
@@ -159,6 +160,20 @@ class CronStore:
 
 
 _INTERRUPTED_DETAIL = json.dumps(INTERRUPTED_DETAIL)
+# Finished runs kept, as the real gateway's (docs/gateway/config-automation.md): 7 days, and
+# at most the newest 2000 of each job.
+RETAIN_MS = 7 * 24 * 3600 * 1000
+RETAIN_PER_JOB = 2000
+
+
+def _prune(conn: sqlite3.Connection, job_id: str, now: int) -> None:
+    """Drop a job's finished runs past the retention (the job's state, not its history,
+    keeps a slot from running again)."""
+    conn.execute("DELETE FROM runs WHERE job_id = ? AND status != 'running' AND ended_at < ?",
+                 (job_id, now - RETAIN_MS))
+    conn.execute("DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs WHERE job_id = ?"
+                 " AND status != 'running' ORDER BY ended_at DESC LIMIT -1 OFFSET ?)",
+                 (job_id, RETAIN_PER_JOB))
 
 
 def _column(run: dict[str, Any], name: str) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 from twisted.trial import unittest
 
 from openclaw_tw.automation import schedule as sched
+from openclaw_tw.automation import store as cron_store
 from openclaw_tw.automation.heartbeat import (
     DEFAULT_PROMPT,
     classify,
@@ -268,6 +269,35 @@ class Persistence(Base):
         self.assertTrue(self.successResultOf(app.cron.store.claim(None, run)))
         self.assertFalse(self.successResultOf(app.cron.store.claim(None, {**run,
                                                                          "run_id": "r2"})))
+
+    def test_run_history_is_kept_seven_days_and_2000_per_job(self) -> None:
+        """As the real gateway's: a job's finished runs older than 7 days, or past its newest
+        2000, go when one of its runs finishes; other jobs' runs and running ones stay."""
+        app = self.start()
+        store = app.cron.store
+        day = 24 * 3600 * 1000
+        now = 30 * day
+
+        def run(job: str, n: int, ended: int | None, status: str = "ok") -> dict[str, Any]:
+            return {"run_id": f"{job}-{n}", "job_id": job, "slot": f"s:{n}",
+                    "trigger": "scheduled", "status": status, "started_at": ended or now,
+                    "ended_at": ended, "duration_ms": 1 if ended else None}
+
+        for n, ended in enumerate([now - 8 * day, now - 6 * day, None], 1):
+            self.successResultOf(store.claim(None, run("a", n, ended,
+                                                       "ok" if ended else "running")))
+        self.successResultOf(store.claim(None, run("b", 1, now - 9 * day)))
+        self.successResultOf(store.claim(None, run("a", 9, None, "running")))
+        self.successResultOf(store.finish(run("a", 9, now), None))
+        left = self.successResultOf(app.cron_db.run(lambda conn: conn.execute(
+            "SELECT run_id FROM runs ORDER BY run_id").fetchall()))
+        self.assertEqual([r for (r,) in left], ["a-2", "a-3", "a-9", "b-1"])
+        self.patch(cron_store, "RETAIN_PER_JOB", 2)
+        self.successResultOf(store.claim(None, run("a", 10, None, "running")))
+        self.successResultOf(store.finish(run("a", 10, now + 1), None))
+        left = self.successResultOf(app.cron_db.run(lambda conn: conn.execute(
+            "SELECT run_id FROM runs WHERE job_id='a' ORDER BY run_id").fetchall()))
+        self.assertEqual([r for (r,) in left], ["a-10", "a-3", "a-9"])  # a-3 still running
 
     def test_restart_mid_run_does_not_run_the_slot_again(self) -> None:
         app = self.start()
