@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from openclaw_tw.automation import runlog
 from openclaw_tw.automation.delivery import TARGET_ERROR, effective_delivery, error_reason
+from openclaw_tw.automation.heartbeat import parse_duration_ms
 from openclaw_tw.sessions.keys import main_key, normalize_agent_id, resolve_key
 
 if TYPE_CHECKING:
@@ -44,7 +45,11 @@ async def execute(sched: Scheduler, job: dict[str, Any], run_id: str, facts: dic
         row.label = f"Automation: {job['name']}"
     isolated = job.get("sessionTarget") == "isolated"
     if isolated:  # a fresh session (a new transcript) for every run, the key kept
-        row.renew(sched.gw.now_ms())
+        now = sched.gw.now_ms()
+        row.renew(now)
+        retention = session_retention_ms(sched.gw.settings.raw)
+        if retention:  # earlier runs' transcripts, past cron.sessionRetention
+            await sched.sessions.prune_earlier(key, now - retention)
     session_id = row.session_id
     timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
     run = await sched.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent", None,
@@ -72,6 +77,20 @@ async def execute(sched: Scheduler, job: dict[str, Any], run_id: str, facts: dic
         facts["_permanent"] = True  # not worth trying a one-shot job again
         return "error", target_error, summary, key
     return "ok", None, summary, key
+
+
+
+SESSION_RETENTION_MS = 24 * 3600 * 1000  # cron.sessionRetention's default (the real one's)
+
+
+def session_retention_ms(raw: dict[str, Any]) -> int:
+    """``cron.sessionRetention``: how long an isolated job's earlier runs' transcripts are
+    kept ("24h" by default; false or a zero duration keeps them)."""
+    cron = raw.get("cron") if isinstance(raw.get("cron"), dict) else {}
+    value = cron.get("sessionRetention", "24h")
+    if value is False:
+        return 0
+    return max(0, parse_duration_ms(value, SESSION_RETENTION_MS))
 
 
 def effective_agent(job: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from twisted.trial import unittest
 from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.agent.openai import OpenAIProvider
 from openclaw_tw.agent.run import Outcome
-from openclaw_tw.automation import runlog
+from openclaw_tw.automation import execute, runlog
 from openclaw_tw.automation.store import INTERRUPTED
 from tests.support.cron import ADMIN
 from tests.support.cron import CronCase as Base
@@ -132,6 +132,36 @@ class RunLog(Base):
         said = [m.get("content") for m in self.model.requests[-1].body["messages"]]
         self.assertNotIn("Cron says hello.", said)
         self.assertEqual(said.count("Say hi"), 1, said)
+
+    def test_earlier_runs_transcripts_go_after_the_session_retention(self) -> None:
+        """cron.sessionRetention (24h by default, as the real gateway's): an isolated job's
+        earlier runs' transcripts are pruned when a run starts after it; the current one and
+        other sessions stay."""
+        weekly = {"kind": "every", "everyMs": 7 * 24 * 3600 * 1000}
+        job = self.add(sessionTarget="isolated", schedule=weekly, delivery={"mode": "none"},
+                       payload={"kind": "agentTurn", "message": "Say hi"})
+        key = f"agent:main:cron:{job['id']}"
+
+        def sessions_stored() -> list[str]:
+            return [sid for (sid,) in self.app.sessions_db.run_now(lambda conn: conn.execute(
+                "SELECT DISTINCT session_id FROM transcript WHERE session_key=? ORDER BY seq",
+                (key,)).fetchall())]
+
+        first = self.run_once(job)["sessionId"]
+        self.clock.advance(3600)
+        self.client = hello(self.gw, scopes=ADMIN)  # the first missed its pongs
+        second = self.run_once(job)["sessionId"]
+        self.assertEqual(sessions_stored(), [first, second])  # 1 h: both kept
+        self.clock.advance(24 * 3600)
+        self.client = hello(self.gw, scopes=ADMIN)
+        third = self.run_once(job)["sessionId"]
+        self.assertEqual(sessions_stored(), [third])
+        self.assertEqual(execute.session_retention_ms({}), 24 * 3600 * 1000)
+        for off in (False, "0h", 0):
+            self.assertEqual(execute.session_retention_ms({"cron": {"sessionRetention": off}}),
+                             0)
+        self.assertEqual(execute.session_retention_ms({"cron": {"sessionRetention": "2h"}}),
+                         2 * 3600 * 1000)
 
     def test_a_named_session_keeps_its_key_and_id(self) -> None:
         job = self.add(sessionTarget="session:standup",
