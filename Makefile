@@ -48,7 +48,7 @@ test-fast: $(DEVSTAMP)
 FUZZ_EXAMPLES ?= 400
 fuzz: $(DEVSTAMP)
 	rm -f $(VENV)/fuzz-report.jsonl
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=$(VENV)/fuzz-report.jsonl \
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=$(CURDIR)/$(VENV)/fuzz-report.jsonl \
 		$(PY) -m twisted.trial --temp-directory=$(VENV)/_trial_temp_fuzz tests.fuzz; \
 		rc=$$?; $(PY) -m tests.fuzz.report $(VENV)/fuzz-report.jsonl; exit $$rc
 

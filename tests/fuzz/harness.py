@@ -22,7 +22,8 @@ from tests.support.nodes import ADMIN, Node
 
 #: Examples per method and role: the CI budget unless ``make fuzz`` sets more.
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
-REPORT = os.environ.get("FUZZ_REPORT", "")
+# read at import, before trial changes into its temp directory: a relative path stays valid
+REPORT = os.path.abspath(os.environ["FUZZ_REPORT"]) if os.environ.get("FUZZ_REPORT") else ""
 #: Fake seconds a request may take to answer (node.invoke and agent waits run on the clock).
 SETTLE_STEPS = (0.0, 0.05, 1.0, 5.0, 20.0, 60.0, 120.0, 300.0)
 SETTLE_MS = sum(SETTLE_STEPS) * 1000
