@@ -139,6 +139,47 @@ def effective_delivery(job: dict[str, Any]) -> dict[str, Any] | None:
     return {"mode": "announce"} if announces_by_default(job) else None
 
 
+def delivery_preview(job: dict[str, Any], accounts: dict[str, Any]) -> dict[str, str]:
+    """Where a run of the job would deliver, resolved without sending, in the shape of the
+    real gateway's ``deliveryPreview`` ({label, detail}; ``cron.list``, ``cron.add``): the
+    same resolution a run makes (``Announcer``), so what it says fails, fails."""
+    plan = effective_delivery(job) or {"mode": "none"}
+    mode = plan.get("mode", "announce")
+    channel = plan.get("channel") if plan.get("channel") != "last" else None
+    to = plan.get("to") if isinstance(plan.get("to"), str) else ""
+    if mode == "none" and not channel and not to.strip():
+        return {"label": "not requested", "detail": "not requested"}
+    if mode == "webhook":
+        return {"label": f"webhook:{to}" if to else "webhook",
+                "detail": f"delivery mode {mode!r} is not supported"}
+    found, _, why = resolve_channel({**plan, "mode": "announce"}, accounts)
+    if why is None and not to.strip():
+        why = NO_RECIPIENT
+    requested = channel or "last"
+    if why is not None:
+        where = requested if not to else f"{requested}:{to}"
+        detail = f"last -> no route, will fail-closed: {why}" if requested == "last" else why
+        return {"label": f"{mode} -> {where}", "detail": detail}
+    return {"label": f"{mode} -> {found}:{to}",
+            "detail": "explicit" if channel else "the only configured channel"}
+
+
+def resolve_channel(plan: dict[str, Any], accounts: dict[str, Any]
+                    ) -> tuple[str | None, str | None, str | None]:
+    """The channel and account an announce goes through, or why there is none."""
+    if plan.get("mode", "announce") != "announce":
+        return None, None, f"delivery mode {plan.get('mode')!r} is not supported"
+    channel = plan.get("channel")
+    if channel in (None, "last"):
+        if len(accounts) != 1:
+            return None, None, (f"Channel is required: {len(accounts) or 'no'} channels "
+                                "are configured. Set delivery.channel explicitly.")
+        channel = next(iter(accounts))
+    if channel not in accounts:
+        return None, None, f"unknown channel: {channel}"
+    return channel, plan.get("accountId") or next(iter(accounts[channel])), None
+
+
 class Announcer:
     """Sends a finished run's text to the chat its ``delivery`` names."""
 
@@ -193,19 +234,7 @@ class Announcer:
         return {"lastDelivered": True, "lastDeliveryStatus": "delivered"}, resolved
 
     def _resolve(self, plan: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-        """The channel and account an announce goes through, or why there is none."""
-        if plan.get("mode", "announce") != "announce":
-            return None, None, f"delivery mode {plan.get('mode')!r} is not supported"
-        accounts = self.accounts()
-        channel = plan.get("channel")
-        if channel in (None, "last"):
-            if len(accounts) != 1:
-                return None, None, (f"Channel is required: {len(accounts) or 'no'} channels "
-                                    "are configured. Set delivery.channel explicitly.")
-            channel = next(iter(accounts))
-        if channel not in accounts:
-            return None, None, f"unknown channel: {channel}"
-        return channel, plan.get("accountId") or next(iter(accounts[channel])), None
+        return resolve_channel(plan, self.accounts())
 
     @staticmethod
     def _failed(why: str) -> dict[str, Any]:

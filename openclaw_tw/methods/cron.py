@@ -13,7 +13,7 @@ from typing import Any
 
 from openclaw_tw.automation import history
 from openclaw_tw.automation import schedule as sched
-from openclaw_tw.automation.delivery import announces_by_default
+from openclaw_tw.automation.delivery import announces_by_default, delivery_preview
 from openclaw_tw.automation.runlog import entry as run_entry
 from openclaw_tw.automation.scheduler import Scheduler, effective_agent
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, clip, invalid_request
@@ -37,9 +37,10 @@ _ID = {"id": _S1, "jobId": _S1}
 # The reference's field names; the ones we act on typed, the rest accepted (closed objects).
 LIST_PARAMS = closed(optional={
     "includeDisabled": Bool(), "limit": Int(1, 200), "offset": Int(0), "query": Str(),
-    "enabled": OneOf(Bool(), Str(enum=["all", "enabled", "disabled"])), "agentId": _S1},
+    "enabled": OneOf(Bool(), Str(enum=["all", "enabled", "disabled"])), "agentId": _S1,
+    "includeDeliveryPreviews": Bool()},
     accepted="sessionKey sessionAgentId scheduleKind lastRunStatus trigger sortBy sortDir "
-             "compact includeDeliveryPreviews")
+             "compact")
 ID_PARAMS = Obj(optional=_ID)
 STATUS_PARAMS = EMPTY
 RUN_PARAMS = Obj(optional={**_ID, "mode": Str(enum=["due", "force", "if-enabled"]),
@@ -194,10 +195,18 @@ class CronMethods:
         offset, limit = params.get("offset", 0), params.get("limit", 200)
         page = jobs[offset:offset + limit]
         more = offset + len(page) < len(jobs)
-        return {"jobs": [public(j) for j in page], "total": len(jobs), "offset": offset,
-                "limit": limit, "hasMore": more,
-                "nextOffset": offset + len(page) if more else None,
-                "snapshotRevision": snapshot_revision(jobs)}
+        out = {"jobs": [public(j) for j in page], "total": len(jobs), "offset": offset,
+               "limit": limit, "hasMore": more,
+               "nextOffset": offset + len(page) if more else None,
+               "snapshotRevision": snapshot_revision(jobs)}
+        if params.get("compact") is not True and params.get("includeDeliveryPreviews", True):
+            accounts = self._accounts()
+            out["deliveryPreviews"] = {j["id"]: delivery_preview(j, accounts) for j in page}
+        return out
+
+    def _accounts(self) -> dict[str, Any]:
+        announcer = self._scheduler.announcer
+        return announcer.accounts() if announcer is not None else {}
 
     @rpc("cron.status", STATUS_PARAMS)
     def cron_status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -271,8 +280,9 @@ class CronMethods:
             job["deleteAfterRun"] = True
         job["state"] = {"nextRunAtMs": sched.first_run(job["schedule"], now)
                         if job["enabled"] else None}
+        preview = delivery_preview(job, self._accounts())
         await self._scheduler.put(job, "added")
-        return public(job)
+        return {**public(job), "deliveryPreview": preview}
 
     @rpc("cron.update", UPDATE_PARAMS)
     async def cron_update(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -56,6 +56,41 @@ class Delivery(Base):
         self.spin(25)
         return self.app.cron.jobs[job["id"]]["state"]
 
+    def test_delivery_previews_say_where_a_run_would_deliver(self) -> None:
+        """cron.add's deliveryPreview and cron.list's deliveryPreviews, as the real gateway's
+        ({label, detail}), resolved as a run resolves (nothing sent)."""
+        def add(**delivery: Any) -> dict[str, Any]:
+            return self.ok(self.client, "cron.add", {
+                "name": "p", "schedule": {"kind": "every", "everyMs": 3_600_000},
+                "sessionTarget": "isolated", "wakeMode": "next-heartbeat",
+                "payload": {"kind": "agentTurn", "message": "hi"},
+                **({"delivery": delivery} if delivery else {})})
+
+        cases = [
+            ({"mode": "announce", "channel": "telegram", "to": "42"},
+             {"label": "announce -> telegram:42", "detail": "explicit"}),
+            ({"mode": "announce", "to": "42"},
+             {"label": "announce -> telegram:42", "detail": "the only configured channel"}),
+            ({"mode": "none"}, {"label": "not requested", "detail": "not requested"}),
+            ({"mode": "announce", "channel": "irc", "to": "#x"},
+             {"label": "announce -> irc:#x", "detail": "unknown channel: irc"}),
+            ({}, {"label": "announce -> last",
+                  "detail": "last -> no route, will fail-closed: " + dv.NO_RECIPIENT}),
+            ({"mode": "webhook", "to": "https://example.invalid/h"},
+             {"label": "webhook:https://example.invalid/h",
+              "detail": "delivery mode 'webhook' is not supported"}),
+        ]
+        ids = []
+        for delivery, preview in cases:
+            job = add(**delivery)
+            self.assertEqual(job["deliveryPreview"], preview, delivery)
+            ids.append(job["id"])
+        listed = self.ok(self.client, "cron.list", {})
+        self.assertEqual([listed["deliveryPreviews"][i] for i in ids], [p for _, p in cases])
+        self.assertNotIn("deliveryPreviews",
+                         self.ok(self.client, "cron.list", {"includeDeliveryPreviews": False}))
+        self.assertEqual(self.tg.sent, [])
+
     def test_announce_sends_the_final_text(self) -> None:
         state = self.run_job(mode="announce", channel="telegram", to="42", threadId=7)
         self.assertEqual(self.tg.sent, [("42", "1, 2, 3.", "7")])
