@@ -152,9 +152,7 @@ def delivery_preview(job: dict[str, Any], accounts: dict[str, Any]) -> dict[str,
     if mode == "webhook":
         return {"label": f"webhook:{to}" if to else "webhook",
                 "detail": f"delivery mode {mode!r} is not supported"}
-    found, _, why = resolve_channel({**plan, "mode": "announce"}, accounts)
-    if why is None and not to.strip():
-        why = NO_RECIPIENT
+    found, _, why = route({**plan, "mode": "announce"}, accounts)
     requested = channel or "last"
     if why is not None:
         where = requested if not to else f"{requested}:{to}"
@@ -164,9 +162,10 @@ def delivery_preview(job: dict[str, Any], accounts: dict[str, Any]) -> dict[str,
             "detail": "explicit" if channel else "the only configured channel"}
 
 
-def resolve_channel(plan: dict[str, Any], accounts: dict[str, Any]
-                    ) -> tuple[str | None, str | None, str | None]:
-    """The channel and account an announce goes through, or why there is none."""
+def route(plan: dict[str, Any], accounts: dict[str, Any]
+          ) -> tuple[str | None, str | None, str | None]:
+    """The channel and account an announce goes through, or why it has nowhere to go (no
+    such channel, or no recipient: no route to a previous one is kept)."""
     if plan.get("mode", "announce") != "announce":
         return None, None, f"delivery mode {plan.get('mode')!r} is not supported"
     channel = plan.get("channel")
@@ -177,7 +176,11 @@ def resolve_channel(plan: dict[str, Any], accounts: dict[str, Any]
         channel = next(iter(accounts))
     if channel not in accounts:
         return None, None, f"unknown channel: {channel}"
-    return channel, plan.get("accountId") or next(iter(accounts[channel])), None
+    account_id = plan.get("accountId") or next(iter(accounts[channel]))
+    to = plan.get("to")
+    if not isinstance(to, str) or not to.strip():
+        return channel, account_id, NO_RECIPIENT
+    return channel, account_id, None
 
 
 class Announcer:
@@ -203,9 +206,7 @@ class Announcer:
         if mode == "none":
             return {"lastDelivered": False, "lastDeliveryStatus": "not-requested"}, None
         to = plan.get("to") if isinstance(plan.get("to"), str) else ""
-        channel, account_id, why = self._resolve(plan)
-        if why is None and not to.strip():  # no route to a previous recipient is kept
-            why = NO_RECIPIENT
+        channel, account_id, why = route(plan, self.accounts())
         resolved = _resolved(plan, channel, account_id, why)
         body = text.strip()
         if not body or body.upper() in ACK_TOKENS:
@@ -232,9 +233,6 @@ class Announcer:
                       channel=channel, account=account_id, error=str(e))
             return self._failed(str(e) or type(e).__name__), resolved
         return {"lastDelivered": True, "lastDeliveryStatus": "delivered"}, resolved
-
-    def _resolve(self, plan: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-        return resolve_channel(plan, self.accounts())
 
     @staticmethod
     def _failed(why: str) -> dict[str, Any]:

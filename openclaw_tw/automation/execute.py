@@ -49,7 +49,7 @@ async def execute(sched: Scheduler, job: dict[str, Any], run_id: str, facts: dic
         row.renew(now)
         retention = session_retention_ms(sched.gw.settings.raw)
         if retention:  # earlier runs' transcripts, past cron.sessionRetention
-            await sched.sessions.prune_earlier(key, now - retention)
+            await sched.sessions.prune_earlier(row, now - retention)
     session_id = row.session_id
     timeout = payload.get("timeoutSeconds") or DEFAULT_TIMEOUT_S
     run = await sched.runtime.accept(row, payload["message"], f"cron-{run_id}", "agent", None,

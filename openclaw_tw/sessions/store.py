@@ -284,14 +284,12 @@ class SessionStore:
         recent = [(k, t) for k, t in self.recent if k != row.key] + [(row.key, row.updated_at)]
         self.recent = sorted(recent, key=lambda kv: kv[1], reverse=True)[:RECENT]
 
-    def prune_earlier(self, key: str, before_ms: int) -> Deferred[int]:
-        """Drop the transcripts of the key's earlier sessions (not its current one) written
+    def prune_earlier(self, row: SessionRow, before_ms: int) -> Deferred[int]:
+        """Drop the transcripts of the row's earlier sessions (not its current one) written
         before ``before_ms``: how many entries went."""
-        row = self.cache.get(key)
-        current = row.session_id if row is not None else ""
         return self.db.run(lambda conn: conn.execute(
             "DELETE FROM transcript WHERE session_key=? AND session_id != ? AND ts < ?",
-            (key, current, before_ms)).rowcount)
+            (row.key, row.session_id, before_ms)).rowcount)
 
     def delete(self, key: str) -> Deferred[bool]:
         self.cache.pop(key)

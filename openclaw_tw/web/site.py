@@ -6,8 +6,9 @@ request a header deadline (``HTTP_HEADER_TIMEOUT_S``, from the connection or fro
 response on a keep-alive socket) and then a body deadline (``HTTP_BODY_TIMEOUT_S``, the
 reference's request body timeout: 408 "Request body timeout") that bytes do not extend, and
 ``GatewaySite`` counts, per IP, the sockets still waiting for complete headers: past
-``MAX_PENDING_HTTP_PER_IP`` a new socket is answered 503 and closed before anything is parsed.  Trusted proxies are exempt from the per-IP count
-(every client behind them shares their address).  A WebSocket upgrade leaves the count when
+``MAX_PENDING_HTTP_PER_IP`` a new socket is answered 503 and closed before anything is
+parsed.  Trusted proxies are exempt from the per-IP count (every client behind them shares
+their address).  A WebSocket upgrade leaves the count when
 its headers are complete, before Autobahn takes the transport over.
 
 An upgrade whose whole head arrives in the socket's first read (what every client sends) is
