@@ -54,6 +54,18 @@ class Usage(unittest.TestCase):
                              (job, status, detail))
 
 
+def failing(provider_id: str, api: str, err: Exception) -> Any:
+    """A provider whose every call fails with ``err``."""
+    class Failing:
+        id = provider_id
+
+        def stream(self, *a: Any) -> Deferred[Any]:
+            return fail(err)
+
+    Failing.api = api  # type: ignore[attr-defined]
+    return Failing()
+
+
 class RunLog(Base):
     maxDiff = None
 
@@ -178,13 +190,9 @@ class RunLog(Base):
                        delivery={"mode": "announce", "channel": "telegram", "to": "42"})
         registry = self.app.runtime.registry
 
-        class Failing:
-            id, api = "fake", "openai-completions"
-
-            def stream(self, *a: Any) -> Deferred[Any]:
-                return fail(ProviderError("slow down", "rate_limit", http_status=429))
-
-        registry.providers["fake"] = Failing()
+        registry.providers["fake"] = failing("fake", "openai-completions",
+                                             ProviderError("slow down", "rate_limit",
+                                                           http_status=429))
         entry = self.run_once(job)
         self.assertEqual((entry["status"], entry["completionStatus"], entry["errorReason"],
                           entry["model"], entry["provider"], entry["deliveryStatus"]),
@@ -271,13 +279,8 @@ class HeartbeatRuns(Base):
     def test_a_failed_heartbeat(self) -> None:
         registry = self.app.runtime.registry
 
-        class Failing:
-            id, api = "offline", "offline"
-
-            def stream(self, *a: Any) -> Deferred[Any]:
-                return fail(ProviderError("the model is down", "unknown", http_status=503))
-
-        registry.providers["offline"] = Failing()
+        registry.providers["offline"] = failing("offline", "offline", ProviderError(
+            "the model is down", "unknown", http_status=503))
         entry = self.beat()
         self.assertEqual(entry["status"], "error")
         self.assertTrue(entry["error"].startswith("heartbeat failed: "), entry)
