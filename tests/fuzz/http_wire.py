@@ -9,6 +9,8 @@ import re
 
 import attrs
 
+from tests.support.ui_build import RawReply as Parsed  # one parsed answer
+
 _STATUS = re.compile(rb"HTTP/1\.[01] ([1-5][0-9]{2}) ([^\r\n]*)")
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CHUNK = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?")
@@ -48,18 +50,6 @@ class HttpInput:
         text = repr(data if len(data) <= 900 else data[:900]) + (
             f"… ({len(data)} bytes)" if len(data) > 900 else "")
         return f"{self.route} {self.framing} from {self.peer} reads={self.reads}: {text}"
-
-
-@attrs.frozen
-class Parsed:
-    status: int
-    reason: str
-    headers: dict[str, list[str]]  # lower-case names
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        values = self.headers.get(name.lower())
-        return values[0] if values else None
 
 
 class Malformed(AssertionError):
