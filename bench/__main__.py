@@ -19,13 +19,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import controlui, state_scale
+from bench import controlui, floor, state_scale
 from bench import scenarios as sc
 from bench.mockllm import provider_config
 from bench.report import Recorder, table
 from bench.servers import (
     REF_DIR,
     REPO,
+    Floor,
     Gateway,
     Ours,
     OursMetricsOff,
@@ -100,6 +101,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--metrics-ab", action="store_true",
                     help="ours with metrics on (default) vs ours with --metrics off, instead "
                          "of ours vs theirs (the cost of /metrics' counters)")
+    ap.add_argument("--floor", action="store_true",
+                    help="also measure bench/floor.py's bare handshake servers (handshake and "
+                         "idle RSS only): what the stack allows, beside ours")
     ap.add_argument("--no-mock-chat", action="store_true",
                     help="skip the chat turns against the loopback mock OpenAI server")
     ap.add_argument("--ui-runs", type=int, help="control-ui: cold loads per target")
@@ -143,14 +147,16 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
                 rec.na(name, "*", "theirs", reason)
             if "startup" in args.names:
                 rec.na("idle", "*", "theirs", reason)
+    floors: list[Gateway] = ([Floor(workdir / f"floor-{k}", secrets.token_urlsafe(18), k)
+                              for k in floor.KINDS[::-1]] if args.floor else [])
     ctx.chat_ready = {"ours": None, "theirs": THEIRS_NO_CHAT,  # offline-model variant
                       OursMetricsOff.name: None}
-    for gw in gws:
+    for gw in gws + floors:
         log(f"{gw.name}: {gw.describe()}  (work dir {gw.workdir})")
 
     if "startup" in args.names:
         for rep in range(p.startup_runs):
-            for gw in gws:
+            for gw in gws + floors:
                 try:
                     await sc.run_startup(ctx, gw, rep)
                     r = [x for x in rec.rows if x["scenario"] == "startup"][-1]
@@ -176,16 +182,17 @@ async def amain(args: argparse.Namespace, rec: Recorder, workdir: Path) -> None:
         await state_scale.run(ctx, gws, Path(args.state_cache), args.quick, args.sizes, log)
     rest = [n for n in args.names if n in sc.SCENARIOS]
     if rest:
-        await long_lived_phase(ctx, gws, rest, args)
+        await long_lived_phase(ctx, gws, rest, args, floors if "handshake" in rest else [])
     if "control-ui" in args.names:
         await control_ui_phase(ctx, gws, args)
 
 
 async def long_lived_phase(ctx: sc.Ctx, gws: list[Gateway], rest: list[str],
-                           args: argparse.Namespace) -> None:
+                           args: argparse.Namespace, floors: list[Gateway]) -> None:
+    """``floors`` (``--floor``) take part in ``handshake`` only."""
     p, rec = ctx.params, ctx.rec
     live: list[Gateway] = []
-    for gw in gws:
+    for gw in gws + floors:
         try:
             await start_long_lived(gw, p)
             live.append(gw)
@@ -198,7 +205,8 @@ async def long_lived_phase(ctx: sc.Ctx, gws: list[Gateway], rest: list[str],
         for name in rest:
             fn = sc.SCENARIOS[name]
             for rep in range(sc.reps_for(name, p)):
-                for gw in (live if rep % 2 == 0 else live[::-1]):  # A/B, then B/A
+                targets = [g for g in live if g not in floors or name == "handshake"]
+                for gw in (targets if rep % 2 == 0 else targets[::-1]):  # A/B, then B/A
                     if gw.proc is None or gw.proc.poll() is not None:
                         log(f"{gw.name} is down; restarting")
                         await start_long_lived(gw, p)
@@ -391,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         rec.close()
         servers = ("ours", OursMetricsOff.name) if args.metrics_ab else ("ours", "theirs")
         text = header(meta, args, jsonl) + table(rec.rows, servers) + "\n" + \
-            state_scale.table(rec.rows)
+            state_scale.table(rec.rows) + floor.table(rec.rows)
         (results / "latest.md").write_text(text)
         print(text)
         if args.keep or not ok:

@@ -259,6 +259,25 @@ class OursMetricsOff(Ours):
         return [*super().argv(), "--metrics", "off"]
 
 
+class Floor(Gateway):
+    """One of bench/floor.py's bare handshake servers (``--floor``): handshake and idle only."""
+
+    def __init__(self, workdir: Path, token: str, kind: str) -> None:
+        super().__init__(workdir, token)
+        self.kind = kind
+        self.name = f"floor-{kind}"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "bench.floor", "serve", self.kind, str(self.port),
+                self.token]
+
+    def env(self) -> dict[str, str]:
+        return clean_env(HOME=str(self.home), TMPDIR=str(self.tmp), PYTHONPATH=str(REPO))
+
+    def twin(self, tag: str) -> Gateway:
+        return Floor(self.workdir.parent / f"{self.name}-{tag}", self.token, self.kind)
+
+
 class Theirs(Gateway):
     name = "theirs"
 
