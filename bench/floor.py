@@ -8,6 +8,8 @@ measures them beside ours (``handshake`` and ``startup``'s idle RSS) and prints 
 - ``floor-twisted``: a ``twisted.internet.protocol.Protocol`` on the epoll reactor, after
   importing what the gateway is built on (twisted.web, Autobahn, pyOpenSSL, cryptography,
   sqlite3, orjson), so its idle RSS is the import floor too; Autobahn is loaded, not used.
+- ``floor-autobahn``: the same on Autobahn's ``WebSocketServerProtocol`` (its own upgrade
+  parsing, framing, UTF-8 check and close handshake), as the gateway uses it.
 
 Both do the least a v4 handshake needs: the upgrade (Sec-WebSocket-Accept), ``connect.challenge``
 with a fresh nonce, ``connect`` read and the token compared, the Ed25519 signature verified over
@@ -28,7 +30,7 @@ from typing import Any
 import orjson
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-KINDS = ("epoll", "twisted")
+KINDS = ("epoll", "twisted", "autobahn")
 
 
 def frame(payload: bytes, opcode: int = 1) -> bytes:
@@ -214,7 +216,7 @@ def serve_twisted(port: int, token: str) -> None:
     reactor.run()
 
 
-FLOORS = ("floor-twisted", "floor-epoll")
+FLOORS = ("floor-autobahn", "floor-twisted", "floor-epoll")
 FLOOR_FIGURES = (("handshake", "token-seq", "cpu_per_op", "token handshake, sequential: CPU"),
                  ("handshake", "token-c16", "cpu_per_op", "token handshake, 16 concurrent: CPU"),
                  ("handshake", "device-seq", "cpu_per_op", "device-signed, sequential: CPU"),
@@ -236,8 +238,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         return ""
     servers = ("ours", *FLOORS)
     lines = ["", "### The floor under the handshake (`--floor`, bench/floor.py)", "",
-             "| figure | ours | floor-twisted | floor-epoll | ours − floor-twisted |",
-             "|---|---|---|---|---|"]
+             "| figure | ours | floor-autobahn | floor-twisted | floor-epoll "
+             "| ours − floor-twisted |", "|---|---|---|---|---|---|"]
     for scenario, variant, key, label in FLOOR_FIGURES:
         med: dict[str, float | None] = {}
         for s in servers:
@@ -252,11 +254,42 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def serve_autobahn(port: int, token: str) -> None:
+    import sqlite3  # noqa: F401
+
+    import cryptography.hazmat.primitives.asymmetric.ed25519  # noqa: F401
+    import OpenSSL  # noqa: F401
+    import twisted.web.server  # noqa: F401
+    from twisted.internet import epollreactor
+
+    epollreactor.install()
+    from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+    from twisted.internet import reactor
+
+    class Floor(WebSocketServerProtocol):
+        def onOpen(self) -> None:
+            self.hs = Handshake(token)
+            self.hs.nonce, self.hs.ts = os.urandom(16).hex(), int(time.time() * 1000)
+            self.sendMessage(orjson.dumps({"type": "event", "event": "connect.challenge",
+                                           "payload": {"nonce": self.hs.nonce,
+                                                       "ts": self.hs.ts}}))
+
+        def onMessage(self, payload: bytes, isBinary: bool) -> None:
+            self.sendMessage(orjson.dumps(self.hs._connect(orjson.loads(payload))))
+
+    factory = WebSocketServerFactory(f"ws://127.0.0.1:{port}")
+    factory.protocol = Floor
+    factory.setProtocolOptions(openHandshakeTimeout=30, autoPingInterval=0)
+    reactor.listenTCP(port, factory, backlog=512, interface="127.0.0.1")
+    reactor.run()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 4 or argv[0] != "serve" or argv[1] not in KINDS:
-        print("usage: python -m bench.floor serve {epoll|twisted} PORT TOKEN", file=sys.stderr)
+        print("usage: python -m bench.floor serve {epoll|twisted|autobahn} PORT TOKEN", file=sys.stderr)
         return 2
-    (serve_epoll if argv[1] == "epoll" else serve_twisted)(int(argv[2]), argv[3])
+    serve = {"epoll": serve_epoll, "twisted": serve_twisted, "autobahn": serve_autobahn}
+    serve[argv[1]](int(argv[2]), argv[3])
     return 0
 
 
