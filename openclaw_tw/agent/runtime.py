@@ -50,6 +50,8 @@ DEFAULT_TIMEOUT_S = 600.0
 MAX_TOOL_ROUNDS = 6
 HISTORY_TURNS = 40
 SHUTDOWN_GRACE_S = 1.5
+SETTLED_KEEP_S = 300.0  # a settled run answers agent.wait this long ...
+MAX_SETTLED_RUNS = 1000  # ... unless this many newer ones settled since (oldest go first)
 # A run started by an interactive UI (the TUI, the Control UI, webchat: client mode "ui" or
 # "webchat") ends no sooner than this after it was accepted; see AgentRuntime._ack_grace.
 ACK_GRACE_S = 0.25
@@ -471,7 +473,16 @@ class AgentRuntime(ToolRounds, Service):
         old = self._forget_timers.pop(run.run_id, None)
         if old is not None and old.active():
             old.cancel()
-        self._forget_timers[run.run_id] = self.gw.clock.callLater(300, forget)
+        self._forget_timers[run.run_id] = self.gw.clock.callLater(SETTLED_KEEP_S, forget)
+        # Bounded whatever the rate of turns: a settled run holds its whole reply text.
+        while len(self._forget_timers) > MAX_SETTLED_RUNS:
+            oldest = next(iter(self._forget_timers))
+            timer = self._forget_timers.pop(oldest)
+            if timer.active():
+                timer.cancel()
+            stale = self.runs.get(oldest)
+            if stale is not None and stale.state == "done":
+                del self.runs[oldest]
 
     # -- events ---------------------------------------------------------------------------------
 

@@ -32,3 +32,32 @@ class SettledRunReleasesSocket(SynchronousTestCase):
         self.assertFalse(any(id(o) == proto_id for o in gc.get_objects()
                              if isinstance(o, GatewayProtocol)))
         self.assertEqual(len(app.runtime.runs), 1)  # still there for agent.wait
+
+
+class SettledRunsBounded(SynchronousTestCase):
+    """Settled runs are kept for agent.wait, but never more than MAX_SETTLED_RUNS of them:
+    each holds its whole reply, and a client can finish turns as fast as the model answers."""
+
+    def test_oldest_settled_runs_forgotten_beyond_the_cap(self) -> None:
+        from openclaw_tw.agent import runtime
+
+        self.patch(runtime, "MAX_SETTLED_RUNS", 3)
+        app, clock = make_app()
+        client = hello(app.hub, scopes=["operator.write", "operator.read"])
+        for i in range(5):
+            ok(client, "chat.send", {"sessionKey": f"s{i}", "message": "hi",
+                                     "idempotencyKey": f"k{i}"})
+            for _ in range(400):
+                clock.advance(0.01)
+        self.assertEqual(sorted(app.runtime.runs), ["k2", "k3", "k4"])
+        self.assertTrue(all(r.state == "done" for r in app.runtime.runs.values()))
+        long_timers = [c for c in clock.getDelayedCalls()
+                       if c.getTime() - clock.seconds() > 200]
+        self.assertEqual(len(long_timers), 3, "the evicted runs' forget timers are cancelled")
+        newest = ok(client, "agent.wait", {"runId": "k4", "timeoutMs": 1000})
+        self.assertEqual(newest["status"], "ok")
+        evicted = client.request("agent.wait", {"runId": "k0", "timeoutMs": 500})
+        clock.advance(0.501)
+        self.assertEqual(client.response(evicted)["payload"], {"runId": "k0", "status": "timeout"})
+        clock.advance(300)
+        self.assertEqual(app.runtime.runs, {})
