@@ -7,13 +7,14 @@ restart; they still expire at their original ``expiresAtMs``.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 
-from openclaw_tw.errors import invalid_request
+from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.protocol import scopes as S
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ APPROVAL_CAPS = frozenset({"approvals", "exec-approvals"})
 DEFAULT_TIMEOUT_MS = 120_000
 MAX_TIMEOUT_MS = 24 * 3600 * 1000
 FINISHED_TTL_S = 600.0
+MAX_PENDING = 1000  # pending approvals (each persisted, each up to 24 h); more are refused
+MAX_FINISHED = 1000  # finished ones kept for get/waitDecision (FINISHED_TTL_S, oldest first)
 REQUEST_FIELDS = ("command", "commandArgv", "systemRunBinding", "systemRunPlan", "cwd", "nodeId",
                   "host", "security", "ask", "warningText", "scope")
 TAIL_FIELDS = ("agentId", "resolvedPath", "sessionKey", "sessionId", "runId", "toolCallId",
@@ -101,7 +104,8 @@ class ExecApprovals(Service):
         self.gw = gw
         self.store = store
         self.history = history
-        self.records: dict[str, Approval] = {}
+        self.records: dict[str, Approval] = {}  # pending and recently finished, by id
+        self._finished: OrderedDict[str, float] = OrderedDict()  # id -> finished at, oldest first
 
     # -- restore -------------------------------------------------------------------------------
 
@@ -153,6 +157,10 @@ class ExecApprovals(Service):
         approval_id = params.get("id") or str(uuid.uuid4())
         if approval_id in self.records:
             raise invalid_request("approval id already exists")
+        if len(self.records) - len(self._finished) >= MAX_PENDING:
+            raise GatewayError(UNAVAILABLE, f"too many pending approvals ({MAX_PENDING}); "
+                               "resolve or let some expire first", retryable=True,
+                               retry_after_ms=5000)
         request: dict[str, Any] = {k: params.get(k) for k in REQUEST_FIELDS}
         plan = params.get("systemRunPlan") or {}
         argv = request["commandArgv"] or plan.get("argv")
@@ -203,9 +211,15 @@ class ExecApprovals(Service):
         now = self.gw.clock.seconds()
         appr.finished_at = now
         self.records[appr.id] = appr
-        for old in [a for a in self.records.values() if a.finished_at is not None
-                    and a.finished_at + FINISHED_TTL_S < now]:
-            del self.records[old.id]
+        finished = self._finished
+        finished.pop(appr.id, None)
+        finished[appr.id] = now
+        while finished:
+            oldest, at = next(iter(finished.items()))
+            if at + FINISHED_TTL_S >= now and len(finished) <= MAX_FINISHED:
+                break
+            del finished[oldest]
+            self.records.pop(oldest, None)
 
     def _remember(self, appr: Approval, resolved_at: int) -> None:
         """Write a terminal approval to the history (``approval.history``)."""

@@ -186,3 +186,35 @@ class PolicyFile(ApprovalCase):
         self.assertIn("security must be one of", bad["error"]["message"])
         self.assertEqual(call(operator(self.gw, ["operator.approvals"]), "exec.approvals.get")
                          ["error"]["code"], "FORBIDDEN")
+
+
+class PendingBounded(ApprovalCase):
+    """Pending approvals are persisted and may wait 24 h: past MAX_PENDING a request is refused
+    (UNAVAILABLE, retryable) instead of growing memory and the store without bound."""
+
+    def test_requests_beyond_the_cap_refused_until_one_settles(self) -> None:
+        from openclaw_tw.approvals import service
+
+        self.patch(service, "MAX_PENDING", 3)
+        approver, requester = self.approver(), self.requester()
+        ids = [self.request(requester)[1]["payload"]["id"] for _ in range(3)]
+        _, refused = self.request(requester)
+        self.assertFalse(refused["ok"])
+        self.assertEqual((refused["error"]["code"], refused["error"]["retryable"]),
+                         ("UNAVAILABLE", True))
+        self.assertIn("too many pending approvals", refused["error"]["message"])
+        self.assertEqual(len(call(approver, "exec.approval.list")["payload"]), 3)
+        call(approver, "exec.approval.resolve", {"id": ids[0], "decision": "deny"})
+        _, again = self.request(requester)
+        self.assertEqual(again["payload"]["status"], "accepted")
+
+    def test_finished_records_bounded_in_count(self) -> None:
+        from openclaw_tw.approvals import service
+
+        self.patch(service, "MAX_FINISHED", 2)
+        requester = self.requester()  # no approval client: each request finishes at once
+        for i in range(4):
+            self.request(requester, id=f"a{i}")
+        got = [call(requester, "exec.approval.waitDecision", {"id": f"a{i}"})
+               for i in range(4)]
+        self.assertEqual([g["ok"] for g in got], [False, False, True, True])
