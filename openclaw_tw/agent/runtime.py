@@ -35,9 +35,9 @@ from openclaw_tw.agent.models import (
     Usage,
 )
 from openclaw_tw.agent.run import AlreadyRecorded, Outcome, Run
+from openclaw_tw.agent.run_events import RunEvents, assistant_message
+from openclaw_tw.agent.settled import SettledRuns
 from openclaw_tw.agent.tool_rounds import ToolRounds
-from openclaw_tw.automation.heartbeat import hidden_chat_event
-from openclaw_tw.protocol import scopes as S
 from openclaw_tw.sessions.store import SessionRow, SessionStore
 
 if TYPE_CHECKING:
@@ -50,15 +50,13 @@ DEFAULT_TIMEOUT_S = 600.0
 MAX_TOOL_ROUNDS = 6
 HISTORY_TURNS = 40
 SHUTDOWN_GRACE_S = 1.5
-SETTLED_KEEP_S = 300.0  # a settled run answers agent.wait this long ...
-MAX_SETTLED_RUNS = 1000  # ... unless this many newer ones settled since (oldest go first)
 # A run started by an interactive UI (the TUI, the Control UI, webchat: client mode "ui" or
 # "webchat") ends no sooner than this after it was accepted; see AgentRuntime._ack_grace.
 ACK_GRACE_S = 0.25
 INTERACTIVE_MODES = frozenset({"ui", "webchat"})
 
 
-class AgentRuntime(ToolRounds, Service):
+class AgentRuntime(RunEvents, ToolRounds, Service):
     name = "agents"
 
     def __init__(self, gw: Gateway, store: SessionStore, registry: ModelRegistry) -> None:
@@ -70,7 +68,7 @@ class AgentRuntime(ToolRounds, Service):
         self.queues: dict[str, deque[Run]] = {}
         self.on_session_changed: Callable[[SessionRow, str], None] = lambda row, reason: None
         self.exec_tool: Any = None  # agent.exec_tool.ExecTool when tools.exec.enabled
-        self._forget_timers: dict[str, Any] = {}  # run id -> delayed call dropping the run
+        self.settled = SettledRuns(gw.clock, self.runs)  # finished runs, for agent.wait
         self.ack_grace_s = ACK_GRACE_S
 
     # -- accepting ----------------------------------------------------------------------------
@@ -224,10 +222,7 @@ class AgentRuntime(ToolRounds, Service):
         active = list(self.active.values())
         self.abort(None, None, "shutdown")
         super().stopService()
-        timers, self._forget_timers = self._forget_timers, {}
-        for timer in timers.values():
-            if timer.active():
-                timer.cancel()
+        self.settled.clear()
         for provider in self.registry.providers.values():
             close = getattr(provider, "close", None)
             if close is not None:
@@ -384,7 +379,7 @@ class AgentRuntime(ToolRounds, Service):
             "stopReason": result.stop_reason, "livenessState": "working",
             "executionSettled": True, "terminalReceipt": receipt,
             "terminalReply": {"disposition": "visible", "text": text}}, sid=True)
-        self._chat(run, "final", stopReason=result.stop_reason, message=_message(text, now),
+        self._chat(run, "final", stopReason=result.stop_reason, message=assistant_message(text, now),
                    usage=usage)
         self._settle(run, outcome)
 
@@ -430,7 +425,7 @@ class AgentRuntime(ToolRounds, Service):
             await self.store.append(row, "custom", _aborted_body(reason, now), run.run_id)
         else:
             await self.store.save(row)
-        self._chat(run, "aborted", stopReason=reason, message=_message(run.text, now))
+        self._chat(run, "aborted", stopReason=reason, message=assistant_message(run.text, now))
         self._agent(run, "lifecycle", {"phase": "end", "status": "cancelled", "aborted": True,
                                        "stopReason": reason, "startedAt": run.started_at,
                                        "endedAt": now}, sid=True)
@@ -461,76 +456,10 @@ class AgentRuntime(ToolRounds, Service):
         self._forget_later(run)
 
     def _forget_later(self, run: Run) -> None:
-        def forget() -> None:
-            self._forget_timers.pop(run.run_id, None)
-            if self.runs.get(run.run_id) is run:
-                del self.runs[run.run_id]
-
-        if not self.running:  # stopping: nothing will ask for this run again
-            forget()
-            return
-
-        old = self._forget_timers.pop(run.run_id, None)
-        if old is not None and old.active():
-            old.cancel()
-        self._forget_timers[run.run_id] = self.gw.clock.callLater(SETTLED_KEEP_S, forget)
-        # Bounded whatever the rate of turns: a settled run holds its whole reply text.
-        while len(self._forget_timers) > MAX_SETTLED_RUNS:
-            oldest = next(iter(self._forget_timers))
-            timer = self._forget_timers.pop(oldest)
-            if timer.active():
-                timer.cancel()
-            stale = self.runs.get(oldest)
-            if stale is not None and stale.state == "done":
-                del self.runs[oldest]
-
-    # -- events ---------------------------------------------------------------------------------
-
-    def _delta(self, run: Run, text: str) -> None:
-        if not text or run.outcome is not None:
-            return
-        run.text += text
-        self._agent(run, "assistant", {"text": run.text, "delta": text,
-                                       "itemId": f"{run.item_id}:1"}, drop=True)
-        self._chat(run, "delta", drop=True, deltaText=text,
-                   message=_message(run.text, self.gw.now_ms()))
-        for listener in list(run.listeners):
-            try:
-                listener(text)
-            except Exception:  # a broken listener must not break the run or its events
-                _log.failure("run {run}: delta listener failed", run=run.run_id)
-
-    def _status(self, run: Run, phase: str) -> None:
-        run.seq += 1
-        self._chat(run, "status", phase=phase)
-        self._broadcast("agent", self._agent_payload(run, "run_status", {"phase": phase},
-                                                     bump=False))
-
-    def _agent(self, run: Run, stream: str, data: dict[str, Any], sid: bool = False,
-               drop: bool = False) -> None:
-        self._broadcast("agent", self._agent_payload(run, stream, data, sid=sid), drop)
-
-    def _agent_payload(self, run: Run, stream: str, data: dict[str, Any], sid: bool = False,
-                       bump: bool = True) -> dict[str, Any]:
-        if bump:
-            run.seq += 1
-        payload: dict[str, Any] = {"runId": run.run_id, "stream": stream, "data": data,
-                                   "sessionKey": run.session_key, "agentId": run.row.agent_id,
-                                   "seq": run.seq, "ts": self.gw.now_ms()}
-        if sid:
-            payload["sessionId"] = run.row.session_id
-        return payload
-
-    def _chat(self, run: Run, state: str, drop: bool = False, **fields: Any) -> None:
-        message = fields.get("message")
-        if hidden_chat_event(run.run_id, state, message["content"][0]["text"] if message else ""):
-            return  # a heartbeat's stream and acknowledgment are not chat
-        payload = {"runId": run.run_id, "sessionKey": run.session_key,
-                   "agentId": run.row.agent_id, "seq": run.seq, "state": state, **fields}
-        self._broadcast("chat", payload, drop)
-
-    def _broadcast(self, event: str, payload: dict[str, Any], drop: bool = False) -> None:
-        self.gw.broadcast(event, payload, scope=S.READ, drop_if_slow=drop)
+        if self.running:
+            self.settled.keep(run)
+        elif self.runs.get(run.run_id) is run:  # stopping: nothing will ask for it again
+            del self.runs[run.run_id]
 
 
 def record_usage(row: SessionRow, usage: Usage, last_call: Usage | None,
@@ -553,7 +482,3 @@ def _aborted_body(reason: str, ts: int) -> dict[str, Any]:
     return {"role": "custom", "customType": "run-aborted", "display": True,
             "content": f"This turn was aborted before a reply ({reason}).", "timestamp": ts,
             "abortReason": reason}
-
-
-def _message(text: str, ts: int) -> dict[str, Any]:
-    return {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts}

@@ -39,9 +39,9 @@ class SettledRunsBounded(SynchronousTestCase):
     each holds its whole reply, and a client can finish turns as fast as the model answers."""
 
     def test_oldest_settled_runs_forgotten_beyond_the_cap(self) -> None:
-        from openclaw_tw.agent import runtime
+        from openclaw_tw.agent import settled
 
-        self.patch(runtime, "MAX_SETTLED_RUNS", 3)
+        self.patch(settled, "MAX_SETTLED_RUNS", 3)
         app, clock = make_app()
         client = hello(app.hub, scopes=["operator.write", "operator.read"])
         for i in range(5):
