@@ -97,7 +97,14 @@ class Run:
         return self.row.key
 
     def finished(self) -> Deferred[Outcome]:
-        d: Deferred[Outcome] = Deferred()
+        """Fires with the outcome; cancelling it (a wait that timed out) takes it off the
+        run, so repeated short waits on a long run do not pile up."""
+
+        def cancelled(d: Deferred[Outcome]) -> None:
+            if d in self.waiters:
+                self.waiters.remove(d)
+
+        d: Deferred[Outcome] = Deferred(cancelled)
         if self.outcome is not None:
             d.callback(self.outcome)
         else:

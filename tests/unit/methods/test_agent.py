@@ -130,6 +130,22 @@ class AgentMethod(SynchronousTestCase):
             self.assertEqual(waited["terminalReply"],
                              {"disposition": "visible", "text": "Hello from the mock model."})
 
+    def test_timed_out_waits_leave_no_waiter_on_the_run(self) -> None:
+        """A client polling agent.wait with short timeouts on a long run: each timed-out wait
+        is taken off the run (1,000 answered waits used to leave 1,000 Deferreds on it)."""
+        fake = install_fake(self.app)
+        send(self.c, "main", "hi", "k1")
+        before = len(self.app.runtime.runs["k1"].waiters)  # the chat.send's own
+        for _ in range(50):
+            rid = self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 0})
+            self.clock.advance(0.001)
+            self.assertEqual(self.c.response(rid)["payload"]["status"], "timeout")
+        self.assertEqual(len(self.app.runtime.runs["k1"].waiters), before)
+        pending = self.c.request("agent.wait", {"runId": "k1", "timeoutMs": 20_000})
+        self.assertEqual(len(self.app.runtime.runs["k1"].waiters), before + 1)
+        fake.calls[0].finish("done")
+        self.assertEqual(self.c.response(pending)["payload"]["status"], "ok")
+
     def test_wait_unknown_run_times_out(self) -> None:
         rid = self.c.request("agent.wait", {"runId": "no-such-run", "timeoutMs": 500})
         self.clock.advance(0.499)
