@@ -38,7 +38,10 @@ if TYPE_CHECKING:
     from openclaw_tw.interfaces import IConnection
 
 _S1 = Str(min_len=1)
-SUBSCRIBE = Obj({"key": _S1}, {"agentId": _S1, "includeApprovals": Bool()})
+MAX_KEY_CHARS = 4096  # a subscription holds its key for the connection's life ...
+MAX_MESSAGE_SUBSCRIPTIONS = 256  # ... and a connection holds at most this many
+SUBSCRIBE = Obj({"key": Str(min_len=1, max_len=MAX_KEY_CHARS)},
+                {"agentId": _S1, "includeApprovals": Bool()})
 UNSUBSCRIBE = Obj({"key": _S1}, {"agentId": _S1})
 VIEWERS = Obj({"sessionKeys": Arr(Str(min_len=1, max_len=512), max_items=32)},
               {"agentId": _S1})
@@ -47,8 +50,11 @@ APPROVALS_NEEDED = ("sessions.messages.subscribe includeApprovals requires a pai
                     "gateway scope: operator.approvals")
 
 
+MESSAGES_PREFIX = "messages:"
+
+
 def messages_subscription(key: str) -> str:
-    return f"messages:{key}"
+    return MESSAGES_PREFIX + key
 
 
 class SessionMessagesMethods:
@@ -95,7 +101,13 @@ class SessionMessagesMethods:
         if approvals and not (ctx.conn.device_id and
                               S.scope_satisfied(S.APPROVALS, ctx.conn.scopes)):
             raise invalid_request(APPROVALS_NEEDED)
-        ctx.conn.subscriptions.add(messages_subscription(key))
+        name = messages_subscription(key)
+        subs = ctx.conn.subscriptions
+        if name not in subs and sum(1 for s in subs if s.startswith(MESSAGES_PREFIX)) \
+                >= MAX_MESSAGE_SUBSCRIPTIONS:
+            raise invalid_request(f"too many sessions.messages subscriptions on this connection "
+                                  f"(at most {MAX_MESSAGE_SUBSCRIPTIONS}); unsubscribe some first")
+        subs.add(name)
         out: dict[str, Any] = {"subscribed": True, "key": key}
         if approvals:
             out["approvalReplay"] = {"sessionKey": key, "updatedAtMs": self.now_ms(),

@@ -37,6 +37,21 @@ class SessionMessages(SynchronousTestCase):
         self.assertEqual(ok(self.c, "sessions.messages.subscribe",
                             {"key": "work", "agentId": "ops"})["key"], "agent:ops:work")
 
+    def test_subscriptions_bounded_per_connection(self) -> None:
+        from openclaw_tw.methods import session_messages
+
+        self.patch(session_messages, "MAX_MESSAGE_SUBSCRIPTIONS", 3)
+        for i in range(3):
+            ok(self.c, "sessions.messages.subscribe", {"key": f"s{i}"})
+        ok(self.c, "sessions.messages.subscribe", {"key": "s1"})  # already held: fine
+        refused = call(self.c, "sessions.messages.subscribe", {"key": "s3"})
+        self.assertEqual(refused["error"]["code"], "INVALID_REQUEST")
+        self.assertIn("too many sessions.messages subscriptions", refused["error"]["message"])
+        ok(self.c, "sessions.messages.unsubscribe", {"key": "s0"})
+        ok(self.c, "sessions.messages.subscribe", {"key": "s3"})
+        long_key = call(self.c, "sessions.messages.subscribe", {"key": "k" * 4097})
+        self.assertEqual(long_key["error"]["code"], "INVALID_REQUEST")
+
     def test_approval_replay_for_a_paired_approver(self) -> None:
         ui = WSClient(self.gw)
         res = Device().connect(ui, scopes=APPROVERS)
