@@ -264,3 +264,24 @@ class AuthRateLimiterUnitTests(SynchronousTestCase):
             self.limiter.record_failure(REMOTE, False)
             self.clock.advance(5)  # 10 failures over 45 s
         self.assertIsNotNone(self.limiter.retry_after_ms(REMOTE, False))
+
+    def test_lockouts_of_addresses_never_seen_again_are_dropped(self) -> None:
+        """Each locked-out address used to stay until that same address was looked up again:
+        distinct sources (an IPv6 /64 has plenty) grew the table without end."""
+        self.patch(ratelimit, "MAX_TRACKED", 5)
+        for n in range(8):
+            for _ in range(10):
+                self.limiter.record_failure(f"10.1.0.{n}", False)
+        self.assertIsNone(self.limiter.retry_after_ms("10.1.0.0", False))  # evicted, oldest
+        self.assertIsNotNone(self.limiter.retry_after_ms("10.1.0.7", False))
+        self.assertLessEqual(len(self.limiter), 5)
+        self.clock.advance(301)
+        self.limiter.record_failure("10.2.0.1", False)
+        for _ in range(9):
+            self.limiter.record_failure("10.2.0.1", False)
+        self.assertEqual(len(self.limiter._locked_until), 1)  # the expired ones swept
+
+    def test_failures_kept_per_address_bounded(self) -> None:
+        for _ in range(1000):
+            self.limiter.record_failure("127.0.0.1", True)
+        self.assertEqual(len(self.limiter._failures["127.0.0.1"]), ratelimit.KEPT_FAILURES)
