@@ -11,6 +11,7 @@ import attrs
 from twisted.internet.defer import Deferred
 
 from openclaw_tw.agent.models import ModelResult, Usage
+from openclaw_tw.errors import UNAVAILABLE, GatewayError
 from openclaw_tw.sessions.store import SessionRow
 
 if TYPE_CHECKING:
@@ -23,6 +24,14 @@ class AlreadyRecorded(Exception):
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id)
         self.run_id = run_id
+
+
+class TooManyRuns(GatewayError):
+    """A turn refused before anything is recorded: its session (or the gateway) already has
+    as many unfinished runs as it keeps; retryable once some end."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(UNAVAILABLE, message, retryable=True, retry_after_ms=2000)
 
 
 @attrs.frozen

@@ -34,7 +34,7 @@ from openclaw_tw.agent.models import (
     ProviderError,
     Usage,
 )
-from openclaw_tw.agent.run import AlreadyRecorded, Outcome, Run
+from openclaw_tw.agent.run import AlreadyRecorded, Outcome, Run, TooManyRuns
 from openclaw_tw.agent.run_events import RunEvents, assistant_message
 from openclaw_tw.agent.settled import SettledRuns
 from openclaw_tw.agent.tool_rounds import ToolRounds
@@ -50,6 +50,10 @@ DEFAULT_TIMEOUT_S = 600.0
 MAX_TOOL_ROUNDS = 6
 HISTORY_TURNS = 40
 SHUTDOWN_GRACE_S = 1.5
+# Unfinished runs (accepted, queued or running) are held in memory with their messages: a
+# session keeps at most this many (its active run and its queue), the gateway at most ...
+MAX_UNFINISHED_PER_SESSION = 128
+MAX_UNFINISHED = 1024  # ... this many over all sessions; more are refused (TooManyRuns)
 # A run started by an interactive UI (the TUI, the Control UI, webchat: client mode "ui" or
 # "webchat") ends no sooner than this after it was accepted; see AgentRuntime._ack_grace.
 ACK_GRACE_S = 0.25
@@ -69,6 +73,7 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
         self.on_session_changed: Callable[[SessionRow, str], None] = lambda row, reason: None
         self.exec_tool: Any = None  # agent.exec_tool.ExecTool when tools.exec.enabled
         self.settled = SettledRuns(gw.clock, self.runs)  # finished runs, for agent.wait
+        self._unfinished: dict[str, int] = {}  # session key -> runs accepted, not yet settled
         self.ack_grace_s = ACK_GRACE_S
 
     # -- accepting ----------------------------------------------------------------------------
@@ -88,6 +93,14 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
         run is ``Run.finished()``."""
         if run_id in self.runs:  # a run with this key is live or just ended: never replace it
             return fail(AlreadyRecorded(run_id))
+        in_session = self._unfinished.get(row.key, 0)
+        if in_session >= MAX_UNFINISHED_PER_SESSION:
+            return fail(TooManyRuns(f"session {row.key[:64]!r} already has {in_session} "
+                                    "unfinished runs; wait for one to end"))
+        if sum(self._unfinished.values()) >= MAX_UNFINISHED:
+            return fail(TooManyRuns(f"the gateway already has {MAX_UNFINISHED} unfinished runs; "
+                                    "wait for some to end"))
+        self._unfinished[row.key] = in_session + 1
         now = self.gw.now_ms()
         run = Run(run_id, row, kind, message, origin, timeout_s or DEFAULT_TIMEOUT_S,
                   model_ref or row.overrides.get("model"), now,
@@ -110,6 +123,7 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
             return run
 
         def failed(f: Any) -> Any:
+            self._count_ended(run)
             if self.runs.get(run_id) is run:
                 del self.runs[run_id]
             if f.check(sqlite3.IntegrityError):
@@ -444,6 +458,7 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
 
     def _settle(self, run: Run, outcome: Outcome) -> None:
         run.outcome, run.state = outcome, "done"
+        self._count_ended(run)
         self.gw.metrics.run_finished(outcome.status, outcome.provider)
         run.listeners = []
         # Settled runs stay 300 s for agent.wait; they must not keep the caller's socket
@@ -454,6 +469,14 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
             d.callback(outcome)
         self.on_session_changed(run.row, "run-end")
         self._forget_later(run)
+
+    def _count_ended(self, run: Run) -> None:
+        key = run.session_key
+        left = self._unfinished.get(key, 0) - 1
+        if left > 0:
+            self._unfinished[key] = left
+        else:
+            self._unfinished.pop(key, None)
 
     def _forget_later(self, run: Run) -> None:
         if self.running:

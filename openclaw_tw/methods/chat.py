@@ -10,7 +10,7 @@ from twisted.python.failure import Failure
 
 from openclaw_tw.agent import attachments
 from openclaw_tw.agent.dedupe import DedupeCache
-from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome, Run
+from openclaw_tw.agent.runtime import AgentRuntime, AlreadyRecorded, Outcome, Run, TooManyRuns
 from openclaw_tw.automation.heartbeat import hidden_in_chat
 from openclaw_tw.errors import UNAVAILABLE, GatewayError, invalid_request
 from openclaw_tw.methods.reused_keys import answer_reused, fingerprint, key_conflict
@@ -150,6 +150,9 @@ class ChatMethods:
             # answer, and this request must leave no in-flight entry behind
             self.dedupe.forget(f"chat:{run_id}")
             return answer_reused(self.runtime, run_id, key, message)
+        if f.check(TooManyRuns):  # nothing started: a retry with the same key may run
+            self.dedupe.forget(f"chat:{run_id}")
+            return f
         self.dedupe.settle(f"chat:{run_id}", False, None, {"message": str(f.value)})
         return f
 
@@ -267,6 +270,9 @@ class ChatMethods:
         if f.check(AlreadyRecorded):
             return self.runtime.recorded_outcome(run_id).addCallback(
                 self._agent_final, run_id, row)
+        if f.check(TooManyRuns):  # nothing started: a retry with the same key may run
+            self.dedupe.forget(f"agent:{run_id}")
+            return f
         self.dedupe.settle(f"agent:{run_id}", False, None, {"message": str(f.value)})
         return f
 

@@ -33,6 +33,7 @@ from twisted.logger import Logger
 from twisted.web.server import Request
 
 from openclaw_tw.agent.models import ProviderError
+from openclaw_tw.agent.run import TooManyRuns
 from openclaw_tw.automation.heartbeat import ACK_TOKENS
 from openclaw_tw.errors import clip
 from openclaw_tw.sessions.keys import is_reserved, main_key, resolve_key, rest_of
@@ -269,6 +270,10 @@ class Hooks:
         try:
             run = await self.app.runtime.accept(row, message, run_id, "agent", None,
                                                float(timeout) if timeout else None, model)
+        except TooManyRuns as e:
+            if dedupe_key:
+                self.app.dedupe.forget(dedupe_key)
+            raise hook_error(429, e.message) from None
         except Exception:
             if dedupe_key:
                 self.app.dedupe.settle(dedupe_key, False, None, {"message": "not started"})

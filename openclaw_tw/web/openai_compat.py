@@ -15,6 +15,7 @@ import attrs
 from twisted.web.server import Request
 
 from openclaw_tw.agent.models import ProviderError
+from openclaw_tw.agent.run import TooManyRuns
 from openclaw_tw.errors import clip
 from openclaw_tw.methods.agents import configured_agents
 from openclaw_tw.sessions.keys import is_reserved, normalize_agent_id, resolve_key, rest_of
@@ -226,11 +227,14 @@ async def start_turn(request: Request, app: Components, key: str, prompt: Prompt
     if gw.shutting_down or runtime is None or not runtime.running:
         raise openai_error(503, "The gateway is shutting down.", "api_error")
     row = await app.sessions.ensure(key, created_via)
-    run = await runtime.accept(row, prompt.message, run_id, "agent", None, None, model_ref,
-                               system_prompt=prompt.system_prompt,
-                               listeners=[listener] if listener is not None else None,
-                               model_messages=client.messages if client else None,
-                               client_tools=client.tools if client else None)
+    try:
+        run = await runtime.accept(row, prompt.message, run_id, "agent", None, None, model_ref,
+                                   system_prompt=prompt.system_prompt,
+                                   listeners=[listener] if listener is not None else None,
+                                   model_messages=client.messages if client else None,
+                                   client_tools=client.tools if client else None)
+    except TooManyRuns as e:
+        raise openai_error(429, e.message, "rate_limit_error") from None
     abort_when_gone(request, runtime, run)
     return run
 

@@ -390,3 +390,40 @@ class ChatRuns(SynchronousTestCase):
             streams = [f["payload"]["stream"] for f in run_events(watcher, run_id, "agent")]
             self.assertIn("assistant", streams)
             self.assertNotIn("tool", streams)
+
+
+class UnfinishedRunsBounded(SynchronousTestCase):
+    """Accepted runs wait in memory with their messages until they end: a session keeps at
+    most MAX_UNFINISHED_PER_SESSION, the gateway MAX_UNFINISHED; past that a turn is refused
+    before anything is recorded (UNAVAILABLE, retryable) and its key stays free to retry."""
+
+    def setUp(self) -> None:
+        from openclaw_tw.agent import runtime
+
+        self.patch(runtime, "MAX_UNFINISHED_PER_SESSION", 2)
+        self.patch(runtime, "MAX_UNFINISHED", 3)
+        self.app, self.clock = make_app()
+        self.addCleanup(self.app.runtime.stopService)
+        self.c = hello(self.app.hub, scopes=RW)
+        self.fake = install_fake(self.app)
+
+    def test_per_session_then_retry_with_the_same_key(self) -> None:
+        for i in range(2):
+            self.assertTrue(send_now(self.c, "main", f"m{i}", f"k{i}")["ok"])
+        refused = send_now(self.c, "main", "m2", "k2")
+        self.assertEqual((refused["ok"], refused["error"]["code"], refused["error"]["retryable"]),
+                         (False, "UNAVAILABLE", True))
+        self.assertIn("unfinished runs", refused["error"]["message"])
+        self.assertNotIn("k2:user", [k for _, k in transcript(self.app)])
+        self.fake.calls[0].finish("done")
+        self.assertEqual(send_now(self.c, "main", "m2", "k2")["payload"]["status"], "started")
+
+    def test_over_all_sessions(self) -> None:
+        for i in range(3):
+            self.assertTrue(send_now(self.c, f"s{i}", "hi", f"k{i}")["ok"])
+        refused = send_now(self.c, "s9", "hi", "k9")
+        self.assertEqual(refused["error"]["code"], "UNAVAILABLE")
+        self.fake.calls[1].finish("done")
+        self.assertTrue(send_now(self.c, "s9", "hi", "k9")["ok"])
+        self.assertEqual(sorted(self.app.runtime._unfinished), ["agent:main:s0", "agent:main:s2",
+                                                                "agent:main:s9"])

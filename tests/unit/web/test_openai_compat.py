@@ -404,6 +404,15 @@ class Failures(HttpCase):
         reply = self.post(CHAT, user("hi"))
         self.assert_openai_error(reply, 503, None, "api_error")
 
+    def test_too_many_unfinished_runs_is_429(self) -> None:
+        from openclaw_tw.agent import runtime
+
+        self.patch(runtime, "MAX_UNFINISHED", 0)
+        reply = self.post(CHAT, user("hi"))
+        self.assertEqual(reply.code, 429)
+        self.assertEqual(reply.json()["error"]["type"], "rate_limit_error")
+        self.assertIn("unfinished runs", reply.json()["error"]["message"])
+
 
 class Disconnects(HttpCase):
     """A client that goes away aborts its run: nothing stays active or queued."""
