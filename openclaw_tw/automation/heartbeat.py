@@ -153,11 +153,17 @@ class Heartbeat:
 
     # -- wakes ----------------------------------------------------------------------------------
 
-    def request_wake(self, agent: str = "main", reason: str = "wake") -> int:
-        """Run an event-driven heartbeat as soon as the rate limits allow; returns the delay."""
+    def request_wake(self, agent: str = "main", reason: str = "wake") -> int | None:
+        """Run an event-driven heartbeat as soon as the rate limits allow; returns the delay
+        (ms), or ``None`` for an agent that is not configured (its events stay queued)."""
+        from openclaw_tw.methods.agents import configured_agents
+
         agent = normalize_agent_id(agent)
         if agent in self._wake_calls:
             return 0
+        known = {normalize_agent_id(a["id"]) for a in configured_agents(dict(self.gw.settings.raw))}
+        if agent not in known:  # a wake must not start turns (and rows) for made-up agents
+            return None
         now = self.gw.now_ms()
         turns = self._event_turns
         while turns and turns[0] <= now - FLOOD_WINDOW_MS:
@@ -168,10 +174,11 @@ class Heartbeat:
         if len(turns) >= FLOOD_MAX:
             at = max(at, turns[-FLOOD_MAX] + FLOOD_WINDOW_MS)
         delay = max(0, at - now)
+        # Reserved now, not when it fires: wakes of other agents requested meanwhile count it.
+        turns.append(at)
 
         def fire() -> None:
             self._wake_calls.pop(agent, None)
-            self._event_turns.append(self.gw.now_ms())
             ensureDeferred(self.run(agent, reason)).addErrback(
                 lambda f: _log.failure("heartbeat wake failed", f))
 

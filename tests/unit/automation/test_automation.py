@@ -480,6 +480,21 @@ class HeartbeatAndWake(Base):
         self.clock.advance(25)
         self.assertEqual(len(hb._event_turns), 2)
 
+    def test_wakes_of_other_agents_share_the_flood_limit(self) -> None:
+        """The flood limit counts wakes already scheduled, not only those that fired: eight
+        agents woken at once used to be scheduled all at 0 (and wakes for agents that are
+        not configured started turns and rows for them)."""
+        agents = [{"id": f"a{i}"} for i in range(8)]
+        app = self.start(config={"agents": {"list": agents}})
+        hb = app.heartbeat
+        delays = [hb.request_wake(f"a{i}") for i in range(8)]
+        self.assertEqual(delays[0], 0)
+        self.assertEqual(delays, sorted(delays))
+        self.assertEqual(len(set(delays)), 8, delays)
+        self.assertGreaterEqual(delays[5], 60_000)  # the sixth waits for the window
+        self.assertIsNone(hb.request_wake("made-up"))
+        self.assertNotIn("made-up", hb._wake_calls)
+
     def test_heartbeat_drains_the_hooks_wake_queue(self) -> None:
         app = self.start()
         from openclaw_tw.tap import build_site
