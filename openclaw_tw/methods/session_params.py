@@ -34,7 +34,8 @@ _NS = Nullable(Str())
 PATCH = closed({"key": _S1}, {
     "agentId": Str(), "label": Nullable(Str(max_len=512)), "archived": Nullable(Bool()), "pinned": Nullable(Bool()),
     "unread": Nullable(Bool()), "model": _NS, "thinkingLevel": _NS,
-    "fastMode": Nullable(AnyValue()), "category": _NS, "expectedSessionId": Str()},
+    "fastMode": Nullable(AnyValue()), "category": Nullable(Str(min_len=1, max_len=512)),
+    "expectedSessionId": Str()},
     accepted="expectedLifecycleRevision expectedPermissionMode expectedSandboxMode "
              "expectedNativeRuntimeConsent expectedToolOverrides expectedMarkedUnreadAt "
              "autoLabel icon color boardFace boardPresentation statusNote attention ttlMinutes "

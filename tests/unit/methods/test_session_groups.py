@@ -82,6 +82,10 @@ class SessionGroups(SynchronousTestCase):
         # clearing the category leaves the group
         ok(self.c, "sessions.patch", {"key": "z", "category": None})
         self.assertEqual([g["name"] for g in self.groups()["groups"]], ["Beta", "Zeta"])
+        # as the real schema: string(1..512) | null (each category becomes a stored group)
+        for bad in ("", "c" * 513):
+            refused = call(self.c, "sessions.patch", {"key": "z", "category": bad})
+            self.assertEqual(refused["error"]["code"], "INVALID_REQUEST")
 
     def test_rename_moves_members(self) -> None:
         ok(self.c, "sessions.groups.put", {"names": ["Alpha", "Beta"],
