@@ -212,6 +212,15 @@ class Scheduler(Service):
         if slot is None or not job.get("enabled"):
             return
         heapq.heappush(self._heap, (fire_at if fire_at is not None else slot, slot, job["id"]))
+        if len(self._heap) > 2 * len(self.jobs) + 64:
+            # stale entries (a job updated, run or removed) leave only when they reach the
+            # top: a far-off job edited often would grow the heap without end
+            earliest: dict[str, tuple[int, int, str]] = {}
+            for e in self._heap:
+                if self._live(e) and (e[2] not in earliest or e < earliest[e[2]]):
+                    earliest[e[2]] = e
+            self._heap = list(earliest.values())
+            heapq.heapify(self._heap)
 
     def _arm(self) -> None:
         if not self.running or not self.enabled:

@@ -541,6 +541,18 @@ class Boot(Base):
 
 
 class Scale(Base):
+    def test_heap_stays_bounded_when_a_far_off_job_is_edited_often(self) -> None:
+        app = self.start()
+        c = hello(app.hub, scopes=ADMIN)
+        job = self.ok(c, "cron.add", {
+            "name": "yearly", "schedule": {"kind": "cron", "expr": "0 9 1 1 *"},
+            "sessionTarget": "main", "wakeMode": "next-heartbeat",
+            "payload": {"kind": "systemEvent", "text": "hi"}})
+        for i in range(300):
+            self.ok(c, "cron.update", {"id": job["id"], "patch": {"name": f"yearly {i}"}})
+        self.assertLessEqual(len(app.cron._heap), 2 * len(app.cron.jobs) + 64)
+        self.assertIn(job["id"], {e[2] for e in app.cron._heap if app.cron._live(e)})
+
     def test_10k_jobs_wake_cost_follows_due_jobs(self) -> None:
         app = self.start()
         now = app.hub.now_ms()
