@@ -52,6 +52,8 @@ MIGRATIONS = [
 ]
 
 PENDING_TTL_MS = 10 * 60 * 1000
+MAX_PENDING = 500  # pairing requests kept (oldest dropped): any new key can ask
+MAX_PENDING_PER_DEVICE = 4  # one device asking again with other scopes or roles
 TOUCH_FLUSH_S = 5.0
 
 
@@ -332,12 +334,26 @@ class DeviceStore:
                 rows) and None)
 
     def add_pending(self, req: PendingRequest) -> Deferred[None]:
+        """Keep a pairing request; expired ones go first, then past ``MAX_PENDING_PER_DEVICE``
+        for its device and ``MAX_PENDING`` in all the oldest are dropped."""
+        self.expire_pending(req.ts)
         self.pending[req.request_id] = req
+        mine = [rid for rid, p in self.pending.items() if p.device_id == req.device_id]
+        dropped = mine[:-MAX_PENDING_PER_DEVICE]
+        dropped += [rid for rid in self.pending if rid not in dropped][
+            :max(0, len(self.pending) - len(dropped) - MAX_PENDING)]
+        for rid in dropped:
+            del self.pending[rid]
         row = (req.request_id, req.device_id, req.public_key, req.platform, req.device_family,
                req.client_id, req.client_mode, req.role, _j(req.scopes), req.reason,
                req.remote_ip, int(req.silent), int(req.is_repair), req.ts, req.expires_at)
-        return self.db.run(_exec(
-            "INSERT OR REPLACE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", row))
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO pending VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         row)
+            conn.executemany("DELETE FROM pending WHERE request_id=?", [(r,) for r in dropped])
+
+        return self.db.run(write)
 
     def remove_pending(self, request_id: str) -> Deferred[None]:
         self.pending.pop(request_id, None)

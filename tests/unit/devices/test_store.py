@@ -10,6 +10,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.db import Database
+from openclaw_tw.devices import store as store_module
 from openclaw_tw.devices.store import (
     MIGRATIONS,
     PENDING_TTL_MS,
@@ -145,16 +146,32 @@ class StoreTests(SynchronousTestCase):
 
     def test_pending_add_remove_expire(self) -> None:
         self.done(self.store.add_pending(pending("old", ts=NOW - PENDING_TTL_MS)))
+        self.assertEqual(list(self.store.pending), ["old"])
+        expired = self.store.expire_pending(NOW)
+        self.assertEqual([p.request_id for p in expired], ["old"])
         self.done(self.store.add_pending(pending("new", ts=NOW)))
         self.done(self.store.add_pending(pending("gone", ts=NOW)))
         self.done(self.store.remove_pending("gone"))
-        self.assertEqual(sorted(self.store.pending), ["new", "old"])
-        expired = self.store.expire_pending(NOW)
-        self.assertEqual([p.request_id for p in expired], ["old"])
         self.assertEqual(list(self.store.pending), ["new"])
         self.assertEqual(self.rows("SELECT request_id FROM pending"), [("new",)])
         self.assertEqual(self.store.expire_pending(NOW + PENDING_TTL_MS - 1), [])
         self.assertEqual(list(self.reopen().pending), ["new"])
+
+    def test_pending_bounded_expired_first_then_oldest(self) -> None:
+        """Any new key may ask to pair: requests expire when the next one comes (not only
+        when someone lists them), a device keeps MAX_PENDING_PER_DEVICE, all MAX_PENDING."""
+        self.patch(store_module, "MAX_PENDING", 3)
+        self.patch(store_module, "MAX_PENDING_PER_DEVICE", 2)
+        self.done(self.store.add_pending(pending("stale", ts=NOW - PENDING_TTL_MS)))
+        for i in range(3):
+            self.done(self.store.add_pending(pending(f"same{i}", ts=NOW)))
+        self.assertEqual(list(self.store.pending), ["same1", "same2"])
+        for i in range(3):
+            self.done(self.store.add_pending(pending(f"other{i}", ts=NOW,
+                                                     device_id=f"{i}" * 64)))
+        self.assertEqual(list(self.store.pending), ["other0", "other1", "other2"])
+        self.assertEqual(sorted(self.rows("SELECT request_id FROM pending")),
+                         [("other0",), ("other1",), ("other2",)])
 
     def test_save_device_drops_its_pending_requests(self) -> None:
         dev = device("e" * 64)
