@@ -41,6 +41,7 @@ from openclaw_tw.methods.session_rows import (
     LAST_WITHIN,
     SAID,
     RowPresenter,
+    archive,
     body_text,
     enrich,
     said,
@@ -247,7 +248,10 @@ class SessionsMethods:
                       ) -> Deferred[dict[str, Any]]:
         if "label" in params:
             row.label = label  # null removes it
-        for field in ("archived", "pinned", "unread"):
+        now = self.now_ms()
+        if "archived" in params:
+            archive(row, bool(params["archived"]), now)
+        for field in ("pinned", "unread"):
             if field in params:
                 setattr(row, field, bool(params[field]))
         for field in OVERRIDE_FIELDS:
@@ -256,7 +260,7 @@ class SessionsMethods:
                     row.overrides.pop(field, None)
                 else:
                     row.overrides[field] = params[field]
-        row.updated_at = self.now_ms()
+        row.updated_at = now
         return self.store.save(row).addCallback(self._patched, row)
 
     def _patched(self, _: Any, row: SessionRow) -> dict[str, Any]:

@@ -39,7 +39,10 @@ FAILURE_WORDS = ("unknown method", "failed", "does not support required capabili
 LOCAL_ONLY = "inspection failed: no supported service"
 
 
-class EverydayCLI(unittest.TestCase):
+class EverydayCase(unittest.TestCase):
+    """Our gateway with the fake model, the real CLI as a local client of it, and every
+    request recorded (``calls``, ``refused``); no tests of its own."""
+
     timeout = 240
 
     def setUp(self) -> None:
@@ -99,6 +102,8 @@ class EverydayCLI(unittest.TestCase):
         unknown = [m for m, message in self.refused if message.startswith("unknown method")]
         self.assertEqual(unknown, [], r)
 
+
+class EverydayCLI(EverydayCase):
     async def test_models_list(self) -> None:
         r = await self.openclaw("models", "list")
         self.succeeded(r)

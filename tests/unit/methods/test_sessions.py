@@ -152,6 +152,30 @@ class SessionsMethods(SynchronousTestCase):
         self.assertIn("agent:main:beta", self.keys(archived="all"))
         self.assertEqual(self.keys(archived=True), ["agent:main:beta"])
 
+    def test_archive_records_when_and_why(self) -> None:
+        """The real entry and row of an archived session carry archivedAt and archiveReason
+        "manual" (2026.9.6); `openclaw sessions archive` takes archivedAt in the patch's entry
+        as the confirmation and fails without it. Archiving again keeps the first time;
+        unarchiving drops both."""
+        self.create("agent:main:old")
+        self.clock.advance(5)
+        at = self.clock.seconds() * 1000
+        entry = ok(self.w, "sessions.patch", {"key": "agent:main:old", "archived": True})["entry"]
+        self.assertEqual((entry["archived"], entry["archivedAt"], entry["archiveReason"]),
+                         (True, at, "manual"))
+        self.clock.advance(5)
+        again = ok(self.w, "sessions.patch", {"key": "agent:main:old", "archived": True})["entry"]
+        self.assertEqual(again["archivedAt"], at)
+        [row] = ok(self.w, "sessions.list", {"archived": True})["sessions"]
+        self.assertEqual((row["archived"], row["archivedAt"], row["archiveReason"]),
+                         (True, at, "manual"))
+        back = ok(self.w, "sessions.patch", {"key": "agent:main:old", "archived": False})["entry"]
+        self.assertEqual(back["archived"], False)
+        self.assertNotIn("archivedAt", back)
+        [row] = ok(self.w, "sessions.list", {})["sessions"]
+        self.assertNotIn("archivedAt", row)
+        self.assertNotIn("archiveReason", row)
+
     def test_list_last_message_and_derived_titles(self) -> None:
         self.turn("main", "hi", "k1")
         [plain] = ok(self.w, "sessions.list", {})["sessions"]
