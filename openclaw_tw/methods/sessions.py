@@ -449,9 +449,12 @@ def entry_of(row: SessionRow) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _compacted(removed: int, key: str) -> dict[str, Any]:
-    return {"ok": True, "key": key, "compacted": removed > 0, "removed": removed,
-            **({} if removed else {"reason": "nothing to compact"})}
+def _compacted(counts: tuple[int, int], key: str) -> dict[str, Any]:
+    """The real answer of a line-count compaction: the lines kept (those there were, when
+    there were no more than asked), or "no transcript" for a session that has none."""
+    removed, kept = counts
+    return {"ok": True, "key": key, "compacted": removed > 0,
+            **({"kept": kept} if kept else {"reason": "no transcript"})}
 
 
 def _run_started(run: Run, out: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The real CLI's gateway-backed session commands against our gateway: ``sessions archive``
-and ``sessions delete`` (each lists the sessions with ``sessions.list``, then calls
+"""The real CLI's gateway-backed session commands against our gateway: ``sessions compact``
+(``sessions.compact``: the CLI prints the lines kept), ``sessions archive`` and ``sessions
+delete`` (each lists the sessions with ``sessions.list``, then calls
 ``sessions.patch`` / ``sessions.delete`` with the row's session id), after ``openclaw agent``
 turns on sessions named with ``--session-id``.
 
@@ -18,6 +19,20 @@ class SessionsCLI(EverydayCase):
     async def turn(self, session_id: str) -> None:
         r = await self.openclaw("agent", "--session-id", session_id, "--message", "hi")
         self.assertEqual((r.code, r.out.strip()), (0, "Hello from the fake model."), r)
+
+    async def test_compact(self) -> None:
+        await self.turn("long")
+        await self.turn("long")
+        r = await self.openclaw("sessions", "compact", "agent:main:explicit:long",
+                                "--max-lines", "1")
+        self.succeeded(r)
+        self.assertEqual(self.calls, Counter({"sessions.compact": 1}))
+        self.assertEqual(r.out.strip(), "Compacted session agent:main:explicit:long (kept 1 lines).")
+        again = await self.openclaw("sessions", "compact", "agent:main:explicit:long",
+                                    "--max-lines", "5", "--json")
+        self.succeeded(again)
+        self.assertEqual(again.json(), {"ok": True, "key": "agent:main:explicit:long",
+                                        "compacted": False, "kept": 2})
 
     async def test_archive_and_delete(self) -> None:
         await self.turn("keep")
