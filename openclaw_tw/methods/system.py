@@ -66,6 +66,8 @@ class SystemMethods:
     _inflight: Callable[[], int]
     # {path, count, recent} of the session store (the health snapshot's sessions block)
     _sessions_summary: Callable[[], dict[str, Any]] | None = None
+    # status's cliProjection (agents, update channel, memory plugin) from the config in force
+    _cli_projection: Callable[[], dict[str, Any]] | None = None
 
     @rpc("health", HEALTH_PARAMS)
     def health(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +77,10 @@ class SystemMethods:
 
     @rpc("status", STATUS_PARAMS)
     def status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return self.build_status(ctx.is_admin)
+        out = self.build_status(ctx.is_admin)
+        if params.get("includeCliProjection") and self._cli_projection is not None:
+            out["cliProjection"] = self._cli_projection()
+        return out
 
     @rpc("system-presence")
     def system_presence(self, ctx: CallContext, params: dict[str, Any]) -> list[dict[str, Any]]:

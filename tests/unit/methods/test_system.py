@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.hub import health as health_module
 from openclaw_tw.hub.health import LoopLagProbe
+from openclaw_tw.methods.agents import cli_projection
 from tests.support.helpers import call, hello, make_gateway, ok
 from tests.support.tmp import fresh_dir
 
@@ -210,6 +211,29 @@ class Status(SynchronousTestCase):
         res = call(hello(self.gw, scopes=[]), "status", {})
         self.assertEqual(res["error"]["code"], "FORBIDDEN")
         self.assertEqual(res["error"]["message"], "missing scope: operator.read")
+
+    def test_cli_projection_only_when_asked(self) -> None:
+        """The CLI's `status` asks for includeCliProjection; without the projection in the
+        answer its `status --json` reports agents.defaultId, ownership and selectionRequired as
+        null and "This Gateway does not expose the CLI configuration projection."."""
+        client = hello(self.gw, scopes=READ)
+        self.assertNotIn("cliProjection", ok(client, "status", {}))
+        asked = ok(client, "status", {"includeChannelSummary": False,
+                                      "includeCliProjection": True})
+        self.assertEqual(asked["cliProjection"], {
+            "agents": {"defaultId": "main", "ownership": "sole", "selectionRequired": False,
+                       "rows": [{"id": "main"}]},
+            "updateChannel": None,
+            "memoryPlugin": {"enabled": False, "slot": None, "reason": "no memory plugin"}})
+
+    def test_cli_projection_of_a_config(self) -> None:
+        raw = {"agents": {"list": [{"id": "Ops", "name": "Operations"}, {"id": "beta"},
+                                   {"id": "main", "name": ""}]},
+               "update": {"channel": "beta"}}
+        projection = cli_projection(raw)
+        self.assertEqual(projection["agents"]["rows"],
+                         [{"id": "main"}, {"id": "beta"}, {"id": "ops", "name": "Operations"}])
+        self.assertEqual(projection["updateChannel"], "beta")
 
     def test_accepts_known_flags_only(self) -> None:
         client = hello(self.gw, scopes=READ)
