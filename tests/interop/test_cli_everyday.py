@@ -169,6 +169,27 @@ class EverydayCLI(EverydayCase):
         self.assertEqual([m for m, _ in self.refused], ["system-presence", "system-presence"])
 
 
+    async def test_status_json(self) -> None:
+        """`status --json` as on the real gateway: the agents' projection present (without it
+        the CLI reports defaultId/ownership null and "does not expose the CLI configuration
+        projection"), a session counted but not listed to a reader, every audit code."""
+        turn = await self.openclaw("agent", "--agent", "main", "--message", "hello")
+        self.assertEqual(turn.code, 0, turn)
+        r = await self.openclaw("status", "--json")
+        self.assertEqual(r.code, 0, r)  # (its JSON holds "failed" counts: not `succeeded`)
+        self.assertEqual([m for m, _ in self.refused], ["system-presence"])  # the probe's
+        self.assertLessEqual({"health", "status", "system-presence"}, set(self.calls))
+        s = r.json()
+        self.assertEqual((s["agents"]["defaultId"], s["agents"]["ownership"],
+                          s["agents"]["selectionRequired"]), ("main", "sole", False))
+        self.assertEqual(s["memoryPlugin"],
+                         {"enabled": False, "slot": None, "reason": "no memory plugin"})
+        reasons = [n["reason"] for n in s["collection"]["notCollected"]]
+        self.assertFalse([x for x in reasons if "projection" in x], reasons)
+        self.assertEqual((s["sessions"]["count"], s["sessions"]["recent"]), (1, []))
+        self.assertEqual(len(s["taskAudit"]["byCode"]), 6)
+
+
 class SharedHome(unittest.TestCase):
     """The README's own set-up: `make run` keeps its state in ~/.openclaw and the real CLI runs
     in the same HOME. The CLI opens the real gateway's database files there by itself; ours

@@ -179,6 +179,10 @@ class Status(SynchronousTestCase):
         self.assertEqual(set(s["tasks"]["byStatus"]), TASK_STATUSES)
         self.assertEqual(set(s["tasks"]["byRuntime"]), {"subagent", "acp", "cli", "cron"})
         self.assertEqual(s["tasks"]["total"], 0)
+        # every audit code counted, as in the real answer (2026.9.6)
+        self.assertEqual(s["taskAudit"], {"total": 0, "warnings": 0, "errors": 0, "byCode": {
+            "stale_queued": 0, "stale_running": 0, "lost": 0, "delivery_failed": 0,
+            "missing_cleanup": 0, "inconsistent_timestamps": 0}})
         sessions = s["sessions"]
         self.assertEqual(sessions["paths"], [])
         self.assertEqual(sessions["defaults"], {"model": None, "contextTokens": None})
@@ -197,15 +201,20 @@ class Status(SynchronousTestCase):
         self.assertEqual(s["sessions"]["paths"], [path])
 
     def test_counts_the_stored_sessions(self) -> None:
-        """`openclaw status` shows how many sessions the gateway holds (it said 0 always)."""
+        """`openclaw status` shows how many sessions the gateway holds (it said 0 always).
+        Which they are only an admin learns: the real status gives a caller without
+        operator.admin (the CLI's status) the count and no recent rows (2026.9.6)."""
         client = hello(self.gw, scopes=["operator.write", "operator.read"])
         for key in ("main", "other"):
             ok(client, "chat.send", {"sessionKey": key, "message": "hi", "idempotencyKey": key})
         sessions = ok(client, "status", {})["sessions"]
         self.assertEqual(sessions["count"], 2)
         self.assertEqual(sessions["byAgent"][0]["count"], 2)
+        self.assertEqual((sessions["recent"], sessions["byAgent"][0]["recent"]), ([], []))
+        sessions = ok(hello(self.gw, scopes=ADMIN), "status", {})["sessions"]
         self.assertEqual({r["key"] for r in sessions["recent"]},
                          {"agent:main:main", "agent:main:other"})
+        self.assertEqual(sessions["byAgent"][0]["recent"], sessions["recent"])
 
     def test_requires_read(self) -> None:
         res = call(hello(self.gw, scopes=[]), "status", {})
