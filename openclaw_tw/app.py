@@ -62,7 +62,7 @@ from openclaw_tw.devices.store import DeviceStore, TokenKey
 from openclaw_tw.hub import identity
 from openclaw_tw.hub.gateway import EVENTS, LEGACY_SESSIONS_FILE, Gateway
 from openclaw_tw.methods.absent_features import AbsentFeaturesMethods
-from openclaw_tw.methods.agents import AgentsMethods, configured_agents
+from openclaw_tw.methods.agents import AgentsMethods, cli_projection, configured_agents
 from openclaw_tw.methods.approval_history import ApprovalHistoryMethods
 from openclaw_tw.methods.approvals import ApprovalsMethods
 from openclaw_tw.methods.channels import ChannelsMethods
@@ -303,7 +303,8 @@ def add_method_families(app: Components) -> None:
         last_heartbeat=lambda: hub.last_heartbeat,
         sessions_path=lambda: hub.display_path(hub.sessions_path()),
         inflight=lambda: hub.inflight,
-        sessions_summary=lambda: sessions_summary(app.sessions, hub)))
+        sessions_summary=lambda: sessions_summary(app.sessions, hub),
+        cli_projection=lambda: cli_projection(hub.settings.raw)))
     table.add_family(LogsMethods(hub.log_file, run_blocking))
     table.add_family(DevicesMethods(app.device_store, hub.now_ms, hub.broadcast,
                                     lambda: hub.conns.values(), hub.disconnect_device))

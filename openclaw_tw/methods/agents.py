@@ -1,4 +1,5 @@
-"""agents.list, agent.identity.get."""
+"""agents.list, agent.identity.get, and the agents and config facts ``status`` projects for
+the CLI (``cli_projection``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,26 @@ from openclaw_tw.sessions.keys import agent_of, normalize_agent_id
 AGENT_IDENTITY = Obj(optional={"agentId": Str(min_len=1), "sessionKey": Str()})
 THINKING = {"thinkingLevels": [{"id": "off", "label": "off"}], "thinkingOptions": ["off"],
             "thinkingDefault": "off"}
+
+
+# The memory plugin the CLI's `status` reports: this gateway has none (no memory search).
+NO_MEMORY_PLUGIN = {"enabled": False, "slot": None, "reason": "no memory plugin"}
+
+
+def cli_projection(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``status``'s ``cliProjection`` (asked for by the CLI's ``status`` with
+    ``includeCliProjection``): the agents as ``agents.list`` has them (the default first, the
+    others by id; a configured name shown), the config's update channel, the memory plugin."""
+    named = {normalize_agent_id(a["id"]): a.get("name") for a in configured_agents(dict(raw))}
+    order = ["main", *sorted(i for i in named if i != "main")]
+    rows = [{"id": i, **({"name": named[i]} if isinstance(named[i], str) and named[i] else {})}
+            for i in order]
+    update = raw.get("update")
+    channel = update.get("channel") if isinstance(update, dict) else None
+    return {"agents": {"defaultId": "main", "ownership": "sole", "selectionRequired": False,
+                       "rows": rows},
+            "updateChannel": channel if isinstance(channel, str) else None,
+            "memoryPlugin": dict(NO_MEMORY_PLUGIN)}
 
 
 class ConfigReader:

@@ -36,6 +36,21 @@ THINKING = {"thinkingLevels": [{"id": "off", "label": "off"}], "thinkingOptions"
             "thinkingDefault": "off"}
 
 
+# When and why a row was archived: kept beside the overrides (not patchable), shown in rows
+# and entries; the CLI's `sessions archive` takes archivedAt as the gateway's confirmation.
+ARCHIVE_FIELDS = ("archivedAt", "archiveReason")
+
+
+def archive(row: SessionRow, archived: bool, now: int) -> None:
+    """Archive (a manual archive at ``now``, unless already archived) or unarchive ``row``."""
+    if archived and not row.archived:
+        row.overrides.update(archivedAt=now, archiveReason="manual")
+    elif not archived:
+        for field in ARCHIVE_FIELDS:
+            row.overrides.pop(field, None)
+    row.archived = archived
+
+
 SAID = ("user", "assistant")  # the roles of the messages a preview shows
 LAST_WITHIN = 20  # the newest entries looked at for a row's lastMessagePreview
 PREVIEW_MAX = 500
@@ -155,7 +170,12 @@ class RowPresenter:
             out["label"] = out["displayName"] = row.label
         if overrides and (category := overrides.get("category")) is not None:
             out["category"] = category
-        out["archived"], out["pinned"], out["unread"] = row.archived, row.pinned, row.unread
+        out["archived"] = row.archived
+        if row.archived and overrides:
+            for field in ARCHIVE_FIELDS:
+                if (value := overrides.get(field)) is not None:
+                    out[field] = value
+        out["pinned"], out["unread"] = row.pinned, row.unread
         if (status := STATUS.get(row.status or "")) is not None:
             out["status"] = status
         started, ended = row.started_at, row.ended_at

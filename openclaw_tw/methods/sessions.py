@@ -41,6 +41,7 @@ from openclaw_tw.methods.session_rows import (
     LAST_WITHIN,
     SAID,
     RowPresenter,
+    archive,
     body_text,
     enrich,
     said,
@@ -247,7 +248,10 @@ class SessionsMethods:
                       ) -> Deferred[dict[str, Any]]:
         if "label" in params:
             row.label = label  # null removes it
-        for field in ("archived", "pinned", "unread"):
+        now = self.now_ms()
+        if "archived" in params:
+            archive(row, bool(params["archived"]), now)
+        for field in ("pinned", "unread"):
             if field in params:
                 setattr(row, field, bool(params[field]))
         for field in OVERRIDE_FIELDS:
@@ -256,7 +260,7 @@ class SessionsMethods:
                     row.overrides.pop(field, None)
                 else:
                     row.overrides[field] = params[field]
-        row.updated_at = self.now_ms()
+        row.updated_at = now
         return self.store.save(row).addCallback(self._patched, row)
 
     def _patched(self, _: Any, row: SessionRow) -> dict[str, Any]:
@@ -445,9 +449,12 @@ def entry_of(row: SessionRow) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _compacted(removed: int, key: str) -> dict[str, Any]:
-    return {"ok": True, "key": key, "compacted": removed > 0, "removed": removed,
-            **({} if removed else {"reason": "nothing to compact"})}
+def _compacted(counts: tuple[int, int], key: str) -> dict[str, Any]:
+    """The real answer of a line-count compaction: the lines kept (those there were, when
+    there were no more than asked), or "no transcript" for a session that has none."""
+    removed, kept = counts
+    return {"ok": True, "key": key, "compacted": removed > 0,
+            **({"kept": kept} if kept else {"reason": "no transcript"})}
 
 
 def _run_started(run: Run, out: dict[str, Any]) -> dict[str, Any]:

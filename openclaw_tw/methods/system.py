@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 _S1 = Str(min_len=1)
 
+# The task audit's finding codes: the real status counts each, 0 when there is none.
+AUDIT_CODES = ("stale_queued", "stale_running", "lost", "delivery_failed", "missing_cleanup",
+               "inconsistent_timestamps")
 HEALTH_PARAMS = Obj(optional={"probe": Bool()})
 STATUS_PARAMS = Obj(optional={"includeChannelSummary": Bool(), "includeCliProjection": Bool()})
 # Presence is held in memory and sent in every hello-ok: every field is bounded.
@@ -66,6 +69,8 @@ class SystemMethods:
     _inflight: Callable[[], int]
     # {path, count, recent} of the session store (the health snapshot's sessions block)
     _sessions_summary: Callable[[], dict[str, Any]] | None = None
+    # status's cliProjection (agents, update channel, memory plugin) from the config in force
+    _cli_projection: Callable[[], dict[str, Any]] | None = None
 
     @rpc("health", HEALTH_PARAMS)
     def health(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +80,10 @@ class SystemMethods:
 
     @rpc("status", STATUS_PARAMS)
     def status(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
-        return self.build_status(ctx.is_admin)
+        out = self.build_status(ctx.is_admin)
+        if params.get("includeCliProjection") and self._cli_projection is not None:
+            out["cliProjection"] = self._cli_projection()
+        return out
 
     @rpc("system-presence")
     def system_presence(self, ctx: CallContext, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -114,10 +122,12 @@ class SystemMethods:
         return {"deviceId": self._identity.device_id, "publicKey": self._identity.public_key}
 
     def build_status(self, admin: bool) -> dict[str, Any]:
-        """The ``status`` payload (the sessions path is redacted for non-admins)."""
+        """The ``status`` payload. As on the real gateway, a caller without operator.admin gets
+        the session count only: the path redacted, no recent sessions (their keys)."""
         path = self._sessions_path() if admin else "[redacted]"
         summary = self._sessions_summary() if self._sessions_summary is not None else {}
-        count, recent = int(summary.get("count", 0)), list(summary.get("recent", []))
+        count = int(summary.get("count", 0))
+        recent = list(summary.get("recent", [])) if admin else []
         hb = self._heartbeat
         every_ms = hb.config_for("main")["everyMs"] if hb is not None else HEARTBEAT_EVERY_MS
         every = f"{every_ms // 60000}m"
@@ -138,7 +148,8 @@ class SystemMethods:
             "tasks": {"total": 0, "active": 0, "terminal": 0, "failures": 0,
                       "byStatus": zero_status,
                       "byRuntime": {"subagent": 0, "acp": 0, "cli": 0, "cron": 0}},
-            "taskAudit": {"total": 0, "warnings": 0, "errors": 0, "byCode": {}},
+            "taskAudit": {"total": 0, "warnings": 0, "errors": 0,
+                          "byCode": dict.fromkeys(AUDIT_CODES, 0)},
             "sessions": {
                 "paths": [path] if admin else [],
                 "count": count,

@@ -454,23 +454,25 @@ class SessionStore:
 
         return self.db.run(read)
 
-    def compact(self, row: SessionRow, keep: int, summary: dict[str, Any]) -> Deferred[int]:
-        """Keep the last ``keep`` entries plus one summary entry; returns entries removed."""
+    def compact(self, row: SessionRow, keep: int, summary: dict[str, Any]
+                ) -> Deferred[tuple[int, int]]:
+        """Keep the last ``keep`` entries plus one summary entry; returns the entries removed
+        and the entries kept (the summary not counted)."""
         key, values = row.key, row.as_tuple()
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: sqlite3.Connection) -> tuple[int, int]:
             ids = [r[0] for r in conn.execute(
                 "SELECT seq FROM transcript WHERE session_key=? ORDER BY seq DESC", (key,))]
             drop = ids[keep:]
             if not drop:
-                return 0
+                return 0, len(ids)
             conn.executemany("DELETE FROM transcript WHERE seq=?", [(i,) for i in drop])
             conn.execute("INSERT INTO transcript (seq, session_key, session_id, entry_id, role,"
                          " body, run_id, idempotency_key, ts) VALUES (?,?,?,?,?,?,?,?,?)",
                          (min(drop), key, row.session_id, str(uuid.uuid4()),
                           "custom", json.dumps(summary), None, None, self.now_ms()))
             conn.execute(ROW_UPSERT, values)
-            return len(drop)
+            return len(drop), keep
 
         return self.db.run(write)
 

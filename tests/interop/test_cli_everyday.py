@@ -39,7 +39,10 @@ FAILURE_WORDS = ("unknown method", "failed", "does not support required capabili
 LOCAL_ONLY = "inspection failed: no supported service"
 
 
-class EverydayCLI(unittest.TestCase):
+class EverydayCase(unittest.TestCase):
+    """Our gateway with the fake model, the real CLI as a local client of it, and every
+    request recorded (``calls``, ``refused``); no tests of its own."""
+
     timeout = 240
 
     def setUp(self) -> None:
@@ -99,6 +102,8 @@ class EverydayCLI(unittest.TestCase):
         unknown = [m for m, message in self.refused if message.startswith("unknown method")]
         self.assertEqual(unknown, [], r)
 
+
+class EverydayCLI(EverydayCase):
     async def test_models_list(self) -> None:
         r = await self.openclaw("models", "list")
         self.succeeded(r)
@@ -162,6 +167,27 @@ class EverydayCLI(unittest.TestCase):
         self.assertIn("Agents: main (default)", health.out)
         # the probe connection of `status` holds no scopes: refused, as on the real gateway
         self.assertEqual([m for m, _ in self.refused], ["system-presence", "system-presence"])
+
+
+    async def test_status_json(self) -> None:
+        """`status --json` as on the real gateway: the agents' projection present (without it
+        the CLI reports defaultId/ownership null and "does not expose the CLI configuration
+        projection"), a session counted but not listed to a reader, every audit code."""
+        turn = await self.openclaw("agent", "--agent", "main", "--message", "hello")
+        self.assertEqual(turn.code, 0, turn)
+        r = await self.openclaw("status", "--json")
+        self.assertEqual(r.code, 0, r)  # (its JSON holds "failed" counts: not `succeeded`)
+        self.assertEqual([m for m, _ in self.refused], ["system-presence"])  # the probe's
+        self.assertLessEqual({"health", "status", "system-presence"}, set(self.calls))
+        s = r.json()
+        self.assertEqual((s["agents"]["defaultId"], s["agents"]["ownership"],
+                          s["agents"]["selectionRequired"]), ("main", "sole", False))
+        self.assertEqual(s["memoryPlugin"],
+                         {"enabled": False, "slot": None, "reason": "no memory plugin"})
+        reasons = [n["reason"] for n in s["collection"]["notCollected"]]
+        self.assertFalse([x for x in reasons if "projection" in x], reasons)
+        self.assertEqual((s["sessions"]["count"], s["sessions"]["recent"]), (1, []))
+        self.assertEqual(len(s["taskAudit"]["byCode"]), 6)
 
 
 class SharedHome(unittest.TestCase):

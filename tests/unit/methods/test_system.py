@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from openclaw_tw.hub import health as health_module
 from openclaw_tw.hub.health import LoopLagProbe
+from openclaw_tw.methods.agents import cli_projection
 from tests.support.helpers import call, hello, make_gateway, ok
 from tests.support.tmp import fresh_dir
 
@@ -178,6 +179,10 @@ class Status(SynchronousTestCase):
         self.assertEqual(set(s["tasks"]["byStatus"]), TASK_STATUSES)
         self.assertEqual(set(s["tasks"]["byRuntime"]), {"subagent", "acp", "cli", "cron"})
         self.assertEqual(s["tasks"]["total"], 0)
+        # every audit code counted, as in the real answer (2026.9.6)
+        self.assertEqual(s["taskAudit"], {"total": 0, "warnings": 0, "errors": 0, "byCode": {
+            "stale_queued": 0, "stale_running": 0, "lost": 0, "delivery_failed": 0,
+            "missing_cleanup": 0, "inconsistent_timestamps": 0}})
         sessions = s["sessions"]
         self.assertEqual(sessions["paths"], [])
         self.assertEqual(sessions["defaults"], {"model": None, "contextTokens": None})
@@ -196,20 +201,48 @@ class Status(SynchronousTestCase):
         self.assertEqual(s["sessions"]["paths"], [path])
 
     def test_counts_the_stored_sessions(self) -> None:
-        """`openclaw status` shows how many sessions the gateway holds (it said 0 always)."""
+        """`openclaw status` shows how many sessions the gateway holds (it said 0 always).
+        Which they are only an admin learns: the real status gives a caller without
+        operator.admin (the CLI's status) the count and no recent rows (2026.9.6)."""
         client = hello(self.gw, scopes=["operator.write", "operator.read"])
         for key in ("main", "other"):
             ok(client, "chat.send", {"sessionKey": key, "message": "hi", "idempotencyKey": key})
         sessions = ok(client, "status", {})["sessions"]
         self.assertEqual(sessions["count"], 2)
         self.assertEqual(sessions["byAgent"][0]["count"], 2)
+        self.assertEqual((sessions["recent"], sessions["byAgent"][0]["recent"]), ([], []))
+        sessions = ok(hello(self.gw, scopes=ADMIN), "status", {})["sessions"]
         self.assertEqual({r["key"] for r in sessions["recent"]},
                          {"agent:main:main", "agent:main:other"})
+        self.assertEqual(sessions["byAgent"][0]["recent"], sessions["recent"])
 
     def test_requires_read(self) -> None:
         res = call(hello(self.gw, scopes=[]), "status", {})
         self.assertEqual(res["error"]["code"], "FORBIDDEN")
         self.assertEqual(res["error"]["message"], "missing scope: operator.read")
+
+    def test_cli_projection_only_when_asked(self) -> None:
+        """The CLI's `status` asks for includeCliProjection; without the projection in the
+        answer its `status --json` reports agents.defaultId, ownership and selectionRequired as
+        null and "This Gateway does not expose the CLI configuration projection."."""
+        client = hello(self.gw, scopes=READ)
+        self.assertNotIn("cliProjection", ok(client, "status", {}))
+        asked = ok(client, "status", {"includeChannelSummary": False,
+                                      "includeCliProjection": True})
+        self.assertEqual(asked["cliProjection"], {
+            "agents": {"defaultId": "main", "ownership": "sole", "selectionRequired": False,
+                       "rows": [{"id": "main"}]},
+            "updateChannel": None,
+            "memoryPlugin": {"enabled": False, "slot": None, "reason": "no memory plugin"}})
+
+    def test_cli_projection_of_a_config(self) -> None:
+        raw = {"agents": {"list": [{"id": "Ops", "name": "Operations"}, {"id": "beta"},
+                                   {"id": "main", "name": ""}]},
+               "update": {"channel": "beta"}}
+        projection = cli_projection(raw)
+        self.assertEqual(projection["agents"]["rows"],
+                         [{"id": "main"}, {"id": "beta"}, {"id": "ops", "name": "Operations"}])
+        self.assertEqual(projection["updateChannel"], "beta")
 
     def test_accepts_known_flags_only(self) -> None:
         client = hello(self.gw, scopes=READ)

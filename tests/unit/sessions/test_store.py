@@ -240,7 +240,7 @@ class StoreTests(SynchronousTestCase):
             self.append(self.store, "user" if i % 2 == 0 else "assistant", f"m{i}")
         summary = {"role": "custom", "customType": "compaction", "content": "summary"}
         row = self.ensure(self.store, KEY)
-        self.assertEqual(self.successResultOf(self.store.compact(row, 3, summary)), 7)
+        self.assertEqual(self.successResultOf(self.store.compact(row, 3, summary)), (7, 3))
         entries = self.history(self.store)
         self.assertEqual([e.body.get("content") for e in entries],
                          ["summary", "m7", "m8", "m9"])
@@ -250,7 +250,7 @@ class StoreTests(SynchronousTestCase):
         store = self.reopen()
         self.assertEqual(len(self.history(store)), 4)
         row = self.ensure(store, KEY)
-        self.assertEqual(self.successResultOf(store.compact(row, 4, summary)), 0)
+        self.assertEqual(self.successResultOf(store.compact(row, 4, summary)), (0, 4))
         self.assertEqual(len(self.history(store)), 4)
 
     def test_compact_leaves_other_sessions(self) -> None:
