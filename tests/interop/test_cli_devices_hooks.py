@@ -71,3 +71,22 @@ class DevicesAndHooks(RealCLICase):
         check = await self.cli("hooks", "check")
         self.assertEqual((check.code, self.calls), (0, ["hooks.status"]), check)
         self.assertIn("Total hooks: 0", check.out)
+
+    async def test_rotate_and_revoke_refusals_in_the_real_words(self) -> None:
+        await self.seed_device()
+        for args, words in (
+                (("rotate", "--device", "nope", "--role", "operator"),
+                 "device token rotation denied"),
+                (("rotate", "--device", DEVICE_ID, "--role", "node"),
+                 "device token rotation denied"),
+                (("revoke", "--device", DEVICE_ID, "--role", "node"),
+                 "device token revocation denied"),
+                (("revoke", "--device", "nope", "--role", "operator"),
+                 "device token revocation denied")):
+            r = await self.cli("devices", *args)
+            self.assertEqual(r.code, 1, r)
+            self.assertIn(f"Reason: {words}", r.err, r)
+        ok = await self.cli("devices", "revoke", "--device", DEVICE_ID, "--role", "operator")
+        self.assertEqual(ok.code, 0, ok)
+        self.assertEqual(ok.json()["deviceId"], DEVICE_ID)
+        self.assertIsInstance(ok.json()["revokedAtMs"], int)

@@ -328,3 +328,24 @@ class ManagePaired(DeviceCase):
         self.assertEqual(self.refused(token=None, device_token=token), DEVICE_TOKEN_MISMATCH)
         _, again = self.ok()  # still paired: the shared secret mints a fresh token
         self.assertNotEqual(again["auth"]["deviceToken"], token)
+
+    def test_refused_rotations_and_revocations_say_only_denied(self) -> None:
+        """As the real gateway (2026.9.6, `openclaw devices rotate|revoke`): one message per
+        action whatever the reason, and never a success for a token that is not there."""
+        self.pair_locally([READ])
+        rotate = [{"deviceId": "nope", "role": "operator"},
+                  {"deviceId": self.dev.id, "role": "node"},  # not approved for the role
+                  {"deviceId": self.dev.id, "role": "operator", "scopes": [ADMIN]}]
+        for params in rotate:
+            res = self.call(self.pairer, "device.token.rotate", params)
+            self.assertEqual(res["error"], {"code": "INVALID_REQUEST",
+                                            "message": "device token rotation denied"}, params)
+        revoke = [{"deviceId": "nope", "role": "operator"},
+                  {"deviceId": self.dev.id, "role": "node"}]
+        for params in revoke:
+            res = self.call(self.pairer, "device.token.revoke", params)
+            self.assertEqual(res["error"], {"code": "INVALID_REQUEST",
+                                            "message": "device token revocation denied"}, params)
+        dev = self.paired()
+        assert dev is not None
+        self.assertEqual([t["role"] for t in dev["tokens"]], ["operator"])  # untouched
