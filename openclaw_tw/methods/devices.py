@@ -62,7 +62,7 @@ class DevicesMethods:
     def _device_or_fail(self, device_id: str) -> PairedDevice:
         dev = self._store.devices.get(device_id)
         if dev is None:
-            raise invalid_request(f"unknown deviceId: {clip(device_id)}")
+            raise invalid_request("unknown deviceId")
         return dev
 
     def _changed(self, _: Any = None) -> None:
@@ -109,8 +109,9 @@ class DevicesMethods:
                             "deviceId": dev.device_id, "decision": "approved", "ts": now},
                             scope=S.PAIRING)
             self._changed()
-            return {"requestId": req.request_id,
-                    "device": dev.public(self._connected(dev.device_id))}
+            device = dev.public(False)
+            del device["connected"]  # the real approval answer has no connected flag
+            return {"requestId": req.request_id, "device": device}
 
         return d.addCallback(done)
 
@@ -126,8 +127,7 @@ class DevicesMethods:
                             "deviceId": req.device_id, "decision": "rejected", "ts": now},
                             scope=S.PAIRING)
             self._changed()
-            return {"requestId": req.request_id, "deviceId": req.device_id,
-                    "decision": "rejected", "ts": now}
+            return {"requestId": req.request_id, "deviceId": req.device_id}
 
         return self._store.remove_pending(req.request_id).addCallback(done)
 
@@ -139,7 +139,7 @@ class DevicesMethods:
         def done(_: Any) -> dict[str, Any]:
             self._disconnect_device(device_id, None, 4001, "client invalidated: device removed")
             self._changed()
-            return {"deviceId": device_id, "removedAtMs": self._now_ms()}
+            return {"deviceId": device_id}
 
         return self._store.remove_device(device_id).addCallback(done)
 

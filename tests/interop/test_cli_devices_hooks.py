@@ -4,6 +4,7 @@ gateway, where a side-by-side sweep with the real gateway (2026.9.6) found them 
 * `hooks list` asks the gateway for ``hooks.status`` and reads its own package only when the
   method is unknown: the real gateway reports its bundled hooks; we run none, so the report
   is the real shape with no hooks ("No hooks found."), about this gateway, not the CLI.
+* `devices remove` answers `{deviceId}` and, for a device not paired, "unknown deviceId".
 * `devices rotate|revoke` for an unknown device, a role the device lacks or scopes beyond its
   approved ones fail with the real gateway's words, "device token rotation denied" /
   "device token revocation denied" (exit 1), and revoking a role that holds no token is
@@ -90,3 +91,11 @@ class DevicesAndHooks(RealCLICase):
         self.assertEqual(ok.code, 0, ok)
         self.assertEqual(ok.json()["deviceId"], DEVICE_ID)
         self.assertIsInstance(ok.json()["revokedAtMs"], int)
+
+    async def test_remove_twice(self) -> None:
+        await self.seed_device()
+        removed = await self.cli("devices", "remove", DEVICE_ID, "--json")
+        self.assertEqual((removed.code, removed.json()), (0, {"deviceId": DEVICE_ID}), removed)
+        again = await self.cli("devices", "remove", DEVICE_ID)
+        self.assertEqual(again.code, 1, again)
+        self.assertIn("Reason: unknown deviceId\n", again.err, again)
