@@ -346,7 +346,8 @@ def add_shell_families(app: Components) -> None:
     table.add_family(PluginsMethods())
     table.add_family(SkillsMethods(
         lambda: hub.settings.raw, hub.display_path(hub.settings.state_dir / "workspace"),
-        hub.display_path(hub.settings.state_dir / "skills")))
+        hub.display_path(hub.settings.state_dir / "skills"),
+        hub.display_path(hub.settings.state_dir / "hooks")))
     table.add_family(EnvironmentsMethods(settings, app.nodes))
     assert app.approvals.history is not None
     table.add_family(ApprovalHistoryMethods(

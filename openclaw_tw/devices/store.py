@@ -187,7 +187,7 @@ class PendingRequest:
             "publicKey": self.public_key, "platform": self.platform,
             "deviceFamily": self.device_family, "clientId": self.client_id,
             "clientMode": self.client_mode, "role": self.role, "roles": [self.role],
-            "scopes": list(self.scopes), "reason": self.reason, "remoteIp": self.remote_ip,
+            "scopes": list(self.scopes), "remoteIp": self.remote_ip,
             "silent": self.silent, "isRepair": self.is_repair, "ts": self.ts,
         }
         return {k: v for k, v in out.items() if v is not None}

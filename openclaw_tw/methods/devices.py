@@ -1,4 +1,10 @@
-"""device.pair.* and device.token.*: list, approve, reject, remove, rename, rotate, revoke."""
+"""device.pair.* and device.token.*: list, approve, reject, remove, rename, rotate, revoke.
+
+A token rotation or revocation the store cannot make (an unknown device, a role the device is
+not approved for, scopes outside its approved ones, no token to revoke) is refused with the
+real gateway's one message per action, ``device token rotation denied`` / ``device token
+revocation denied`` (INVALID_REQUEST), whatever the reason: the reason is logged, not told.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from openclaw_tw.devices.authority import DeviceAuthority
 from openclaw_tw.devices.store import DeviceStore, PairedDevice
-from openclaw_tw.errors import clip, invalid_request, missing_scope
+from openclaw_tw.errors import GatewayError, clip, invalid_request, missing_scope
 from openclaw_tw.protocol import scopes as S
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Arr, Obj, Str
@@ -24,6 +31,15 @@ DEVICE_ID = Obj(required={"deviceId": _S1})
 RENAME = Obj(required={"deviceId": _S1, "label": Str(min_len=1, max_len=64)})
 ROTATE = Obj(required={"deviceId": _S1, "role": _S1}, optional={"scopes": Arr(_S1)})
 REVOKE = Obj(required={"deviceId": _S1, "role": _S1})
+ROTATION_DENIED = "device token rotation denied"
+REVOCATION_DENIED = "device token revocation denied"
+_log = Logger(namespace="devices")
+
+
+def _denied(message: str, device_id: str, role: str, reason: str) -> GatewayError:
+    _log.warn("{message} device={device} role={role} reason={reason}", message=message,
+              device=clip(device_id), role=clip(role), reason=reason)
+    return invalid_request(message)
 
 
 @attrs.define
@@ -46,7 +62,7 @@ class DevicesMethods:
     def _device_or_fail(self, device_id: str) -> PairedDevice:
         dev = self._store.devices.get(device_id)
         if dev is None:
-            raise invalid_request(f"unknown deviceId: {clip(device_id)}")
+            raise invalid_request("unknown deviceId")
         return dev
 
     def _changed(self, _: Any = None) -> None:
@@ -93,8 +109,9 @@ class DevicesMethods:
                             "deviceId": dev.device_id, "decision": "approved", "ts": now},
                             scope=S.PAIRING)
             self._changed()
-            return {"requestId": req.request_id,
-                    "device": dev.public(self._connected(dev.device_id))}
+            device = dev.public(False)
+            del device["connected"]  # the real approval answer has no connected flag
+            return {"requestId": req.request_id, "device": device}
 
         return d.addCallback(done)
 
@@ -110,8 +127,7 @@ class DevicesMethods:
                             "deviceId": req.device_id, "decision": "rejected", "ts": now},
                             scope=S.PAIRING)
             self._changed()
-            return {"requestId": req.request_id, "deviceId": req.device_id,
-                    "decision": "rejected", "ts": now}
+            return {"requestId": req.request_id, "deviceId": req.device_id}
 
         return self._store.remove_pending(req.request_id).addCallback(done)
 
@@ -123,7 +139,7 @@ class DevicesMethods:
         def done(_: Any) -> dict[str, Any]:
             self._disconnect_device(device_id, None, 4001, "client invalidated: device removed")
             self._changed()
-            return {"deviceId": device_id, "removedAtMs": self._now_ms()}
+            return {"deviceId": device_id}
 
         return self._store.remove_device(device_id).addCallback(done)
 
@@ -140,15 +156,15 @@ class DevicesMethods:
 
     @rpc("device.token.rotate", ROTATE)
     def rotate(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        dev = self._device_or_fail(params["deviceId"])
-        role = params["role"]
-        if role not in dev.roles:
-            raise invalid_request(f"device is not approved for role {role}")
+        device_id, role = params["deviceId"], params["role"]
+        dev = self._store.devices.get(device_id)
+        if dev is None or role not in dev.roles:
+            raise _denied(ROTATION_DENIED, device_id, role, "unknown-device-or-role")
         scopes = params.get("scopes")
         if scopes is None:
             scopes = list(dev.scopes) if role == S.ROLE_OPERATOR else []
         elif role == S.ROLE_OPERATOR and not all(s in dev.scopes for s in scopes):
-            raise invalid_request("scopes must be within the device's approved scopes")
+            raise _denied(ROTATION_DENIED, device_id, role, "scope-outside-approved-baseline")
         now = self._now_ms()
         record, value = self._store.key.issue(dev.device_id, role, list(scopes), now)
         same_device = ctx.conn.device_id == dev.device_id
@@ -169,10 +185,10 @@ class DevicesMethods:
 
     @rpc("device.token.revoke", REVOKE)
     def revoke(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        dev = self._device_or_fail(params["deviceId"])
-        role = params["role"]
-        if role not in dev.tokens:
-            return succeed({"deviceId": dev.device_id, "role": role, "revokedAtMs": None})
+        device_id, role = params["deviceId"], params["role"]
+        dev = self._store.devices.get(device_id)
+        if dev is None or role not in dev.roles or role not in dev.tokens:
+            raise _denied(REVOCATION_DENIED, device_id, role, "unknown-device-or-role")
         now = self._now_ms()
 
         def done(_: Any) -> dict[str, Any]:

@@ -179,6 +179,7 @@ class RemotePairing(DeviceCase):
         device = res["payload"]["device"]
         self.assertEqual((res["payload"]["requestId"], device["deviceId"], device["approvedVia"],
                           device["scopes"]), (rid, self.dev.id, "owner", [READ, WRITE]))
+        self.assertNotIn("connected", device)  # only device.pair.list says connected
         resolved = self.events(self.pairer, "device.pair.resolved")
         self.assertEqual([(e["requestId"], e["deviceId"], e["decision"]) for e in resolved],
                          [(rid, self.dev.id, "approved")])
@@ -203,8 +204,9 @@ class RemotePairing(DeviceCase):
             rid = err["details"]["requestId"]
             listed = {p["requestId"]: p for p in self.listing()["pending"]}
             self.assertIn(rid, listed, f"{reason}: no pending request to approve")
-            self.assertEqual((listed[rid]["deviceId"], listed[rid]["reason"], listed[rid]["role"]),
-                             (self.dev.id, reason, kw.get("role", "operator")))
+            self.assertEqual((listed[rid]["deviceId"], listed[rid]["role"]),
+                             (self.dev.id, kw.get("role", "operator")))
+            self.assertNotIn("reason", listed[rid])  # the real record keeps no reason
             res = self.call(approver, "device.pair.approve", {"requestId": rid})
             self.assertTrue(res["ok"], (reason, res))
             _, hello_ok = self.ok(ip=REMOTE, **kw)
@@ -231,8 +233,7 @@ class RemotePairing(DeviceCase):
     def test_reject(self) -> None:
         rid = self.pending_request()
         res = self.call(self.pairer, "device.pair.reject", {"requestId": rid})
-        self.assertEqual((res["payload"]["requestId"], res["payload"]["decision"]),
-                         (rid, "rejected"))
+        self.assertEqual(res["payload"], {"requestId": rid, "deviceId": self.dev.id})  # real
         self.assertEqual(self.listing()["pending"], [])
         resolved = self.events(self.pairer, "device.pair.resolved")
         self.assertEqual([(e["requestId"], e["decision"]) for e in resolved], [(rid, "rejected")])
@@ -260,7 +261,7 @@ class ManagePaired(DeviceCase):
         token = self.pair_locally()
         socks = [self.ok(ip=REMOTE, scopes=[READ])[0], self.ok(token=None, device_token=token)[0]]
         res = self.call(self.pairer, "device.pair.remove", {"deviceId": self.dev.id})
-        self.assertEqual(res["payload"]["deviceId"], self.dev.id)
+        self.assertEqual(res["payload"], {"deviceId": self.dev.id})  # the real answer
         self.assertEqual([self.close_of(s)[0] for s in socks], [4001, 4001])
         self.assertIsNone(self.paired())
         err = self.refused(ip=REMOTE)  # it must pair again
@@ -268,7 +269,7 @@ class ManagePaired(DeviceCase):
         err = self.refused(ip=REMOTE, token=None, device_token=token)
         self.assertEqual(err, DEVICE_TOKEN_MISMATCH)
         res = self.call(self.pairer, "device.pair.remove", {"deviceId": self.dev.id})
-        self.assertEqual(res["error"]["code"], "INVALID_REQUEST")
+        self.assertEqual(res["error"], {"code": "INVALID_REQUEST", "message": "unknown deviceId"})
 
     def test_rename(self) -> None:
         self.pair_locally()
@@ -328,3 +329,24 @@ class ManagePaired(DeviceCase):
         self.assertEqual(self.refused(token=None, device_token=token), DEVICE_TOKEN_MISMATCH)
         _, again = self.ok()  # still paired: the shared secret mints a fresh token
         self.assertNotEqual(again["auth"]["deviceToken"], token)
+
+    def test_refused_rotations_and_revocations_say_only_denied(self) -> None:
+        """As the real gateway (2026.9.6, `openclaw devices rotate|revoke`): one message per
+        action whatever the reason, and never a success for a token that is not there."""
+        self.pair_locally([READ])
+        rotate = [{"deviceId": "nope", "role": "operator"},
+                  {"deviceId": self.dev.id, "role": "node"},  # not approved for the role
+                  {"deviceId": self.dev.id, "role": "operator", "scopes": [ADMIN]}]
+        for params in rotate:
+            res = self.call(self.pairer, "device.token.rotate", params)
+            self.assertEqual(res["error"], {"code": "INVALID_REQUEST",
+                                            "message": "device token rotation denied"}, params)
+        revoke = [{"deviceId": "nope", "role": "operator"},
+                  {"deviceId": self.dev.id, "role": "node"}]
+        for params in revoke:
+            res = self.call(self.pairer, "device.token.revoke", params)
+            self.assertEqual(res["error"], {"code": "INVALID_REQUEST",
+                                            "message": "device token revocation denied"}, params)
+        dev = self.paired()
+        assert dev is not None
+        self.assertEqual([t["role"] for t in dev["tokens"]], ["operator"])  # untouched

@@ -30,6 +30,7 @@ REAL_LIBRARY_LIST = {"entries": [], "profileId": "gateway-owner", "multipleProfi
                      "defaultTarget": "workspace", "canManageWorkspace": True,
                      "defaultSelectionLimit": 64}
 REAL_SKILLS_STATUS_KEYS = {"workspaceDir", "managedSkillsDir", "agentId", "skills"}
+REAL_HOOKS_STATUS_KEYS = {"workspaceDir", "managedHooksDir", "hooks"}
 REAL_GATEWAY_ENV = {"id": "gateway", "type": "local", "label": "Gateway local",
                     "status": "available", "platform": "linux", "sessionHost": True,
                     "trust": "persistent",
@@ -95,6 +96,27 @@ class Skills(Case):
         self.assertEqual(ok(self.read, "skills.status", {}), got)
         res = call(self.read, "skills.status", {"agentId": "nobody"})
         self.assertEqual(res["error"]["message"], 'unknown agent id "nobody"')
+
+    def test_hooks_status(self) -> None:
+        """`openclaw hooks list` asks the gateway; we run no hooks, so the real report is
+        empty (the real one lists its five bundled hooks)."""
+        got = ok(self.read, "hooks.status", {"agentId": "main"})
+        self.assertEqual(set(got), REAL_HOOKS_STATUS_KEYS)
+        state = self.app.hub.display_path(self.app.settings.state_dir)
+        self.assertEqual(got, {"workspaceDir": f"{state}/workspace",
+                               "managedHooksDir": f"{state}/hooks", "hooks": []})
+        self.assertEqual(ok(self.read, "hooks.status", {}), got)
+        self.assertEqual(ok(self.read, "hooks.status", {"agentId": " "}), got)  # blank: default
+        self.assertIn("hooks.status", self.app.hub.methods.advertised())
+        # the real refusals, word for word
+        self.assertEqual(call(self.read, "hooks.status", {"agentId": "nope"})["error"],
+                         {"code": "INVALID_REQUEST", "message": 'unknown agent id "nope"'})
+        res = call(self.read, "hooks.status", {"bogus": 1})
+        self.assertEqual(res["error"]["message"],
+                         "invalid hooks.status params: at root: unexpected property 'bogus'")
+        nobody = hello(self.app.hub, scopes=[])
+        self.assertEqual(call(nobody, "hooks.status", {})["error"]["message"],
+                         "missing scope: operator.read")
 
     def test_library_list(self) -> None:
         got = ok(self.read, "skills.library.list", {"scope": "all"})
