@@ -457,8 +457,9 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
                        run.tool_calls if status == "ok" else None)
 
     def _settle(self, run: Run, outcome: Outcome) -> None:
+        if run.outcome is None:  # counted once, whatever ends it
+            self._count_ended(run)
         run.outcome, run.state = outcome, "done"
-        self._count_ended(run)
         self.gw.metrics.run_finished(outcome.status, outcome.provider)
         run.listeners = []
         # Settled runs stay 300 s for agent.wait; they must not keep the caller's socket
