@@ -1,9 +1,14 @@
 """device.pair.* and device.token.*: list, approve, reject, remove, rename, rotate, revoke.
 
-A token rotation or revocation the store cannot make (an unknown device, a role the device is
-not approved for, scopes outside its approved ones, no token to revoke) is refused with the
-real gateway's one message per action, ``device token rotation denied`` / ``device token
-revocation denied`` (INVALID_REQUEST), whatever the reason: the reason is logged, not told.
+A token rotation or revocation that is not allowed is refused with the real gateway's one
+message per action, ``device token rotation denied`` / ``device token revocation denied``
+(INVALID_REQUEST), whatever the reason: the reason is logged, not told.  The reasons, in the
+order the reference checks them: a role other than ``operator`` is managed by admins only
+(``role-management-requires-admin``); an unknown device or a role it is not approved for, or
+no token to revoke (``unknown-device-or-role``); a rotation to scopes outside the device's
+approved ones (``scope-outside-approved-baseline``); and, for operator tokens, scopes the
+caller's own connection lacks (``caller-missing-scope``: nobody hands out more than they hold,
+a device rotating its own token included; an admin caller holds every operator scope).
 """
 
 from __future__ import annotations
@@ -36,10 +41,25 @@ REVOCATION_DENIED = "device token revocation denied"
 _log = Logger(namespace="devices")
 
 
-def _denied(message: str, device_id: str, role: str, reason: str) -> GatewayError:
-    _log.warn("{message} device={device} role={role} reason={reason}", message=message,
-              device=clip(device_id), role=clip(role), reason=reason)
+def _denied(message: str, device_id: str, role: str, reason: str,
+            scope: str | None = None) -> GatewayError:
+    _log.warn("{message} device={device} role={role} reason={reason}{scope}", message=message,
+              device=clip(device_id), role=clip(role), reason=reason,
+              scope=f" scope={clip(scope)}" if scope else "")
     return invalid_request(message)
+
+
+def _role_needs_admin(ctx: CallContext, role: str) -> bool:
+    """Only an admin manages the tokens of a role other than ``operator``."""
+    wanted = role.strip()
+    return bool(wanted) and wanted != S.ROLE_OPERATOR and S.ADMIN not in ctx.conn.scopes
+
+
+def _caller_lacks(ctx: CallContext, role: str, scopes: list[str]) -> str | None:
+    """For an operator token: the first scope in ``scopes`` the caller's connection lacks."""
+    if role.strip() != S.ROLE_OPERATOR:
+        return None
+    return S.first_missing_scope(role, scopes, ctx.conn.scopes)
 
 
 @attrs.define
@@ -157,14 +177,21 @@ class DevicesMethods:
     @rpc("device.token.rotate", ROTATE)
     def rotate(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         device_id, role = params["deviceId"], params["role"]
+        if _role_needs_admin(ctx, role):
+            raise _denied(ROTATION_DENIED, device_id, role, "role-management-requires-admin")
         dev = self._store.devices.get(device_id)
         if dev is None or role not in dev.roles:
             raise _denied(ROTATION_DENIED, device_id, role, "unknown-device-or-role")
-        scopes = params.get("scopes")
-        if scopes is None:
-            scopes = list(dev.scopes) if role == S.ROLE_OPERATOR else []
-        elif role == S.ROLE_OPERATOR and not all(s in dev.scopes for s in scopes):
+        existing = dev.tokens.get(role)
+        asked = params.get("scopes")
+        if asked is None:
+            asked = existing.scopes if existing is not None else dev.scopes
+        scopes = S.normalize_token_scopes(asked)
+        if S.first_missing_scope(role, scopes, S.normalize_token_scopes(dev.scopes)):
             raise _denied(ROTATION_DENIED, device_id, role, "scope-outside-approved-baseline")
+        lacking = _caller_lacks(ctx, role, scopes)
+        if lacking is not None:
+            raise _denied(ROTATION_DENIED, device_id, role, "caller-missing-scope", lacking)
         now = self._now_ms()
         record, value = self._store.key.issue(dev.device_id, role, list(scopes), now)
         same_device = ctx.conn.device_id == dev.device_id
@@ -186,9 +213,15 @@ class DevicesMethods:
     @rpc("device.token.revoke", REVOKE)
     def revoke(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         device_id, role = params["deviceId"], params["role"]
+        if _role_needs_admin(ctx, role):
+            raise _denied(REVOCATION_DENIED, device_id, role, "role-management-requires-admin")
         dev = self._store.devices.get(device_id)
         if dev is None or role not in dev.roles or role not in dev.tokens:
             raise _denied(REVOCATION_DENIED, device_id, role, "unknown-device-or-role")
+        target = S.normalize_token_scopes(dev.tokens[role].scopes)
+        lacking = _caller_lacks(ctx, role, target)
+        if lacking is not None:
+            raise _denied(REVOCATION_DENIED, device_id, role, "caller-missing-scope", lacking)
         now = self._now_ms()
 
         def done(_: Any) -> dict[str, Any]:

@@ -203,6 +203,13 @@ ORIGIN_NOT_ALLOWED = "origin not allowed"
 # Clients that are browser pages: their connect is origin-checked even without an Origin.
 BROWSER_UI_CLIENT_IDS = frozenset({"openclaw-control-ui", "openclaw-browser-copilot",
                                    "webchat-ui"})
+# The operator UIs that must sign their connects: no shared secret stands in for a device.
+OPERATOR_UI_CLIENT_IDS = frozenset({"openclaw-control-ui", "openclaw-tui"})
+
+
+def _has_origin(origin: str | None) -> bool:
+    """A non-blank ``Origin`` header: the connect looks like it comes from a browser page."""
+    return bool(origin and origin.strip())
 
 
 def _parse_origin(origin: str | None) -> tuple[str, str, str] | None:
@@ -273,7 +280,7 @@ def check_browser_origin(origin: str | None, host_header: str | None, allowed: S
 
 def origin_checked(client: dict[str, Any], origin: str | None) -> bool:
     """Browser pages are always origin-checked; any client that sends an Origin is too."""
-    return bool(origin and origin.strip()) or client.get("id") in BROWSER_UI_CLIENT_IDS \
+    return _has_origin(origin) or client.get("id") in BROWSER_UI_CLIENT_IDS \
         or client.get("mode") == "webchat"
 
 
@@ -388,19 +395,40 @@ def evaluate_connect(
     if params.get("device") is not None:
         return DeviceConnect(params, role, requested, shared, nonce, peer, policy)
 
-    if shared == SHARED_MISMATCH:
-        raise auth_failure("mismatch", peer, policy.mode)
-    if role == S.ROLE_NODE or shared != SHARED_OK:
-        raise _fail("device identity required", {"code": "DEVICE_IDENTITY_REQUIRED"},
-                    code=NOT_PAIRED)
-    if client["id"] == "openclaw-control-ui" and policy.mode != "none":
+    return _device_less_decision(params, role, requested, shared, peer, policy)
+
+
+def _device_less_decision(params: dict[str, Any], role: str, requested: tuple[str, ...],
+                          shared: str, peer: PeerInfo, policy: AuthPolicy) -> ConnectDecision:
+    """A connect without ``device``, as the reference decides it (its missing-device-identity
+    policy).  Only two clients keep the scopes they ask for, and only from this machine (a
+    loopback peer that no proxy forwarded; the Host header is not consulted) and only when
+    the connect carries no ``Origin`` (a browser page never does): ``cli``/``cli`` with the
+    shared secret, and ``gateway-client``/``backend`` with the shared secret or under auth
+    ``none``.  Any other operator with the shared secret connects with no scopes at all;
+    without it (auth ``none`` included) a device identity is required.  The operator UIs
+    (Control UI, TUI) must always bring a device identity."""
+    client = params["client"]
+    pair = (client["id"], client["mode"])
+    same_machine = peer.loopback and not peer.forwarded and not _has_origin(peer.origin)
+    secret_ok = shared == SHARED_OK and policy.mode != "none"
+    method = policy.mode
+    caps = tuple(params.get("caps") or ())
+    if role == S.ROLE_OPERATOR and same_machine and pair == ("gateway-client", "backend") \
+            and (secret_ok or policy.mode == "none"):
+        return ConnectDecision(role, requested, method, client, caps)
+    if client["id"] in OPERATOR_UI_CLIENT_IDS:
         raise _fail(
             "control ui requires device identity (use HTTPS or localhost secure context)",
             {"code": "CONTROL_UI_DEVICE_IDENTITY_REQUIRED"},
         )
-    keeps = (client["id"], client["mode"]) in (("cli", "cli"), ("gateway-client", "backend"))
-    effective = requested if (peer.direct_local and keeps) else ()
-    return ConnectDecision(role, effective, policy.mode, client, tuple(params.get("caps") or ()))
+    if role == S.ROLE_OPERATOR and secret_ok:
+        keeps = same_machine and pair == ("cli", "cli")
+        return ConnectDecision(role, requested if keeps else (), method, client, caps)
+    if shared == SHARED_MISMATCH:
+        raise auth_failure("mismatch", peer, policy.mode)
+    raise _fail("device identity required", {"code": "DEVICE_IDENTITY_REQUIRED"},
+                code=NOT_PAIRED)
 
 
 def device_less(attempt: DeviceConnect) -> ConnectDecision:

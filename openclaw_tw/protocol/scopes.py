@@ -73,6 +73,36 @@ def scope_satisfied(required: str, granted: Iterable[str]) -> bool:
     return False
 
 
+def first_missing_scope(role: str, requested: Iterable[str], allowed: Iterable[str]
+                        ) -> str | None:
+    """The first of ``requested`` that ``allowed`` does not grant for ``role`` (operator
+    scopes with their implications; another role's only by name under its own prefix), or
+    ``None`` when all are granted.  Blank entries are ignored."""
+    role = role.strip()
+    granted = frozenset(a.strip() for a in allowed)
+    for scope in requested:
+        wanted = scope.strip()
+        if not wanted:
+            continue
+        if role == ROLE_OPERATOR:
+            if not scope_satisfied(wanted, granted):
+                return scope
+        elif not (wanted.startswith(role + ".") and wanted in granted):
+            return scope
+    return None
+
+
+def normalize_token_scopes(scopes: Iterable[str]) -> list[str]:
+    """A device token's scopes as stored: trimmed, unique, sorted, with what admin and write
+    imply written out (admin adds read and write; write adds read)."""
+    out = {s.strip() for s in scopes if s.strip()}
+    if ADMIN in out:
+        out.update((READ, WRITE))
+    elif WRITE in out:
+        out.add(READ)
+    return sorted(out)
+
+
 def policy_scope(method: str) -> str:
     """The declared scope of a method: core table, reserved prefixes, else admin."""
     entry = METHOD_POLICY.get(method) or EXTENSIONS.get(method)

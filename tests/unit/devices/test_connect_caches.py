@@ -75,8 +75,8 @@ class OldTokensStayRefused(DeviceCase):
 
     def test_rotate(self) -> None:
         old = self.warm()
-        res = self.call(self.pairer, "device.token.rotate", {"deviceId": self.dev.id,
-                                                             "role": "operator"})
+        res = self.call(self.admin, "device.token.rotate", {"deviceId": self.dev.id,
+                                                            "role": "operator"})
         self.assertTrue(res["ok"], res)
         self.assertEqual(self.refused(token=None, device_token=old), DEVICE_TOKEN_MISMATCH)
         _, again = self.ok(scopes=[READ])  # the shared secret: hello-ok carries the new token
@@ -84,8 +84,8 @@ class OldTokensStayRefused(DeviceCase):
 
     def test_revoke(self) -> None:
         old = self.warm()
-        res = self.call(self.pairer, "device.token.revoke", {"deviceId": self.dev.id,
-                                                             "role": "operator"})
+        res = self.call(self.admin, "device.token.revoke", {"deviceId": self.dev.id,
+                                                            "role": "operator"})
         self.assertTrue(res["ok"], res)
         self.assertEqual(self.refused(token=None, device_token=old), DEVICE_TOKEN_MISMATCH)
 

@@ -307,8 +307,8 @@ class ManagePaired(DeviceCase):
     def test_rotate_from_another_connection_withholds_the_token(self) -> None:
         old = self.pair_locally()
         sock, _ = self.ok(token=None, device_token=old)
-        res = self.call(self.pairer, "device.token.rotate", {"deviceId": self.dev.id,
-                                                             "role": "operator"})
+        res = self.call(self.admin, "device.token.rotate", {"deviceId": self.dev.id,
+                                                            "role": "operator"})
         self.assertEqual(res["payload"]["tokenDelivery"], "withheld-cross-device")
         self.assertNotIn("token", res["payload"])
         self.assertEqual(self.close_of(sock)[0], 4001)
@@ -317,8 +317,8 @@ class ManagePaired(DeviceCase):
     def test_revoke(self) -> None:
         token = self.pair_locally()
         sock, _ = self.ok(token=None, device_token=token)
-        res = self.call(self.pairer, "device.token.revoke", {"deviceId": self.dev.id,
-                                                             "role": "operator"})
+        res = self.call(self.admin, "device.token.revoke", {"deviceId": self.dev.id,
+                                                            "role": "operator"})
         self.assertEqual((res["payload"]["deviceId"], res["payload"]["role"],
                           res["payload"]["revokedAtMs"]),
                          (self.dev.id, "operator", self.gw.now_ms()))

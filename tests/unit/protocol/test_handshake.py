@@ -257,7 +257,9 @@ class PresenceOnConnectTests(SynchronousTestCase):
     def test_ui_client_adds_presence_and_broadcasts(self) -> None:
         before = self.gw.state_version()["presence"]
         blind = hello(self.gw, scopes=[])  # presence needs operator.read (§7.2)
-        hello_ok(self.gw, params("openclaw-tui", "ui", version="2026.9.6"))
+        # A native app in ui mode (the TUI and the Control UI must sign: they cannot be
+        # device-less).
+        hello_ok(self.gw, params("openclaw-macos", "ui", version="2026.9.6"))
         blind.flush()
         self.assertEqual(blind.events("presence"), [])
         self.bystander.flush()
@@ -267,13 +269,13 @@ class PresenceOnConnectTests(SynchronousTestCase):
         self.assertEqual(ev["seq"], 1)  # first broadcast after hello (§7.1)
         self.assertGreater(ev["stateVersion"]["presence"], before)
         self.assertEqual(ev["stateVersion"]["presence"], self.gw.state_version()["presence"])
-        entries = [e for e in ev["payload"]["presence"] if e.get("clientId") == "openclaw-tui"]
+        entries = [e for e in ev["payload"]["presence"] if e.get("clientId") == "openclaw-macos"]
         self.assertEqual(len(entries), 1, ev["payload"])
         self.assertEqual(entries[0]["mode"], "ui")
         # Presence is upserted after hello-ok (§4.5 step 15); later clients see the entry.
         _, later = hello_ok(self.gw, params())
         ids = [e.get("clientId") for e in later["snapshot"]["presence"]]
-        self.assertIn("openclaw-tui", ids)
+        self.assertIn("openclaw-macos", ids)
 
     def test_cli_client_is_ephemeral(self) -> None:
         before = self.gw.state_version()["presence"]
