@@ -77,7 +77,9 @@ def heartbeat_config(raw: dict[str, Any], agent_id: str) -> dict[str, Any]:
         if isinstance(spec, dict) and normalize_agent_id(spec.get("id")) == agent_id and \
                 isinstance(spec.get("heartbeat"), dict):
             merged.update(spec["heartbeat"])
+    every = merged.get("every") if isinstance(merged.get("every"), str) else None
     return {"everyMs": parse_duration_ms(merged.get("every"), DEFAULT_EVERY_MS),
+            "every": every or "30m",  # as configured: status shows "1h", not "60m"
             "prompt": merged.get("prompt") if isinstance(merged.get("prompt"), str)
             and merged.get("prompt").strip() else DEFAULT_PROMPT,
             "timeoutSeconds": merged.get("timeoutSeconds"),

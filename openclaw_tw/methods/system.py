@@ -131,9 +131,9 @@ class SystemMethods:
         recent = list(summary.get("recent", [])) if admin else []
         hb = self._heartbeat
         hb_cfg = hb.config_for("main") if hb is not None else {"everyMs": HEARTBEAT_EVERY_MS}
-        every_ms = hb_cfg["everyMs"]
-        every = f"{every_ms // 60000}m"
-        enabled = self._heartbeats_enabled()
+        every_ms: int | None = hb_cfg["everyMs"] or None  # "0m": off
+        enabled = self._heartbeats_enabled() and every_ms is not None
+        every = hb_cfg.get("every", "30m") if every_ms is not None else "disabled"
         zero_status = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0,
                        "cancelled": 0, "lost": 0}
         return {

@@ -106,3 +106,11 @@ class NoRoute(Base):
             self.assertEqual(self.ok(c, "status", {})["heartbeat"]["agents"],
                              [{"agentId": "main", "enabled": True, "every": "5m",
                                "everyMs": 300_000, "waitingForRoute": waiting}])
+
+    def test_status_shows_every_as_configured(self) -> None:
+        """The real summary keeps the configured text ("1h", not "60m"); "0m" is off."""
+        for every, shown in (("1h", ("1h", 3_600_000, True)), ("0m", ("disabled", None, False))):
+            app = self.start(config=beat_config(every=every, target="none"))
+            c = hello(app.hub, scopes=ADMIN)
+            [agent] = self.ok(c, "status", {})["heartbeat"]["agents"]
+            self.assertEqual((agent["every"], agent["everyMs"], agent["enabled"]), shown)
