@@ -7,6 +7,13 @@ events queued by ``wake``, by ``systemEvent`` cron jobs, and by ``POST /hooks/wa
 queue is drained here).  Each turn ends in a ``heartbeat`` event ``{ts, status, reason?,
 preview?, indicatorType?, silent?, durationMs}`` and becomes ``last-heartbeat``.
 
+Delivery follows the real ``heartbeat.target`` rules, and this gateway delivers heartbeat replies
+nowhere, so a reply is never reported as sent: ``none`` (or a target that names no chat
+channel) is ``target-none``; unset, ``owner`` and ``last`` have no route (we keep no last route
+and resolve no owner), ``no-route``; a chat channel without ``to`` is ``no-target``.  An
+interval turn with no route and no queued events is skipped before the model is called; any
+other turn runs, and an alert it produces is reported ``skipped`` with the reason.
+
 Event-driven wakes (``wake`` mode ``now``, ``systemEvent`` jobs with ``wakeMode: now``) are rate
 limited: at least 30 s between event-driven turns, and after 5 in 60 s the next one waits until
 the oldest leaves the window (the flood guard).
@@ -70,10 +77,50 @@ def heartbeat_config(raw: dict[str, Any], agent_id: str) -> dict[str, Any]:
         if isinstance(spec, dict) and normalize_agent_id(spec.get("id")) == agent_id and \
                 isinstance(spec.get("heartbeat"), dict):
             merged.update(spec["heartbeat"])
+    every = merged.get("every") if isinstance(merged.get("every"), str) else None
     return {"everyMs": parse_duration_ms(merged.get("every"), DEFAULT_EVERY_MS),
+            "every": every or "30m",  # as configured: status shows "1h", not "60m"
             "prompt": merged.get("prompt") if isinstance(merged.get("prompt"), str)
             and merged.get("prompt").strip() else DEFAULT_PROMPT,
-            "timeoutSeconds": merged.get("timeoutSeconds")}
+            "timeoutSeconds": merged.get("timeoutSeconds"),
+            "target": merged.get("target") if isinstance(merged.get("target"), str) else None,
+            "to": merged.get("to") if isinstance(merged.get("to"), str) else None}
+
+
+# The chat channels the real gateway can deliver to (its bundled channel ids, and aliases).
+CHAT_CHANNELS = frozenset((
+    "a2a", "buzz", "clickclack", "discord", "feishu", "googlechat", "imessage", "irc", "line",
+    "matrix", "mattermost", "msteams", "nextcloud-talk", "nostr", "raft", "reef", "signal",
+    "slack", "sms", "synology-chat", "telegram", "tlon", "twitch", "whatsapp", "zalo",
+    "zalouser"))
+CHANNEL_ALIASES = {"lark": "feishu", "gchat": "googlechat", "google-chat": "googlechat",
+                   "imsg": "imessage", "internet-relay-chat": "irc", "teams": "msteams",
+                   "nc": "nextcloud-talk", "nc-talk": "nextcloud-talk", "twitch-chat": "twitch",
+                   "zl": "zalo", "zlu": "zalouser"}
+ROUTE_MESSAGES = {
+    "target-none": "Heartbeat delivery is disabled by configuration (target: none).",
+    "no-route": "Heartbeat has no delivery route yet. Message your bot once, or set "
+                "agents.defaults.heartbeat.target.",
+}
+
+
+def no_route_reason(cfg: dict[str, Any]) -> str:
+    """Why a heartbeat reply goes nowhere, by the real target rules (this gateway has no
+    heartbeat delivery, so every target ends in one of these)."""
+    raw = cfg.get("target")
+    if raw is None or raw in ("owner", "last"):
+        return "no-route"
+    if raw == "none":
+        return "target-none"
+    channel = raw.strip().lower()
+    if CHANNEL_ALIASES.get(channel, channel) in CHAT_CHANNELS:
+        return "no-target"
+    return "target-none"  # the real resolver falls back to "none" for a name it can't deliver to
+
+
+def waiting_for_route(cfg: dict[str, Any]) -> bool:
+    """``status``' ``waitingForRoute``: an owner/last heartbeat that has no route yet."""
+    return cfg.get("target") in (None, "owner", "last")
 
 
 RUN_PREFIX = "heartbeat-"  # a heartbeat turn's run id: its transcript entries carry it
@@ -204,6 +251,11 @@ class Heartbeat:
             return self._publish({"ts": started, "status": "skipped",
                                   "reason": "requests-in-flight", "durationMs": 0})
         cfg = self.config_for(agent)
+        route = no_route_reason(cfg)
+        if route == "no-route" and reason == "interval" and not self.pending_for(agent):
+            # The real runner stops here: nothing to say and nowhere to say it, no model call.
+            return self._publish({"ts": started, "status": "skipped", "reason": route,
+                                  "durationMs": gw.now_ms() - started})
         events = self._drain(agent)
         lines = [f"System: {e['text']}" for e in events]
         message = "\n".join([*lines, "", cfg["prompt"]]) if lines else cfg["prompt"]
@@ -231,17 +283,16 @@ class Heartbeat:
                                   "indicatorType": "error", "silent": True,
                                   "durationMs": duration})
         status, preview = classify(outcome.text)
-        payload: dict[str, Any] = {"ts": gw.now_ms(), "status": status, "reason": reason}
-        if preview is not None:
-            payload["preview"] = preview
-            payload["indicatorType"] = "sent"
-        else:
-            payload["indicatorType"] = "ok"
-            payload["silent"] = True
-        payload["durationMs"] = duration
-        return self._publish(payload)
+        if preview is not None:  # an alert, with no route to send it on
+            return self._publish({"ts": gw.now_ms(), "status": "skipped", "preview": preview,
+                                  "reason": route, "hasMedia": False, "durationMs": duration})
+        return self._publish({"ts": gw.now_ms(), "status": status, "reason": reason,
+                              "indicatorType": "ok", "silent": True, "durationMs": duration})
 
     def _publish(self, payload: dict[str, Any]) -> dict[str, Any]:
+        message = ROUTE_MESSAGES.get(payload.get("reason", ""))
+        if message is not None:  # the real event names these two in words
+            payload["message"] = message
         self.gw.last_heartbeat = payload
         self.gw.broadcast("heartbeat", payload, drop_if_slow=True)
         return payload

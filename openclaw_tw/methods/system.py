@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from openclaw_tw.automation.heartbeat import waiting_for_route
 from openclaw_tw.hub.diagnostics import rss_bytes
 from openclaw_tw.hub.gateway import COMPAT_VERSION
 from openclaw_tw.hub.health import HEARTBEAT_EVERY_MS, HealthMonitor
@@ -129,8 +130,10 @@ class SystemMethods:
         count = int(summary.get("count", 0))
         recent = list(summary.get("recent", [])) if admin else []
         hb = self._heartbeat
-        every_ms = hb.config_for("main")["everyMs"] if hb is not None else HEARTBEAT_EVERY_MS
-        every = f"{every_ms // 60000}m"
+        hb_cfg = hb.config_for("main") if hb is not None else {"everyMs": HEARTBEAT_EVERY_MS}
+        every_ms: int | None = hb_cfg["everyMs"] or None  # "0m": off
+        enabled = self._heartbeats_enabled() and every_ms is not None
+        every = hb_cfg.get("every", "30m") if every_ms is not None else "disabled"
         zero_status = {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "timed_out": 0,
                        "cancelled": 0, "lost": 0}
         return {
@@ -138,8 +141,9 @@ class SystemMethods:
             "hostDesktop": {"enabled": False, "state": "disabled", "port": 5900},
             "heartbeat": {
                 "defaultAgentId": "main",
-                "agents": [{"agentId": "main", "enabled": self._heartbeats_enabled(),
-                            "every": every, "everyMs": every_ms}],
+                "agents": [{"agentId": "main", "enabled": enabled, "every": every,
+                            "everyMs": every_ms,
+                            "waitingForRoute": enabled and waiting_for_route(hb_cfg)}],
             },
             "channelSummary": [],
             "queuedSystemEvents": [],

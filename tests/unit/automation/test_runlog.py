@@ -14,6 +14,7 @@ from openclaw_tw.agent.models import ProviderError
 from openclaw_tw.agent.openai import OpenAIProvider
 from openclaw_tw.agent.run import Outcome
 from openclaw_tw.automation import execute, runlog
+from openclaw_tw.automation.heartbeat import heartbeat_config
 from openclaw_tw.automation.store import INTERRUPTED
 from tests.support.cron import ADMIN
 from tests.support.cron import CronCase as Base
@@ -262,6 +263,9 @@ class HeartbeatRuns(Base):
         return self.ok(self.client, "cron.runs", {"id": self.job["id"]})["entries"][0]
 
     def test_a_heartbeat_that_ran(self) -> None:
+        # "HEARTBEAT_OK" as the prompt: the offline model echoes it, an acknowledgment
+        self.app.heartbeat.config_for = lambda agent: {
+            **heartbeat_config({}, agent), "prompt": "HEARTBEAT_OK", "target": "none"}
         entry = self.beat()
         self.assertEqual((entry["status"], entry.get("error"), entry["summary"]),
                          ("ok", None, "heartbeat completed"))
@@ -279,6 +283,8 @@ class HeartbeatRuns(Base):
     def test_a_failed_heartbeat(self) -> None:
         registry = self.app.runtime.registry
 
+        self.app.heartbeat.config_for = lambda agent: {
+            **heartbeat_config({}, agent), "target": "none"}
         registry.providers["offline"] = failing("offline", "offline", ProviderError(
             "the model is down", "unknown", http_status=503))
         entry = self.beat()
