@@ -253,14 +253,14 @@ def build(settings: GatewaySettings, reactor: Any,
     cron_db = database(cron_db_path(settings.state_dir), CRON_FILE_SCHEMA)
     cron_cfg = raw.get("cron") if isinstance(raw.get("cron"), dict) else {}
     agents = configured_agents(raw)
-    heartbeat = Heartbeat(hub, runtime, sessions)
+    announcer = Announcer(channels, lambda: configured_accounts(hub.settings.raw), reactor)
+    heartbeat = Heartbeat(hub, runtime, sessions, announcer=announcer)
     cron = Scheduler(hub, runtime, sessions, CronStore(cron_db), heartbeat,
                      [normalize_agent_id(a["id"]) for a in agents],
                      enabled=cron_cfg.get("enabled") is not False and
                      env.get("OPENCLAW_SKIP_CRON") != "1",
                      skip_missed=cron_cfg.get("skipMissedJobs") is True,
-                     announcer=Announcer(channels, lambda: configured_accounts(
-                         hub.settings.raw), reactor))
+                     announcer=announcer)
     cron.load()
     if cron.interrupted:
         _log.warn("{n} cron run(s) were interrupted by the last stop; not replayed",

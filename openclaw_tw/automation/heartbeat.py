@@ -7,12 +7,17 @@ events queued by ``wake``, by ``systemEvent`` cron jobs, and by ``POST /hooks/wa
 queue is drained here).  Each turn ends in a ``heartbeat`` event ``{ts, status, reason?,
 preview?, indicatorType?, silent?, durationMs}`` and becomes ``last-heartbeat``.
 
-Delivery follows the real ``heartbeat.target`` rules, and this gateway delivers heartbeat replies
-nowhere, so a reply is never reported as sent: ``none`` (or a target that names no chat
-channel) is ``target-none``; unset, ``owner`` and ``last`` have no route (we keep no last route
-and resolve no owner), ``no-route``; a chat channel without ``to`` is ``no-target``.  An
-interval turn with no route and no queued events is skipped before the model is called; any
-other turn runs, and an alert it produces is reported ``skipped`` with the reason.
+Delivery follows the real ``heartbeat.target`` rules (``delivery_target``): ``none`` (or a
+target that names no chat channel) is ``target-none``; unset, ``owner`` and ``last`` have no route
+(we keep no last route and resolve no owner), ``no-route``; a chat channel without ``to``, or one
+this gateway has no configured account for (the real gateway without that channel's plugin), is
+``no-target``; an ``accountId`` the channel does not have is ``unknown-account``.  An interval
+turn with no route and no queued events is skipped before the model is called; any other turn
+runs.  An alert with a route is sent through the cron announcer (delivery.py) and reported
+``sent`` with ``to``/``channel``/``preview``; a send that fails is ``failed`` with the error as
+its reason; the same alert text sent again within 24 h is ``skipped``/``duplicate`` (kept in
+memory here).  An alert with no route is ``skipped`` with the reason.  Acknowledgments are never
+sent (``showOk`` defaults to off).
 
 Event-driven wakes (``wake`` mode ``now``, ``systemEvent`` jobs with ``wakeMode: now``) are rate
 limited: at least 30 s between event-driven turns, and after 5 in 60 s the next one waits until
@@ -33,6 +38,7 @@ from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id
 
 if TYPE_CHECKING:
     from openclaw_tw.agent.runtime import AgentRuntime
+    from openclaw_tw.automation.delivery import Announcer
     from openclaw_tw.hub.gateway import Gateway
     from openclaw_tw.sessions.store import SessionStore
 
@@ -46,6 +52,7 @@ DEFAULT_PROMPT = (
     "reply NO_REPLY.")
 ACK_TOKENS = ("NO_REPLY", "HEARTBEAT_OK")
 ACK_MAX_CHARS = 300
+DUPLICATE_WINDOW_MS = 24 * 3_600_000
 EVENT_MIN_GAP_MS = 30_000
 FLOOD_WINDOW_MS = 60_000
 FLOOD_MAX = 5
@@ -84,7 +91,9 @@ def heartbeat_config(raw: dict[str, Any], agent_id: str) -> dict[str, Any]:
             and merged.get("prompt").strip() else DEFAULT_PROMPT,
             "timeoutSeconds": merged.get("timeoutSeconds"),
             "target": merged.get("target") if isinstance(merged.get("target"), str) else None,
-            "to": merged.get("to") if isinstance(merged.get("to"), str) else None}
+            "to": merged.get("to") if isinstance(merged.get("to"), str) else None,
+            "accountId": merged.get("accountId") if isinstance(merged.get("accountId"), str)
+            else None}
 
 
 # The chat channels the real gateway can deliver to (its bundled channel ids, and aliases).
@@ -104,18 +113,33 @@ ROUTE_MESSAGES = {
 }
 
 
-def no_route_reason(cfg: dict[str, Any]) -> str:
-    """Why a heartbeat reply goes nowhere, by the real target rules (this gateway has no
-    heartbeat delivery, so every target ends in one of these)."""
+def delivery_target(cfg: dict[str, Any], accounts: dict[str, Any]) -> dict[str, Any]:
+    """Where a heartbeat reply goes: ``{channel, to, accountId?}``, or ``{reason, accountId?}``
+    when it goes nowhere, by the real ``resolveHeartbeatDeliveryTarget``; ``accounts`` are the
+    configured channel accounts (``channels.accounts.configured_accounts``)."""
+    from openclaw_tw.automation.delivery import route  # delivery.py imports this module
+
     raw = cfg.get("target")
     if raw is None or raw in ("owner", "last"):
-        return "no-route"
+        return {"reason": "no-route"}
     if raw == "none":
-        return "target-none"
+        return {"reason": "target-none"}
     channel = raw.strip().lower()
-    if CHANNEL_ALIASES.get(channel, channel) in CHAT_CHANNELS:
-        return "no-target"
-    return "target-none"  # the real resolver falls back to "none" for a name it can't deliver to
+    channel = CHANNEL_ALIASES.get(channel, channel)
+    if channel not in CHAT_CHANNELS:
+        return {"reason": "target-none"}  # the real resolver falls back to "none"
+    wanted = (cfg.get("accountId") or "").strip() or None
+    account = {"accountId": wanted.lower()} if wanted else {}
+    to = (cfg.get("to") or "").strip()
+    found, _, why = route({"mode": "announce", "channel": channel, "to": to}, accounts)
+    if why is not None or found is None:  # no recipient, or no account for the channel
+        return {"reason": "no-target", **account}
+    if wanted is None:
+        return {"channel": found, "to": to}
+    matches = [a for a in accounts[found] if a.lower() == wanted.lower()]
+    if not matches:
+        return {"reason": "unknown-account", **account}
+    return {"channel": found, "to": to, **account, "account": matches[0]}
 
 
 def waiting_for_route(cfg: dict[str, Any]) -> bool:
@@ -159,8 +183,9 @@ def classify(text: str) -> tuple[str, str | None]:
 
 class Heartbeat:
     def __init__(self, gw: Gateway, runtime: AgentRuntime, sessions: SessionStore,
-                 config_for: Any = None) -> None:
+                 config_for: Any = None, announcer: Announcer | None = None) -> None:
         self.gw = gw
+        self.announcer = announcer  # the cron announcer: sends an alert to its chat
         self.runtime = runtime
         self.sessions = sessions
         # ``POST /hooks/wake`` events waiting for the next heartbeat (web/hooks.py fills it:
@@ -172,6 +197,9 @@ class Heartbeat:
         self._event_turns: deque[int] = deque()
         self._wake_calls: dict[str, Any] = {}
         self.running: set[str] = set()
+        # The last alert sent, by session key: (session id, text, sent at ms), for the
+        # real 24 h duplicate rule (the real gateway keeps it on the session entry).
+        self.last_sent: dict[str, tuple[str, str, int]] = {}
 
     # -- system events --------------------------------------------------------------------------
 
@@ -251,10 +279,11 @@ class Heartbeat:
             return self._publish({"ts": started, "status": "skipped",
                                   "reason": "requests-in-flight", "durationMs": 0})
         cfg = self.config_for(agent)
-        route = no_route_reason(cfg)
-        if route == "no-route" and reason == "interval" and not self.pending_for(agent):
+        target = delivery_target(cfg, self._accounts())
+        if target.get("reason") == "no-route" and reason == "interval" and \
+                not self.pending_for(agent):
             # The real runner stops here: nothing to say and nowhere to say it, no model call.
-            return self._publish({"ts": started, "status": "skipped", "reason": route,
+            return self._publish({"ts": started, "status": "skipped", "reason": "no-route",
                                   "durationMs": gw.now_ms() - started})
         events = self._drain(agent)
         lines = [f"System: {e['text']}" for e in events]
@@ -283,11 +312,53 @@ class Heartbeat:
                                   "indicatorType": "error", "silent": True,
                                   "durationMs": duration})
         status, preview = classify(outcome.text)
-        if preview is not None:  # an alert, with no route to send it on
+        channel = {"channel": target["channel"]} if "channel" in target else {}
+        account = {"accountId": target["accountId"]} if "accountId" in target else {}
+        if preview is None:  # an acknowledgment: never sent (showOk is off by default)
+            return self._publish({"ts": gw.now_ms(), "status": status, "reason": reason,
+                                  **channel, "indicatorType": "ok", "silent": True,
+                                  "durationMs": duration, **account})
+        if not channel:  # an alert, with no route to send it on
             return self._publish({"ts": gw.now_ms(), "status": "skipped", "preview": preview,
-                                  "reason": route, "hasMedia": False, "durationMs": duration})
-        return self._publish({"ts": gw.now_ms(), "status": status, "reason": reason,
-                              "indicatorType": "ok", "silent": True, "durationMs": duration})
+                                  "reason": target["reason"], "hasMedia": False,
+                                  "durationMs": duration, **account})
+        return await self._send_alert(key, row.session_id, started, outcome.text.strip(),
+                                      target)
+
+    async def _send_alert(self, key: str, session_id: str, started: int, text: str,
+                          target: dict[str, Any]) -> dict[str, Any]:
+        """An alert to its chat, through the cron announcer, reported as the real runner
+        reports it: ``sent``; ``failed`` with the send's error; a repeat ``duplicate``."""
+        gw = self.gw
+        preview = text[:200]
+        account = {"accountId": target["accountId"]} if "accountId" in target else {}
+        previous = self.last_sent.get(key)
+        if previous is not None and previous[0] == session_id and previous[1] == text and \
+                0 <= started - previous[2] < DUPLICATE_WINDOW_MS:
+            return self._publish({"ts": gw.now_ms(), "status": "skipped", "reason": "duplicate",
+                                  "preview": preview, "hasMedia": False,
+                                  "channel": target["channel"],
+                                  "durationMs": gw.now_ms() - started, **account})
+        assert self.announcer is not None  # a target resolves only through its accounts
+        plan = {"mode": "announce", "channel": target["channel"], "to": target["to"],
+                **({"accountId": target["account"]} if "account" in target else {})}
+        facts = await self.announcer.deliver(plan, text)
+        sent = facts.get("lastDelivered") is True
+        if sent:
+            self.last_sent[key] = (session_id, text, started)
+            outcome: dict[str, Any] = {"status": "sent", "preview": preview,
+                                       "channel": target["channel"], "indicatorType": "alert"}
+        else:
+            outcome = {"status": "failed", "preview": preview, "channel": target["channel"],
+                       "indicatorType": "error",
+                       "reason": facts.get("lastDeliveryError") or "not-delivered"}
+        return self._publish({"ts": gw.now_ms(), **outcome, "to": target["to"],
+                              "hasMedia": False, "durationMs": gw.now_ms() - started,
+                              **account})
+
+    def _accounts(self) -> dict[str, Any]:
+        """The channel accounts an alert can go through (none without an announcer)."""
+        return dict(self.announcer.accounts()) if self.announcer is not None else {}
 
     def _publish(self, payload: dict[str, Any]) -> dict[str, Any]:
         message = ROUTE_MESSAGES.get(payload.get("reason", ""))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from openclaw_tw.automation.heartbeat import ROUTE_MESSAGES, no_route_reason, waiting_for_route
+from openclaw_tw.automation.heartbeat import ROUTE_MESSAGES, delivery_target, waiting_for_route
 from tests.support.agent import install_fake, transcript
 from tests.support.cron import ADMIN
 from tests.support.cron import CronCase as Base
@@ -32,7 +32,8 @@ class Rules(Base):
                  "none": "target-none", "telegram": "no-target", "Telegram": "no-target",
                  "teams": "no-target", "nowhere": "target-none"}
         for target, reason in cases.items():
-            self.assertEqual(no_route_reason({"target": target}), reason, target)
+            self.assertEqual(delivery_target({"target": target}, {}), {"reason": reason},
+                             target)
         self.assertEqual([waiting_for_route({"target": t}) for t in (None, "owner", "last",
                                                                       "none", "telegram")],
                          [True, True, True, False, False])
