@@ -8,46 +8,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from typing import Any
 
 import attrs
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
-from twisted.words.protocols import irc
 
 from tests.support.children import ChildProcess
 from tests.support.loopback import free_port, start_gateway, stop_gateway, within
+from tests.support.ngircd import NGIRCD, Human
 
-NGIRCD = shutil.which("ngircd") or ("/usr/sbin/ngircd" if os.path.exists("/usr/sbin/ngircd")
-                                    else None)
 BOT = "claw"
 TIMEOUT_S = 20
-
-
-class Human(irc.IRCClient):
-    nickname = "human"
-
-    def __init__(self) -> None:
-        self.lines: defer.DeferredQueue[tuple[str, str, str]] = defer.DeferredQueue()
-        self.signed_on: defer.Deferred[None] = defer.Deferred()
-        self.joined_channels: defer.DeferredQueue[str] = defer.DeferredQueue()
-        self.gone: defer.Deferred[None] = defer.Deferred()
-
-    def signedOn(self) -> None:
-        self.signed_on.callback(None)
-
-    def joined(self, channel: str) -> None:
-        self.joined_channels.put(channel)
-
-    def privmsg(self, user: str, channel: str, message: str) -> None:
-        self.lines.put((user.split("!", 1)[0], channel, message))
-
-    def connectionLost(self, reason: Any = protocol.connectionDone) -> None:
-        super().connectionLost(reason)
-        if not self.gone.called:
-            self.gone.callback(None)
 
 
 class IrcAgainstNgircd(unittest.TestCase):
