@@ -6,6 +6,12 @@ The rules follow the real 2026.9.6 runner (``prepareHeartbeatDispatchReply`` and
 ``failed`` with the error as its reason; the same text again within 24 h is ``duplicate``; an
 acknowledgment is not sent but names the channel; a channel without an account for it, or an
 ``accountId`` it does not have, goes nowhere (``no-target`` / ``unknown-account``).
+
+Confirmed live against the real 2026.9.6 gateway with its Telegram plugin, a fake Bot API and a
+fake model (``target: telegram``, ``to: "42"``, ``openclaw system event --mode now``): the
+``sent``, ``duplicate`` and ``failed`` payloads have exactly these keys, in this order; the real
+``reason`` of a failed send is the plugin's error text, and its ``to`` is the plugin's normalized
+target (``telegram:42``), which we do not reproduce (we report ``to`` as configured).
 """
 
 from __future__ import annotations
