@@ -119,3 +119,19 @@ class Run:
         else:
             self.waiters.append(d)
         return d
+
+
+def record_usage(row: SessionRow, usage: Usage, last_call: Usage | None,
+                 cost: dict[str, float] | None) -> None:
+    """A completed run's usage on its session row, as the real gateway keeps it: the run's
+    own input/output tokens and cost (not added to earlier runs'), and the prompt size of its
+    last call as ``totalTokens``.  A run whose provider reported no usage leaves the counts as
+    they were and marks the prompt size stale (the real gateway estimates one; we do not)."""
+    if not usage.reported:
+        row.total_tokens_fresh = False
+        return
+    row.input_tokens, row.output_tokens = usage.input, usage.output
+    prompt = last_call.prompt if last_call is not None else 0
+    row.total_tokens = prompt or None
+    row.total_tokens_fresh = bool(prompt)
+    row.estimated_cost_usd = cost["total"] if cost is not None else None

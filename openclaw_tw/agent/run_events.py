@@ -21,6 +21,12 @@ def assistant_message(text: str, ts: int) -> dict[str, Any]:
     return {"role": "assistant", "content": [{"type": "text", "text": text}], "timestamp": ts}
 
 
+def aborted_entry(reason: str, ts: int) -> dict[str, Any]:
+    return {"role": "custom", "customType": "run-aborted", "display": True,
+            "content": f"This turn was aborted before a reply ({reason}).", "timestamp": ts,
+            "abortReason": reason}
+
+
 class RunEvents:
     gw: Gateway
 

@@ -34,8 +34,8 @@ from openclaw_tw.agent.models import (
     ProviderError,
     Usage,
 )
-from openclaw_tw.agent.run import AlreadyRecorded, Outcome, Run, TooManyRuns
-from openclaw_tw.agent.run_events import RunEvents, assistant_message
+from openclaw_tw.agent.run import AlreadyRecorded, Outcome, Run, TooManyRuns, record_usage
+from openclaw_tw.agent.run_events import RunEvents, aborted_entry, assistant_message
 from openclaw_tw.agent.settled import SettledRuns
 from openclaw_tw.agent.tool_rounds import ToolRounds
 from openclaw_tw.sessions.store import SessionRow, SessionStore
@@ -207,7 +207,7 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
                 if queue and run in queue:
                     queue.remove(run)
                 # Every acknowledged turn ends with an entry of its own (see store.load).
-                self.store.append(run.row, "custom", _aborted_body(reason, self.gw.now_ms()),
+                self.store.append(run.row, "custom", aborted_entry(reason, self.gw.now_ms()),
                                   run.run_id)
                 self._settle(run, self._outcome(run, "aborted", reason))
             elif run.upstream is not None:
@@ -436,7 +436,7 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
                       "timestamp": now}
             await self.store.append(row, "custom", marker, run.run_id)
         elif not run.text:
-            await self.store.append(row, "custom", _aborted_body(reason, now), run.run_id)
+            await self.store.append(row, "custom", aborted_entry(reason, now), run.run_id)
         else:
             await self.store.save(row)
         self._chat(run, "aborted", stopReason=reason, message=assistant_message(run.text, now))
@@ -484,25 +484,3 @@ class AgentRuntime(RunEvents, ToolRounds, Service):
             self.settled.keep(run)
         elif self.runs.get(run.run_id) is run:  # stopping: nothing will ask for it again
             del self.runs[run.run_id]
-
-
-def record_usage(row: SessionRow, usage: Usage, last_call: Usage | None,
-                 cost: dict[str, float] | None) -> None:
-    """A completed run's usage on its session row, as the real gateway keeps it: the run's
-    own input/output tokens and cost (not added to earlier runs'), and the prompt size of its
-    last call as ``totalTokens``.  A run whose provider reported no usage leaves the counts as
-    they were and marks the prompt size stale (the real gateway estimates one; we do not)."""
-    if not usage.reported:
-        row.total_tokens_fresh = False
-        return
-    row.input_tokens, row.output_tokens = usage.input, usage.output
-    prompt = last_call.prompt if last_call is not None else 0
-    row.total_tokens = prompt or None
-    row.total_tokens_fresh = bool(prompt)
-    row.estimated_cost_usd = cost["total"] if cost is not None else None
-
-
-def _aborted_body(reason: str, ts: int) -> dict[str, Any]:
-    return {"role": "custom", "customType": "run-aborted", "display": True,
-            "content": f"This turn was aborted before a reply ({reason}).", "timestamp": ts,
-            "abortReason": reason}
