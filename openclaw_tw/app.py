@@ -38,7 +38,7 @@ from openclaw_tw.approvals.policyfile import PolicyFile
 from openclaw_tw.approvals.service import ExecApprovals
 from openclaw_tw.automation.boot import BootScript
 from openclaw_tw.automation.delivery import Announcer
-from openclaw_tw.automation.heartbeat import Heartbeat
+from openclaw_tw.automation.heartbeat import Heartbeat, heartbeat_summary
 from openclaw_tw.automation.scheduler import Scheduler
 from openclaw_tw.automation.store import MIGRATIONS as CRON_MIGRATIONS
 from openclaw_tw.automation.store import CronStore, cron_db_path
@@ -227,6 +227,8 @@ def build(settings: GatewaySettings, reactor: Any,
     runtime = AgentRuntime(hub, sessions, models)
     dedupe = DedupeCache(reactor)
     hub.health.sessions_summary = lambda: sessions_summary(sessions, hub)
+    hub.health.heartbeat_summary = lambda: heartbeat_summary(dict(hub.settings.raw), "main")
+    hub.health.refresh()  # the first snapshot (hello-ok's) from the store and config, not defaults
 
     nodes_db = database(nodes_db_path(settings.state_dir), NODES_FILE_SCHEMA)
     node_store = NodeStore(nodes_db)

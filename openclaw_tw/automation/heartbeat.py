@@ -96,6 +96,16 @@ def heartbeat_config(raw: dict[str, Any], agent_id: str) -> dict[str, Any]:
             else None}
 
 
+def heartbeat_summary(raw: dict[str, Any], agent_id: str) -> dict[str, Any]:
+    """An agent's heartbeat as ``health`` shows it (the real summary projection: the interval
+    as configured or ``disabled``, the default target ``owner``)."""
+    cfg = heartbeat_config(raw, agent_id)
+    every_ms = cfg["everyMs"] or None
+    return {"enabled": every_ms is not None, "every": cfg["every"] if every_ms else "disabled",
+            "everyMs": every_ms, "prompt": cfg["prompt"], "target": cfg["target"] or "owner",
+            "ackMaxChars": ACK_MAX_CHARS}
+
+
 # The chat channels the real gateway can deliver to (its bundled channel ids, and aliases).
 CHAT_CHANNELS = frozenset((
     "a2a", "buzz", "clickclack", "discord", "feishu", "googlechat", "imessage", "irc", "line",

@@ -19,9 +19,6 @@ from twisted.internet.task import LoopingCall
 REFRESH_INTERVAL_S = 60.0
 LAG_INTERVAL_S = 1.0
 HEARTBEAT_EVERY_MS = 30 * 60 * 1000
-HEARTBEAT_PROMPT = (
-    "Read HEARTBEAT.md if it exists and follow it. If nothing needs attention, reply NO_REPLY."
-)
 
 
 class LoopLagProbe:
@@ -98,6 +95,8 @@ class HealthMonitor:
         self._sessions_path = sessions_path
         self._on_refresh = on_refresh
         self.sessions_summary: Callable[[], dict[str, Any]] | None = None
+        # The default agent's heartbeat as configured (set by app.py), else the defaults below.
+        self.heartbeat_summary: Callable[[], dict[str, Any]] | None = None
         # "active" while the config watcher runs (set by reload.ConfigWatcher), else omitted.
         self.config_reload: str | None = None
         self.lag = LoopLagProbe(clock)
@@ -134,6 +133,12 @@ class HealthMonitor:
         start = self._clock.seconds()
         sessions = (self.sessions_summary() if self.sessions_summary is not None
                     else {"path": self._sessions_path, "count": 0, "recent": []})
+        if self.heartbeat_summary is not None:
+            heartbeat = self.heartbeat_summary()
+        else:  # not wired (a bare hub): the defaults
+            from openclaw_tw.automation.heartbeat import heartbeat_summary
+
+            heartbeat = heartbeat_summary({}, "main")
         snapshot = {
             "ok": True,
             "ts": self._now_ms(),
@@ -144,20 +149,13 @@ class HealthMonitor:
             "channels": {},
             "channelOrder": [],
             "channelLabels": {},
-            "heartbeatSeconds": HEARTBEAT_EVERY_MS // 1000,
+            "heartbeatSeconds": (heartbeat["everyMs"] or 0) // 1000,
             "defaultAgentId": "main",
             "agents": [
                 {
                     "agentId": "main",
                     "isDefault": True,
-                    "heartbeat": {
-                        "enabled": True,
-                        "every": "30m",
-                        "everyMs": HEARTBEAT_EVERY_MS,
-                        "prompt": HEARTBEAT_PROMPT,
-                        "target": "owner",
-                        "ackMaxChars": 300,
-                    },
+                    "heartbeat": heartbeat,
                     "sessions": dict(sessions),
                 }
             ],

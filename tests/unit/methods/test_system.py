@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from openclaw_tw.hub import health as health_module
 from openclaw_tw.hub.health import LoopLagProbe
 from openclaw_tw.methods.agents import cli_projection
-from tests.support.helpers import call, hello, make_gateway, ok
+from tests.support.helpers import WSClient, call, hello, make_gateway, ok
 from tests.support.tmp import fresh_dir
 
 READ = ["operator.read"]
@@ -76,6 +77,31 @@ class Health(SynchronousTestCase):
         self.assertIsInstance(loop["cpuBreakdown"], dict)
         for key in ("intervalMs", "delayP99Ms", "delayMaxMs", "utilization", "cpuCoreRatio"):
             self.assertIsInstance(loop[key], int | float, key)
+
+    def test_heartbeat_as_configured(self) -> None:
+        """The default agent's heartbeat from the config (the real summary projection), in
+        hello-ok's snapshot too: it showed 30m/owner and an old prompt whatever was set."""
+        from openclaw_tw.automation.heartbeat import DEFAULT_PROMPT
+
+        self.assertEqual(ok(self.client, "health", {})["agents"][0]["heartbeat"]["prompt"],
+                         DEFAULT_PROMPT)
+        state = fresh_dir(self)
+        (state / "openclaw.json").write_text(json.dumps({"agents": {"defaults": {"heartbeat": {
+            "every": "1h", "target": "none", "prompt": "Check the build."}}}}))
+        gw, _ = make_gateway(state_dir=state, config=str(state / "openclaw.json"))
+        client = WSClient(gw)
+        first = client.connect(scopes=READ)
+        assert first is not None
+        for h in (first["payload"]["snapshot"]["health"], ok(client, "health", {})):
+            hb = h["agents"][0]["heartbeat"]
+            self.assertEqual((h["heartbeatSeconds"], hb["every"], hb["everyMs"], hb["target"],
+                              hb["prompt"], hb["enabled"]),
+                             (3600, "1h", 3_600_000, "none", "Check the build.", True))
+        (state / "openclaw.json").write_text(json.dumps({"agents": {"defaults": {"heartbeat": {
+            "every": "0m"}}}}))
+        gw, _ = make_gateway(state_dir=state, config=str(state / "openclaw.json"))
+        hb = ok(hello(gw, scopes=READ), "health", {})["agents"][0]["heartbeat"]
+        self.assertEqual((hb["enabled"], hb["every"], hb["everyMs"]), (False, "disabled", None))
 
     def test_config_reload_status_follows_the_watcher(self) -> None:
         # §6.1 configReload: "active" while the config watcher runs; omitted without one (the
