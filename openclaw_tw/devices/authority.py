@@ -77,7 +77,7 @@ class DeviceAuthority:
         verified = proof.verify(params, attempt.nonce, now)
         dev = self.store.devices.get(verified.device_id)
         auth = params.get("auth") or {}
-        token = dev.tokens.get(role) if dev is not None else None
+        token = dev.active_token(role) if dev is not None else None  # revoked: none
 
         if attempt.shared != SHARED_OK:
             explicit = auth.get("deviceToken")
@@ -126,7 +126,8 @@ class DeviceAuthority:
         value = self.store.key.value(device_id, token.role, token.salt)
         return ConnectDecision(attempt.role, attempt.requested, method, params["client"],
                                tuple(params.get("caps") or ()), device_id=device_id,
-                               device_token=value, token_issued_at=token.created_at)
+                               device_token=value,
+                               token_issued_at=token.rotated_at or token.created_at)
 
     @staticmethod
     def _pairing_reason(dev: PairedDevice | None, params: dict[str, Any], role: str,
@@ -145,7 +146,8 @@ class DeviceAuthority:
     def _mint(self, dev: PairedDevice, role: str, attempt: DeviceConnect,
               device_id: str) -> Deferred[ConnectDecision]:
         scopes = list(dev.scopes) if role == S.ROLE_OPERATOR else []
-        record, _ = self.store.key.issue(device_id, role, scopes, self.now_ms())
+        record, _ = self.store.key.issue(device_id, role, scopes, self.now_ms(),
+                                         replacing=dev.tokens.get(role))
         d = self.store.put_token(dev, record)
         d.addCallback(lambda _: self._decision(attempt, device_id, attempt.policy.mode, dev,
                                                record))
@@ -163,7 +165,8 @@ class DeviceAuthority:
         self._grant(dev, attempt.role, attempt.requested, client, now)
         dev.last_seen_at, dev.last_seen_reason = now, "connect"
         scopes = list(dev.scopes) if attempt.role == S.ROLE_OPERATOR else []
-        record, _ = self.store.key.issue(dev.device_id, attempt.role, scopes, now)
+        record, _ = self.store.key.issue(dev.device_id, attempt.role, scopes, now,
+                                         replacing=dev.tokens.get(attempt.role))
         _log.info("device {device} approved silently (local, {reason})",
                   device=dev.device_id[:12], reason=reason)
         d = self.store.save_device(dev, record, drop_pending_for=dev.device_id)

@@ -48,7 +48,13 @@ MIGRATIONS = [
             role TEXT NOT NULL, token_hash TEXT NOT NULL, salt TEXT NOT NULL,
             scopes TEXT NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER,
             PRIMARY KEY (device_id, role))""",
-    ]
+    ],
+    # A revoked token is kept (marked, never accepted again) and a rotation is dated, as the
+    # reference keeps them: ``devices list`` shows "operator (revoked)".
+    [
+        "ALTER TABLE tokens ADD COLUMN rotated_at INTEGER",
+        "ALTER TABLE tokens ADD COLUMN revoked_at INTEGER",
+    ],
 ]
 
 PENDING_TTL_MS = 10 * 60 * 1000
@@ -101,11 +107,17 @@ class TokenKey:
         for entry in [k for k in self._values if k[0] == device_id]:
             del self._values[entry]
 
-    def issue(self, device_id: str, role: str, scopes: list[str], now: int
-              ) -> tuple[DeviceToken, str]:
+    def issue(self, device_id: str, role: str, scopes: list[str], now: int,
+              replacing: DeviceToken | None = None) -> tuple[DeviceToken, str]:
+        """A new token; one ``replacing`` an earlier token of the role (rotated, revoked or
+        re-issued) keeps its creation and last-use times and is dated ``rotated_at`` now."""
         salt = secrets.token_hex(16)
         value = self.value(device_id, role, salt)
-        return DeviceToken(role, hash_token(value), salt, list(scopes), now), value
+        record = DeviceToken(role, hash_token(value), salt, list(scopes), now)
+        if replacing is not None:
+            record.created_at, record.last_used_at = replacing.created_at, replacing.last_used_at
+            record.rotated_at = now
+        return record, value
 
 
 @attrs.define
@@ -116,15 +128,25 @@ class DeviceToken:
     scopes: list[str]
     created_at: int
     last_used_at: int | None = None
+    rotated_at: int | None = None
+    revoked_at: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
     def matches(self, token: str) -> bool:
-        return hmac.compare_digest(hash_token(token), self.token_hash)
+        """The value is this token's and it is not revoked."""
+        return self.active and hmac.compare_digest(hash_token(token), self.token_hash)
 
     def public(self) -> dict[str, Any]:
+        """The reference's token summary (no value): unset times are left out."""
         out: dict[str, Any] = {"role": self.role, "scopes": list(self.scopes),
                                "createdAtMs": self.created_at}
-        if self.last_used_at is not None:
-            out["lastUsedAtMs"] = self.last_used_at
+        for key, value in (("rotatedAtMs", self.rotated_at), ("revokedAtMs", self.revoked_at),
+                           ("lastUsedAtMs", self.last_used_at)):
+            if value is not None:
+                out[key] = value
         return out
 
 
@@ -147,6 +169,11 @@ class PairedDevice:
     last_seen_reason: str | None = None
     tokens: dict[str, DeviceToken] = attrs.field(factory=dict)
 
+    def active_token(self, role: str) -> DeviceToken | None:
+        """The role's token unless it was revoked (a revoked one is kept, for listing)."""
+        token = self.tokens.get(role)
+        return token if token is not None and token.active else None
+
     def public(self, connected: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "deviceId": self.device_id, "publicKey": self.public_key,
@@ -158,7 +185,7 @@ class PairedDevice:
             "createdAtMs": self.created_at, "approvedAtMs": self.approved_at,
             "lastSeenAtMs": self.last_seen_at, "lastSeenReason": self.last_seen_reason,
             "connected": connected,
-            "tokens": [t.public() for t in self.tokens.values()],
+            "tokens": [self.tokens[r].public() for r in sorted(self.tokens)],
         }
         return {k: v for k, v in out.items() if v is not None}
 
@@ -198,12 +225,12 @@ def _j(value: Any) -> str:
 
 
 _TOKEN_UPSERT = ("INSERT OR REPLACE INTO tokens (device_id, role, token_hash, salt, scopes, "
-                 "created_at, last_used_at) VALUES (?,?,?,?,?,?,?)")
+                 "created_at, last_used_at, rotated_at, revoked_at) VALUES (?,?,?,?,?,?,?,?,?)")
 
 
 def _token_row(device_id: str, token: DeviceToken) -> tuple[Any, ...]:
     return (device_id, token.role, token.token_hash, token.salt, _j(token.scopes),
-            token.created_at, token.last_used_at)
+            token.created_at, token.last_used_at, token.rotated_at, token.revoked_at)
 
 
 def _exec(sql: str, row: tuple[Any, ...]) -> Callable[[sqlite3.Connection], None]:
@@ -243,7 +270,8 @@ class DeviceStore:
                     if dev is not None:
                         dev.tokens[r["role"]] = DeviceToken(
                             r["role"], r["token_hash"], r["salt"], json.loads(r["scopes"]),
-                            r["created_at"], r["last_used_at"])
+                            r["created_at"], r["last_used_at"], r["rotated_at"],
+                            r["revoked_at"])
                 for r in conn.execute("SELECT * FROM pending"):
                     self.pending[r["request_id"]] = PendingRequest(
                         r["request_id"], r["device_id"], r["public_key"], r["platform"],
@@ -377,7 +405,15 @@ class DeviceStore:
         dev.tokens[token.role] = token
         return self.db.run(_exec(_TOKEN_UPSERT, _token_row(dev.device_id, token)))
 
-    def revoke_token(self, dev: PairedDevice, role: str) -> Deferred[None]:
+    def revoke_token(self, dev: PairedDevice, role: str, now: int) -> Deferred[None]:
+        """Mark the role's token revoked (again, if it was): it stays listed, never accepted."""
+        token = dev.tokens[role]
+        self.key.forget(dev.device_id)
+        token.revoked_at = now
+        return self.db.run(_exec(_TOKEN_UPSERT, _token_row(dev.device_id, token)))
+
+    def drop_token(self, dev: PairedDevice, role: str) -> Deferred[None]:
+        """Delete the role's token (the role itself is gone: a node removed)."""
         self.key.forget(dev.device_id)
         dev.tokens.pop(role, None)
         return self.db.run(_exec("DELETE FROM tokens WHERE device_id=? AND role=?",

@@ -9,6 +9,10 @@ no token to revoke (``unknown-device-or-role``); a rotation to scopes outside th
 approved ones (``scope-outside-approved-baseline``); and, for operator tokens, scopes the
 caller's own connection lacks (``caller-missing-scope``: nobody hands out more than they hold,
 a device rotating its own token included; an admin caller holds every operator scope).
+
+A revoked token is kept, marked ``revokedAtMs`` (never accepted again), as the reference
+keeps it: it is listed, and revoking it again succeeds.  A rotation (or a fresh token for a
+revoked one) keeps the first token's ``createdAtMs`` and is dated ``rotatedAtMs``.
 """
 
 from __future__ import annotations
@@ -116,10 +120,11 @@ class DevicesMethods:
         dev.approved_via = "owner"
         # The role's token is issued at approval (as the reference does) and delivered in
         # hello-ok on the device's next connect; its scopes follow the approval.
-        token = dev.tokens.get(req.role)
+        token = dev.active_token(req.role)
         scopes = list(dev.scopes) if req.role == S.ROLE_OPERATOR else []
         if token is None:
-            token, _ = store.key.issue(dev.device_id, req.role, scopes, now)
+            token, _ = store.key.issue(dev.device_id, req.role, scopes, now,
+                                       replacing=dev.tokens.get(req.role))
         else:
             token.scopes = scopes
         d = store.save_device(dev, token, drop_pending_for=dev.device_id)
@@ -193,7 +198,8 @@ class DevicesMethods:
         if lacking is not None:
             raise _denied(ROTATION_DENIED, device_id, role, "caller-missing-scope", lacking)
         now = self._now_ms()
-        record, value = self._store.key.issue(dev.device_id, role, list(scopes), now)
+        record, value = self._store.key.issue(dev.device_id, role, list(scopes), now,
+                                              replacing=existing)
         same_device = ctx.conn.device_id == dev.device_id
 
         def done(_: Any) -> dict[str, Any]:
@@ -216,6 +222,7 @@ class DevicesMethods:
         if _role_needs_admin(ctx, role):
             raise _denied(REVOCATION_DENIED, device_id, role, "role-management-requires-admin")
         dev = self._store.devices.get(device_id)
+        # A revoked token is still there: revoking it again succeeds (a new revokedAtMs).
         if dev is None or role not in dev.roles or role not in dev.tokens:
             raise _denied(REVOCATION_DENIED, device_id, role, "unknown-device-or-role")
         target = S.normalize_token_scopes(dev.tokens[role].scopes)
@@ -229,4 +236,4 @@ class DevicesMethods:
                                     "client invalidated: token revoked")
             return {"deviceId": dev.device_id, "role": role, "revokedAtMs": now}
 
-        return self._store.revoke_token(dev, role).addCallback(done)
+        return self._store.revoke_token(dev, role, now).addCallback(done)

@@ -246,7 +246,7 @@ class NodeRegistry(Service):
             devices = self.devices
             dev = devices.devices.get(node_id) if devices is not None else None
             if dev is not None and S.ROLE_NODE in getattr(dev, "tokens", {}):
-                devices.revoke_token(dev, S.ROLE_NODE)
+                devices.drop_token(dev, S.ROLE_NODE)
             self.gw.disconnect_device(node_id, S.ROLE_NODE, 4001,
                                       "client invalidated: node removed")
             return {"nodeId": node_id, "removedAtMs": self.gw.now_ms()}

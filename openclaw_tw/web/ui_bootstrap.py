@@ -25,7 +25,7 @@ def device_token_reads(request: Request, gw: Gateway) -> bool:
     if offered is None or authority is None:
         return False
     for dev in list(authority.store.devices.values()):
-        token = dev.tokens.get("operator")
+        token = dev.active_token("operator")
         if token is not None and token.matches(offered):
             return any(s in token.scopes for s in READ_SCOPES)
     return False

@@ -9,6 +9,8 @@ gateway, where a side-by-side sweep with the real gateway (2026.9.6) found them 
   approved ones fail with the real gateway's words, "device token rotation denied" /
   "device token revocation denied" (exit 1), and revoking a role that holds no token is
   refused rather than answered with a made-up success.
+* a revoked token is kept: `devices list` shows "operator (revoked)" and revoking it again
+  succeeds.
 
 The CLI runs as a local client of our gateway (``~/.openclaw/openclaw.json`` names our port
 and token), with no device identity of its own: the device it manages is seeded in our store.
@@ -91,6 +93,24 @@ class DevicesAndHooks(RealCLICase):
         self.assertEqual(ok.code, 0, ok)
         self.assertEqual(ok.json()["deviceId"], DEVICE_ID)
         self.assertIsInstance(ok.json()["revokedAtMs"], int)
+
+    async def test_a_revoked_token_is_listed_and_revoked_again(self) -> None:
+        """As the real gateway keeps it: `devices list` shows "operator (revoked)" and a
+        second revoke succeeds with a later time (ours deleted it: "none", then refused)."""
+        await self.seed_device()
+        first = await self.cli("devices", "revoke", "--device", DEVICE_ID, "--role", "operator")
+        self.assertEqual(first.code, 0, first)
+        listed = await self.cli("devices", "list")
+        self.assertEqual(listed.code, 0, listed)
+        self.assertIn("operator (revoked)", listed.out, listed)
+        again = await self.cli("devices", "revoke", "--device", DEVICE_ID, "--role", "operator")
+        self.assertEqual(again.code, 0, again)
+        self.assertGreaterEqual(again.json()["revokedAtMs"], first.json()["revokedAtMs"])
+        as_json = await self.cli("devices", "list", "--json")
+        [paired] = as_json.json()["paired"]
+        [token] = paired["tokens"]
+        self.assertEqual((token["role"], token["revokedAtMs"]),
+                         ("operator", again.json()["revokedAtMs"]))
 
     async def test_remove_twice(self) -> None:
         await self.seed_device()

@@ -88,6 +88,9 @@ class OldTokensStayRefused(DeviceCase):
                                                             "role": "operator"})
         self.assertTrue(res["ok"], res)
         self.assertEqual(self.refused(token=None, device_token=old), DEVICE_TOKEN_MISMATCH)
+        _, again = self.ok(scopes=[READ])  # the shared secret: a fresh token, not the old one
+        self.assertNotEqual(again["auth"]["deviceToken"], old)
+        self.assertEqual(self.refused(token=None, device_token=old), DEVICE_TOKEN_MISMATCH)
 
     def test_remove(self) -> None:
         old = self.warm()

@@ -323,12 +323,34 @@ class ManagePaired(DeviceCase):
                           res["payload"]["revokedAtMs"]),
                          (self.dev.id, "operator", self.gw.now_ms()))
         self.assertEqual(self.close_of(sock)[0], 4001)
+        revoked_at = self.gw.now_ms()
         dev = self.paired()
         assert dev is not None
-        self.assertEqual(dev["tokens"], [])
+        # Kept and marked, as the reference keeps it (`devices list`: "operator (revoked)").
+        [entry] = dev["tokens"]
+        created = entry["createdAtMs"]
+        self.assertEqual((entry["role"], entry["revokedAtMs"]), ("operator", revoked_at))
+        self.assertNotIn("rotatedAtMs", entry)
         self.assertEqual(self.refused(token=None, device_token=token), DEVICE_TOKEN_MISMATCH)
-        _, again = self.ok()  # still paired: the shared secret mints a fresh token
+        self.clock.advance(5)
+        res = self.call(self.admin, "device.token.revoke", {"deviceId": self.dev.id,
+                                                            "role": "operator"})
+        self.assertTrue(res["ok"], res)  # a revoked token can be revoked again
+        self.assertGreater(res["payload"]["revokedAtMs"], revoked_at)
+        self.assertEqual(res["payload"]["revokedAtMs"], self.gw.now_ms())
+        self.assertEqual(self.refused(token=None, device_token=token), DEVICE_TOKEN_MISMATCH)
+        self.clock.advance(5)
+        _, again = self.ok()  # still paired: the shared secret issues a fresh token
         self.assertNotEqual(again["auth"]["deviceToken"], token)
+        dev = self.paired()
+        assert dev is not None
+        [entry] = dev["tokens"]
+        self.assertEqual((entry["createdAtMs"], entry["rotatedAtMs"]),
+                         (created, self.gw.now_ms()))
+        self.assertNotIn("revokedAtMs", entry)
+        self.assertEqual(again["auth"]["issuedAtMs"], entry["rotatedAtMs"])  # as the real one
+        self.assertEqual(self.refused(token=None, device_token=token), DEVICE_TOKEN_MISMATCH)
+        self.ok(token=None, device_token=again["auth"]["deviceToken"])
 
     def test_refused_rotations_and_revocations_say_only_denied(self) -> None:
         """As the real gateway (2026.9.6, `openclaw devices rotate|revoke`): one message per

@@ -92,8 +92,67 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual((loaded.last_seen_at, loaded.tokens["operator"].last_used_at),
                          (NOW + 60, NOW + 60))
         self.assertEqual(set(loaded.tokens), {"operator", "node"})
-        self.done(self.store.revoke_token(self.store.devices[dev.device_id], "node"))
+        self.done(self.store.revoke_token(self.store.devices[dev.device_id], "node", NOW + 70))
+        kept = self.reopen().devices[dev.device_id]
+        self.assertEqual(set(kept.tokens), {"operator", "node"})  # revoked, still listed
+        self.assertEqual(kept.tokens["node"].revoked_at, NOW + 70)
+        self.assertIsNone(kept.active_token("node"))
+        self.assertIs(kept.active_token("operator"), kept.tokens["operator"])
+        self.done(self.store.drop_token(kept, "node"))
         self.assertEqual(set(self.reopen().devices[dev.device_id].tokens), {"operator"})
+
+    def test_revoked_and_rotated_tokens_persist_and_summarize(self) -> None:
+        dev = device()
+        first, old = self.store.key.issue(dev.device_id, "operator", dev.scopes, NOW)
+        first.last_used_at = NOW + 5
+        self.done(self.store.save_device(dev, first))
+        self.done(self.store.revoke_token(dev, "operator", NOW + 10))
+        self.assertFalse(first.matches(old))  # the right value, but revoked
+        again, new = self.store.key.issue(dev.device_id, "operator", dev.scopes, NOW + 20,
+                                          replacing=first)
+        self.assertEqual((again.created_at, again.rotated_at, again.revoked_at,
+                          again.last_used_at), (NOW, NOW + 20, None, NOW + 5))
+        self.done(self.store.put_token(dev, again))
+        loaded = self.reopen().devices[dev.device_id].tokens["operator"]
+        self.assertTrue(loaded.matches(new))
+        self.assertEqual(loaded.public(), {"role": "operator", "scopes": dev.scopes,
+                                           "createdAtMs": NOW, "rotatedAtMs": NOW + 20,
+                                           "lastUsedAtMs": NOW + 5})
+        self.done(self.store.revoke_token(self.store.devices[dev.device_id], "operator",
+                                          NOW + 30))
+        self.assertEqual(list(self.reopen().devices[dev.device_id].tokens["operator"].public()),
+                         ["role", "scopes", "createdAtMs", "rotatedAtMs", "revokedAtMs",
+                          "lastUsedAtMs"])
+
+    def test_tokens_are_listed_by_role(self) -> None:
+        dev = device()
+        dev.roles = ["operator", "node"]
+        op, _ = self.store.key.issue(dev.device_id, "operator", dev.scopes, NOW)
+        node, _ = self.store.key.issue(dev.device_id, "node", [], NOW)
+        self.done(self.store.save_device(dev, op))
+        self.done(self.store.put_token(dev, node))
+        self.assertEqual([t["role"] for t in dev.public(False)["tokens"]], ["node", "operator"])
+
+    def test_a_first_schema_file_gains_the_token_dates(self) -> None:
+        path = self.dir / "v1.sqlite"
+        db = Database(path, MIGRATIONS[:1], inline=True)
+        db.open()
+        dev = device()
+        db.run_now(lambda conn: conn.execute(
+            "INSERT INTO devices (device_id, public_key, roles, scopes, approved_via, "
+            "created_at, approved_at) VALUES (?,?,?,?,?,?,?)",
+            (dev.device_id, "pk", '["operator"]', "[]", "silent", NOW, NOW)))
+        db.run_now(lambda conn: conn.execute(
+            "INSERT INTO tokens VALUES (?,?,?,?,?,?,?)",
+            (dev.device_id, "operator", "h", "s", "[]", NOW, None)))
+        db.close()
+        db = Database(path, MIGRATIONS, inline=True)
+        db.open()
+        self.addCleanup(db.close)
+        store = DeviceStore(db, TokenKey(KEY))
+        store.load()
+        token = store.devices[dev.device_id].tokens["operator"]
+        self.assertEqual((token.rotated_at, token.revoked_at, token.active), (None, None, True))
 
     # -- token values --------------------------------------------------------------------------
 
@@ -211,9 +270,9 @@ class StoreTests(SynchronousTestCase):
             conn.execute("INSERT INTO devices (device_id, public_key, roles, scopes, "
                          "approved_via, created_at, approved_at) VALUES (?,?,?,?,?,?,?)",
                          (dev.device_id, "pk", "[]", "[]", "silent", NOW, NOW))
-            conn.execute("INSERT INTO tokens VALUES (?,?,?,?,?,?,?)",
+            conn.execute("INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?,?)",
                          (dev.device_id, "operator", record.token_hash, record.salt, "[]", NOW,
-                          None))
+                          None, None, None))
             raise Boom("half way")
 
         self.failureResultOf(self.db.run(write), Boom)
@@ -236,13 +295,13 @@ class StoreTests(SynchronousTestCase):
         self.assertEqual(self.rows("SELECT label FROM devices"), [("laptop",)])
 
     def test_migrations_set_user_version_and_do_not_rerun(self) -> None:
-        self.assertEqual(len(MIGRATIONS), 1)
-        self.assertEqual(self.rows("PRAGMA user_version"), [(1,)])
+        self.assertEqual(len(MIGRATIONS), 2)
+        self.assertEqual(self.rows("PRAGMA user_version"), [(2,)])
         tables = {r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type='table'")}
         self.assertTrue({"devices", "pending", "tokens"} <= tables, tables)
         self.done(self.store.save_device(device()))
         store = self.reopen()  # CREATE TABLE again would raise; data must still be there
-        self.assertEqual(self.rows("PRAGMA user_version"), [(1,)])
+        self.assertEqual(self.rows("PRAGMA user_version"), [(2,)])
         self.assertEqual(list(store.devices), [device().device_id])
 
     def test_only_newer_migrations_run(self) -> None:

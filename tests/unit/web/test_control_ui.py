@@ -326,6 +326,10 @@ class PackageBuild(UiCase):
             store.devices[device_id] = dev
             reply = self.get("/control-ui-config.json", Authorization=f"Bearer {value}")
             self.assertEqual(reply.status, 200 if device_id == "reader" else 401, device_id)
+            if device_id == "reader":  # revoked (the entry is kept): refused
+                token.revoked_at = 1
+                self.assertEqual(self.get("/control-ui-config.json",
+                                          Authorization=f"Bearer {value}").status, 401)
 
     def test_csp_host_cannot_inject_directives(self) -> None:
         for host in ("evil; script-src *", "a b", "x:1:2", "[::1]:18789"):
