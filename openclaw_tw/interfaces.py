@@ -24,6 +24,8 @@ class IConnection(Interface):
     client = Attribute("dict: the connect request's client block (id, mode, version, ...)")
     caps = Attribute("frozenset[str]: declared client capabilities")
     device_id = Attribute("str | None: the paired device behind the socket")
+    auth_method = Attribute("str: how the connect authenticated: 'token', 'password', 'none' "
+                            "or 'device-token' (only then is the caller its device)")
     peer_ip = Attribute("str: the client's address (behind a trusted proxy: the forwarded one)")
     ephemeral = Attribute("bool: a one-shot client (cli/backend/probe) kept out of presence")
     connect_params = Attribute("dict: the connect request's params as sent")

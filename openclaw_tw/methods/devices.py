@@ -10,6 +10,14 @@ approved ones (``scope-outside-approved-baseline``); and, for operator tokens, s
 caller's own connection lacks (``caller-missing-scope``: nobody hands out more than they hold,
 a device rotating its own token included; an admin caller holds every operator scope).
 
+"The device" is the caller only when its connection authenticated with that device's token
+(``auth_method`` ``device-token``, the reference's ``isDeviceTokenAuth``); a caller on the
+shared token or password manages devices as an operator, whatever identity it signed with.
+Such a device caller that is not an admin may manage only itself (another device:
+``device-ownership-mismatch``, denied in the action's words), sees only itself in
+``device.pair.list``, and may not remove or rename a device holding a non-operator role; a
+rotated token is delivered in-band only to it (``tokenDelivery``), else withheld.
+
 A revoked token is kept, marked ``revokedAtMs`` (never accepted again), as the reference
 keeps it: it is listed, and revoking it again succeeds.  A rotation (or a fresh token for a
 revoked one) keeps the first token's ``createdAtMs`` and is dated ``rotatedAtMs``.
@@ -53,6 +61,27 @@ def _denied(message: str, device_id: str, role: str, reason: str,
     return invalid_request(message)
 
 
+def _caller_device(ctx: CallContext) -> str | None:
+    """The device the caller is: only a connection authenticated with a device token."""
+    conn = ctx.conn
+    if getattr(conn, "auth_method", None) != "device-token":
+        return None
+    return (conn.device_id or "").strip() or None
+
+
+def _other_device(ctx: CallContext, device_id: str) -> bool:
+    """A non-admin device caller managing a device other than itself."""
+    caller = _caller_device(ctx)
+    return caller is not None and caller != device_id.strip() and not ctx.is_admin
+
+
+def _holds_non_operator_role(dev: PairedDevice | None) -> bool:
+    if dev is None:
+        return False
+    roles = {r.strip() for r in dev.roles} | {t.role.strip() for t in dev.tokens.values()}
+    return any(r and r != S.ROLE_OPERATOR for r in roles)
+
+
 def _role_needs_admin(ctx: CallContext, role: str) -> bool:
     """Only an admin manages the tokens of a role other than ``operator``."""
     wanted = role.strip()
@@ -89,6 +118,26 @@ class DevicesMethods:
             raise invalid_request("unknown deviceId")
         return dev
 
+    def _pair_denied(self, action: str, request_id: str) -> GatewayError:
+        _log.warn("device pairing {action} denied request={request} "
+                  "reason=device-ownership-mismatch", action=action, request=clip(request_id))
+        return invalid_request(f"device pairing {action} denied")
+
+    def _check_own(self, ctx: CallContext, device_id: str, action: str) -> None:
+        """remove/rename: a non-admin device caller only for itself, and not for a device
+        holding a non-operator role (the reference's words: "device pairing <action>
+        denied")."""
+        if _other_device(ctx, device_id):
+            reason = "device-ownership-mismatch"
+        elif _caller_device(ctx) is not None and not ctx.is_admin and \
+                _holds_non_operator_role(self._store.devices.get(device_id.strip())):
+            reason = "role-management-requires-admin"
+        else:
+            return
+        _log.warn("device pairing {action} denied device={device} reason={reason}",
+                  action=action, device=clip(device_id), reason=reason)
+        raise invalid_request(f"device pairing {action} denied")
+
     def _changed(self, _: Any = None) -> None:
         self._broadcast("device.pair.changed", {}, scope=S.PAIRING, drop_if_slow=True)
 
@@ -96,10 +145,11 @@ class DevicesMethods:
     def pair_list(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         store = self._store
         store.expire_pending(self._now_ms())
-        return {
-            "pending": [p.public() for p in store.pending.values()],
-            "paired": [d.public(self._connected(d.device_id)) for d in store.devices.values()],
-        }
+        mine = _caller_device(ctx) if not ctx.is_admin else None
+        pending = [p for p in store.pending.values() if mine is None or p.device_id == mine]
+        paired = [d for d in store.devices.values() if mine is None or d.device_id == mine]
+        return {"pending": [p.public() for p in pending],
+                "paired": [d.public(self._connected(d.device_id)) for d in paired]}
 
     @rpc("device.pair.approve", REQUEST_ID)
     def approve(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
@@ -107,6 +157,8 @@ class DevicesMethods:
         req = store.pending.get(params["requestId"])
         if req is None or req.expires_at <= self._now_ms():
             raise invalid_request("unknown requestId")
+        if _other_device(ctx, req.device_id):
+            raise self._pair_denied("approval", req.request_id)
         needs_admin = req.role != S.ROLE_OPERATOR or S.ADMIN in req.scopes
         if needs_admin and not ctx.is_admin:
             raise missing_scope(S.ADMIN)
@@ -145,6 +197,8 @@ class DevicesMethods:
         req = self._store.pending.get(params["requestId"])
         if req is None:
             raise invalid_request("unknown requestId")
+        if _other_device(ctx, req.device_id):
+            raise self._pair_denied("rejection", req.request_id)
         now = self._now_ms()
 
         def done(_: Any) -> dict[str, Any]:
@@ -159,6 +213,7 @@ class DevicesMethods:
     @rpc("device.pair.remove", DEVICE_ID)
     def remove(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         device_id = params["deviceId"]
+        self._check_own(ctx, device_id, "removal")
         self._device_or_fail(device_id)
 
         def done(_: Any) -> dict[str, Any]:
@@ -170,6 +225,7 @@ class DevicesMethods:
 
     @rpc("device.pair.rename", RENAME)
     def rename(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        self._check_own(ctx, params["deviceId"], "rename")
         dev = self._device_or_fail(params["deviceId"])
         dev.label = params["label"]
 
@@ -182,6 +238,8 @@ class DevicesMethods:
     @rpc("device.token.rotate", ROTATE)
     def rotate(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         device_id, role = params["deviceId"], params["role"]
+        if _other_device(ctx, device_id):
+            raise _denied(ROTATION_DENIED, device_id, role, "device-ownership-mismatch")
         if _role_needs_admin(ctx, role):
             raise _denied(ROTATION_DENIED, device_id, role, "role-management-requires-admin")
         dev = self._store.devices.get(device_id)
@@ -200,18 +258,18 @@ class DevicesMethods:
         now = self._now_ms()
         record, value = self._store.key.issue(dev.device_id, role, list(scopes), now,
                                               replacing=existing)
-        same_device = ctx.conn.device_id == dev.device_id
+        same_device = _caller_device(ctx) == device_id.strip()
+        own_socket = ctx.conn.device_id == dev.device_id  # kept open to read its answer
 
         def done(_: Any) -> dict[str, Any]:
             self._disconnect_device(dev.device_id, role, 4001,
                                     "client invalidated: token rotated",
-                                    keep=ctx.conn if same_device else None)
-            out: dict[str, Any] = {"deviceId": dev.device_id, "role": role,
-                                   "scopes": list(scopes), "rotatedAtMs": now,
-                                   "tokenDelivery": "in-band" if same_device
-                                   else "withheld-cross-device"}
+                                    keep=ctx.conn if own_socket else None)
+            out: dict[str, Any] = {"deviceId": dev.device_id, "role": role}
             if same_device:
-                out["token"] = value
+                out["token"] = value  # in-band only to the device itself
+            out.update(scopes=list(scopes), rotatedAtMs=now,
+                       tokenDelivery="in-band" if same_device else "withheld-cross-device")
             return out
 
         return self._store.put_token(dev, record).addCallback(done)
@@ -219,6 +277,8 @@ class DevicesMethods:
     @rpc("device.token.revoke", REVOKE)
     def revoke(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         device_id, role = params["deviceId"], params["role"]
+        if _other_device(ctx, device_id):
+            raise _denied(REVOCATION_DENIED, device_id, role, "device-ownership-mismatch")
         if _role_needs_admin(ctx, role):
             raise _denied(REVOCATION_DENIED, device_id, role, "role-management-requires-admin")
         dev = self._store.devices.get(device_id)

@@ -81,6 +81,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.caps: frozenset[str] = frozenset()
         self.ephemeral = True
         self.device_id: str | None = None
+        self.auth_method = "none"
         self.connect_params: dict[str, Any] = {}
         self.subscriptions: set[str] = set()
         self.seq = 0
@@ -393,6 +394,7 @@ class GatewayProtocol(WebSocketServerProtocol):
         self.caps = frozenset(decision.caps)
         self.ephemeral = decision.ephemeral
         self.device_id = decision.device_id
+        self.auth_method = decision.auth_method
         self.maxMessagePayloadSize = MAX_PAYLOAD
         self.maxFramePayloadSize = MAX_PAYLOAD
         self._counted_preauth = False

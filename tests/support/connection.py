@@ -21,13 +21,14 @@ class FakeConnection:
                  scopes: frozenset[str] | set[str] = frozenset({S.ADMIN}),
                  client: dict[str, Any] | None = None, device_id: str | None = None,
                  peer_ip: str = "127.0.0.1", caps: frozenset[str] = frozenset(),
-                 ephemeral: bool = False) -> None:
+                 ephemeral: bool = False, auth_method: str = "token") -> None:
         self.conn_id = conn_id
         self.role = role
         self.scopes = frozenset(scopes)
         self.client = client if client is not None else {"id": "test", "mode": "test"}
         self.caps = caps
         self.device_id = device_id
+        self.auth_method = auth_method
         self.peer_ip = peer_ip
         self.ephemeral = ephemeral
         self.connect_params: dict[str, Any] = {}

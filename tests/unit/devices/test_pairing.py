@@ -287,7 +287,7 @@ class ManagePaired(DeviceCase):
 
     def test_rotate_from_the_same_device_is_delivered_in_band(self) -> None:
         old = self.pair_locally([READ, PAIRING])
-        own, _ = self.ok(scopes=[READ, PAIRING])
+        own, _ = self.ok(token=None, device_token=old, scopes=[READ, PAIRING])
         other, _ = self.ok(ip=REMOTE, token=None, device_token=old, scopes=[READ])
         node, _ = self.ok(role="node", client_id="node-host", mode="node", scopes=[])
         res = self.call(own, "device.token.rotate", {"deviceId": self.dev.id,

@@ -28,7 +28,7 @@ REVOCATION_DENIED = {"code": "INVALID_REQUEST", "message": "device token revocat
 class RotateByCallerScopes(DeviceCase):
     def setUp(self) -> None:
         super().setUp()
-        self.pair_locally([ADMIN, READ, WRITE, PAIRING])
+        self.token = self.pair_locally([ADMIN, READ, WRITE, PAIRING])
 
     def rotate(self, caller_scopes: list[str], **params: Any) -> tuple[dict[str, Any], str]:
         caller = hello(self.gw, scopes=caller_scopes)
@@ -64,7 +64,7 @@ class RotateByCallerScopes(DeviceCase):
         self.assertEqual(res["payload"]["scopes"], [ADMIN, READ, WRITE])  # as the real stores
 
     def test_a_device_rotating_its_own_token_is_held_to_its_connection(self) -> None:
-        own, _ = self.ok(scopes=[PAIRING])
+        own, _ = self.ok(token=None, device_token=self.token, scopes=[PAIRING])
         res = self.call(own, "device.token.rotate",
                         {"deviceId": self.dev.id, "role": "operator", "scopes": [ADMIN]})
         self.assertEqual(res["error"], ROTATION_DENIED)
