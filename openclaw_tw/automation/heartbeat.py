@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import ensureDeferred
 from twisted.logger import Logger
 
+from openclaw_tw.automation.heartbeat_ack import ACK_MAX_CHARS, classify
 from openclaw_tw.sessions.keys import agent_of, main_key, normalize_agent_id
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ DEFAULT_PROMPT = (
     "scratch. Do not infer or repeat old tasks from prior chats. If nothing needs attention, "
     "reply NO_REPLY.")
 ACK_TOKENS = ("NO_REPLY", "HEARTBEAT_OK")
-ACK_MAX_CHARS = 300
 DUPLICATE_WINDOW_MS = 24 * 3_600_000
 EVENT_MIN_GAP_MS = 30_000
 FLOOD_WINDOW_MS = 60_000
@@ -174,21 +174,6 @@ def hidden_chat_event(run_id: str, state: str, text: str) -> bool:
     if not run_id.startswith(RUN_PREFIX):
         return False
     return state == "delta" or (state == "final" and classify(text)[1] is None)
-
-
-def classify(text: str) -> tuple[str, str | None]:
-    """(status, preview) for a reply: an acknowledgment token is ``ok-token``."""
-    body = text.strip()
-    if not body:
-        return "ok-empty", None
-    for token in ACK_TOKENS:
-        if body.upper() == token:
-            return "ok-token", None
-        if token == "HEARTBEAT_OK" and (body.startswith(token) or body.endswith(token)):
-            rest = body.replace(token, "", 1).strip()
-            if len(rest) <= ACK_MAX_CHARS:
-                return "ok-token", None
-    return "sent", body[:200]
 
 
 class Heartbeat:

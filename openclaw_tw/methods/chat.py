@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from openclaw_tw.agent import attachments
@@ -18,7 +18,7 @@ from openclaw_tw.methods.session_rows import RowPresenter
 from openclaw_tw.methods.session_search import message_text
 from openclaw_tw.protocol.dispatch import CallContext, rpc
 from openclaw_tw.protocol.schema import Bool, Int, Str, closed
-from openclaw_tw.sessions.keys import normalize_agent_id, resolve_key
+from openclaw_tw.sessions.keys import explicit_key, normalize_agent_id, resolve_key
 from openclaw_tw.sessions.store import Entry, SessionRow, SessionStore
 
 _S1 = Str(min_len=1)
@@ -227,15 +227,49 @@ class ChatMethods:
             if not seen.ok:
                 raise GatewayError(UNAVAILABLE, seen.error["message"], payload=seen.payload)
             return seen.payload
-        key = resolve_key(params.get("sessionKey"), agent_id=agent_id)
         model = params.get("model")
         if model and params.get("provider") and "/" not in model:
             model = f"{params['provider']}/{model}"
-        entry = self.dedupe.start(f"agent:{run_id}")
-        entry.payload = {"sessionKey": key, "agentId": agent_id}
-        return self.store.ensure(key, "agent").addCallback(
-            self._agent_start, ctx, params, run_id, key, model).addErrback(
+        self.dedupe.start(f"agent:{run_id}")
+        return self._agent_target(params, agent_id, run_id).addCallback(
+            self._agent_row, ctx, params, run_id, agent_id, model).addErrback(
             self._agent_unstarted, run_id)
+
+    def _agent_target(self, params: dict[str, Any], agent_id: str, run_id: str
+                      ) -> Deferred[tuple[str, str | None]]:
+        """The real gateway's choice of session for an ``agent`` turn: (key, session id the
+        row must have, or None for the row's own).  A key is used as given; a session id
+        alone names the freshest row of that id (of ``agentId``'s rows when given), else
+        ``agent:<agent>:explicit:<id>``; ``agentId`` alone, the agent's main session; nothing
+        at all, a session of its own named by the run id."""
+        raw = (params.get("sessionKey") or "").strip()
+        session_id = (params.get("sessionId") or "").strip() or None
+        if raw:
+            return succeed((resolve_key(raw, agent_id=agent_id), session_id))
+        if session_id is None:
+            if params.get("agentId"):
+                return succeed((resolve_key(None, agent_id=agent_id), None))
+            return succeed((explicit_key(agent_id, run_id), run_id))
+        wanted = agent_id if params.get("agentId") else None
+        return self.store.find(session_id=session_id).addCallback(
+            _row_of_id, wanted).addCallback(
+            lambda key: (key or explicit_key(agent_id, session_id), session_id))
+
+    def _agent_row(self, target: tuple[str, str | None], ctx: CallContext,
+                   params: dict[str, Any], run_id: str, agent_id: str, model: str | None
+                   ) -> Deferred[Any]:
+        key, session_id = target
+        seen = self.dedupe.get(f"agent:{run_id}")
+        if seen is not None:
+            seen.payload = {"sessionKey": key, "agentId": agent_id}
+        return self.store.ensure(key, "agent").addCallback(
+            self._agent_adopt, session_id).addCallback(
+            self._agent_start, ctx, params, run_id, key, model)
+
+    def _agent_adopt(self, row: SessionRow, session_id: str | None) -> SessionRow:
+        if session_id is not None:
+            row.adopt_id(session_id, self.now_ms())
+        return row
 
     def _agent_unstarted(self, f: Failure, run_id: str) -> Failure:
         """The row could not be read: the idempotency slot must not stay in flight."""
@@ -279,6 +313,16 @@ class ChatMethods:
     @rpc("agent.wait", AGENT_WAIT)
     def agent_wait(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         return self.runtime.wait(params["runId"], params.get("timeoutMs"))
+
+
+def _row_of_id(rows: list[SessionRow], agent_id: str | None) -> str | None:
+    """The key of the freshest row (of ``agent_id``'s, when given) among those with one
+    session id; None when there is none or two are equally fresh (ambiguous)."""
+    rows = sorted((r for r in rows if agent_id is None or r.agent_id == agent_id),
+                  key=lambda r: r.updated_at, reverse=True)
+    if not rows or (len(rows) > 1 and rows[0].updated_at == rows[1].updated_at):
+        return None
+    return rows[0].key
 
 
 def _key_of(params: dict[str, Any]) -> str:

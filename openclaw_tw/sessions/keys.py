@@ -40,6 +40,13 @@ def resolve_key(raw: str | None, default_agent: str = "main", main: str = "main"
     return f"agent:{agent}:{key}"
 
 
+def explicit_key(agent_id: str | None, session_id: str) -> str:
+    """Where an ``agent`` turn named only by a session id that no row has (or by nothing at
+    all: then the run id) is filed: ``agent:<agent>:explicit:<id>``, lowercased like every
+    stored key (the row keeps the id as sent)."""
+    return f"agent:{normalize_agent_id(agent_id)}:explicit:{session_id.strip().lower()}"
+
+
 def agent_of(key: str, default_agent: str = "main") -> str:
     if key.startswith("agent:"):
         parts = key.split(":", 2)

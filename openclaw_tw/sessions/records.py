@@ -54,6 +54,16 @@ class SessionRow:
         self.input_tokens = self.output_tokens = self.total_tokens = 0
         self.total_tokens_fresh, self.estimated_cost_usd = True, None
 
+    def adopt_id(self, session_id: str, now: int) -> None:
+        """An ``agent`` request named this row's session by ``session_id``: a different id
+        starts that session here (a new transcript; a row that has run is renewed, unless a
+        run is going on it, which keeps its state)."""
+        if session_id == self.session_id:
+            return
+        if self.last_run_id is not None and self.status != "running":
+            self.renew(now)
+        self.session_id = session_id
+
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.key, self.agent_id, self.session_id, self.created_at, self.updated_at,
                 self.last_interaction_at, self.label, self.status, self.last_run_id,

@@ -20,6 +20,18 @@ class SessionsCLI(EverydayCase):
         r = await self.openclaw("agent", "--session-id", session_id, "--message", "hi")
         self.assertEqual((r.code, r.out.strip()), (0, "Hello from the fake model."), r)
 
+    async def test_session_id_is_the_rows_id(self) -> None:
+        # the real gateway files the turn under the id the CLI names (not a new uuid)
+        r = await self.openclaw("agent", "--session-id", "sid-one", "--message", "hi", "--json")
+        self.succeeded(r)
+        meta = r.json()["result"]["meta"]["agentMeta"]
+        self.assertEqual((meta["sessionId"], meta["sessionFile"]),
+                         ("sid-one", "agent:main:explicit:sid-one"))
+        listing = await self.openclaw("gateway", "call", "sessions.list", "--json")
+        self.succeeded(listing)
+        self.assertEqual([(row["key"], row["sessionId"]) for row in listing.json()["sessions"]],
+                         [("agent:main:explicit:sid-one", "sid-one")])
+
     async def test_compact(self) -> None:
         await self.turn("long")
         await self.turn("long")

@@ -31,6 +31,20 @@ class AutobahnInternals(unittest.TestCase):
             self.assertTrue(callable(getattr(masker, name, None)), name)
         self.assertTrue(callable(getattr(autobahn_protocol, "create_xor_masker", None)))
 
+    def test_the_header_parse_is_a_module_global_the_handshake_calls(self) -> None:
+        # autobahn_tuning wraps it to read a blank Origin as none
+        import inspect
+
+        from openclaw_tw.protocol import autobahn_tuning
+
+        autobahn_tuning.apply()
+        source = inspect.getsource(WebSocketServerProtocol.processHandshake)
+        self.assertIn("parseHttpHeader(self.http_request_data)", source)
+        self.assertIn('"origin"', source)
+        status, headers, counts = autobahn_protocol.parseHttpHeader(
+            b"GET / HTTP/1.1\r\nOrigin: \r\n\r\n")
+        self.assertEqual((status, counts.get("origin")), ("GET / HTTP/1.1", None))
+
     def test_highlighters_are_module_globals_used_only_for_log_arguments(self) -> None:
         import inspect
         import re

@@ -128,9 +128,9 @@ class Delivery(Base):
                                 "durationMs": beat["durationMs"], "accountId": "home"})
 
     def test_an_acknowledgment_is_not_sent(self) -> None:
-        beat = self.beat("HEARTBEAT_OK")
+        beat = self.beat("HEARTBEAT_OK")  # nothing but the token: no reply at all
         self.assertEqual(self.irc.sent, [])
-        self.assertEqual(beat, {"ts": beat["ts"], "status": "ok-token", "reason": "interval",
+        self.assertEqual(beat, {"ts": beat["ts"], "status": "ok-empty", "reason": "interval",
                                 "channel": "irc", "indicatorType": "ok", "silent": True,
                                 "durationMs": beat["durationMs"]})
 

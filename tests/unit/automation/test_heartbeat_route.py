@@ -94,7 +94,7 @@ class NoRoute(Base):
                                 "hasMedia": False, "durationMs": beat["durationMs"]})
 
     def test_an_acknowledgment_is_still_ok(self) -> None:
-        _, beat = self.beat(beat_config(target="none"), "HEARTBEAT_OK")
+        _, beat = self.beat(beat_config(target="none"), "HEARTBEAT_OK all quiet")
         self.assertEqual(beat, {"ts": beat["ts"], "status": "ok-token", "reason": "interval",
                                 "indicatorType": "ok", "silent": True,
                                 "durationMs": beat["durationMs"]})

@@ -100,6 +100,18 @@ class Connect(SynchronousTestCase):
         _, frames = send_connect(self.gw, params(), headers={"Origin": "null"})
         self.assert_refused(frames, "origin missing or invalid")
 
+    def test_an_empty_origin_is_none(self) -> None:
+        """An empty or blank ``Origin`` header is no Origin (the real gateway upgrades it and
+        treats the client as one without), not Autobahn's 400 "HTTP Origin header invalid"."""
+        blanks = ("", "   ", "\t")
+        for blank in blanks:  # a browser UI client: refused at connect, as with none
+            _, frames = send_connect(self.gw, params("openclaw-control-ui", "webchat"),
+                                     headers={"Origin": blank})
+            self.assert_refused(frames, "origin missing or invalid")
+        for blank in blanks:  # any other client: not a browser
+            _, payload = hello_ok(self.gw, params(), headers={"Origin": blank})
+            self.assertEqual(payload["type"], "hello-ok")
+
     def test_rebinding_host_refused(self) -> None:
         hdrs = {"Origin": "http://rebind.example:18789", "Host": "rebind.example:18789"}
         _, frames = send_connect(self.gw, params(), headers=hdrs)

@@ -73,6 +73,14 @@ class OneReadUpgrade(SynchronousTestCase):
         self.clock.advance(14)
         self.assertFalse(sock.transport.disconnecting)
 
+    def test_an_empty_origin_upgrades_either_way(self) -> None:
+        blank = UPGRADE.replace(b"\r\n\r\n", b"\r\nOrigin: \t \r\n\r\n", 1)
+        self.assertIn(b"Origin: \t \r\n", blank)
+        for reads in ((blank,), (blank[:30], blank[30:])):
+            sock = self.upgrade(*reads)
+            self.assertEqual(sock.status(), "HTTP/1.1 101 Switching Protocols")
+            self.assertIn(b'"event":"connect.challenge"', sock.transport.value())
+
     def test_split_read_goes_through_the_root(self) -> None:
         sock = self.upgrade(UPGRADE[:30], UPGRADE[30:])
         self.assertEqual(sock.status(), "HTTP/1.1 101 Switching Protocols")
