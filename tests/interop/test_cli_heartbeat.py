@@ -14,6 +14,7 @@ from typing import Any
 from twisted.internet import defer, reactor
 
 from tests.interop.test_cli_everyday import EverydayCase
+from tests.support.agent import first_heartbeat
 from tests.support.fakes.openai_server import FakeOpenAI
 from tests.support.loopback import within
 
@@ -53,16 +54,7 @@ class HeartbeatWithoutRoute(EverydayCase):
         self.assertRegex(flat, r"Last heartbeat │ skipped · (just now|\d+s ago) │")
 
     async def test_a_wake_runs_the_turn_and_reports_the_alert_undelivered(self) -> None:
-        published: defer.Deferred[dict[str, Any]] = defer.Deferred()
-        publish = self.app.heartbeat._publish
-
-        def spy(payload: dict[str, Any]) -> dict[str, Any]:
-            out = publish(payload)
-            if not published.called:
-                published.callback(out)
-            return out
-
-        self.patch(self.app.heartbeat, "_publish", spy)
+        published = first_heartbeat(self, self.app)
         r = await self.openclaw("system", "event", "--mode", "now", "--text", "Check the disk",
                                 "--json")
         self.succeeded(r)

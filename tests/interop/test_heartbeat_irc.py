@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import protocol, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 
 from tests.interop.test_cli_everyday import EverydayCase
+from tests.support.agent import first_heartbeat
 from tests.support.fakes.openai_server import FakeOpenAI
 from tests.support.loopback import free_port, within
 from tests.support.ngircd import NGIRCD, SKIP_REASON, Human, start_plain_ngircd
@@ -71,16 +72,7 @@ class HeartbeatToIrc(EverydayCase):
         self.human.join("#ops")
         await within(self.human.joined_channels.get(), "the human joining #ops", TIMEOUT_S)
 
-        published: defer.Deferred[dict[str, Any]] = defer.Deferred()
-        publish = self.app.heartbeat._publish
-
-        def spy(payload: dict[str, Any]) -> dict[str, Any]:
-            out = publish(payload)
-            if not published.called:
-                published.callback(out)
-            return out
-
-        self.patch(self.app.heartbeat, "_publish", spy)
+        published = first_heartbeat(self, self.app)
         r = await self.openclaw("system", "event", "--mode", "now", "--text", "Check the disk",
                                 "--json")
         self.succeeded(r)

@@ -168,3 +168,19 @@ class HeldAppends:
         pending, self.pending = self.pending, []
         for commit in pending:
             commit()
+
+
+def first_heartbeat(test: Any, app: Components) -> Deferred[dict[str, Any]]:
+    """Fires with the first heartbeat event ``app``'s heartbeat publishes from now on (its
+    ``_publish`` patched for the test's duration)."""
+    published: Deferred[dict[str, Any]] = Deferred()
+    publish = app.heartbeat._publish
+
+    def spy(payload: dict[str, Any]) -> dict[str, Any]:
+        out = publish(payload)
+        if not published.called:
+            published.callback(out)
+        return out
+
+    test.patch(app.heartbeat, "_publish", spy)
+    return published
