@@ -235,16 +235,23 @@ class DevicesMethods:
 
         return self._store.save_device(dev).addCallback(done)
 
+    def _token_device(self, ctx: CallContext, device_id: str, role: str, denied: str,
+                      with_token: bool = False) -> PairedDevice:
+        """The device whose ``role`` token the caller may manage, checked in the real order
+        (ownership, admin-only roles, the device and role known); refused with ``denied``."""
+        if _other_device(ctx, device_id):
+            raise _denied(denied, device_id, role, "device-ownership-mismatch")
+        if _role_needs_admin(ctx, role):
+            raise _denied(denied, device_id, role, "role-management-requires-admin")
+        dev = self._store.devices.get(device_id)
+        if dev is None or role not in dev.roles or (with_token and role not in dev.tokens):
+            raise _denied(denied, device_id, role, "unknown-device-or-role")
+        return dev
+
     @rpc("device.token.rotate", ROTATE)
     def rotate(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         device_id, role = params["deviceId"], params["role"]
-        if _other_device(ctx, device_id):
-            raise _denied(ROTATION_DENIED, device_id, role, "device-ownership-mismatch")
-        if _role_needs_admin(ctx, role):
-            raise _denied(ROTATION_DENIED, device_id, role, "role-management-requires-admin")
-        dev = self._store.devices.get(device_id)
-        if dev is None or role not in dev.roles:
-            raise _denied(ROTATION_DENIED, device_id, role, "unknown-device-or-role")
+        dev = self._token_device(ctx, device_id, role, ROTATION_DENIED)
         existing = dev.tokens.get(role)
         asked = params.get("scopes")
         if asked is None:
@@ -277,14 +284,8 @@ class DevicesMethods:
     @rpc("device.token.revoke", REVOKE)
     def revoke(self, ctx: CallContext, params: dict[str, Any]) -> Deferred[dict[str, Any]]:
         device_id, role = params["deviceId"], params["role"]
-        if _other_device(ctx, device_id):
-            raise _denied(REVOCATION_DENIED, device_id, role, "device-ownership-mismatch")
-        if _role_needs_admin(ctx, role):
-            raise _denied(REVOCATION_DENIED, device_id, role, "role-management-requires-admin")
-        dev = self._store.devices.get(device_id)
         # A revoked token is still there: revoking it again succeeds (a new revokedAtMs).
-        if dev is None or role not in dev.roles or role not in dev.tokens:
-            raise _denied(REVOCATION_DENIED, device_id, role, "unknown-device-or-role")
+        dev = self._token_device(ctx, device_id, role, REVOCATION_DENIED, with_token=True)
         target = S.normalize_token_scopes(dev.tokens[role].scopes)
         lacking = _caller_lacks(ctx, role, target)
         if lacking is not None:
